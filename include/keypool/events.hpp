@@ -1,0 +1,69 @@
+// keypool::Event: what the pool tells an alert sink — threshold crossings, exhaustion, recovery,
+// cooldowns, failovers, forecasts.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include <keypool/options.hpp>
+#include <keypool/request.hpp>
+#include <keypool/time.hpp>
+
+namespace keypool {
+
+enum class EventKind : std::uint8_t {
+  threshold_crossed,    // a calendar limit of a key passed a level (default 80%, 90%, 100%)
+  key_exhausted,        // a calendar limit of a key is full for this window
+  key_recovered,        // a key can serve again (window reset, cooldown over, enabled)
+  key_cooling_down,     // the provider rate-limited a key; it rests until resets_at
+  key_disabled,         // a key was disabled (by the operator or a refused credential)
+  provider_exhausted,   // no key of a provider can serve
+  provider_recovered,   // a provider can serve again
+  all_exhausted,        // no key of any provider can serve; resets_at: the earliest reset
+  failover,             // traffic moved from one provider to another
+  exhaustion_forecast,  // at the current rate a key or provider runs out before its reset
+  backend_unavailable,  // the storage backend cannot be reached
+  events_dropped,       // a queued sink had to drop `count` events
+};
+
+[[nodiscard]] constexpr std::string_view to_string(EventKind kind) noexcept {
+  switch (kind) {
+    case EventKind::threshold_crossed: return "threshold_crossed";
+    case EventKind::key_exhausted: return "key_exhausted";
+    case EventKind::key_recovered: return "key_recovered";
+    case EventKind::key_cooling_down: return "key_cooling_down";
+    case EventKind::key_disabled: return "key_disabled";
+    case EventKind::provider_exhausted: return "provider_exhausted";
+    case EventKind::provider_recovered: return "provider_recovered";
+    case EventKind::all_exhausted: return "all_exhausted";
+    case EventKind::failover: return "failover";
+    case EventKind::exhaustion_forecast: return "exhaustion_forecast";
+    case EventKind::backend_unavailable: return "backend_unavailable";
+    case EventKind::events_dropped: return "events_dropped";
+  }
+  return "unknown";
+}
+
+/// One event. Fields that do not apply to a kind keep their defaults. Names are views into
+/// storage the pool owns: valid while the pool lives (a queued sink copies what it keeps).
+/// An event never carries a secret: keys are named by their label.
+struct Event {
+  EventKind kind = EventKind::threshold_crossed;
+  TimePoint at{};                  // when it happened, on the pool's clock
+  ProviderId provider{};           // the provider concerned (from-provider for failover)
+  std::string_view provider_name{};
+  KeyId key{};                     // the key concerned, if any
+  std::string_view key_label{};
+  Metric metric = Metric::requests;  // the limit concerned, if any
+  std::string_view window{};       // "minute", "day", "rolling", …
+  double level = 0.0;              // threshold_crossed: the level passed (0.8 = 80%)
+  std::uint64_t used = 0;          // usage of the limit after the event
+  std::uint64_t limit = 0;         // the limit's amount
+  TimePoint resets_at{};           // when the limit, key or provider can serve again
+  Duration eta{};                  // exhaustion_forecast: time until exhaustion at the current rate
+  ProviderId to_provider{};        // failover: where traffic went
+  std::string_view to_provider_name{};
+  std::uint64_t count = 0;         // events_dropped: how many
+};
+
+}  // namespace keypool

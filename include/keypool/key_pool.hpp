@@ -1,0 +1,995 @@
+// keypool::KeyPool<Policies...>: the pool of API keys. For every outgoing call it answers, without
+// a lock, which key to use and whether there is quota left on it, and it keeps the counts.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <keypool/alert/null.hpp>
+#include <keypool/clock/coarse.hpp>
+#include <keypool/concepts.hpp>
+#include <keypool/detail/calendar.hpp>
+#include <keypool/detail/key_record.hpp>
+#include <keypool/detail/limit_plan.hpp>
+#include <keypool/detail/packed_window.hpp>
+#include <keypool/detail/policy_pack.hpp>
+#include <keypool/error.hpp>
+#include <keypool/events.hpp>
+#include <keypool/key_slot.hpp>
+#include <keypool/lease.hpp>
+#include <keypool/limit.hpp>
+#include <keypool/options.hpp>
+#include <keypool/outcome.hpp>
+#include <keypool/request.hpp>
+#include <keypool/secret.hpp>
+#include <keypool/select/round_robin.hpp>
+#include <keypool/snapshot.hpp>
+#include <keypool/store/memory.hpp>
+#include <keypool/time.hpp>
+
+namespace keypool {
+
+/// How the pool treats a key's health. Passed to the constructor like Capacity (optional).
+struct HealthOptions {
+  /// Cooldown after `Outcome::rate_limited()` with no retry time, or `quota_exhausted` of a
+  /// metric the key has no calendar limit for.
+  Duration default_cooldown = std::chrono::seconds{60};
+  /// Consecutive transient failures that open the circuit.
+  std::uint32_t circuit_threshold = 3;
+  /// First open-circuit cooldown; doubles with each further failure, up to `circuit_max`.
+  Duration circuit_base = std::chrono::seconds{1};
+  Duration circuit_max = std::chrono::minutes{5};
+};
+
+namespace detail {
+
+[[nodiscard]] inline std::uint64_t to_ns(TimePoint t) noexcept {
+  const auto count = t.time_since_epoch().count();
+  return count < 0 ? 0 : static_cast<std::uint64_t>(count);
+}
+[[nodiscard]] inline std::int64_t to_seconds(TimePoint t) noexcept {
+  const auto count = t.time_since_epoch().count();
+  return count < 0 ? 0 : count / 1'000'000'000;
+}
+[[nodiscard]] inline TimePoint from_seconds(std::int64_t seconds) noexcept {
+  return TimePoint{std::chrono::seconds{seconds}};
+}
+
+template <class Sink>
+inline constexpr bool discards_events_v = requires { requires Sink::discards_events; };
+
+/// What one key answers when it cannot serve a request: why, and how long until it could.
+struct KeyVerdict {
+  Reason reason = Reason::too_large;
+  Duration wait = Duration::max();
+};
+
+/// FNV-1a over the bytes that define a limit list's counter layout.
+[[nodiscard]] inline std::uint64_t layout_fingerprint(const std::vector<Limit>& limits) noexcept {
+  std::uint64_t hash = 1469598103934665603ull;
+  auto mix = [&hash](std::uint64_t value) {
+    for (int i = 0; i < 8; ++i) {
+      hash ^= (value >> (8 * i)) & 0xff;
+      hash *= 1099511628211ull;
+    }
+  };
+  mix(limits.size());
+  for (const Limit& limit : limits) {
+    mix(static_cast<std::uint64_t>(limit.kind()));
+    mix(static_cast<std::uint64_t>(limit.metric()));
+    mix(static_cast<std::uint64_t>(limit.unit()));
+    mix(static_cast<std::uint64_t>(limit.period().count()));
+  }
+  return hash;
+}
+
+}  // namespace detail
+
+/// The pool, with its four policies resolved. Name it through `KeyPool<Policies...>`.
+///
+/// Thread safety: `acquire`, `acquire_for`, lease settlement, `snapshot`, `disable`, `enable`,
+/// `reset*` and `poll` are thread-safe and may run concurrently with each other and with
+/// `add_provider`/`add_key` (which serialize among themselves on an admin mutex that the hot path
+/// never takes). The pool is neither copyable nor movable: leases point to it.
+template <class Select, class Store, class Alerts, class Clock>
+class BasicKeyPool final : private detail::LeaseOwner {
+  static_assert(SelectionPolicy<Select>, "BasicKeyPool: Select must satisfy keypool::SelectionPolicy");
+  static_assert(StoragePolicy<Store>, "BasicKeyPool: Store must satisfy keypool::StoragePolicy");
+  static_assert(AlertSink<Alerts>, "BasicKeyPool: Alerts must satisfy keypool::AlertSink");
+  static_assert(ClockPolicy<Clock>, "BasicKeyPool: Clock must satisfy keypool::ClockPolicy");
+
+  static constexpr bool events_enabled = !detail::discards_events_v<Alerts>;
+
+ public:
+  using selection_type = Select;
+  using storage_type = Store;
+  using alert_type = Alerts;
+  using clock_type = Clock;
+
+  /// The most providers one pool may have.
+  static constexpr std::size_t max_providers = 256;
+
+  /// Builds a pool. Arguments, in any order, each at most once: `Capacity` (default 64 keys),
+  /// `Thresholds` (default 80/90/100%), `HealthOptions`, and instances of the pool's policies
+  /// (those not given are default-constructed). Throws keypool::Error on a zero capacity or when
+  /// the storage cannot reserve room.
+  template <class... Args>
+  explicit BasicKeyPool(Args&&... args)
+      : select_(pick_arg<Select>(std::forward<Args>(args)...)),
+        store_(pick_arg<Store>(std::forward<Args>(args)...)),
+        alerts_(pick_arg<Alerts>(std::forward<Args>(args)...)),
+        clock_(pick_arg<Clock>(std::forward<Args>(args)...)),
+        capacity_(pick_arg<Capacity>(std::forward<Args>(args)...).keys),
+        thresholds_(pick_arg<Thresholds>(std::forward<Args>(args)...)),
+        health_(pick_arg<HealthOptions>(std::forward<Args>(args)...)) {
+    static_assert(((count_of<std::remove_cvref_t<Args>, Args...>() == 1) && ...),
+                  "keypool::KeyPool constructor: each option or policy may be passed at most once");
+    static_assert((is_accepted_arg<std::remove_cvref_t<Args>>() && ...),
+                  "keypool::KeyPool constructor: an argument is neither Capacity, Thresholds, HealthOptions, "
+                  "nor one of this pool's policy types");
+    if (capacity_ == 0) throw Error("Capacity{0}: a pool needs room for at least one key");
+    if (capacity_ > (std::size_t{1} << 24)) throw Error("Capacity: at most 16,777,216 keys per pool");
+    if (health_.circuit_threshold == 0) throw Error("HealthOptions: circuit_threshold must be at least 1");
+    records_ = std::make_unique<detail::KeyRecord[]>(capacity_);
+    providers_ = std::make_unique<detail::ProviderRecord[]>(max_providers);
+    store_.reserve(capacity_);
+  }
+
+  BasicKeyPool(const BasicKeyPool&) = delete;
+  BasicKeyPool& operator=(const BasicKeyPool&) = delete;
+
+  /// Flushes storage. Leases must not outlive the pool.
+  ~BasicKeyPool() { store_.flush(); }
+
+  // ---------------------------------------------------------------------------------------------
+  // Configuration (admin mutex; never on the hot path)
+
+  /// Adds a provider; lower `tier` is preferred by select::Priority. Throws keypool::Error on an
+  /// empty or duplicate name, or when 256 providers exist. Thread-safe. O(providers).
+  ProviderId add_provider(std::string_view name, std::uint32_t tier = 0) {
+    std::lock_guard lock{admin_};
+    if (name.empty()) throw Error("add_provider: the provider name is empty; name it, e.g. \"groq\"");
+    const std::size_t count = provider_count_.load(std::memory_order_relaxed);
+    for (std::size_t i = 0; i < count; ++i)
+      if (providers_[i].name == name)
+        throw Error("add_provider: provider '" + std::string{name} + "' already exists; use the ProviderId it returned");
+    if (count == max_providers) throw Error("add_provider: at most 256 providers per pool");
+    providers_[count].name = std::string{name};
+    providers_[count].tier = tier;
+    provider_count_.store(count + 1, std::memory_order_release);
+    return ProviderId{static_cast<std::uint32_t>(count)};
+  }
+
+  /// Adds a key with its limits (at most 8) and options. Throws keypool::Error on an unknown
+  /// provider, an empty secret, a secret or label already in the pool, a limit without a period,
+  /// more than 8 limits, a zero weight, or a full pool (see Capacity). The key is published with
+  /// a release store: concurrent acquires see it whole or not at all. Thread-safe. O(keys).
+  KeyId add_key(ProviderId provider, Secret secret, std::vector<Limit> limits, KeyOptions options = {}) {
+    std::lock_guard lock{admin_};
+    const std::size_t providers = provider_count_.load(std::memory_order_relaxed);
+    if (provider.value >= providers)
+      throw Error("add_key: unknown provider id " + std::to_string(provider.value) + "; create it with add_provider first");
+    if (secret.empty()) throw Error("add_key: the secret is empty (is the environment variable set?)");
+    if (limits.size() > max_limits_per_key)
+      throw Error("add_key: a key has at most 8 limits; this one has " + std::to_string(limits.size()));
+    if (options.weight == 0) throw Error("add_key: weight must be at least 1");
+    std::string label = options.label.empty() ? secret.redacted() : std::move(options.label);
+    const std::size_t count = key_count_.load(std::memory_order_relaxed);
+    for (std::size_t i = 0; i < count; ++i) {
+      if (records_[i].label == label)
+        throw Error("add_key: label '" + label + "' is already used by another key; labels must be unique (KeyOptions::label)");
+      if (records_[i].secret == secret)
+        throw Error("add_key: this secret is already in the pool as key '" + records_[i].label + "'; each key once");
+    }
+    if (count == capacity_)
+      throw Error("add_key: the pool is full (" + std::to_string(capacity_) + " keys); construct it with a larger kp::Capacity");
+
+    const detail::LimitSet* set = intern_limits(std::move(limits));
+    KeySlot* slot = store_.bind(KeyBinding{count, label, set->fingerprint});
+
+    detail::KeyRecord& record = records_[count];
+    record.limits = set;
+    record.slot = slot;
+    record.provider = provider;
+    record.tier = providers_[provider.value].tier;
+    record.weight = options.weight;
+    record.id = KeyId{static_cast<std::uint32_t>(count)};
+    record.provider_record = &providers_[provider.value];
+    record.label = std::move(label);
+    record.secret = std::move(secret);
+    // Publishes the record: pairs with the acquire load in key_count().
+    key_count_.store(count + 1, std::memory_order_release);
+    return record.id;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // The hot path
+
+  /// Grants a key for `request` now, or refuses with the reason and the exact time to wait.
+  /// Reads the clock once. Lock-free, allocation-free, never throws, never blocks; writes only
+  /// the counter words of the key it grants (and rolls back partial reservations on a key that
+  /// refuses). Refusing costs one pass over the keys, with loads only where a load shows a
+  /// limit full. Thread-safe.
+  [[nodiscard]] Lease acquire(const Request& request = {}) noexcept { return acquire(request, clock_.now()); }
+  [[nodiscard]] Lease acquire(const Request& request, TimePoint now) noexcept {
+    Context ctx{*this, request, now};
+    if (select_.select(ctx)) return Lease{this, ctx.reservation_};
+    return Lease{ctx.refusal()};
+  }
+
+  /// Like acquire, but waits up to `timeout` (real time) for capacity, sleeping exactly until the
+  /// refusal's retry time. Returns at once when waiting cannot help (too_large, disabled, no
+  /// keys). Thread-safe; blocks the calling thread; never throws.
+  [[nodiscard]] Lease acquire_for(const Request& request, Duration timeout) noexcept {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      const TimePoint now = clock_.now();
+      Lease lease = acquire(request, now);
+      if (lease || lease.refusal().permanent()) return lease;
+      if (std::chrono::steady_clock::now() >= deadline) return lease;
+      const Duration wait = lease.refusal().retry_after;
+      if (wait <= Duration::zero()) {
+        std::this_thread::yield();  // refused by a race that is already over: try again at once
+      } else if constexpr (requires(const Clock& c) { c.sleep_until(now, deadline); }) {
+        clock_.sleep_until(now + wait, deadline);
+      } else {
+        const auto left = deadline - std::chrono::steady_clock::now();
+        std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+            std::chrono::duration_cast<std::chrono::steady_clock::duration>(wait), left));
+      }
+    }
+  }
+  template <class Rep, class Period>
+  [[nodiscard]] Lease acquire_for(const Request& request, std::chrono::duration<Rep, Period> timeout) noexcept {
+    return acquire_for(request, std::chrono::duration_cast<Duration>(timeout));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Operations
+
+  /// Stops granting `key` until `enable`. Emits key_disabled. Thread-safe; lock-free.
+  void disable(KeyId key) { disable(key, clock_.now()); }
+  void disable(KeyId key, TimePoint now) {
+    const detail::KeyRecord& record = checked(key, "disable");
+    const auto previous = detail::word(record.slot->blocked_until).exchange(disabled_until, std::memory_order_relaxed);
+    if (previous != disabled_until) emit_key_event(EventKind::key_disabled, record, now, TimePoint::max());
+  }
+  /// Lets a disabled key be granted again (a cooldown in progress is cleared too). Emits
+  /// key_recovered when the key was disabled. Thread-safe; lock-free.
+  void enable(KeyId key) { enable(key, clock_.now()); }
+  void enable(KeyId key, TimePoint now) {
+    const detail::KeyRecord& record = checked(key, "enable");
+    const auto previous = detail::word(record.slot->blocked_until).exchange(0, std::memory_order_relaxed);
+    detail::word(record.slot->health).store(0, std::memory_order_relaxed);
+    if (previous == disabled_until) emit_key_event(EventKind::key_recovered, record, now, now);
+  }
+  /// Forgets all usage of `key` in its current windows and clears a cooldown (not a disable).
+  /// Use it when the provider confirms a reset. Outstanding leases then refund nothing.
+  void reset(KeyId key) {
+    const detail::KeyRecord& record = checked(key, "reset");
+    reset_counters(record, nullptr);
+    auto blocked = detail::word(record.slot->blocked_until);
+    std::uint64_t current = blocked.load(std::memory_order_relaxed);
+    while (current != disabled_until && current != 0 &&
+           !blocked.compare_exchange_weak(current, 0, std::memory_order_relaxed)) {
+    }
+    detail::word(record.slot->health).store(0, std::memory_order_relaxed);
+  }
+  /// Forgets the usage of `key`'s limits that count `metric`.
+  void reset(KeyId key, Metric metric) { reset_counters(checked(key, "reset"), &metric); }
+  /// reset(k) for every key.
+  void reset_all() {
+    const std::size_t count = key_count();
+    for (std::size_t i = 0; i < count; ++i) reset(KeyId{static_cast<std::uint32_t>(i)});
+  }
+
+  /// Periodic work: flushes storage. Call it from a timer. Thread-safe.
+  void poll() { poll(clock_.now()); }
+  void poll(TimePoint /*now*/) { store_.flush(); }
+
+  /// Per key and per limit figures at `now`. Not atomic across keys (see Snapshot). Allocates.
+  /// Thread-safe. O(keys × limits).
+  [[nodiscard]] Snapshot snapshot() const { return snapshot(clock_.now()); }
+  [[nodiscard]] Snapshot snapshot(TimePoint now) const {
+    Snapshot snap;
+    snap.at = now;
+    const std::size_t count = key_count();
+    snap.keys.reserve(count);
+    for (std::size_t i = 0; i < count; ++i) snap.keys.push_back(key_snapshot(records_[i], now));
+    return snap;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Introspection
+
+  /// Keys published so far. Thread-safe (acquire load: pairs with add_key's release store).
+  [[nodiscard]] std::size_t key_count() const noexcept { return key_count_.load(std::memory_order_acquire); }
+  [[nodiscard]] std::size_t provider_count() const noexcept { return provider_count_.load(std::memory_order_acquire); }
+  [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
+  [[nodiscard]] std::string_view label(KeyId key) const { return checked(key, "label").label; }
+  [[nodiscard]] std::string_view provider_name(ProviderId provider) const {
+    if (provider.value >= provider_count()) throw Error("provider_name: unknown provider id");
+    return providers_[provider.value].name;
+  }
+  [[nodiscard]] const Thresholds& thresholds() const noexcept { return thresholds_; }
+  [[nodiscard]] const HealthOptions& health_options() const noexcept { return health_; }
+  /// Exceptions thrown by the alert sink and swallowed by the pool.
+  [[nodiscard]] std::uint64_t sink_failures() const noexcept { return sink_failures_.load(std::memory_order_relaxed); }
+
+  [[nodiscard]] Select& selection() noexcept { return select_; }
+  [[nodiscard]] Store& storage() noexcept { return store_; }
+  [[nodiscard]] Alerts& alerts() noexcept { return alerts_; }
+  [[nodiscard]] const Clock& clock() const noexcept { return clock_; }
+
+ private:
+  // ---------------------------------------------------------------------------------------------
+  // Construction helpers
+
+  template <class T, class... Args>
+  static constexpr int count_of() noexcept {
+    return (int{std::is_same_v<T, std::remove_cvref_t<Args>>} + ... + 0);
+  }
+  template <class T>
+  static constexpr bool is_accepted_arg() noexcept {
+    return std::is_same_v<T, Capacity> || std::is_same_v<T, Thresholds> || std::is_same_v<T, HealthOptions> ||
+           std::is_same_v<T, Select> || std::is_same_v<T, Store> || std::is_same_v<T, Alerts> ||
+           std::is_same_v<T, Clock>;
+  }
+  template <class T, class First, class... Rest>
+  static decltype(auto) find_arg(First&& first, Rest&&... rest) noexcept {
+    if constexpr (std::is_same_v<T, std::remove_cvref_t<First>>) return std::forward<First>(first);
+    else return find_arg<T>(std::forward<Rest>(rest)...);
+  }
+  /// The argument of type T (copied or moved as it was passed), or a default T. Each argument is
+  /// forwarded to exactly one member, so moving from it is safe.
+  template <class T, class... Args>
+  static T pick_arg(Args&&... args) {
+    if constexpr (count_of<T, Args...>() == 0) return T{};
+    else return T(find_arg<T>(std::forward<Args>(args)...));
+  }
+
+  const detail::LimitSet* intern_limits(std::vector<Limit> limits) {
+    for (const detail::LimitSet& set : limit_sets_)
+      if (set.source == limits) return &set;
+    detail::LimitSet& set = limit_sets_.emplace_back();
+    set.plans.reserve(limits.size());
+    for (const Limit& limit : limits) set.plans.emplace_back(limit, thresholds_);
+    set.fingerprint = detail::layout_fingerprint(limits);
+    set.source = std::move(limits);
+    return &set;
+  }
+
+  const detail::KeyRecord& checked(KeyId key, const char* what) const {
+    if (key.value >= key_count())
+      throw Error(std::string{what} + ": unknown key id " + std::to_string(key.value));
+    return records_[key.value];
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // The selection context: what a selection policy sees during one acquire.
+
+  class Context {
+   public:
+    Context(BasicKeyPool& pool, const Request& request, TimePoint now) noexcept
+        : pool_(pool), request_(request), now_(now), now_ns_(detail::to_ns(now)),
+          now_sec_(detail::to_seconds(now)), size_(pool.key_count()) {}
+
+    [[nodiscard]] std::size_t size() const noexcept { return size_; }
+    [[nodiscard]] const Request& request() const noexcept { return request_; }
+    [[nodiscard]] TimePoint now() const noexcept { return now_; }
+    [[nodiscard]] ProviderId provider(std::size_t i) const noexcept { return pool_.records_[i].provider; }
+    [[nodiscard]] std::uint32_t tier(std::size_t i) const noexcept { return pool_.records_[i].tier; }
+    [[nodiscard]] std::uint32_t weight(std::size_t i) const noexcept { return pool_.records_[i].weight; }
+
+    [[nodiscard]] bool try_key(std::size_t i) noexcept {
+      const detail::KeyRecord& key = pool_.records_[i];
+      if (pool_.try_reserve(key, request_, now_, now_ns_, now_sec_, reservation_.epochs)) {
+        reservation_.key = &key;
+        reservation_.estimate = request_;
+        return true;
+      }
+      note(pool_.verdict(key, request_, now_, now_ns_, now_sec_));
+      return false;
+    }
+
+    [[nodiscard]] Refusal refusal() const noexcept {
+      Refusal refusal;
+      if (!any_verdict_) return refusal;  // no keys
+      refusal.reason = best_.reason;
+      refusal.retry_after = best_.wait;
+      refusal.resets_at = best_.wait == Duration::max() ? TimePoint::max() : now_ + best_.wait;
+      return refusal;
+    }
+
+   private:
+    friend class BasicKeyPool;
+
+    void note(const detail::KeyVerdict& verdict) noexcept {
+      // The shortest wait wins; among keys that can never serve, "too_large" only when all are.
+      if (!any_verdict_ || verdict.wait < best_.wait ||
+          (verdict.wait == best_.wait && best_.reason == Reason::too_large)) {
+        best_ = verdict;
+      }
+      any_verdict_ = true;
+    }
+
+    BasicKeyPool& pool_;
+    const Request& request_;
+    TimePoint now_;
+    std::uint64_t now_ns_;
+    std::int64_t now_sec_;
+    std::size_t size_;
+    detail::Reservation reservation_{};
+    detail::KeyVerdict best_{};
+    bool any_verdict_ = false;
+  };
+
+  // ---------------------------------------------------------------------------------------------
+  // Reservation: the gate, then every limit, rolling back on the first refusal.
+
+  bool try_reserve(const detail::KeyRecord& key, const Request& request, TimePoint now, std::uint64_t now_ns,
+                   std::int64_t now_sec, std::array<std::uint64_t, max_limits_per_key>& epochs) noexcept {
+    // The health gate: one relaxed load. A cooldown set concurrently may let one more request
+    // through, which the provider then refuses; quotas are never over-admitted by it.
+    if (detail::word(key.slot->blocked_until).load(std::memory_order_relaxed) > now_ns) return false;
+    const detail::LimitPlan* plans = key.limits->plans.data();
+    const std::size_t count = key.limits->plans.size();
+    for (std::size_t i = 0; i < count; ++i) {
+      if (!reserve_one(key, i, plans[i], request, now, now_ns, now_sec, epochs[i])) {
+        for (std::size_t j = 0; j < i; ++j)
+          release(key, j, plans[j], amount_of(plans[j].metric, request), epochs[j]);
+        return false;
+      }
+    }
+    return true;
+  }
+
+  // All counter words are independent: each limit's invariant (admitted usage ≤ cap) holds on its
+  // own word through its CAS, so relaxed ordering suffices; no other memory is published through
+  // them. A lease that crosses threads is synchronized by whatever handed it over.
+  bool reserve_one(const detail::KeyRecord& key, std::size_t i, const detail::LimitPlan& plan, const Request& request,
+                   TimePoint now, std::uint64_t now_ns, std::int64_t now_sec, std::uint64_t& epoch_out) noexcept {
+    const std::uint64_t amount = amount_of(plan.metric, request);
+    const std::size_t priority = static_cast<std::size_t>(request.priority);
+    switch (plan.kind) {
+      case Limit::Kind::per_request:
+        return amount <= plan.amount;
+
+      case Limit::Kind::window: {
+        const std::uint64_t cap = plan.cap[priority];
+        if (amount > cap) return false;
+        KeySlot::Counter& counter = key.slot->counters[i];
+        auto state = detail::word(counter.state);
+        std::uint64_t seen = state.load(std::memory_order_relaxed);
+        for (;;) {
+          const std::uint64_t stored_epoch = plan.packing.epoch(seen);
+          const std::uint64_t cached = detail::word(counter.window_end).load(std::memory_order_relaxed);
+          std::uint64_t epoch = stored_epoch;
+          std::uint64_t used = plan.packing.used(seen);
+          std::int64_t new_end = -1;  // set when the window cache must be (re)published
+          if (!(detail::WindowEnd::matches(cached, stored_epoch) && now_sec < detail::WindowEnd::end_seconds(cached))) {
+            // Slow path, once per window boundary: calendar math.
+            const auto current = current_window(plan, now_sec);
+            if (current.epoch > stored_epoch) {
+              epoch = current.epoch;  // a stale window reads as empty
+              used = 0;
+              new_end = current.end;
+            } else {
+              // Same window, or the clock stepped back: keep counting in the stored window, so
+              // usage is never reset early.
+              new_end = current.epoch == stored_epoch ? current.end : window_end_of(plan, stored_epoch);
+            }
+          }
+          if (used + amount > cap) {
+            if constexpr (events_enabled) {
+              if (cap == plan.amount) report_exhausted(key, i, plan, epoch, used, now);
+            }
+            return false;  // refused without a write
+          }
+          const std::uint64_t desired = plan.packing.pack(epoch, used + amount);
+          if (state.compare_exchange_weak(seen, desired, std::memory_order_relaxed)) {
+            if (new_end >= 0)
+              detail::word(counter.window_end).store(detail::WindowEnd::pack(epoch, new_end), std::memory_order_relaxed);
+            epoch_out = epoch;
+            if constexpr (events_enabled) {
+              if (used + amount >= plan.threshold_at[0]) report_crossings(key, i, plan, epoch, used, used + amount, now);
+            }
+            return true;
+          }
+        }
+      }
+
+      case Limit::Kind::rolling: {
+        // GCRA: admit when the theoretical arrival time after this request is at most one burst
+        // ahead of now.
+        const std::uint64_t increment = amount * plan.interval_ns;
+        const std::uint64_t burst = plan.cap[priority];
+        if (increment > burst) return false;
+        auto state = detail::word(key.slot->counters[i].state);
+        std::uint64_t tat = state.load(std::memory_order_relaxed);
+        for (;;) {
+          const std::uint64_t next = std::max(tat, now_ns) + increment;
+          if (next - now_ns > burst) return false;  // refused without a write
+          if (state.compare_exchange_weak(tat, next, std::memory_order_relaxed)) {
+            epoch_out = 0;
+            return true;
+          }
+        }
+      }
+
+      case Limit::Kind::unset:
+        break;
+    }
+    return false;
+  }
+
+  /// Gives back `amount` reserved in window `epoch` (calendar) or as GCRA time (rolling). A
+  /// window that has ended keeps what it counted: there is nothing left to refund.
+  void release(const detail::KeyRecord& key, std::size_t i, const detail::LimitPlan& plan, std::uint64_t amount,
+               std::uint64_t epoch) noexcept {
+    if (amount == 0) return;
+    auto state = detail::word(key.slot->counters[i].state);
+    std::uint64_t seen = state.load(std::memory_order_relaxed);
+    switch (plan.kind) {
+      case Limit::Kind::window:
+        for (;;) {
+          if (plan.packing.epoch(seen) != epoch) return;
+          const std::uint64_t used = plan.packing.used(seen);
+          const std::uint64_t desired = plan.packing.pack(epoch, used - std::min(used, amount));
+          if (state.compare_exchange_weak(seen, desired, std::memory_order_relaxed)) return;
+        }
+      case Limit::Kind::rolling: {
+        const std::uint64_t increment = amount * plan.interval_ns;
+        for (;;) {
+          const std::uint64_t desired = seen - std::min(seen, increment);
+          if (state.compare_exchange_weak(seen, desired, std::memory_order_relaxed)) return;
+        }
+      }
+      case Limit::Kind::per_request:
+      case Limit::Kind::unset:
+        return;
+    }
+  }
+
+  /// Adds `amount` more usage (a commit above the estimate) in window `epoch`; unconditional
+  /// (the call already happened), saturating. A window that has ended is not charged.
+  void charge(const detail::KeyRecord& key, std::size_t i, const detail::LimitPlan& plan, std::uint64_t amount,
+              std::uint64_t epoch, const TimePoint* now) noexcept {
+    if (amount == 0) return;
+    auto state = detail::word(key.slot->counters[i].state);
+    std::uint64_t seen = state.load(std::memory_order_relaxed);
+    switch (plan.kind) {
+      case Limit::Kind::window:
+        for (;;) {
+          if (plan.packing.epoch(seen) != epoch) return;
+          const std::uint64_t used = plan.packing.used(seen);
+          const std::uint64_t after = std::min(used + std::min(amount, plan.packing.mask), plan.packing.mask);
+          if (state.compare_exchange_weak(seen, plan.packing.pack(epoch, after), std::memory_order_relaxed)) {
+            if constexpr (events_enabled) {
+              if (after >= plan.threshold_at[0]) report_crossings(key, i, plan, epoch, used, after, time_or_now(now));
+            }
+            return;
+          }
+        }
+      case Limit::Kind::rolling: {
+        const std::uint64_t cap = std::uint64_t{1} << 62;
+        const std::uint64_t increment = std::min(amount, cap / std::max<std::uint64_t>(plan.interval_ns, 1)) * plan.interval_ns;
+        for (;;) {
+          if (state.compare_exchange_weak(seen, std::min(seen + increment, cap), std::memory_order_relaxed)) return;
+        }
+      }
+      case Limit::Kind::per_request:
+      case Limit::Kind::unset:
+        return;
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Settlement (Lease → pool)
+
+  void settle(detail::Reservation& reservation, detail::Settlement how, const Cost* actual, const Outcome* outcome,
+              const TimePoint* now) noexcept override {
+    const detail::KeyRecord& key = *reservation.key;
+    const detail::LimitPlan* plans = key.limits->plans.data();
+    const std::size_t count = key.limits->plans.size();
+    switch (how) {
+      case detail::Settlement::commit:
+        if (actual != nullptr) {
+          for (std::size_t i = 0; i < count; ++i) {
+            if (plans[i].metric == Metric::requests) continue;
+            const std::uint64_t estimated = amount_of(plans[i].metric, reservation.estimate);
+            const std::uint64_t real = amount_of(plans[i].metric, *actual);
+            if (real > estimated) charge(key, i, plans[i], real - estimated, reservation.epochs[i], now);
+            else release(key, i, plans[i], estimated - real, reservation.epochs[i]);
+          }
+        }
+        record_success(key);
+        return;
+      case detail::Settlement::cancel:
+        for (std::size_t i = 0; i < count; ++i)
+          release(key, i, plans[i], amount_of(plans[i].metric, reservation.estimate), reservation.epochs[i]);
+        return;
+      case detail::Settlement::fail:
+        // The provider refused the call: what it would have cost is refunded, but the request
+        // itself was made and stays counted (providers count refused requests too).
+        for (std::size_t i = 0; i < count; ++i)
+          if (plans[i].metric != Metric::requests)
+            release(key, i, plans[i], amount_of(plans[i].metric, reservation.estimate), reservation.epochs[i]);
+        apply_outcome(key, *outcome, time_or_now(now));
+        return;
+    }
+  }
+
+  void record_success(const detail::KeyRecord& key) noexcept {
+    auto health = detail::word(key.slot->health);
+    if (health.load(std::memory_order_relaxed) != 0) health.store(0, std::memory_order_relaxed);  // closes the circuit
+  }
+
+  /// Raises blocked_until to `until` unless it is already later (a longer deadline is never
+  /// shortened). Returns true when it moved.
+  bool block_until(const detail::KeyRecord& key, std::uint64_t until) noexcept {
+    auto blocked = detail::word(key.slot->blocked_until);
+    std::uint64_t current = blocked.load(std::memory_order_relaxed);
+    while (current < until) {
+      if (blocked.compare_exchange_weak(current, until, std::memory_order_relaxed)) return true;
+    }
+    return false;
+  }
+
+  void apply_outcome(const detail::KeyRecord& key, const Outcome& outcome, TimePoint now) noexcept {
+    const std::uint64_t now_ns = detail::to_ns(now);
+    switch (outcome.kind()) {
+      case Outcome::Kind::success:
+        record_success(key);
+        return;
+      case Outcome::Kind::bad_request:
+        return;  // not the key's fault
+      case Outcome::Kind::rate_limited: {
+        const Duration wait = outcome.retry_after() > Duration::zero() ? outcome.retry_after() : health_.default_cooldown;
+        const TimePoint until = now + wait;
+        if (block_until(key, detail::to_ns(until))) emit_key_event(EventKind::key_cooling_down, key, now, until);
+        return;
+      }
+      case Outcome::Kind::quota_exhausted: {
+        // Mark every calendar limit of that metric full for its current window.
+        const detail::LimitPlan* plans = key.limits->plans.data();
+        const std::size_t count = key.limits->plans.size();
+        bool marked = false;
+        std::int64_t latest_end = 0;
+        for (std::size_t i = 0; i < count; ++i) {
+          if (plans[i].kind != Limit::Kind::window || plans[i].metric != outcome.metric()) continue;
+          fill_window(key, i, plans[i], detail::to_seconds(now));
+          latest_end = std::max(latest_end, current_window(plans[i], detail::to_seconds(now)).end);
+          marked = true;
+        }
+        const std::uint64_t until_ns = detail::to_ns(outcome.until());
+        if (!marked) {
+          const TimePoint until = until_ns > now_ns ? outcome.until() : now + health_.default_cooldown;
+          if (block_until(key, detail::to_ns(until))) emit_key_event(EventKind::key_cooling_down, key, now, until);
+        } else if (until_ns > static_cast<std::uint64_t>(latest_end) * 1'000'000'000ull) {
+          if (block_until(key, until_ns)) emit_key_event(EventKind::key_cooling_down, key, now, outcome.until());
+        }
+        return;
+      }
+      case Outcome::Kind::auth_failed: {
+        const auto previous = detail::word(key.slot->blocked_until).exchange(disabled_until, std::memory_order_relaxed);
+        if (previous != disabled_until) emit_key_event(EventKind::key_disabled, key, now, TimePoint::max());
+        return;
+      }
+      case Outcome::Kind::transient: {
+        const std::uint64_t failures = detail::word(key.slot->health).fetch_add(1, std::memory_order_relaxed) + 1;
+        if (failures < health_.circuit_threshold) return;
+        // Open the circuit: base × 2^(failures − threshold), capped, with ±25% jitter so keys
+        // that failed together do not come back together.
+        const std::uint64_t doublings = std::min<std::uint64_t>(failures - health_.circuit_threshold, 30);
+        const auto base = static_cast<std::uint64_t>(health_.circuit_base.count());
+        const auto max = static_cast<std::uint64_t>(health_.circuit_max.count());
+        std::uint64_t cooldown = std::min(max, base << doublings);
+        std::uint64_t mix = (now_ns ^ (std::uint64_t{key.id.value} * 0x9E3779B97F4A7C15ull)) * 0xBF58476D1CE4E5B9ull;
+        mix ^= mix >> 31;
+        cooldown = cooldown - cooldown / 4 + (cooldown / 2 == 0 ? 0 : mix % (cooldown / 2 + 1));
+        const TimePoint until = now + Duration{static_cast<std::int64_t>(cooldown)};
+        if (block_until(key, detail::to_ns(until))) emit_key_event(EventKind::key_cooling_down, key, now, until);
+        return;
+      }
+    }
+  }
+
+  /// Sets a calendar limit's usage to at least its amount in the window containing `now_sec`.
+  void fill_window(const detail::KeyRecord& key, std::size_t i, const detail::LimitPlan& plan, std::int64_t now_sec) noexcept {
+    auto state = detail::word(key.slot->counters[i].state);
+    const auto current = current_window(plan, now_sec);
+    std::uint64_t seen = state.load(std::memory_order_relaxed);
+    for (;;) {
+      const std::uint64_t stored = plan.packing.epoch(seen);
+      const std::uint64_t epoch = std::max(stored, current.epoch);
+      const std::uint64_t used = epoch == stored ? plan.packing.used(seen) : 0;
+      if (used >= plan.amount) return;
+      if (state.compare_exchange_weak(seen, plan.packing.pack(epoch, plan.amount), std::memory_order_relaxed)) {
+        if (epoch == current.epoch)
+          detail::word(key.slot->counters[i].window_end)
+              .store(detail::WindowEnd::pack(epoch, current.end), std::memory_order_relaxed);
+        return;
+      }
+    }
+  }
+
+  void reset_counters(const detail::KeyRecord& key, const Metric* only) noexcept {
+    const detail::LimitPlan* plans = key.limits->plans.data();
+    const std::size_t count = key.limits->plans.size();
+    for (std::size_t i = 0; i < count; ++i) {
+      if (only != nullptr && plans[i].metric != *only) continue;
+      auto state = detail::word(key.slot->counters[i].state);
+      if (plans[i].kind == Limit::Kind::window) {
+        // Keep the window, drop the usage: a clock that later steps back still cannot reopen it.
+        std::uint64_t seen = state.load(std::memory_order_relaxed);
+        while (!state.compare_exchange_weak(seen, plans[i].packing.pack(plans[i].packing.epoch(seen), 0),
+                                            std::memory_order_relaxed)) {
+        }
+      } else {
+        state.store(0, std::memory_order_relaxed);
+      }
+      detail::word(key.slot->alerted[i]).store(0, std::memory_order_relaxed);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Refusal: why a key cannot serve, and for how long (loads only)
+
+  detail::KeyVerdict verdict(const detail::KeyRecord& key, const Request& request, TimePoint now, std::uint64_t now_ns,
+                             std::int64_t now_sec) const noexcept {
+    detail::KeyVerdict result{Reason::rate_limited, Duration::zero()};
+    auto consider = [&result](Reason reason, Duration wait) {
+      if (wait > result.wait || (wait == result.wait && wait == Duration::max())) result = {reason, wait};
+    };
+    const std::size_t priority = static_cast<std::size_t>(request.priority);
+    const detail::LimitPlan* plans = key.limits->plans.data();
+    const std::size_t count = key.limits->plans.size();
+    for (std::size_t i = 0; i < count; ++i) {
+      const detail::LimitPlan& plan = plans[i];
+      const std::uint64_t amount = amount_of(plan.metric, request);
+      switch (plan.kind) {
+        case Limit::Kind::per_request:
+          if (amount > plan.amount) consider(Reason::too_large, Duration::max());
+          break;
+        case Limit::Kind::window: {
+          if (amount > plan.cap[priority]) {
+            consider(Reason::too_large, Duration::max());
+            break;
+          }
+          const std::uint64_t seen = detail::word(key.slot->counters[i].state).load(std::memory_order_relaxed);
+          const auto current = current_window(plan, now_sec);
+          const std::uint64_t stored = plan.packing.epoch(seen);
+          if (stored < current.epoch) break;  // a fresh window has room
+          const std::uint64_t used = plan.packing.used(seen);
+          if (used + amount <= plan.cap[priority]) break;
+          const std::int64_t end = stored == current.epoch ? current.end : window_end_of(plan, stored);
+          consider(Reason::exhausted, std::max(Duration::zero(), detail::from_seconds(end) - now));
+          break;
+        }
+        case Limit::Kind::rolling: {
+          const std::uint64_t increment = amount * plan.interval_ns;
+          const std::uint64_t burst = plan.cap[priority];
+          if (increment > burst) {
+            consider(Reason::too_large, Duration::max());
+            break;
+          }
+          const std::uint64_t tat = detail::word(key.slot->counters[i].state).load(std::memory_order_relaxed);
+          const std::uint64_t next = std::max(tat, now_ns) + increment;
+          if (next - now_ns > burst)
+            consider(Reason::rate_limited, Duration{static_cast<std::int64_t>(next - burst - now_ns)});
+          break;
+        }
+        case Limit::Kind::unset:
+          break;
+      }
+    }
+    // Too large beats everything: a health gate does not make a request smaller.
+    if (result.reason == Reason::too_large && result.wait == Duration::max()) return result;
+    const std::uint64_t blocked = detail::word(key.slot->blocked_until).load(std::memory_order_relaxed);
+    if (blocked == disabled_until) return {Reason::disabled, Duration::max()};
+    if (blocked > now_ns) consider(Reason::cooling_down, Duration{static_cast<std::int64_t>(blocked - now_ns)});
+    return result;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Calendar helpers (slow path only)
+
+  struct WindowNow {
+    std::uint64_t epoch;
+    std::int64_t end;  // UTC seconds
+  };
+  static WindowNow current_window(const detail::LimitPlan& plan, std::int64_t now_sec) noexcept {
+    const auto unit = plan.limit.unit();
+    const auto& zone = plan.limit.zone();
+    const std::int64_t index = detail::window_index(unit, zone, std::chrono::sys_seconds{std::chrono::seconds{now_sec}});
+    const std::int64_t end = detail::window_start(unit, zone, index + 1).time_since_epoch().count();
+    return {static_cast<std::uint64_t>(index < 0 ? 0 : index), end};
+  }
+  static std::int64_t window_end_of(const detail::LimitPlan& plan, std::uint64_t epoch) noexcept {
+    return detail::window_start(plan.limit.unit(), plan.limit.zone(), static_cast<std::int64_t>(epoch) + 1)
+        .time_since_epoch()
+        .count();
+  }
+
+  TimePoint time_or_now(const TimePoint* now) const noexcept { return now != nullptr ? *now : clock_.now(); }
+
+  // ---------------------------------------------------------------------------------------------
+  // Events (slow path only: at crossings, first refusals, health changes)
+
+  /// Marks `bits` as reported for window `epoch` of limit i; returns the bits this call set
+  /// (each (key, limit, level, window) is reported by exactly one caller).
+  std::uint8_t claim_alert(const detail::KeyRecord& key, std::size_t i, std::uint64_t epoch, std::uint8_t bits) noexcept {
+    auto alerted = detail::word(key.slot->alerted[i]);
+    std::uint64_t seen = alerted.load(std::memory_order_relaxed);
+    for (;;) {
+      const std::uint64_t stored_epoch = seen >> 8;
+      if (stored_epoch > epoch) return 0;  // a later window already reports
+      const std::uint8_t already = stored_epoch == epoch ? static_cast<std::uint8_t>(seen & 0xff) : 0;
+      const std::uint8_t fresh = static_cast<std::uint8_t>(bits & ~already);
+      if (fresh == 0) return 0;
+      if (alerted.compare_exchange_weak(seen, (epoch << 8) | (already | fresh), std::memory_order_relaxed)) return fresh;
+    }
+  }
+
+  [[gnu::noinline, gnu::cold]] void report_crossings(const detail::KeyRecord& key, std::size_t i,
+                                                     const detail::LimitPlan& plan, std::uint64_t epoch,
+                                                     std::uint64_t before, std::uint64_t after, TimePoint now) noexcept {
+    std::uint8_t bits = plan.levels_crossed(before, after);
+    if (before < plan.amount && after >= plan.amount) bits = static_cast<std::uint8_t>(bits | detail::exhausted_bit);
+    if (bits == 0) return;
+    const std::uint8_t fresh = claim_alert(key, i, epoch, bits);
+    if (fresh == 0) return;
+    Event event = limit_event(EventKind::threshold_crossed, key, plan, epoch, after, now);
+    for (std::uint8_t level = 0; level < plan.level_count; ++level) {
+      if ((fresh & (1u << level)) == 0) continue;
+      event.level = plan.levels[level];
+      deliver(event);
+    }
+    if ((fresh & detail::exhausted_bit) != 0) {
+      event.kind = EventKind::key_exhausted;
+      event.level = 1.0;
+      deliver(event);
+    }
+  }
+
+  [[gnu::noinline, gnu::cold]] void report_exhausted(const detail::KeyRecord& key, std::size_t i,
+                                                     const detail::LimitPlan& plan, std::uint64_t epoch,
+                                                     std::uint64_t used, TimePoint now) noexcept {
+    // Cheap check first: after the first report of this window, refusals only load.
+    const std::uint64_t seen = detail::word(key.slot->alerted[i]).load(std::memory_order_relaxed);
+    if ((seen >> 8) == epoch && (seen & detail::exhausted_bit) != 0) return;
+    if (claim_alert(key, i, epoch, detail::exhausted_bit) == 0) return;
+    Event event = limit_event(EventKind::key_exhausted, key, plan, epoch, used, now);
+    event.level = 1.0;
+    deliver(event);
+  }
+
+  Event limit_event(EventKind kind, const detail::KeyRecord& key, const detail::LimitPlan& plan, std::uint64_t epoch,
+                    std::uint64_t used, TimePoint now) const noexcept {
+    Event event = key_event(kind, key, now, TimePoint{});
+    event.metric = plan.metric;
+    event.window = plan.limit.window_name();
+    event.used = used;
+    event.limit = plan.amount;
+    event.resets_at = detail::from_seconds(window_end_of(plan, epoch));
+    return event;
+  }
+
+  Event key_event(EventKind kind, const detail::KeyRecord& key, TimePoint now, TimePoint resets_at) const noexcept {
+    Event event;
+    event.kind = kind;
+    event.at = now;
+    event.provider = key.provider;
+    event.provider_name = key.provider_record->name;
+    event.key = key.id;
+    event.key_label = key.label;
+    event.resets_at = resets_at;
+    return event;
+  }
+
+  void emit_key_event(EventKind kind, const detail::KeyRecord& key, TimePoint now, TimePoint resets_at) noexcept {
+    if constexpr (events_enabled) deliver(key_event(kind, key, now, resets_at));
+  }
+
+  void deliver(const Event& event) noexcept {
+    try {
+      alerts_.emit(event);
+    } catch (...) {
+      sink_failures_.fetch_add(1, std::memory_order_relaxed);  // a failing sink must not break the pool
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Snapshot
+
+  KeySnapshot key_snapshot(const detail::KeyRecord& key, TimePoint now) const {
+    KeySnapshot snap;
+    snap.id = key.id;
+    snap.provider = key.provider;
+    snap.provider_name = key.provider_record->name;
+    snap.label = key.label;
+    snap.tier = key.tier;
+    const std::uint64_t now_ns = detail::to_ns(now);
+    const std::int64_t now_sec = detail::to_seconds(now);
+    const std::uint64_t blocked = detail::word(key.slot->blocked_until).load(std::memory_order_relaxed);
+    snap.blocked_until = blocked == disabled_until ? TimePoint::max() : TimePoint{Duration{static_cast<std::int64_t>(blocked)}};
+    snap.consecutive_failures = detail::word(key.slot->health).load(std::memory_order_relaxed);
+    double worst = 0.0;
+    bool full = false;
+    const detail::LimitPlan* plans = key.limits->plans.data();
+    const std::size_t count = key.limits->plans.size();
+    for (std::size_t i = 0; i < count; ++i) {
+      const detail::LimitPlan& plan = plans[i];
+      LimitUsage usage;
+      usage.metric = plan.metric;
+      usage.window = std::string{plan.limit.window_name()};
+      usage.description = plan.limit.describe();
+      usage.limit = plan.amount;
+      const std::uint64_t seen = detail::word(key.slot->counters[i].state).load(std::memory_order_relaxed);
+      if (plan.kind == Limit::Kind::window) {
+        const auto current = current_window(plan, now_sec);
+        const std::uint64_t stored = plan.packing.epoch(seen);
+        usage.used = stored >= current.epoch ? plan.packing.used(seen) : 0;
+        usage.resets_at = detail::from_seconds(stored > current.epoch ? window_end_of(plan, stored) : current.end);
+        if (usage.used >= plan.amount) full = true;
+      } else if (plan.kind == Limit::Kind::rolling) {
+        const std::uint64_t ahead = seen > now_ns ? seen - now_ns : 0;
+        usage.used = std::min<std::uint64_t>(plan.amount, (ahead + plan.interval_ns - 1) / plan.interval_ns);
+        usage.resets_at = TimePoint{Duration{static_cast<std::int64_t>(std::max(seen, now_ns))}};
+      } else {
+        usage.resets_at = now;
+      }
+      usage.remaining = usage.limit - std::min(usage.limit, usage.used);
+      usage.fraction = static_cast<double>(usage.used) / static_cast<double>(usage.limit);
+      if (plan.kind != Limit::Kind::per_request) worst = std::max(worst, usage.fraction);
+      snap.limits.push_back(std::move(usage));
+    }
+    if (blocked == disabled_until) snap.status = KeyStatus::disabled;
+    else if (blocked > now_ns) snap.status = KeyStatus::cooling_down;
+    else if (full) snap.status = KeyStatus::exhausted;
+    else if (worst >= 0.95) snap.status = KeyStatus::critical;
+    else if (worst >= 0.80) snap.status = KeyStatus::warning;
+    else snap.status = KeyStatus::available;
+    return snap;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // State. Policies first (the selection policy is read by every acquire), then the tables.
+
+  Select select_;
+  Store store_;
+  Alerts alerts_;
+  Clock clock_;
+  std::size_t capacity_;
+  Thresholds thresholds_;
+  HealthOptions health_;
+  std::unique_ptr<detail::KeyRecord[]> records_;
+  std::unique_ptr<detail::ProviderRecord[]> providers_;
+  std::deque<detail::LimitSet> limit_sets_;  // stable addresses; grows under admin_ only
+  alignas(64) std::atomic<std::size_t> key_count_{0};
+  std::atomic<std::size_t> provider_count_{0};
+  std::atomic<std::uint64_t> sink_failures_{0};
+  std::mutex admin_;
+};
+
+/// The pool: policies in any order, each at most once; missing ones default to
+/// select::RoundRobin, store::Memory, alert::Null and clock::Coarse.
+template <class... Policies>
+using KeyPool = typename detail::resolve_pool<BasicKeyPool, select::RoundRobin, store::Memory, alert::Null,
+                                              clock::Coarse, Policies...>::type;
+
+}  // namespace keypool

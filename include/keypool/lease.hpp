@@ -1,0 +1,147 @@
+// keypool::Lease: the right to make one call with one key, holding its reservation until the call
+// is settled (commit, fail or cancel); and keypool::Refusal, the answer when no key could serve.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string_view>
+#include <utility>
+
+#include <keypool/detail/key_record.hpp>
+#include <keypool/outcome.hpp>
+#include <keypool/request.hpp>
+#include <keypool/time.hpp>
+
+namespace keypool {
+
+/// Why no key could serve.
+enum class Reason : std::uint8_t {
+  exhausted,     // a calendar quota is spent until its window resets
+  rate_limited,  // a rolling rate is spent for now
+  cooling_down,  // the provider rate-limited the key (or its circuit is open)
+  disabled,      // the key is disabled until `enable`
+  too_large,     // the request costs more than any key could ever admit (at its priority)
+  no_keys,       // the pool has no keys
+};
+
+[[nodiscard]] constexpr std::string_view to_string(Reason reason) noexcept {
+  switch (reason) {
+    case Reason::exhausted: return "exhausted";
+    case Reason::rate_limited: return "rate_limited";
+    case Reason::cooling_down: return "cooling_down";
+    case Reason::disabled: return "disabled";
+    case Reason::too_large: return "too_large";
+    case Reason::no_keys: return "no_keys";
+  }
+  return "unknown";
+}
+
+/// Why a request was refused and when to come back. `retry_after` is exact: the time until the
+/// earliest key could admit this very request if nothing else used it meanwhile;
+/// `resets_at` = the time of the refusal + `retry_after`. When no key can ever admit it
+/// (too_large, disabled, no_keys), `retry_after` is Duration::max() and `resets_at` TimePoint::max().
+struct Refusal {
+  Reason reason = Reason::no_keys;
+  Duration retry_after = Duration::max();
+  TimePoint resets_at = TimePoint::max();
+
+  /// True when waiting cannot help.
+  [[nodiscard]] bool permanent() const noexcept { return retry_after == Duration::max(); }
+};
+
+namespace detail {
+
+/// What a lease holds of its reservation: the key and, per limit, the window it reserved in.
+struct Reservation {
+  const KeyRecord* key = nullptr;
+  Request estimate{};
+  std::array<std::uint64_t, max_limits_per_key> epochs{};
+};
+
+enum class Settlement : std::uint8_t { commit, fail, cancel };
+
+/// The pool behind a lease. A virtual call: one indirect jump per settlement.
+class LeaseOwner {
+ public:
+  virtual void settle(Reservation& reservation, Settlement how, const Cost* actual,
+                      const Outcome* outcome, const TimePoint* now) noexcept = 0;
+
+ protected:
+  ~LeaseOwner() = default;
+};
+
+}  // namespace detail
+
+/// One admitted call, or the refusal. Move-only. Settle it exactly once:
+/// `commit(actual)` after success (counters reconciled with the actual cost, in the window the
+/// reservation was made in), `fail(outcome)` when the provider refused (key health updated;
+/// the estimate is refunded, one request stays counted), `cancel()` when the call was never
+/// sent (all refunded). A lease destroyed unsettled commits its estimate. Settling twice does
+/// nothing the second time. A lease must not outlive its pool.
+/// Thread safety: a lease is used by one thread at a time; settlement is lock-free.
+class Lease {
+ public:
+  /// A refused lease: `Reason::no_keys`.
+  Lease() = default;
+  explicit Lease(const Refusal& refusal) noexcept : refusal_(refusal) {}
+  Lease(detail::LeaseOwner* owner, const detail::Reservation& reservation) noexcept
+      : owner_(owner), reservation_(reservation), admitted_(true) {}
+
+  Lease(const Lease&) = delete;
+  Lease& operator=(const Lease&) = delete;
+  Lease(Lease&& other) noexcept
+      : owner_(std::exchange(other.owner_, nullptr)), reservation_(other.reservation_),
+        refusal_(other.refusal_), admitted_(other.admitted_) {}
+  Lease& operator=(Lease&& other) noexcept {
+    if (this != &other) {
+      settle(detail::Settlement::commit, nullptr, nullptr, nullptr);
+      owner_ = std::exchange(other.owner_, nullptr);
+      reservation_ = other.reservation_;
+      refusal_ = other.refusal_;
+      admitted_ = other.admitted_;
+    }
+    return *this;
+  }
+  ~Lease() { settle(detail::Settlement::commit, nullptr, nullptr, nullptr); }
+
+  /// True when a key was granted (and stays true after settlement).
+  [[nodiscard]] explicit operator bool() const noexcept { return admitted_; }
+  /// True while the reservation awaits commit, fail or cancel.
+  [[nodiscard]] bool pending() const noexcept { return owner_ != nullptr; }
+  /// Why the request was refused. Meaningful only when `!lease`.
+  [[nodiscard]] const Refusal& refusal() const noexcept { return refusal_; }
+
+  // The granted key. Call only when `lease` is true.
+  [[nodiscard]] const Secret& secret() const noexcept { return reservation_.key->secret; }
+  [[nodiscard]] KeyId key() const noexcept { return reservation_.key->id; }
+  [[nodiscard]] ProviderId provider() const noexcept { return reservation_.key->provider; }
+  [[nodiscard]] std::string_view provider_name() const noexcept { return reservation_.key->provider_record->name; }
+  [[nodiscard]] std::string_view label() const noexcept { return reservation_.key->label; }
+  /// The estimate the reservation was made for.
+  [[nodiscard]] const Request& estimate() const noexcept { return reservation_.estimate; }
+
+  /// The call succeeded and cost `actual` (plus one request). Lock-free; never throws.
+  void commit(const Cost& actual) noexcept { settle(detail::Settlement::commit, &actual, nullptr, nullptr); }
+  void commit(const Cost& actual, TimePoint now) noexcept { settle(detail::Settlement::commit, &actual, nullptr, &now); }
+  /// The call succeeded and cost what was estimated.
+  void commit() noexcept { settle(detail::Settlement::commit, nullptr, nullptr, nullptr); }
+  /// The provider refused the call; `outcome` says why. Lock-free; never throws.
+  void fail(const Outcome& outcome) noexcept { settle(detail::Settlement::fail, nullptr, &outcome, nullptr); }
+  void fail(const Outcome& outcome, TimePoint now) noexcept { settle(detail::Settlement::fail, nullptr, &outcome, &now); }
+  /// The call was never sent: everything reserved is refunded. Lock-free; never throws.
+  void cancel() noexcept { settle(detail::Settlement::cancel, nullptr, nullptr, nullptr); }
+  void cancel(TimePoint now) noexcept { settle(detail::Settlement::cancel, nullptr, nullptr, &now); }
+
+ private:
+  void settle(detail::Settlement how, const Cost* actual, const Outcome* outcome, const TimePoint* now) noexcept {
+    if (owner_ == nullptr) return;
+    std::exchange(owner_, nullptr)->settle(reservation_, how, actual, outcome, now);
+  }
+
+  detail::LeaseOwner* owner_ = nullptr;
+  detail::Reservation reservation_{};
+  Refusal refusal_{};
+  bool admitted_ = false;
+};
+
+}  // namespace keypool

@@ -1,0 +1,70 @@
+// Identifiers and construction options of a pool: Capacity, Thresholds, KeyOptions, KeyId,
+// ProviderId.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <compare>
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+
+#include <keypool/error.hpp>
+
+namespace keypool {
+
+/// A key's handle, as returned by `add_key`. Stable for the life of the pool.
+struct KeyId {
+  std::uint32_t value = ~std::uint32_t{0};
+  friend constexpr auto operator<=>(KeyId, KeyId) = default;
+};
+/// A provider's handle, as returned by `add_provider`.
+struct ProviderId {
+  std::uint32_t value = ~std::uint32_t{0};
+  friend constexpr auto operator<=>(ProviderId, ProviderId) = default;
+};
+
+/// How many keys the pool can hold. The key table is allocated once, at construction, so that
+/// readers never lock and never see it move.
+struct Capacity {
+  std::size_t keys = 64;
+};
+
+/// The usage fractions at which `threshold_crossed` fires for each calendar limit (default 80%,
+/// 90%, 100%). At most 7 levels, each in (0, 1], strictly increasing.
+class Thresholds {
+ public:
+  static constexpr std::size_t max_levels = 7;
+
+  Thresholds() : Thresholds({0.80, 0.90, 1.00}) {}
+  Thresholds(std::initializer_list<double> levels) {
+    if (levels.size() > max_levels)
+      throw Error("Thresholds: at most 7 levels, e.g. Thresholds{0.5, 0.8, 0.9, 1.0}");
+    double previous = 0.0;
+    for (const double level : levels) {
+      if (!(level > previous && level <= 1.0))
+        throw Error("Thresholds: levels must be fractions in (0, 1] in increasing order, e.g. Thresholds{0.8, 0.9, 1.0}");
+      levels_[count_++] = level;
+      previous = level;
+    }
+  }
+  [[nodiscard]] std::size_t size() const noexcept { return count_; }
+  [[nodiscard]] double operator[](std::size_t i) const noexcept { return levels_[i]; }
+  [[nodiscard]] const double* begin() const noexcept { return levels_.data(); }
+  [[nodiscard]] const double* end() const noexcept { return levels_.data() + count_; }
+
+ private:
+  std::array<double, max_levels> levels_{};
+  std::size_t count_ = 0;
+};
+
+/// Per-key options for `add_key`. `label` names the key everywhere a person reads (events,
+/// snapshots, state files); it defaults to the secret's redacted form and must be unique in a
+/// pool. `weight` is used by `select::Weighted` (must be at least 1).
+struct KeyOptions {
+  std::string label{};
+  std::uint32_t weight = 1;
+};
+
+}  // namespace keypool

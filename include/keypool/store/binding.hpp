@@ -1,0 +1,18 @@
+// keypool::KeyBinding: what a pool tells its storage policy about a key it adds, so the storage
+// can give it a slot (and a persistent store can find the slot it had before).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace keypool {
+
+/// A key being added to a pool. Never holds key material.
+struct KeyBinding {
+  std::size_t index = 0;        // position in the pool's key table, 0 ≤ index < capacity
+  std::string_view label{};     // unique in the pool; a persistent store matches keys by it
+  std::uint64_t layout = 0;     // fingerprint of the key's limits: a stored slot with another is incompatible
+};
+
+}  // namespace keypool
