@@ -173,7 +173,8 @@ class BasicKeyPool final : private detail::LeaseOwner {
     return ProviderId{static_cast<std::uint32_t>(count)};
   }
 
-  /// Adds a key with its limits (at most 8) and options. Throws keypool::Error on an unknown
+  /// Adds a key with its limits (at most 8) and options. The label defaults to the redacted
+  /// secret ("gsk_…3456", with "#2" appended if another key redacts alike). Throws keypool::Error on an unknown
   /// provider, an empty secret, a secret or label already in the pool, a limit without a period,
   /// more than 8 limits, a zero weight, or a full pool (see Capacity). The key is published with
   /// a release store: concurrent acquires see it whole or not at all. Thread-safe. O(keys).
@@ -186,8 +187,8 @@ class BasicKeyPool final : private detail::LeaseOwner {
     if (limits.size() > max_limits_per_key)
       throw Error("add_key: a key has at most 8 limits; this one has " + std::to_string(limits.size()));
     if (options.weight == 0) throw Error("add_key: weight must be at least 1");
-    std::string label = options.label.empty() ? secret.redacted() : std::move(options.label);
     const std::size_t count = key_count_.load(std::memory_order_relaxed);
+    std::string label = options.label.empty() ? default_label(secret, count) : std::move(options.label);
     for (std::size_t i = 0; i < count; ++i) {
       if (records_[i].label == label)
         throw Error("add_key: label '" + label + "' is already used by another key; labels must be unique (KeyOptions::label)");
@@ -359,6 +360,18 @@ class BasicKeyPool final : private detail::LeaseOwner {
   static T pick_arg(Args&&... args) {
     if constexpr (count_of<T, Args...>() == 0) return T{};
     else return T(find_arg<T>(std::forward<Args>(args)...));
+  }
+
+  /// The redacted secret, made unique with "#2", "#3", … when two secrets redact alike.
+  std::string default_label(const Secret& secret, std::size_t count) const {
+    const std::string base = secret.redacted();
+    std::string label = base;
+    for (std::size_t n = 2;; ++n) {
+      bool taken = false;
+      for (std::size_t i = 0; i < count && !taken; ++i) taken = records_[i].label == label;
+      if (!taken) return label;
+      label = base + "#" + std::to_string(n);
+    }
   }
 
   const detail::LimitSet* intern_limits(std::vector<Limit> limits) {

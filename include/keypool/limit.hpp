@@ -110,7 +110,7 @@ class Limit {
   [[nodiscard]] std::uint64_t cap(Priority priority) const noexcept {
     const double fraction = headroom(priority);
     if (fraction >= 1.0) return amount_;
-    return static_cast<std::uint64_t>(static_cast<long double>(amount_) * fraction);
+    return detail::scale_floor(amount_, fraction);
   }
 
   /// "requests 15 per minute", "tokens 14400 per day (PST8PDT,M3.2.0,M11.1.0)", "requests 30 per 60s rolling".

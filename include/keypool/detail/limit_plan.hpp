@@ -48,8 +48,7 @@ struct LimitPlan {
     if (kind == Limit::Kind::window) {
       for (const double level : thresholds) {
         levels[level_count] = level;
-        threshold_at[level_count] =
-            static_cast<std::uint64_t>(std::ceil(static_cast<long double>(amount) * level));
+        threshold_at[level_count] = scale_ceil(amount, level);
         if (threshold_at[level_count] == 0) threshold_at[level_count] = 1;
         ++level_count;
       }

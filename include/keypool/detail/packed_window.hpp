@@ -3,6 +3,7 @@
 // needs no reset job.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #include <keypool/detail/calendar.hpp>
@@ -27,6 +28,21 @@ namespace keypool::detail {
 /// larger than their estimate have room before the field saturates.
 [[nodiscard]] constexpr std::uint64_t max_window_amount(WindowUnit unit) noexcept {
   return std::uint64_t{1} << (used_bits(unit) - 2);
+}
+
+/// floor(amount × fraction) and ceil(amount × fraction), where a product within a hair of a whole
+/// number counts as that number: 10'000 × 0.95 is 9'500, not 9'499.999….
+[[nodiscard]] inline std::uint64_t scale_floor(std::uint64_t amount, double fraction) noexcept {
+  const long double product = static_cast<long double>(amount) * static_cast<long double>(fraction);
+  const long double nearest = std::round(product);
+  if (std::fabs(product - nearest) <= 1e-9L * (product < 1.0L ? 1.0L : product)) return static_cast<std::uint64_t>(nearest);
+  return static_cast<std::uint64_t>(std::floor(product));
+}
+[[nodiscard]] inline std::uint64_t scale_ceil(std::uint64_t amount, double fraction) noexcept {
+  const long double product = static_cast<long double>(amount) * static_cast<long double>(fraction);
+  const long double nearest = std::round(product);
+  if (std::fabs(product - nearest) <= 1e-9L * (product < 1.0L ? 1.0L : product)) return static_cast<std::uint64_t>(nearest);
+  return static_cast<std::uint64_t>(std::ceil(product));
 }
 
 /// Decodes and encodes one packed window word for a given unit.
