@@ -203,6 +203,8 @@ class BasicKeyPool final : private detail::LeaseOwner {
 
     detail::KeyRecord& record = records_[count];
     record.limits = set;
+    record.plans = set->plans.data();
+    record.limit_count = set->plans.size();
     record.slot = slot;
     record.provider = provider;
     record.tier = providers_[provider.value].tier;
@@ -226,9 +228,11 @@ class BasicKeyPool final : private detail::LeaseOwner {
   /// limit full. Thread-safe.
   [[nodiscard]] Lease acquire(const Request& request = {}) noexcept { return acquire(request, clock_.now()); }
   [[nodiscard]] Lease acquire(const Request& request, TimePoint now) noexcept {
-    Context ctx{*this, request, now};
-    if (select_.select(ctx)) return Lease{this, ctx.reservation_};
-    return Lease{ctx.refusal()};
+    Lease lease;  // filled in place: one named return, no copies
+    Context ctx{*this, request, now, detail::LeaseAccess::reservation(lease)};
+    if (select_.select(ctx)) detail::LeaseAccess::grant(lease, this);
+    else detail::LeaseAccess::refuse(lease, ctx.refusal());
+    return lease;
   }
 
   /// Like acquire, but waits up to `timeout` (real time) for capacity, sleeping exactly until the
@@ -396,9 +400,10 @@ class BasicKeyPool final : private detail::LeaseOwner {
 
   class Context {
    public:
-    Context(BasicKeyPool& pool, const Request& request, TimePoint now) noexcept
-        : pool_(pool), request_(request), now_(now), now_ns_(detail::to_ns(now)),
-          now_sec_(detail::to_seconds(now)), size_(pool.key_count()) {}
+    Context(BasicKeyPool& pool, const Request& request, TimePoint now, detail::Reservation& reservation) noexcept
+        : pool_(pool), request_(request), amounts_(detail::amounts_of(request)), now_(now),
+          now_ns_(detail::to_ns(now)), now_sec_(detail::to_seconds(now)), size_(pool.key_count()),
+          reservation_(reservation) {}
 
     [[nodiscard]] std::size_t size() const noexcept { return size_; }
     [[nodiscard]] const Request& request() const noexcept { return request_; }
@@ -409,7 +414,7 @@ class BasicKeyPool final : private detail::LeaseOwner {
 
     [[nodiscard]] bool try_key(std::size_t i) noexcept {
       const detail::KeyRecord& key = pool_.records_[i];
-      if (pool_.try_reserve(key, request_, now_, now_ns_, now_sec_, reservation_.epochs)) {
+      if (pool_.try_reserve(key, amounts_, request_.priority, now_, now_ns_, now_sec_, reservation_.epochs)) {
         reservation_.key = &key;
         reservation_.estimate = request_;
         return true;
@@ -441,11 +446,12 @@ class BasicKeyPool final : private detail::LeaseOwner {
 
     BasicKeyPool& pool_;
     const Request& request_;
+    detail::Amounts amounts_;
     TimePoint now_;
     std::uint64_t now_ns_;
     std::int64_t now_sec_;
     std::size_t size_;
-    detail::Reservation reservation_{};
+    detail::Reservation& reservation_;
     detail::KeyVerdict best_{};
     bool any_verdict_ = false;
   };
@@ -453,17 +459,19 @@ class BasicKeyPool final : private detail::LeaseOwner {
   // ---------------------------------------------------------------------------------------------
   // Reservation: the gate, then every limit, rolling back on the first refusal.
 
-  bool try_reserve(const detail::KeyRecord& key, const Request& request, TimePoint now, std::uint64_t now_ns,
-                   std::int64_t now_sec, std::array<std::uint64_t, max_limits_per_key>& epochs) noexcept {
+  bool try_reserve(const detail::KeyRecord& key, const detail::Amounts& amounts, Priority priority, TimePoint now,
+                   std::uint64_t now_ns, std::int64_t now_sec,
+                   std::array<std::uint64_t, max_limits_per_key>& epochs) noexcept {
     // The health gate: one relaxed load. A cooldown set concurrently may let one more request
     // through, which the provider then refuses; quotas are never over-admitted by it.
     if (detail::word(key.slot->blocked_until).load(std::memory_order_relaxed) > now_ns) return false;
-    const detail::LimitPlan* plans = key.limits->plans.data();
-    const std::size_t count = key.limits->plans.size();
+    const detail::LimitPlan* plans = key.plans;
+    const std::size_t count = key.limit_count;
     for (std::size_t i = 0; i < count; ++i) {
-      if (!reserve_one(key, i, plans[i], request, now, now_ns, now_sec, epochs[i])) {
+      if (!reserve_one(key, i, plans[i], amounts[static_cast<std::size_t>(plans[i].metric)], priority, now, now_ns,
+                       now_sec, epochs[i])) {
         for (std::size_t j = 0; j < i; ++j)
-          release(key, j, plans[j], amount_of(plans[j].metric, request), epochs[j]);
+          release(key, j, plans[j], amounts[static_cast<std::size_t>(plans[j].metric)], epochs[j]);
         return false;
       }
     }
@@ -473,10 +481,10 @@ class BasicKeyPool final : private detail::LeaseOwner {
   // All counter words are independent: each limit's invariant (admitted usage ≤ cap) holds on its
   // own word through its CAS, so relaxed ordering suffices; no other memory is published through
   // them. A lease that crosses threads is synchronized by whatever handed it over.
-  bool reserve_one(const detail::KeyRecord& key, std::size_t i, const detail::LimitPlan& plan, const Request& request,
-                   TimePoint now, std::uint64_t now_ns, std::int64_t now_sec, std::uint64_t& epoch_out) noexcept {
-    const std::uint64_t amount = amount_of(plan.metric, request);
-    const std::size_t priority = static_cast<std::size_t>(request.priority);
+  bool reserve_one(const detail::KeyRecord& key, std::size_t i, const detail::LimitPlan& plan, std::uint64_t amount,
+                   Priority request_priority, TimePoint now, std::uint64_t now_ns, std::int64_t now_sec,
+                   std::uint64_t& epoch_out) noexcept {
+    const std::size_t priority = static_cast<std::size_t>(request_priority);
     switch (plan.kind) {
       case Limit::Kind::per_request:
         return amount <= plan.amount;
@@ -616,15 +624,17 @@ class BasicKeyPool final : private detail::LeaseOwner {
   void settle(detail::Reservation& reservation, detail::Settlement how, const Cost* actual, const Outcome* outcome,
               const TimePoint* now) noexcept override {
     const detail::KeyRecord& key = *reservation.key;
-    const detail::LimitPlan* plans = key.limits->plans.data();
-    const std::size_t count = key.limits->plans.size();
+    const detail::LimitPlan* plans = key.plans;
+    const std::size_t count = key.limit_count;
     switch (how) {
       case detail::Settlement::commit:
-        if (actual != nullptr) {
+        if (actual != nullptr && !detail::same_cost(*actual, reservation.estimate)) {
+          const detail::Amounts estimate = detail::amounts_of(reservation.estimate);
+          const detail::Amounts real_cost = detail::amounts_of(*actual);
           for (std::size_t i = 0; i < count; ++i) {
             if (plans[i].metric == Metric::requests) continue;
-            const std::uint64_t estimated = amount_of(plans[i].metric, reservation.estimate);
-            const std::uint64_t real = amount_of(plans[i].metric, *actual);
+            const std::uint64_t estimated = estimate[static_cast<std::size_t>(plans[i].metric)];
+            const std::uint64_t real = real_cost[static_cast<std::size_t>(plans[i].metric)];
             if (real > estimated) charge(key, i, plans[i], real - estimated, reservation.epochs[i], now);
             else release(key, i, plans[i], estimated - real, reservation.epochs[i]);
           }
@@ -678,8 +688,8 @@ class BasicKeyPool final : private detail::LeaseOwner {
       }
       case Outcome::Kind::quota_exhausted: {
         // Mark every calendar limit of that metric full for its current window.
-        const detail::LimitPlan* plans = key.limits->plans.data();
-        const std::size_t count = key.limits->plans.size();
+        const detail::LimitPlan* plans = key.plans;
+        const std::size_t count = key.limit_count;
         bool marked = false;
         std::int64_t latest_end = 0;
         for (std::size_t i = 0; i < count; ++i) {
@@ -741,8 +751,8 @@ class BasicKeyPool final : private detail::LeaseOwner {
   }
 
   void reset_counters(const detail::KeyRecord& key, const Metric* only) noexcept {
-    const detail::LimitPlan* plans = key.limits->plans.data();
-    const std::size_t count = key.limits->plans.size();
+    const detail::LimitPlan* plans = key.plans;
+    const std::size_t count = key.limit_count;
     for (std::size_t i = 0; i < count; ++i) {
       if (only != nullptr && plans[i].metric != *only) continue;
       auto state = detail::word(key.slot->counters[i].state);
@@ -769,8 +779,8 @@ class BasicKeyPool final : private detail::LeaseOwner {
       if (wait > result.wait || (wait == result.wait && wait == Duration::max())) result = {reason, wait};
     };
     const std::size_t priority = static_cast<std::size_t>(request.priority);
-    const detail::LimitPlan* plans = key.limits->plans.data();
-    const std::size_t count = key.limits->plans.size();
+    const detail::LimitPlan* plans = key.plans;
+    const std::size_t count = key.limit_count;
     for (std::size_t i = 0; i < count; ++i) {
       const detail::LimitPlan& plan = plans[i];
       const std::uint64_t amount = amount_of(plan.metric, request);
@@ -943,8 +953,8 @@ class BasicKeyPool final : private detail::LeaseOwner {
     snap.consecutive_failures = detail::word(key.slot->health).load(std::memory_order_relaxed);
     double worst = 0.0;
     bool full = false;
-    const detail::LimitPlan* plans = key.limits->plans.data();
-    const std::size_t count = key.limits->plans.size();
+    const detail::LimitPlan* plans = key.plans;
+    const std::size_t count = key.limit_count;
     for (std::size_t i = 0; i < count; ++i) {
       const detail::LimitPlan& plan = plans[i];
       LimitUsage usage;

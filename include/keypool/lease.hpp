@@ -55,10 +55,12 @@ namespace detail {
 struct Reservation {
   const KeyRecord* key = nullptr;
   Request estimate{};
-  std::array<std::uint64_t, max_limits_per_key> epochs{};
+  std::array<std::uint64_t, max_limits_per_key> epochs;  // only the reserved limits' entries are set
 };
 
 enum class Settlement : std::uint8_t { commit, fail, cancel };
+
+struct LeaseAccess;
 
 /// The pool behind a lease. A virtual call: one indirect jump per settlement.
 class LeaseOwner {
@@ -133,6 +135,8 @@ class Lease {
   void cancel(TimePoint now) noexcept { settle(detail::Settlement::cancel, nullptr, nullptr, &now); }
 
  private:
+  friend struct detail::LeaseAccess;
+
   void settle(detail::Settlement how, const Cost* actual, const Outcome* outcome, const TimePoint* now) noexcept {
     if (owner_ == nullptr) return;
     std::exchange(owner_, nullptr)->settle(reservation_, how, actual, outcome, now);
@@ -144,4 +148,17 @@ class Lease {
   bool admitted_ = false;
 };
 
+namespace detail {
+
+/// How a pool fills a lease in place (so acquire builds its result without copies).
+struct LeaseAccess {
+  static Reservation& reservation(Lease& lease) noexcept { return lease.reservation_; }
+  static void grant(Lease& lease, LeaseOwner* owner) noexcept {
+    lease.owner_ = owner;
+    lease.admitted_ = true;
+  }
+  static void refuse(Lease& lease, const Refusal& refusal) noexcept { lease.refusal_ = refusal; }
+};
+
+}  // namespace detail
 }  // namespace keypool

@@ -1,6 +1,7 @@
 // What a call costs: the metrics keypool counts, a request's estimate, its priority and affinity.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string_view>
 
@@ -72,4 +73,17 @@ struct Request {
   return 0;
 }
 
+namespace detail {
+
+/// A request's amount of every metric, indexed by Metric: built once per acquire so each limit
+/// reads its amount with one indexed load instead of a switch.
+using Amounts = std::array<std::uint64_t, metric_count>;
+
+[[nodiscard]] constexpr Amounts amounts_of(const Request& r) noexcept { return {1, r.tokens, r.characters, r.units, r.spend}; }
+[[nodiscard]] constexpr Amounts amounts_of(const Cost& c) noexcept { return {1, c.tokens, c.characters, c.units, c.spend}; }
+[[nodiscard]] constexpr bool same_cost(const Cost& c, const Request& r) noexcept {
+  return c.tokens == r.tokens && c.characters == r.characters && c.units == r.units && c.spend == r.spend;
+}
+
+}  // namespace detail
 }  // namespace keypool

@@ -17,10 +17,12 @@ struct ProviderRecord {
   std::uint32_t tier = 0;
 };
 
-/// One key. The first two members are what the hot path reads.
+/// One key. The first members are what the hot path reads.
 struct KeyRecord {
-  const LimitSet* limits = nullptr;  // shared, immutable
-  KeySlot* slot = nullptr;           // the counters, in the storage policy's memory
+  KeySlot* slot = nullptr;            // the counters, in the storage policy's memory
+  const LimitPlan* plans = nullptr;   // == limits->plans.data(), shared and immutable
+  std::size_t limit_count = 0;        // == limits->plans.size()
+  const LimitSet* limits = nullptr;
   ProviderId provider{};
   std::uint32_t tier = 0;
   std::uint32_t weight = 1;

@@ -18,7 +18,7 @@ namespace keypool::detail {
 inline constexpr std::uint8_t exhausted_bit = 0x80;  // in KeySlot::alerted: key_exhausted reported
 
 struct LimitPlan {
-  Limit limit;
+  // Hot: what reserve/release read, first, so a plan's hot part fits one cache line.
   Limit::Kind kind;
   Metric metric;
   PackedWindow packing;
@@ -28,13 +28,15 @@ struct LimitPlan {
   std::array<std::uint64_t, priority_count> cap{};
   std::uint64_t interval_ns = 0;  // rolling: ns per unit, rounded up (never over-admits)
   std::array<std::uint64_t, Thresholds::max_levels> threshold_at{};  // usage at which level i fires
+  // Cold: events, snapshots and calendar math.
   std::array<double, Thresholds::max_levels> levels{};
   std::uint8_t level_count = 0;
+  Limit limit;
 
   LimitPlan(const Limit& source, const Thresholds& thresholds)
-      : limit(source), kind(source.kind()), metric(source.metric()),
+      : kind(source.kind()), metric(source.metric()),
         packing(source.kind() == Limit::Kind::window ? source.unit() : WindowUnit::second),
-        amount(source.amount()) {
+        amount(source.amount()), limit(source) {
     if (kind == Limit::Kind::unset)
       throw Error("limit '" + source.describe() + "' has no period: add .per_minute(), .per_day(), .per(duration) or .per_request()");
     if (kind == Limit::Kind::rolling) {

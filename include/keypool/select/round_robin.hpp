@@ -46,12 +46,14 @@ class RoundRobin {
   static constexpr std::size_t table_size = 8;
 
   std::size_t& thread_cursor(std::size_t n) noexcept {
+    // Constant-initialized thread_locals: no guard or init call on each access.
     thread_local std::array<Entry, table_size> table{};
-    thread_local const std::uint32_t spread = thread_spread();
     Entry& entry = table[id_ % table_size];
-    if (entry.owner != id_) {
+    if (entry.owner != id_) [[unlikely]] {
+      thread_local std::uint64_t spread = 0;  // 0: not drawn yet; else the fraction + 2^32
+      if (spread == 0) spread = thread_spread() | (std::uint64_t{1} << 32);
       entry.owner = id_;
-      entry.cursor = static_cast<std::size_t>((static_cast<std::uint64_t>(spread) * n) >> 32);
+      entry.cursor = static_cast<std::size_t>(((spread & 0xffffffffu) * n) >> 32);
     }
     return entry.cursor;
   }
