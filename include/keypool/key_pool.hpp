@@ -467,9 +467,31 @@ class BasicKeyPool final : private detail::LeaseOwner {
     if (detail::word(key.slot->blocked_until).load(std::memory_order_relaxed) > now_ns) return false;
     const detail::LimitPlan* plans = key.plans;
     const std::size_t count = key.limit_count;
+    const std::size_t level = static_cast<std::size_t>(priority);
     for (std::size_t i = 0; i < count; ++i) {
-      if (!reserve_one(key, i, plans[i], amounts[static_cast<std::size_t>(plans[i].metric)], priority, now, now_ns,
-                       now_sec, epochs[i])) {
+      const detail::LimitPlan& plan = plans[i];
+      const std::uint64_t amount = amounts[static_cast<std::size_t>(plan.metric)];
+      if (plan.kind == Limit::Kind::window) [[likely]] {
+        // Fast path: the stored window is current (its cached end is ahead) and one CAS adds
+        // the amount. used + amount ≤ cap ≤ mask/4, so the addition never spills into the epoch.
+        KeySlot::Counter& counter = key.slot->counters[i];
+        std::uint64_t seen = detail::word(counter.state).load(std::memory_order_relaxed);
+        const std::uint64_t cached = detail::word(counter.window_end).load(std::memory_order_relaxed);
+        const std::uint64_t used = plan.packing.used(seen);
+        if (detail::WindowEnd::matches(cached, plan.packing.epoch(seen)) &&
+            now_sec < detail::WindowEnd::end_seconds(cached) && amount <= plan.cap[level] &&
+            used + amount <= plan.cap[level] &&
+            detail::word(counter.state).compare_exchange_strong(seen, seen + amount, std::memory_order_relaxed)) {
+          epochs[i] = plan.packing.epoch(seen);
+          if constexpr (events_enabled) {
+            if (used + amount >= plan.threshold_at[0])
+              report_crossings(key, i, plan, epochs[i], used, used + amount, now);
+          }
+          continue;
+        }
+      }
+      // Everything else: a new window, a full one, a lost race, rolling and per-request limits.
+      if (!reserve_one(key, i, plan, amount, priority, now, now_ns, now_sec, epochs[i])) {
         for (std::size_t j = 0; j < i; ++j)
           release(key, j, plans[j], amounts[static_cast<std::size_t>(plans[j].metric)], epochs[j]);
         return false;
@@ -481,7 +503,7 @@ class BasicKeyPool final : private detail::LeaseOwner {
   // All counter words are independent: each limit's invariant (admitted usage ≤ cap) holds on its
   // own word through its CAS, so relaxed ordering suffices; no other memory is published through
   // them. A lease that crosses threads is synchronized by whatever handed it over.
-  bool reserve_one(const detail::KeyRecord& key, std::size_t i, const detail::LimitPlan& plan, std::uint64_t amount,
+  [[gnu::noinline]] bool reserve_one(const detail::KeyRecord& key, std::size_t i, const detail::LimitPlan& plan, std::uint64_t amount,
                    Priority request_priority, TimePoint now, std::uint64_t now_ns, std::int64_t now_sec,
                    std::uint64_t& epoch_out) noexcept {
     const std::size_t priority = static_cast<std::size_t>(request_priority);

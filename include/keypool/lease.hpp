@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <string_view>
 #include <utility>
@@ -96,7 +97,7 @@ class Lease {
         refusal_(other.refusal_), admitted_(other.admitted_) {}
   Lease& operator=(Lease&& other) noexcept {
     if (this != &other) {
-      settle(detail::Settlement::commit, nullptr, nullptr, nullptr);
+      commit();
       owner_ = std::exchange(other.owner_, nullptr);
       reservation_ = other.reservation_;
       refusal_ = other.refusal_;
@@ -104,7 +105,7 @@ class Lease {
     }
     return *this;
   }
-  ~Lease() { settle(detail::Settlement::commit, nullptr, nullptr, nullptr); }
+  ~Lease() { commit(); }
 
   /// True when a key was granted (and stays true after settlement).
   [[nodiscard]] explicit operator bool() const noexcept { return admitted_; }
@@ -123,10 +124,19 @@ class Lease {
   [[nodiscard]] const Request& estimate() const noexcept { return reservation_.estimate; }
 
   /// The call succeeded and cost `actual` (plus one request). Lock-free; never throws.
-  void commit(const Cost& actual) noexcept { settle(detail::Settlement::commit, &actual, nullptr, nullptr); }
+  void commit(const Cost& actual) noexcept {
+    if (detail::same_cost(actual, reservation_.estimate)) commit();
+    else settle(detail::Settlement::commit, &actual, nullptr, nullptr);
+  }
   void commit(const Cost& actual, TimePoint now) noexcept { settle(detail::Settlement::commit, &actual, nullptr, &now); }
-  /// The call succeeded and cost what was estimated.
-  void commit() noexcept { settle(detail::Settlement::commit, nullptr, nullptr, nullptr); }
+  /// The call succeeded and cost what was estimated: nothing to reconcile, so no call into the
+  /// pool — only the key's failure streak is cleared if it has one.
+  void commit() noexcept {
+    if (owner_ == nullptr) return;
+    owner_ = nullptr;
+    auto streak = std::atomic_ref<std::uint64_t>{reservation_.key->slot->health};
+    if (streak.load(std::memory_order_relaxed) != 0) streak.store(0, std::memory_order_relaxed);
+  }
   /// The provider refused the call; `outcome` says why. Lock-free; never throws.
   void fail(const Outcome& outcome) noexcept { settle(detail::Settlement::fail, nullptr, &outcome, nullptr); }
   void fail(const Outcome& outcome, TimePoint now) noexcept { settle(detail::Settlement::fail, nullptr, &outcome, &now); }
