@@ -1,6 +1,8 @@
 // KeyPool: the quota core — windows, reservations, reconciliation, refusals, health, bad input.
 #include <catch2/catch.hpp>
 
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -480,4 +482,79 @@ TEST_CASE("acquire_for gives up after its timeout", "[pool][wait]") {
   CHECK_FALSE(lease);
   CHECK(lease.refusal().reason == kp::Reason::exhausted);
   CHECK(steady_clock::now() - start >= 50ms);
+}
+
+TEST_CASE("a late refund on a rolling limit gives back only what has not replenished yet", "[pool][rolling]") {
+  Fixture f;
+  f.key({kp::Limit::requests(10).per(60s)});
+  auto held = f.pool.acquire();
+  f.clock.advance(2min);  // the held reservation has long replenished
+  for (int i = 0; i < 10; ++i) CHECK(f.pool.acquire());
+  held.cancel();
+  CHECK_FALSE(f.pool.acquire());  // the burst is spent: the stale refund bought nothing
+}
+
+TEST_CASE("a request too large for a rolling limit is too_large, however large", "[pool][rolling][bad-input]") {
+  Fixture f;
+  f.key({kp::Limit::tokens(1'000).per(60s)});
+  const auto refused = f.pool.acquire({.tokens = 307'445'734'561ull});  // × interval would wrap
+  REQUIRE_FALSE(refused);
+  CHECK(refused.refusal().reason == kp::Reason::too_large);
+  CHECK_FALSE(f.pool.acquire({.tokens = ~std::uint64_t{0}}));
+}
+
+TEST_CASE("a lease reserved before a reset settles nothing against the counts after it", "[pool][admin]") {
+  Fixture f;
+  const auto k = f.key({kp::Limit::tokens(10'000).per_day()});
+  auto before = f.pool.acquire({.tokens = 500});
+  f.pool.reset(k);
+  f.pool.acquire({.tokens = 300}).commit();
+  before.cancel();
+  CHECK(f.used(k, 0) == 300);
+  auto grown = f.pool.acquire({.tokens = 100});
+  f.pool.reset(k);
+  grown.commit({.tokens = 5'000});
+  CHECK(f.used(k, 0) == 0);
+}
+
+TEST_CASE("round robin keeps rotating when one thread alternates between many pools", "[select][round_robin]") {
+  kp::clock::Manual clock;
+  std::vector<std::unique_ptr<kp::KeyPool<kp::clock::Manual>>> pools;
+  for (int p = 0; p < 9; ++p) {  // more pools than the per-thread cursor table has entries
+    auto pool = std::make_unique<kp::KeyPool<kp::clock::Manual>>(kp::Capacity{4}, clock);
+    const auto provider = pool->add_provider("groq");
+    for (int k = 0; k < 4; ++k)
+      pool->add_key(provider, kp::Secret{"gsk_many_pools_" + std::to_string(p) + "_" + std::to_string(k)},
+                    {kp::Limit::requests(1'000).per_minute()});
+    pools.push_back(std::move(pool));
+  }
+  std::vector<std::map<std::uint32_t, int>> served(pools.size());
+  for (int round = 0; round < 40; ++round)
+    for (std::size_t p = 0; p < pools.size(); ++p) ++served[p][pools[p]->acquire().key().value];
+  for (const auto& per_key : served) CHECK(per_key.size() == 4);  // every pool used all its keys
+}
+
+TEST_CASE("quota_exhausted with a time marks the windows that end by then, not the longer ones", "[pool][health]") {
+  Fixture f;
+  const auto k = f.key({kp::Limit::requests(15).per_minute(), kp::Limit::requests(1'500).per_day()});
+  f.pool.acquire().fail(kp::Outcome::quota_exhausted(kp::Metric::requests, monday_8am + 60s));
+  CHECK(f.used(k, 0) == 15);
+  CHECK(f.used(k, 1) == 1);
+  CHECK(f.count(kp::EventKind::key_exhausted) == 1);
+  f.clock.advance(60s);
+  CHECK(f.pool.acquire());
+}
+
+TEST_CASE("an open circuit never rests longer than circuit_max", "[pool][health]") {
+  kp::clock::Manual clock{monday_8am};
+  kp::KeyPool<kp::clock::Manual> pool{clock, kp::HealthOptions{.circuit_threshold = 1, .circuit_base = 1s, .circuit_max = 4s}};
+  pool.add_key(pool.add_provider("groq"), kp::Secret{"gsk_circuit_max_1"}, {});
+  for (int i = 0; i < 20; ++i) {
+    auto lease = pool.acquire();
+    if (lease) lease.fail(kp::Outcome::transient());
+    const auto refused = pool.acquire();
+    REQUIRE_FALSE(refused);
+    CHECK(refused.refusal().retry_after <= 4s);
+    clock.advance(refused.refusal().retry_after);
+  }
 }

@@ -66,3 +66,7 @@ TEST_CASE("thresholds must be increasing fractions", "[limit][bad-input]") {
   CHECK_THROWS_WITH((kp::Thresholds{0.0}), Contains("(0, 1]"));
   CHECK_THROWS_WITH((kp::Thresholds{0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8}), Contains("at most 7"));
 }
+
+TEST_CASE("headroom given before per_request is refused, not ignored", "[limit][bad-input]") {
+  CHECK_THROWS_WITH(kp::Limit::tokens(10).headroom(kp::Priority::batch, 0.5).per_request(), Contains("per-request"));
+}

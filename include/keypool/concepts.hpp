@@ -6,6 +6,7 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <string_view>
 
 #include <keypool/events.hpp>
 #include <keypool/key_slot.hpp>
@@ -28,6 +29,7 @@ struct SelectionContextArchetype {
   [[nodiscard]] ProviderId provider(std::size_t index) const noexcept;
   [[nodiscard]] std::uint32_t tier(std::size_t index) const noexcept;
   [[nodiscard]] std::uint32_t weight(std::size_t index) const noexcept;
+  [[nodiscard]] std::string_view label(std::size_t index) const noexcept;
   [[nodiscard]] const Request& request() const noexcept;
   [[nodiscard]] TimePoint now() const noexcept;
 };

@@ -49,7 +49,8 @@ struct HealthOptions {
   Duration default_cooldown = std::chrono::seconds{60};
   /// Consecutive transient failures that open the circuit.
   std::uint32_t circuit_threshold = 3;
-  /// First open-circuit cooldown; doubles with each further failure, up to `circuit_max`.
+  /// First open-circuit cooldown; doubles with each further failure, ±25% jitter, never more
+  /// than `circuit_max`.
   Duration circuit_base = std::chrono::seconds{1};
   Duration circuit_max = std::chrono::minutes{5};
 };
@@ -237,8 +238,9 @@ class BasicKeyPool final : private detail::LeaseOwner {
 
   /// Like acquire, but waits up to `timeout` (real time) for capacity, sleeping exactly until the
   /// refusal's retry time. Returns at once when waiting cannot help (too_large, disabled, no
-  /// keys). Thread-safe; blocks the calling thread; never throws.
-  [[nodiscard]] Lease acquire_for(const Request& request, Duration timeout) noexcept {
+  /// keys). Thread-safe; blocks the calling thread. Throws only what the clock's sleep throws
+  /// (std::system_error from a mutex, for clock::Manual).
+  [[nodiscard]] Lease acquire_for(const Request& request, Duration timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
       const TimePoint now = clock_.now();
@@ -258,7 +260,7 @@ class BasicKeyPool final : private detail::LeaseOwner {
     }
   }
   template <class Rep, class Period>
-  [[nodiscard]] Lease acquire_for(const Request& request, std::chrono::duration<Rep, Period> timeout) noexcept {
+  [[nodiscard]] Lease acquire_for(const Request& request, std::chrono::duration<Rep, Period> timeout) {
     return acquire_for(request, std::chrono::duration_cast<Duration>(timeout));
   }
 
@@ -282,7 +284,8 @@ class BasicKeyPool final : private detail::LeaseOwner {
     if (previous == disabled_until) emit_key_event(EventKind::key_recovered, record, now, now);
   }
   /// Forgets all usage of `key` in its current windows and clears a cooldown (not a disable).
-  /// Use it when the provider confirms a reset. Outstanding leases then refund nothing.
+  /// Use it when the provider confirms a reset. Leases reserved before the reset then settle
+  /// nothing against the counts (their health outcome still applies).
   void reset(KeyId key) {
     const detail::KeyRecord& record = checked(key, "reset");
     reset_counters(record, nullptr);
@@ -411,11 +414,16 @@ class BasicKeyPool final : private detail::LeaseOwner {
     [[nodiscard]] ProviderId provider(std::size_t i) const noexcept { return pool_.records_[i].provider; }
     [[nodiscard]] std::uint32_t tier(std::size_t i) const noexcept { return pool_.records_[i].tier; }
     [[nodiscard]] std::uint32_t weight(std::size_t i) const noexcept { return pool_.records_[i].weight; }
+    [[nodiscard]] std::string_view label(std::size_t i) const noexcept { return pool_.records_[i].label; }
 
     [[nodiscard]] bool try_key(std::size_t i) noexcept {
       const detail::KeyRecord& key = pool_.records_[i];
+      // The generation is read before reserving: a reset racing with this acquire makes the lease
+      // settle nothing, which can only over-count.
+      const std::uint64_t generation = detail::word(key.slot->generation).load(std::memory_order_relaxed);
       if (pool_.try_reserve(key, amounts_, request_.priority, now_, now_ns_, now_sec_, reservation_.epochs)) {
         reservation_.key = &key;
+        reservation_.generation = generation;
         reservation_.estimate = request_;
         return true;
       }
@@ -493,7 +501,7 @@ class BasicKeyPool final : private detail::LeaseOwner {
       // Everything else: a new window, a full one, a lost race, rolling and per-request limits.
       if (!reserve_one(key, i, plan, amount, priority, now, now_ns, now_sec, epochs[i])) {
         for (std::size_t j = 0; j < i; ++j)
-          release(key, j, plans[j], amounts[static_cast<std::size_t>(plans[j].metric)], epochs[j]);
+          release(key, j, plans[j], amounts[static_cast<std::size_t>(plans[j].metric)], epochs[j], now_ns);
         return false;
       }
     }
@@ -558,6 +566,7 @@ class BasicKeyPool final : private detail::LeaseOwner {
       case Limit::Kind::rolling: {
         // GCRA: admit when the theoretical arrival time after this request is at most one burst
         // ahead of now.
+        if (amount > plan.amount) return false;  // also keeps amount × interval from overflowing
         const std::uint64_t increment = amount * plan.interval_ns;
         const std::uint64_t burst = plan.cap[priority];
         if (increment > burst) return false;
@@ -567,7 +576,7 @@ class BasicKeyPool final : private detail::LeaseOwner {
           const std::uint64_t next = std::max(tat, now_ns) + increment;
           if (next - now_ns > burst) return false;  // refused without a write
           if (state.compare_exchange_weak(tat, next, std::memory_order_relaxed)) {
-            epoch_out = 0;
+            epoch_out = next;  // a refund may give back only what is still ahead of the clock
             return true;
           }
         }
@@ -579,10 +588,12 @@ class BasicKeyPool final : private detail::LeaseOwner {
     return false;
   }
 
-  /// Gives back `amount` reserved in window `epoch` (calendar) or as GCRA time (rolling). A
-  /// window that has ended keeps what it counted: there is nothing left to refund.
+  /// Gives back `amount` reserved in window `epoch` (calendar), or as GCRA time (rolling) for a
+  /// reservation whose theoretical arrival time ended at `epoch`: only the part of it still ahead
+  /// of `now_ns` is given back, since the rest has already replenished. A calendar window that has
+  /// ended keeps what it counted: there is nothing left to refund.
   void release(const detail::KeyRecord& key, std::size_t i, const detail::LimitPlan& plan, std::uint64_t amount,
-               std::uint64_t epoch) noexcept {
+               std::uint64_t epoch, std::uint64_t now_ns) noexcept {
     if (amount == 0) return;
     auto state = detail::word(key.slot->counters[i].state);
     std::uint64_t seen = state.load(std::memory_order_relaxed);
@@ -595,9 +606,11 @@ class BasicKeyPool final : private detail::LeaseOwner {
           if (state.compare_exchange_weak(seen, desired, std::memory_order_relaxed)) return;
         }
       case Limit::Kind::rolling: {
-        const std::uint64_t increment = amount * plan.interval_ns;
+        const std::uint64_t ahead = epoch > now_ns ? epoch - now_ns : 0;
+        const std::uint64_t refund = std::min(std::min(amount, plan.amount) * plan.interval_ns, ahead);
+        if (refund == 0) return;
         for (;;) {
-          const std::uint64_t desired = seen - std::min(seen, increment);
+          const std::uint64_t desired = seen - std::min(seen, refund);
           if (state.compare_exchange_weak(seen, desired, std::memory_order_relaxed)) return;
         }
       }
@@ -628,10 +641,14 @@ class BasicKeyPool final : private detail::LeaseOwner {
           }
         }
       case Limit::Kind::rolling: {
-        const std::uint64_t cap = std::uint64_t{1} << 62;
-        const std::uint64_t increment = std::min(amount, cap / std::max<std::uint64_t>(plan.interval_ns, 1)) * plan.interval_ns;
+        // The extra usage happened by now; charge it from now, saturating far in the future.
+        const std::uint64_t now_ns = detail::to_ns(time_or_now(now));
+        const std::uint64_t ceiling = std::numeric_limits<std::uint64_t>::max() / 2;
+        const std::uint64_t increment = std::min(amount, ceiling / plan.interval_ns) * plan.interval_ns;
         for (;;) {
-          if (state.compare_exchange_weak(seen, std::min(seen + increment, cap), std::memory_order_relaxed)) return;
+          const std::uint64_t base = std::max(seen, now_ns);
+          const std::uint64_t desired = base > ceiling - increment ? ceiling : base + increment;
+          if (state.compare_exchange_weak(seen, desired, std::memory_order_relaxed)) return;
         }
       }
       case Limit::Kind::per_request:
@@ -647,7 +664,10 @@ class BasicKeyPool final : private detail::LeaseOwner {
               const TimePoint* now) noexcept override {
     const detail::KeyRecord& key = *reservation.key;
     const detail::LimitPlan* plans = key.plans;
-    const std::size_t count = key.limit_count;
+    // After a reset, the counts no longer hold this reservation: settle nothing against them.
+    const std::size_t count =
+        detail::word(key.slot->generation).load(std::memory_order_relaxed) == reservation.generation ? key.limit_count : 0;
+    const std::uint64_t now_ns = detail::to_ns(time_or_now(now));
     switch (how) {
       case detail::Settlement::commit:
         if (actual != nullptr && !detail::same_cost(*actual, reservation.estimate)) {
@@ -658,22 +678,22 @@ class BasicKeyPool final : private detail::LeaseOwner {
             const std::uint64_t estimated = estimate[static_cast<std::size_t>(plans[i].metric)];
             const std::uint64_t real = real_cost[static_cast<std::size_t>(plans[i].metric)];
             if (real > estimated) charge(key, i, plans[i], real - estimated, reservation.epochs[i], now);
-            else release(key, i, plans[i], estimated - real, reservation.epochs[i]);
+            else release(key, i, plans[i], estimated - real, reservation.epochs[i], now_ns);
           }
         }
         record_success(key);
         return;
       case detail::Settlement::cancel:
         for (std::size_t i = 0; i < count; ++i)
-          release(key, i, plans[i], amount_of(plans[i].metric, reservation.estimate), reservation.epochs[i]);
+          release(key, i, plans[i], amount_of(plans[i].metric, reservation.estimate), reservation.epochs[i], now_ns);
         return;
       case detail::Settlement::fail:
         // The provider refused the call: what it would have cost is refunded, but the request
         // itself was made and stays counted (providers count refused requests too).
         for (std::size_t i = 0; i < count; ++i)
           if (plans[i].metric != Metric::requests)
-            release(key, i, plans[i], amount_of(plans[i].metric, reservation.estimate), reservation.epochs[i]);
-        apply_outcome(key, *outcome, time_or_now(now));
+            release(key, i, plans[i], amount_of(plans[i].metric, reservation.estimate), reservation.epochs[i], now_ns);
+        apply_outcome(key, *outcome, TimePoint{Duration{static_cast<std::int64_t>(now_ns)}});
         return;
     }
   }
@@ -709,23 +729,34 @@ class BasicKeyPool final : private detail::LeaseOwner {
         return;
       }
       case Outcome::Kind::quota_exhausted: {
-        // Mark every calendar limit of that metric full for its current window.
+        // Which limit is spent: with `until`, every calendar limit of the metric whose window
+        // ends by then (a per-minute answer marks the minute, a per-day one the day too);
+        // without it, the longest calendar window of the metric (a quota, not a rate).
         const detail::LimitPlan* plans = key.plans;
         const std::size_t count = key.limit_count;
+        const std::int64_t now_sec = detail::to_seconds(now);
+        const std::uint64_t until_ns = detail::to_ns(outcome.until());
+        const bool has_until = until_ns > now_ns;
+        std::int64_t longest_end = 0;
+        for (std::size_t i = 0; i < count; ++i)
+          if (plans[i].kind == Limit::Kind::window && plans[i].metric == outcome.metric())
+            longest_end = std::max(longest_end, current_window(plans[i], now_sec).end);
         bool marked = false;
-        std::int64_t latest_end = 0;
         for (std::size_t i = 0; i < count; ++i) {
           if (plans[i].kind != Limit::Kind::window || plans[i].metric != outcome.metric()) continue;
-          fill_window(key, i, plans[i], detail::to_seconds(now));
-          latest_end = std::max(latest_end, current_window(plans[i], detail::to_seconds(now)).end);
+          const auto window = current_window(plans[i], now_sec);
+          const bool matches = has_until ? static_cast<std::uint64_t>(window.end) * 1'000'000'000ull <= until_ns + 1'000'000'000ull
+                                         : window.end == longest_end;
+          if (!matches) continue;
+          fill_window(key, i, plans[i], now_sec);
+          if constexpr (events_enabled) report_exhausted(key, i, plans[i], window.epoch, plans[i].amount, now);
           marked = true;
         }
-        const std::uint64_t until_ns = detail::to_ns(outcome.until());
-        if (!marked) {
-          const TimePoint until = until_ns > now_ns ? outcome.until() : now + health_.default_cooldown;
+        // Nothing matched, or the provider names a later time than our windows: cool the key.
+        const bool later_than_windows = has_until && until_ns > static_cast<std::uint64_t>(longest_end) * 1'000'000'000ull;
+        if (!marked || later_than_windows) {
+          const TimePoint until = has_until ? outcome.until() : now + health_.default_cooldown;
           if (block_until(key, detail::to_ns(until))) emit_key_event(EventKind::key_cooling_down, key, now, until);
-        } else if (until_ns > static_cast<std::uint64_t>(latest_end) * 1'000'000'000ull) {
-          if (block_until(key, until_ns)) emit_key_event(EventKind::key_cooling_down, key, now, outcome.until());
         }
         return;
       }
@@ -745,7 +776,7 @@ class BasicKeyPool final : private detail::LeaseOwner {
         std::uint64_t cooldown = std::min(max, base << doublings);
         std::uint64_t mix = (now_ns ^ (std::uint64_t{key.id.value} * 0x9E3779B97F4A7C15ull)) * 0xBF58476D1CE4E5B9ull;
         mix ^= mix >> 31;
-        cooldown = cooldown - cooldown / 4 + (cooldown / 2 == 0 ? 0 : mix % (cooldown / 2 + 1));
+        cooldown = std::min(max, cooldown - cooldown / 4 + (cooldown / 2 == 0 ? 0 : mix % (cooldown / 2 + 1)));
         const TimePoint until = now + Duration{static_cast<std::int64_t>(cooldown)};
         if (block_until(key, detail::to_ns(until))) emit_key_event(EventKind::key_cooling_down, key, now, until);
         return;
@@ -773,6 +804,7 @@ class BasicKeyPool final : private detail::LeaseOwner {
   }
 
   void reset_counters(const detail::KeyRecord& key, const Metric* only) noexcept {
+    detail::word(key.slot->generation).fetch_add(1, std::memory_order_relaxed);
     const detail::LimitPlan* plans = key.plans;
     const std::size_t count = key.limit_count;
     for (std::size_t i = 0; i < count; ++i) {
@@ -826,14 +858,13 @@ class BasicKeyPool final : private detail::LeaseOwner {
           break;
         }
         case Limit::Kind::rolling: {
-          const std::uint64_t increment = amount * plan.interval_ns;
           const std::uint64_t burst = plan.cap[priority];
-          if (increment > burst) {
+          if (amount > plan.amount || amount * plan.interval_ns > burst) {
             consider(Reason::too_large, Duration::max());
             break;
           }
           const std::uint64_t tat = detail::word(key.slot->counters[i].state).load(std::memory_order_relaxed);
-          const std::uint64_t next = std::max(tat, now_ns) + increment;
+          const std::uint64_t next = std::max(tat, now_ns) + amount * plan.interval_ns;
           if (next - now_ns > burst)
             consider(Reason::rate_limited, Duration{static_cast<std::int64_t>(next - burst - now_ns)});
           break;

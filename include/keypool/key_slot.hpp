@@ -35,7 +35,10 @@ struct alignas(64) KeySlot {
   /// Per limit: (window index << 8) | bit mask of the threshold levels and exhaustion already
   /// reported in that window, so each fires once.
   std::uint64_t alerted[max_limits_per_key];
-  std::uint64_t reserved[6];
+  /// Bumped by every reset: a lease reserved before a reset settles nothing against the counts
+  /// that follow it.
+  std::uint64_t generation;
+  std::uint64_t reserved[5];
 };
 
 static_assert(sizeof(KeySlot) == 256, "KeySlot is part of the state-file format: 256 bytes");

@@ -55,8 +55,11 @@ namespace detail {
 /// What a lease holds of its reservation: the key and, per limit, the window it reserved in.
 struct Reservation {
   const KeyRecord* key = nullptr;
+  std::uint64_t generation = 0;  // the key's reset generation when reserved
   Request estimate{};
-  std::array<std::uint64_t, max_limits_per_key> epochs;  // only the reserved limits' entries are set
+  /// Per reserved limit: the calendar window reserved in, or for a rolling limit the theoretical
+  /// arrival time this reservation ended at (what a refund may still give back).
+  std::array<std::uint64_t, max_limits_per_key> epochs;
 };
 
 enum class Settlement : std::uint8_t { commit, fail, cancel };

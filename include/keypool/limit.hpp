@@ -71,6 +71,9 @@ class Limit {
   [[nodiscard]] Limit per_request() const {
     Limit copy = *this;
     copy.require_no_period("per_request()");
+    for (const double fraction : headroom_)
+      if (fraction < 1.0)
+        throw Error("limit '" + describe() + "': headroom does not apply to a per-request cap");
     copy.kind_ = Kind::per_request;
     return copy;
   }

@@ -49,11 +49,11 @@ template <template <class, class, class, class> class Pool, class DefaultSelect,
 struct resolve_pool {
   static_assert((check_policy<Policies>::ok && ...), "keypool::KeyPool: invalid policy (see the note above)");
   static_assert((int{is_selection_v<Policies>} + ... + 0) <= 1,
-                "keypool::KeyPool: two selection policies given; pass at most one (compose them, e.g. select::Priority<select::RoundRobin>)");
+                "keypool::KeyPool: two selection policies given; pass at most one (a policy may wrap another)");
   static_assert((int{is_storage_v<Policies>} + ... + 0) <= 1,
                 "keypool::KeyPool: two storage policies given; pass at most one");
   static_assert((int{is_alert_v<Policies>} + ... + 0) <= 1,
-                "keypool::KeyPool: two alert sinks given; combine them with alert::Fanout<A, B>");
+                "keypool::KeyPool: two alert sinks given; pass one sink (one that forwards to several if needed)");
   static_assert((int{is_clock_v<Policies>} + ... + 0) <= 1,
                 "keypool::KeyPool: two clocks given; pass at most one");
   static_assert(((std::is_same_v<Policies, std::remove_cvref_t<Policies>>) && ...),

@@ -1,82 +1,78 @@
 // keypool::select::RoundRobin: keys in turn, evenly, with no word written by every acquire.
 #pragma once
 
-#include <array>
 #include <atomic>
-#include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 namespace keypool::select {
 
 /// Each thread walks the keys in turn from its own cursor; a key that refuses is skipped, and the
-/// walk goes on from the key after the one granted. Threads start spread around the ring (the
-/// n-th thread at the bit-reversed fraction n: 0, ½, ¼, ¾, …), so concurrent threads mostly touch
-/// different keys and no cursor word is shared: each thread's traffic is exactly even over the
-/// keys it can use. Thread-safe, lock-free, O(1) per grant (O(n) only when keys refuse).
+/// walk goes on from the key after the one granted. The n-th thread to use the policy starts at
+/// the bit-reversed fraction n of the ring (0, ½, ¼, ¾, …), so concurrent threads mostly touch
+/// different keys, and each thread's traffic is exactly even over the keys it can use.
+///
+/// The cursors live in the policy (64 cache-line-padded slots, one per thread ordinal modulo 64),
+/// so pools never disturb each other's rotation. Past 64 threads, two threads may share a slot:
+/// the cursor is then a relaxed atomic both write, which can only make their rotation slightly
+/// less even, never refuse a key that could serve.
+/// Thread-safe, lock-free, O(1) per grant (O(n) only when keys refuse). Move-only.
 class RoundRobin {
  public:
-  RoundRobin() noexcept : id_(next_id().fetch_add(1, std::memory_order_relaxed) + 1) {}
+  static constexpr std::size_t cursor_slots = 64;
+
+  RoundRobin() : cursors_(std::make_unique<Cursor[]>(cursor_slots)) {}
 
   template <class Context>
   bool select(Context& ctx) noexcept {
     const std::size_t n = ctx.size();
     if (n == 0) return false;
-    std::size_t& cursor = thread_cursor(n);
-    std::size_t i = cursor < n ? cursor : cursor % n;
+    const std::uint32_t ordinal = thread_ordinal();
+    std::atomic<std::size_t>& cursor = cursors_[ordinal % cursor_slots].next;
+    std::size_t i = cursor.load(std::memory_order_relaxed);
+    if (i >= n) [[unlikely]] i = i == unset ? start_for(ordinal, n) : i % n;
     const std::size_t start = i;
     for (std::size_t tried = 0; tried < n; ++tried) {
       if (ctx.try_key(i)) {
-        cursor = i + 1 == n ? 0 : i + 1;
+        cursor.store(i + 1 == n ? 0 : i + 1, std::memory_order_relaxed);
         return true;
       }
       if (++i == n) i = 0;
     }
-    cursor = start + 1 == n ? 0 : start + 1;
+    cursor.store(start + 1 == n ? 0 : start + 1, std::memory_order_relaxed);
     return false;
   }
 
  private:
-  // A small per-thread table of cursors, one per pool the thread uses (direct-mapped by the
-  // policy's id; two pools colliding in one thread just share a cursor, which stays correct).
-  struct Entry {
-    std::uint64_t owner = 0;
-    std::size_t cursor = 0;
-  };
-  static constexpr std::size_t table_size = 8;
+  static constexpr std::size_t unset = ~std::size_t{0};
 
-  std::size_t& thread_cursor(std::size_t n) noexcept {
-    // Constant-initialized thread_locals: no guard or init call on each access.
-    thread_local std::array<Entry, table_size> table{};
-    Entry& entry = table[id_ % table_size];
-    if (entry.owner != id_) [[unlikely]] {
-      thread_local std::uint64_t spread = 0;  // 0: not drawn yet; else the fraction + 2^32
-      if (spread == 0) spread = thread_spread() | (std::uint64_t{1} << 32);
-      entry.owner = id_;
-      entry.cursor = static_cast<std::size_t>(((spread & 0xffffffffu) * n) >> 32);
+  struct alignas(64) Cursor {
+    std::atomic<std::size_t> next{unset};
+  };
+
+  // This thread's ordinal among the threads that ever used a RoundRobin: drawn once.
+  static std::uint32_t thread_ordinal() noexcept {
+    thread_local std::uint32_t ordinal_plus_one = 0;  // constant-initialized: no guard per access
+    if (ordinal_plus_one == 0) [[unlikely]] {
+      static std::atomic<std::uint32_t> next{0};
+      ordinal_plus_one = next.fetch_add(1, std::memory_order_relaxed) + 1;
     }
-    return entry.cursor;
+    return ordinal_plus_one - 1;
   }
 
-  // This thread's starting point as a 32-bit fraction of the ring: the bit reversal of its
-  // ordinal, so any number of threads stays spread out.
-  static std::uint32_t thread_spread() noexcept {
-    static std::atomic<std::uint32_t> ordinal{0};
-    std::uint32_t x = ordinal.fetch_add(1, std::memory_order_relaxed);
+  // Where the thread with this ordinal starts: the bit reversal of the ordinal as a fraction of
+  // the ring, so any number of threads stays spread out.
+  static std::size_t start_for(std::uint32_t ordinal, std::size_t n) noexcept {
     std::uint32_t reversed = 0;
     for (int bit = 0; bit < 32; ++bit) {
-      reversed = (reversed << 1) | (x & 1u);
-      x >>= 1;
+      reversed = (reversed << 1) | (ordinal & 1u);
+      ordinal >>= 1;
     }
-    return reversed;
+    return static_cast<std::size_t>((static_cast<std::uint64_t>(reversed) * n) >> 32);
   }
 
-  static std::atomic<std::uint64_t>& next_id() noexcept {
-    static std::atomic<std::uint64_t> id{0};
-    return id;
-  }
-
-  std::uint64_t id_;
+  std::unique_ptr<Cursor[]> cursors_;
 };
 
 }  // namespace keypool::select

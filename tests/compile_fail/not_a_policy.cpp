@@ -1,0 +1,4 @@
+// EXPECT: satisfies none of SelectionPolicy
+#include <keypool/keypool.hpp>
+struct NotAPolicy {};
+int main() { keypool::KeyPool<NotAPolicy> pool; }
