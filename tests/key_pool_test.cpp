@@ -558,3 +558,13 @@ TEST_CASE("an open circuit never rests longer than circuit_max", "[pool][health]
     clock.advance(refused.refusal().retry_after);
   }
 }
+
+TEST_CASE("a reservation rolled back by a later limit reports no threshold", "[pool][events]") {
+  Fixture f;
+  const auto k = f.key({kp::Limit::requests(20).per_minute(), kp::Limit::requests(15).per_day()});
+  for (int i = 0; i < 15; ++i) REQUIRE(f.pool.acquire());  // day full; minute at 15/20 = 75%
+  f.events.clear();
+  CHECK_FALSE(f.pool.acquire());  // the minute would reach 16 (80%), but the day refuses: rolled back
+  CHECK(f.used(k, 0) == 15);
+  CHECK(f.count(kp::EventKind::threshold_crossed) == 0);
+}

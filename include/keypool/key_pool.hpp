@@ -476,6 +476,10 @@ class BasicKeyPool final : private detail::LeaseOwner {
     const detail::LimitPlan* plans = key.plans;
     const std::size_t count = key.limit_count;
     const std::size_t level = static_cast<std::size_t>(priority);
+    // Limits whose reservation reached a threshold: reported only once every limit has admitted
+    // (a reservation rolled back by a later limit must not alert, nor claim the level).
+    std::uint32_t crossing = 0;
+    std::array<std::uint64_t, max_limits_per_key> used_before;
     for (std::size_t i = 0; i < count; ++i) {
       const detail::LimitPlan& plan = plans[i];
       const std::uint64_t amount = amounts[static_cast<std::size_t>(plan.metric)];
@@ -492,18 +496,33 @@ class BasicKeyPool final : private detail::LeaseOwner {
             detail::word(counter.state).compare_exchange_strong(seen, seen + amount, std::memory_order_relaxed)) {
           epochs[i] = plan.packing.epoch(seen);
           if constexpr (events_enabled) {
-            if (used + amount >= plan.threshold_at[0])
-              report_crossings(key, i, plan, epochs[i], used, used + amount, now);
+            if (used + amount >= plan.threshold_at[0]) [[unlikely]] {
+              crossing |= 1u << i;
+              used_before[i] = used;
+            }
           }
           continue;
         }
       }
       // Everything else: a new window, a full one, a lost race, rolling and per-request limits.
-      if (!reserve_one(key, i, plan, amount, priority, now, now_ns, now_sec, epochs[i])) {
+      std::uint64_t before = 0;
+      if (!reserve_one(key, i, plan, amount, priority, now, now_ns, now_sec, epochs[i], before)) {
         for (std::size_t j = 0; j < i; ++j)
           release(key, j, plans[j], amounts[static_cast<std::size_t>(plans[j].metric)], epochs[j], now_ns);
         return false;
       }
+      if constexpr (events_enabled) {
+        if (plan.kind == Limit::Kind::window && before + amount >= plan.threshold_at[0]) {
+          crossing |= 1u << i;
+          used_before[i] = before;
+        }
+      }
+    }
+    if constexpr (events_enabled) {
+      for (std::size_t i = 0; crossing != 0; ++i, crossing >>= 1)
+        if ((crossing & 1u) != 0)
+          report_crossings(key, i, plans[i], epochs[i], used_before[i],
+                           used_before[i] + amounts[static_cast<std::size_t>(plans[i].metric)], now);
     }
     return true;
   }
@@ -513,7 +532,7 @@ class BasicKeyPool final : private detail::LeaseOwner {
   // them. A lease that crosses threads is synchronized by whatever handed it over.
   [[gnu::noinline]] bool reserve_one(const detail::KeyRecord& key, std::size_t i, const detail::LimitPlan& plan, std::uint64_t amount,
                    Priority request_priority, TimePoint now, std::uint64_t now_ns, std::int64_t now_sec,
-                   std::uint64_t& epoch_out) noexcept {
+                   std::uint64_t& epoch_out, std::uint64_t& used_before) noexcept {
     const std::size_t priority = static_cast<std::size_t>(request_priority);
     switch (plan.kind) {
       case Limit::Kind::per_request:
@@ -555,9 +574,7 @@ class BasicKeyPool final : private detail::LeaseOwner {
             if (new_end >= 0)
               detail::word(counter.window_end).store(detail::WindowEnd::pack(epoch, new_end), std::memory_order_relaxed);
             epoch_out = epoch;
-            if constexpr (events_enabled) {
-              if (used + amount >= plan.threshold_at[0]) report_crossings(key, i, plan, epoch, used, used + amount, now);
-            }
+            used_before = used;  // the caller reports crossings once the whole key has admitted
             return true;
           }
         }
