@@ -1,0 +1,80 @@
+# keypool — convenience targets over CMake presets (CMakePresets.json). The real build is CMake;
+# everything here can also be done with `cmake --preset X && cmake --build --preset X && ctest --preset X`.
+#
+#   make deps        check (and, as root, install) the Debian packages the build needs
+#   make test        build tests + examples (build/), run every ctest test
+#   make test-tsan   the tests under ThreadSanitizer (build-tsan/)
+#   make test-asan   the tests under AddressSanitizer + UBSan (build-asan/)
+#   make demo        build and run an example: DEMO=quickstart (default)
+#   make bench       build and run the benchmarks (build-bench/), extra flags in BENCH_ARGS
+#   make clean       remove every build directory
+#
+# Variables: DEMO, DEMO_ARGS, BENCH_ARGS, CTEST_ARGS (e.g. CTEST_ARGS='-L unit' or '-R consumer').
+
+# Keep the output of the makes that CMake runs free of "Entering directory" noise.
+MAKEFLAGS += --no-print-directory
+
+DEMO       ?= quickstart
+DEMO_ARGS  ?=
+BENCH_ARGS ?=
+CTEST_ARGS ?=
+
+# Debian 12 packages: toolchain, Catch2 (tests), Google Benchmark, hiredis + redis-server
+# (store::Redis and its tests), cpp-httplib and nlohmann-json (examples).
+PACKAGES := cmake g++ make pkg-config catch2 libbenchmark-dev libhiredis-dev redis-server \
+            libcpp-httplib-dev nlohmann-json3-dev
+
+.PHONY: all deps test test-tsan test-asan demo bench clean
+
+all: test
+
+# Lists the packages of $(PACKAGES) that are not installed; installs them when run as root,
+# otherwise says what to run and fails.
+deps:
+	@missing=""; \
+	for package in $(PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' "$$package" 2>/dev/null | grep -q "install ok installed" \
+	    || missing="$$missing $$package"; \
+	done; \
+	missing="$${missing# }"; \
+	if [ -z "$$missing" ]; then \
+	  echo "keypool: all build dependencies are installed"; \
+	elif [ "$$(id -u)" -eq 0 ]; then \
+	  echo "keypool: installing missing packages: $$missing"; \
+	  apt-get update && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	else \
+	  echo "keypool: missing packages: $$missing. Install them with: sudo apt-get install -y $$missing"; \
+	  exit 1; \
+	fi
+
+# --- Tests: configure, build, run (see CMakePresets.json for each preset) -------------------------
+test: deps
+	cmake --preset dev
+	cmake --build --preset dev
+	ctest --preset dev $(CTEST_ARGS)
+
+test-tsan: deps
+	cmake --preset tsan
+	cmake --build --preset tsan
+	ctest --preset tsan $(CTEST_ARGS)
+
+test-asan: deps
+	cmake --preset asan
+	cmake --build --preset asan
+	ctest --preset asan $(CTEST_ARGS)
+
+# --- Demo: one example from examples/$(DEMO)/ -----------------------------------------------------
+demo: deps
+	cmake --preset dev
+	cmake --build --preset dev --target $(DEMO)
+	./build/examples/$(DEMO) $(DEMO_ARGS)
+
+# --- Benchmarks: a measurement, not a test ---------------------------------------------------------
+bench: deps
+	cmake --preset bench
+	cmake --build --preset bench
+	./build-bench/benchmarks/keypool_bench --benchmark_min_time=0.2 $(BENCH_ARGS)
+
+clean:
+	rm -rf build build-tsan build-asan build-bench
