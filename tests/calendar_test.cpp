@@ -1,6 +1,7 @@
 // Specification of keypool::detail's calendar windows: second/minute/hour windows on the standard
 // offset, day and month windows on the local calendar with DST, and the window contract checked
 // over randomized sweeps and against glibc's local dates.
+#include "support/glibc_zone.hpp"
 #include <keypool/detail/calendar.hpp>
 
 #include <catch2/catch.hpp>
@@ -75,40 +76,6 @@ seconds length_of(WindowUnit unit, const kp::Zone& zone, sys_seconds t) {
   return window_start(unit, zone, index + 1) - window_start(unit, zone, index);
 }
 
-// glibc's local calendar for a POSIX TZ rule, an independent oracle: sets TZ for its lifetime and
-// restores it afterwards. Not thread-safe (setenv), as Catch runs tests on one thread.
-class GlibcZone {
- public:
-  explicit GlibcZone(const std::string& rule) {
-    if (const char* old = std::getenv("TZ")) saved_ = std::string{old};
-    ::setenv("TZ", rule.c_str(), 1);
-    ::tzset();
-  }
-  ~GlibcZone() {
-    if (saved_) {
-      ::setenv("TZ", saved_->c_str(), 1);
-    } else {
-      ::unsetenv("TZ");
-    }
-    ::tzset();
-  }
-  GlibcZone(const GlibcZone&) = delete;
-  GlibcZone& operator=(const GlibcZone&) = delete;
-
-  // The local date at t, as a day count from 1970-01-01.
-  std::int64_t local_day(sys_seconds t) const {
-    const std::time_t time = t.time_since_epoch().count();
-    std::tm local{};
-    ::localtime_r(&time, &local);
-    const std::chrono::year_month_day date{std::chrono::year{local.tm_year + 1900},
-                                           std::chrono::month{static_cast<unsigned>(local.tm_mon + 1)},
-                                           std::chrono::day{static_cast<unsigned>(local.tm_mday)}};
-    return std::chrono::sys_days{date}.time_since_epoch().count();
-  }
-
- private:
-  std::optional<std::string> saved_;
-};
 
 // Zones for the sweeps: no DST, whole and odd offsets, both hemispheres, negative DST, and changes
 // at, before and after local midnight (where a day starts at the change, or midnight repeats).

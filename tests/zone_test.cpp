@@ -1,5 +1,6 @@
 // Specification of keypool::Zone: UTC, fixed offsets and POSIX TZ rules, their offsets at and
 // around DST changes, their errors, and a cross-check against glibc reading the same rules.
+#include "support/glibc_zone.hpp"
 #include <keypool/zone.hpp>
 
 #include <catch2/catch.hpp>
@@ -46,37 +47,6 @@ std::string iso(sys_seconds t) {
   return text;
 }
 
-// glibc's reading of a POSIX TZ rule, an independent oracle: sets TZ for its lifetime and
-// restores it afterwards. Not thread-safe (setenv), as Catch runs tests on one thread.
-class GlibcZone {
- public:
-  explicit GlibcZone(const std::string& rule) {
-    if (const char* old = std::getenv("TZ")) saved_ = std::string{old};
-    ::setenv("TZ", rule.c_str(), 1);
-    ::tzset();
-  }
-  ~GlibcZone() {
-    if (saved_) {
-      ::setenv("TZ", saved_->c_str(), 1);
-    } else {
-      ::unsetenv("TZ");
-    }
-    ::tzset();
-  }
-  GlibcZone(const GlibcZone&) = delete;
-  GlibcZone& operator=(const GlibcZone&) = delete;
-
-  seconds offset_at(sys_seconds t) const {
-    const std::time_t time = t.time_since_epoch().count();
-    std::tm local{};
-    ::localtime_r(&time, &local);
-    return seconds{local.tm_gmtoff};
-  }
-  std::string standard_name() const { return ::tzname[0]; }
-
- private:
-  std::optional<std::string> saved_;
-};
 
 }  // namespace
 
