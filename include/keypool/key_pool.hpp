@@ -864,13 +864,22 @@ class BasicKeyPool final : private detail::LeaseOwner {
             consider(Reason::too_large, Duration::max());
             break;
           }
-          const std::uint64_t seen = detail::word(key.slot->counters[i].state).load(std::memory_order_relaxed);
-          const auto current = current_window(plan, now_sec);
+          KeySlot::Counter& counter = key.slot->counters[i];
+          const std::uint64_t seen = detail::word(counter.state).load(std::memory_order_relaxed);
+          const std::uint64_t cached = detail::word(counter.window_end).load(std::memory_order_relaxed);
           const std::uint64_t stored = plan.packing.epoch(seen);
-          if (stored < current.epoch) break;  // a fresh window has room
           const std::uint64_t used = plan.packing.used(seen);
-          if (used + amount <= plan.cap[priority]) break;
-          const std::int64_t end = stored == current.epoch ? current.end : window_end_of(plan, stored);
+          std::int64_t end;
+          if (detail::WindowEnd::matches(cached, stored) && now_sec < detail::WindowEnd::end_seconds(cached)) {
+            // The stored window is current and its end is cached (as on the hot path): no calendar math.
+            if (used + amount <= plan.cap[priority]) break;
+            end = detail::WindowEnd::end_seconds(cached);
+          } else {
+            const auto current = current_window(plan, now_sec);
+            if (stored < current.epoch) break;  // a fresh window has room
+            if (used + amount <= plan.cap[priority]) break;
+            end = stored == current.epoch ? current.end : window_end_of(plan, stored);
+          }
           consider(Reason::exhausted, std::max(Duration::zero(), detail::from_seconds(end) - now));
           break;
         }

@@ -5,7 +5,9 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 #include <keypool/detail/key_record.hpp>
@@ -96,13 +98,14 @@ class Lease {
   Lease(const Lease&) = delete;
   Lease& operator=(const Lease&) = delete;
   Lease(Lease&& other) noexcept
-      : owner_(std::exchange(other.owner_, nullptr)), reservation_(other.reservation_),
-        refusal_(other.refusal_), admitted_(other.admitted_) {}
+      : owner_(std::exchange(other.owner_, nullptr)), refusal_(other.refusal_), admitted_(other.admitted_) {
+    copy_reservation(other);
+  }
   Lease& operator=(Lease&& other) noexcept {
     if (this != &other) {
       commit();
       owner_ = std::exchange(other.owner_, nullptr);
-      reservation_ = other.reservation_;
+      copy_reservation(other);
       refusal_ = other.refusal_;
       admitted_ = other.admitted_;
     }
@@ -155,8 +158,18 @@ class Lease {
     std::exchange(owner_, nullptr)->settle(reservation_, how, actual, outcome, now);
   }
 
+  // Copied as bytes: the epochs of limits the key does not have are never written (see below).
+  void copy_reservation(const Lease& other) noexcept {
+    static_assert(std::is_trivially_copyable_v<detail::Reservation>);
+    std::memcpy(static_cast<void*>(&reservation_), &other.reservation_, sizeof reservation_);
+  }
+
   detail::LeaseOwner* owner_ = nullptr;
-  detail::Reservation reservation_{};
+  // Deliberately not value-initialized: zeroing the 64-byte epoch array puts a `rep stos` in
+  // front of the first counter CAS of acquire, and a locked instruction waits for every older
+  // store to drain (measured: about a quarter of an acquire+commit). Only the entries of the
+  // key's limits are ever read.
+  detail::Reservation reservation_;
   Refusal refusal_{};
   bool admitted_ = false;
 };

@@ -13,7 +13,7 @@ namespace keypool::select {
 /// the bit-reversed fraction n of the ring (0, ½, ¼, ¾, …), so concurrent threads mostly touch
 /// different keys, and each thread's traffic is exactly even over the keys it can use.
 ///
-/// The cursors live in the policy (64 cache-line-padded slots, one per thread ordinal modulo 64),
+/// The cursors live in the policy (64 slots padded to 128 bytes, one per thread ordinal modulo 64),
 /// so pools never disturb each other's rotation. Past 64 threads, two threads may share a slot:
 /// the cursor is then a relaxed atomic both write, which can only make their rotation slightly
 /// less even, never refuse a key that could serve.
@@ -47,7 +47,7 @@ class RoundRobin {
  private:
   static constexpr std::size_t unset = ~std::size_t{0};
 
-  struct alignas(64) Cursor {
+  struct alignas(128) Cursor {  // 128: CPUs that prefetch lines in pairs would otherwise couple two threads
     std::atomic<std::size_t> next{unset};
   };
 
