@@ -2,6 +2,7 @@
 // offset, day and month windows on the local calendar with DST, and the window contract checked
 // over randomized sweeps and against glibc's local dates.
 #include "support/glibc_zone.hpp"
+#include "support/instants.hpp"
 #include <keypool/detail/calendar.hpp>
 
 #include <catch2/catch.hpp>
@@ -42,25 +43,6 @@ const char* unit_name(WindowUnit unit) {
     case WindowUnit::month: return "month";
   }
   return "?";
-}
-
-// The UTC instant y-m-d hh:mm:ss.
-sys_seconds utc(int y, unsigned m, unsigned d, int hh = 0, int mm = 0, int ss = 0) {
-  const std::chrono::sys_days date{std::chrono::year{y} / std::chrono::month{m} / std::chrono::day{d}};
-  return sys_seconds{date} + hours{hh} + minutes{mm} + seconds{ss};
-}
-
-// "2026-03-08T08:00:00Z", so that failures print readable instants.
-std::string iso(sys_seconds t) {
-  const auto date_part = std::chrono::floor<std::chrono::days>(t);
-  const std::chrono::year_month_day date{date_part};
-  const auto second_of_day = (t - date_part).count();
-  char text[48];
-  std::snprintf(text, sizeof text, "%04d-%02u-%02uT%02d:%02d:%02dZ", static_cast<int>(date.year()),
-                static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()),
-                static_cast<int>(second_of_day / 3600), static_cast<int>(second_of_day / 60 % 60),
-                static_cast<int>(second_of_day % 60));
-  return text;
 }
 
 // Where the window of `unit` containing t starts and where the next one starts, as ISO text.

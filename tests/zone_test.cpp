@@ -1,6 +1,7 @@
 // Specification of keypool::Zone: UTC, fixed offsets and POSIX TZ rules, their offsets at and
 // around DST changes, their errors, and a cross-check against glibc reading the same rules.
 #include "support/glibc_zone.hpp"
+#include "support/instants.hpp"
 #include <keypool/zone.hpp>
 
 #include <catch2/catch.hpp>
@@ -25,27 +26,6 @@ using std::chrono::minutes;
 using std::chrono::seconds;
 using std::chrono::sys_seconds;
 using namespace std::chrono_literals;
-
-// The UTC instant y-m-d hh:mm:ss.
-sys_seconds utc(int y, unsigned m, unsigned d, int hh = 0, int mm = 0, int ss = 0) {
-  const std::chrono::sys_days date{std::chrono::year{y} / std::chrono::month{m} / std::chrono::day{d}};
-  return sys_seconds{date} + hours{hh} + minutes{mm} + seconds{ss};
-}
-
-// "2026-03-08T10:00:00Z", so that failures print readable instants.
-std::string iso(sys_seconds t) {
-  if (t == sys_seconds::min()) return "min";
-  if (t == sys_seconds::max()) return "max";
-  const auto date_part = std::chrono::floor<std::chrono::days>(t);
-  const std::chrono::year_month_day date{date_part};
-  const auto second_of_day = (t - date_part).count();
-  char text[48];
-  std::snprintf(text, sizeof text, "%04d-%02u-%02uT%02d:%02d:%02dZ", static_cast<int>(date.year()),
-                static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()),
-                static_cast<int>(second_of_day / 3600), static_cast<int>(second_of_day / 60 % 60),
-                static_cast<int>(second_of_day % 60));
-  return text;
-}
 
 
 }  // namespace
