@@ -32,6 +32,22 @@ struct SelectionContextArchetype {
   [[nodiscard]] std::string_view label(std::size_t index) const noexcept;
   [[nodiscard]] const Request& request() const noexcept;
   [[nodiscard]] TimePoint now() const noexcept;
+  /// A hash of key `index`'s label, the same in every process and run (rendezvous hashing).
+  [[nodiscard]] std::uint64_t key_hash(std::size_t index) const noexcept;
+  /// Sum of the weights of keys 0 … index, inclusive.
+  [[nodiscard]] std::uint64_t cumulative_weight(std::size_t index) const noexcept;
+  /// Consecutive transient failures of key `index`.
+  [[nodiscard]] std::uint64_t failures(std::size_t index) const noexcept;
+  /// Fraction left of key `index`'s tightest limit for this request's priority (0 when blocked).
+  [[nodiscard]] double headroom(std::size_t index) const noexcept;
+  /// Time until key `index` could admit this request (zero: now).
+  [[nodiscard]] Duration wait(std::size_t index) const noexcept;
+  /// Number of distinct provider tiers, and a context of the same shape over the keys of the
+  /// t-th lowest tier (indices 0 … size()-1 of the view map to that tier's keys).
+  [[nodiscard]] std::size_t tier_count() const noexcept;
+  [[nodiscard]] SelectionContextArchetype tier_view(std::size_t t) noexcept;
+  /// Reports that traffic moved from one provider to another (emits EventKind::failover).
+  void failover(ProviderId from, ProviderId to) noexcept;
 };
 
 }  // namespace detail

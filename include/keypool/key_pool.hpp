@@ -26,6 +26,7 @@
 #include <keypool/detail/limit_plan.hpp>
 #include <keypool/detail/packed_window.hpp>
 #include <keypool/detail/policy_pack.hpp>
+#include <keypool/detail/thread_ordinal.hpp>
 #include <keypool/error.hpp>
 #include <keypool/events.hpp>
 #include <keypool/key_slot.hpp>
@@ -170,6 +171,7 @@ class BasicKeyPool final : private detail::LeaseOwner {
     if (count == max_providers) throw Error("add_provider: at most 256 providers per pool");
     providers_[count].name = std::string{name};
     providers_[count].tier = tier;
+    add_tier(tier);
     provider_count_.store(count + 1, std::memory_order_release);
     return ProviderId{static_cast<std::uint32_t>(count)};
   }
@@ -200,7 +202,7 @@ class BasicKeyPool final : private detail::LeaseOwner {
       throw Error("add_key: the pool is full (" + std::to_string(capacity_) + " keys); construct it with a larger kp::Capacity");
 
     const detail::LimitSet* set = intern_limits(std::move(limits));
-    KeySlot* slot = store_.bind(KeyBinding{count, label, set->fingerprint});
+    KeySlot* slot = store_.bind(KeyBinding{count, label, set->fingerprint, set->source, providers_[provider.value].name});
 
     detail::KeyRecord& record = records_[count];
     record.limits = set;
@@ -211,9 +213,13 @@ class BasicKeyPool final : private detail::LeaseOwner {
     record.tier = providers_[provider.value].tier;
     record.weight = options.weight;
     record.id = KeyId{static_cast<std::uint32_t>(count)};
+    record.hash = detail::hash_label(label.data(), label.size());
+    record.cumulative_weight = (count == 0 ? 0 : records_[count - 1].cumulative_weight) + options.weight;
     record.provider_record = &providers_[provider.value];
     record.label = std::move(label);
     record.secret = std::move(secret);
+    providers_[provider.value].key_count.fetch_add(1, std::memory_order_relaxed);
+    append_to_tier(record.tier, static_cast<std::uint32_t>(count));
     // Publishes the record: pairs with the acquire load in key_count().
     key_count_.store(count + 1, std::memory_order_release);
     return record.id;
@@ -399,6 +405,55 @@ class BasicKeyPool final : private detail::LeaseOwner {
   }
 
   // ---------------------------------------------------------------------------------------------
+  // Tiers: the keys grouped by their provider's tier, for select::Priority. Append-only and
+  // lock-free to read: a group's member array is replaced by a larger copy when full (the old
+  // one stays alive until the pool dies, so a reader holding it is never left dangling), and a
+  // reader loads the count before the array, so the array it sees holds at least that many.
+
+  struct TierGroup {
+    std::uint32_t tier = 0;
+    std::atomic<const std::uint32_t*> members{nullptr};
+    std::atomic<std::uint32_t> count{0};
+    std::uint32_t room = 0;  // admin only
+  };
+
+  void add_tier(std::uint32_t tier) {
+    const std::size_t groups = tier_count_.load(std::memory_order_relaxed);
+    for (std::size_t g = 0; g < groups; ++g)
+      if (tier_groups_[g].tier == tier) return;
+    tier_groups_[groups].tier = tier;
+    // A new order: group ids sorted by tier, published before the count that makes it readable.
+    auto& order = tier_orders_.emplace_back(std::make_unique<std::uint8_t[]>(groups + 1));
+    for (std::size_t g = 0; g <= groups; ++g) order[g] = static_cast<std::uint8_t>(g);
+    std::sort(order.get(), order.get() + groups + 1,
+              [this](std::uint8_t a, std::uint8_t b) { return tier_groups_[a].tier < tier_groups_[b].tier; });
+    tier_order_.store(order.get(), std::memory_order_release);
+    tier_count_.store(groups + 1, std::memory_order_release);
+  }
+
+  void append_to_tier(std::uint32_t tier, std::uint32_t index) {
+    const std::size_t groups = tier_count_.load(std::memory_order_relaxed);
+    for (std::size_t g = 0; g < groups; ++g) {
+      TierGroup& group = tier_groups_[g];
+      if (group.tier != tier) continue;
+      const std::uint32_t count = group.count.load(std::memory_order_relaxed);
+      if (count == group.room) {
+        const std::uint32_t room = std::max<std::uint32_t>(8, group.room * 2);
+        auto& grown = tier_arrays_.emplace_back(std::make_unique<std::uint32_t[]>(room));
+        const std::uint32_t* old = group.members.load(std::memory_order_relaxed);
+        if (old != nullptr) std::copy(old, old + count, grown.get());
+        grown[count] = index;
+        group.room = room;
+        group.members.store(grown.get(), std::memory_order_release);
+      } else {
+        const_cast<std::uint32_t*>(group.members.load(std::memory_order_relaxed))[count] = index;
+      }
+      group.count.store(count + 1, std::memory_order_release);
+      return;
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
   // The selection context: what a selection policy sees during one acquire.
 
   class Context {
@@ -415,6 +470,40 @@ class BasicKeyPool final : private detail::LeaseOwner {
     [[nodiscard]] std::uint32_t tier(std::size_t i) const noexcept { return pool_.records_[i].tier; }
     [[nodiscard]] std::uint32_t weight(std::size_t i) const noexcept { return pool_.records_[i].weight; }
     [[nodiscard]] std::string_view label(std::size_t i) const noexcept { return pool_.records_[i].label; }
+    /// A hash of key i's label: the same in every process and run (for rendezvous hashing).
+    [[nodiscard]] std::uint64_t key_hash(std::size_t i) const noexcept { return pool_.records_[i].hash; }
+    /// The sum of the weights of keys 0 … i (inclusive); increasing in i.
+    [[nodiscard]] std::uint64_t cumulative_weight(std::size_t i) const noexcept {
+      return pool_.records_[i].cumulative_weight;
+    }
+    /// Key i's consecutive transient failures (0 for a healthy key).
+    [[nodiscard]] std::uint64_t failures(std::size_t i) const noexcept {
+      return detail::word(pool_.records_[i].slot->health).load(std::memory_order_relaxed);
+    }
+    /// What is left of key i's tightest limit for this request's priority, as a fraction in
+    /// [0, 1] (0 when the key is blocked). Loads only.
+    [[nodiscard]] double headroom(std::size_t i) const noexcept {
+      return pool_.headroom(pool_.records_[i], request_.priority, now_ns_, now_sec_);
+    }
+    /// How long until key i could admit this request (zero: now). Loads only.
+    [[nodiscard]] Duration wait(std::size_t i) const noexcept {
+      return pool_.verdict(pool_.records_[i], request_, now_, now_ns_, now_sec_).wait;
+    }
+    /// The number of distinct provider tiers, and a view of the keys of the t-th lowest tier
+    /// (a context of the same shape whose indices 0 … size()-1 map to that tier's keys).
+    [[nodiscard]] std::size_t tier_count() const noexcept { return pool_.tier_count_.load(std::memory_order_acquire); }
+    [[nodiscard]] auto tier_view(std::size_t t) noexcept {
+      const std::uint8_t* order = pool_.tier_order_.load(std::memory_order_acquire);
+      const TierGroup& group = pool_.tier_groups_[order[t]];
+      const std::uint32_t count = group.count.load(std::memory_order_acquire);
+      const std::uint32_t* members = group.members.load(std::memory_order_acquire);
+      // Keys published after this acquire began are left out (size_ is this acquire's key count).
+      std::uint32_t visible = 0;
+      while (visible < count && members[visible] < size_) ++visible;
+      return Subset<Context>{*this, members, visible, group.tier};
+    }
+    /// Reports that traffic moved from provider `from` to provider `to` (select::Priority).
+    void failover(ProviderId from, ProviderId to) noexcept { pool_.report_failover(from, to, now_); }
 
     [[nodiscard]] bool try_key(std::size_t i) noexcept {
       const detail::KeyRecord& key = pool_.records_[i];
@@ -462,6 +551,44 @@ class BasicKeyPool final : private detail::LeaseOwner {
     detail::Reservation& reservation_;
     detail::KeyVerdict best_{};
     bool any_verdict_ = false;
+  };
+
+  /// A context restricted to some of the keys (a tier): index j stands for key members[j].
+  template <class Parent>
+  class Subset {
+   public:
+    Subset(Parent& parent, const std::uint32_t* members, std::uint32_t count, std::uint32_t tier) noexcept
+        : parent_(parent), members_(members), count_(count), tier_(tier) {}
+
+    [[nodiscard]] std::size_t size() const noexcept { return count_; }
+    [[nodiscard]] const Request& request() const noexcept { return parent_.request(); }
+    [[nodiscard]] TimePoint now() const noexcept { return parent_.now(); }
+    [[nodiscard]] ProviderId provider(std::size_t j) const noexcept { return parent_.provider(members_[j]); }
+    [[nodiscard]] std::uint32_t tier(std::size_t j) const noexcept { return parent_.tier(members_[j]); }
+    [[nodiscard]] std::uint32_t weight(std::size_t j) const noexcept { return parent_.weight(members_[j]); }
+    [[nodiscard]] std::string_view label(std::size_t j) const noexcept { return parent_.label(members_[j]); }
+    [[nodiscard]] std::uint64_t key_hash(std::size_t j) const noexcept { return parent_.key_hash(members_[j]); }
+    /// Cumulative over this subset's keys only. O(j): cheap for the small tiers it serves.
+    [[nodiscard]] std::uint64_t cumulative_weight(std::size_t j) const noexcept {
+      std::uint64_t sum = 0;
+      for (std::size_t k = 0; k <= j; ++k) sum += parent_.weight(members_[k]);
+      return sum;
+    }
+    [[nodiscard]] std::uint64_t failures(std::size_t j) const noexcept { return parent_.failures(members_[j]); }
+    [[nodiscard]] double headroom(std::size_t j) const noexcept { return parent_.headroom(members_[j]); }
+    [[nodiscard]] Duration wait(std::size_t j) const noexcept { return parent_.wait(members_[j]); }
+    [[nodiscard]] std::size_t tier_count() const noexcept { return 1; }
+    [[nodiscard]] Subset tier_view(std::size_t) noexcept { return *this; }
+    void failover(ProviderId from, ProviderId to) noexcept { parent_.failover(from, to); }
+    [[nodiscard]] bool try_key(std::size_t j) noexcept { return parent_.try_key(members_[j]); }
+    /// The tier these keys share.
+    [[nodiscard]] std::uint32_t tier_value() const noexcept { return tier_; }
+
+   private:
+    Parent& parent_;
+    const std::uint32_t* members_;
+    std::uint32_t count_;
+    std::uint32_t tier_;
   };
 
   // ---------------------------------------------------------------------------------------------
@@ -907,6 +1034,52 @@ class BasicKeyPool final : private detail::LeaseOwner {
     return result;
   }
 
+  /// What is left of the key's tightest limit for `priority`, as a fraction (0 when blocked).
+  double headroom(const detail::KeyRecord& key, Priority priority, std::uint64_t now_ns, std::int64_t now_sec) const noexcept {
+    if (detail::word(key.slot->blocked_until).load(std::memory_order_relaxed) > now_ns) return 0.0;
+    const std::size_t level = static_cast<std::size_t>(priority);
+    double least = 1.0;
+    const detail::LimitPlan* plans = key.plans;
+    const std::size_t count = key.limit_count;
+    for (std::size_t i = 0; i < count; ++i) {
+      const detail::LimitPlan& plan = plans[i];
+      std::uint64_t used = 0;
+      std::uint64_t cap = plan.cap[level];
+      if (plan.kind == Limit::Kind::window) {
+        const std::uint64_t seen = detail::word(key.slot->counters[i].state).load(std::memory_order_relaxed);
+        const std::uint64_t cached = detail::word(key.slot->counters[i].window_end).load(std::memory_order_relaxed);
+        const std::uint64_t stored = plan.packing.epoch(seen);
+        if (detail::WindowEnd::matches(cached, stored)) {
+          if (now_sec < detail::WindowEnd::end_seconds(cached)) used = plan.packing.used(seen);
+        } else if (stored >= current_window(plan, now_sec).epoch) {
+          used = plan.packing.used(seen);
+        }
+      } else if (plan.kind == Limit::Kind::rolling) {
+        const std::uint64_t tat = detail::word(key.slot->counters[i].state).load(std::memory_order_relaxed);
+        used = tat > now_ns ? tat - now_ns : 0;
+      } else {
+        continue;
+      }
+      const double left = used >= cap ? 0.0 : static_cast<double>(cap - used) / static_cast<double>(cap);
+      least = std::min(least, left);
+    }
+    return least;
+  }
+
+  void report_failover(ProviderId from, ProviderId to, TimePoint now) noexcept {
+    if constexpr (events_enabled) {
+      if (from.value >= provider_count() || to.value >= provider_count()) return;
+      Event event;
+      event.kind = EventKind::failover;
+      event.at = now;
+      event.provider = from;
+      event.provider_name = providers_[from.value].name;
+      event.to_provider = to;
+      event.to_provider_name = providers_[to.value].name;
+      deliver(event);
+    }
+  }
+
   // ---------------------------------------------------------------------------------------------
   // Calendar helpers (slow path only)
 
@@ -1082,6 +1255,11 @@ class BasicKeyPool final : private detail::LeaseOwner {
   std::unique_ptr<detail::KeyRecord[]> records_;
   std::unique_ptr<detail::ProviderRecord[]> providers_;
   std::deque<detail::LimitSet> limit_sets_;  // stable addresses; grows under admin_ only
+  std::unique_ptr<TierGroup[]> tier_groups_ = std::make_unique<TierGroup[]>(max_providers);
+  std::vector<std::unique_ptr<std::uint8_t[]>> tier_orders_;    // every order ever published (admin only)
+  std::vector<std::unique_ptr<std::uint32_t[]>> tier_arrays_;   // every member array ever published
+  std::atomic<const std::uint8_t*> tier_order_{nullptr};
+  std::atomic<std::size_t> tier_count_{0};
   alignas(64) std::atomic<std::size_t> key_count_{0};
   std::atomic<std::size_t> provider_count_{0};
   std::atomic<std::uint64_t> sink_failures_{0};

@@ -38,8 +38,19 @@ struct alignas(64) KeySlot {
   /// Bumped by every reset: a lease reserved before a reset settles nothing against the counts
   /// that follow it.
   std::uint64_t generation;
-  std::uint64_t reserved[5];
+  /// Health counters: leases committed, leases failed (any outcome but success and bad_request),
+  /// of which rate_limited or quota_exhausted.
+  std::uint64_t successes;
+  std::uint64_t failures;
+  std::uint64_t rate_limited;
+  /// The last failure: (seconds since the epoch << 24) | (HTTP status << 8) | Outcome::Kind.
+  std::uint64_t last_error;
+  std::uint64_t reserved[1];
 };
+
+/// The version of the KeySlot layout and of what its words mean. A persistent store records it
+/// and refuses a file written with another.
+inline constexpr std::uint32_t key_slot_version = 2;
 
 static_assert(sizeof(KeySlot) == 256, "KeySlot is part of the state-file format: 256 bytes");
 static_assert(std::atomic_ref<std::uint64_t>::is_always_lock_free,

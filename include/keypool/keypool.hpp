@@ -18,7 +18,13 @@
 #include <keypool/outcome.hpp>
 #include <keypool/request.hpp>
 #include <keypool/secret.hpp>
+#include <keypool/select/priority.hpp>
 #include <keypool/select/round_robin.hpp>
+#include <keypool/select/score.hpp>
+#include <keypool/select/shortest_wait.hpp>
+#include <keypool/select/sticky.hpp>
+#include <keypool/select/two_choices.hpp>
+#include <keypool/select/weighted.hpp>
 #include <keypool/snapshot.hpp>
 #include <keypool/store/memory.hpp>
 #include <keypool/time.hpp>

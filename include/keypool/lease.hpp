@@ -135,6 +135,15 @@ class Lease {
     else settle(detail::Settlement::commit, &actual, nullptr, nullptr);
   }
   void commit(const Cost& actual, TimePoint now) noexcept { settle(detail::Settlement::commit, &actual, nullptr, &now); }
+  /// The call succeeded and cost `actual`; `observed` is what the provider's answer said (e.g.
+  /// `classify(200, headers, body)`): its remaining-count reports tighten the key's counters when
+  /// the provider has less left than the pool thinks. Lock-free; never throws.
+  void commit(const Cost& actual, const Outcome& observed) noexcept {
+    settle(detail::Settlement::commit, &actual, &observed, nullptr);
+  }
+  void commit(const Cost& actual, const Outcome& observed, TimePoint now) noexcept {
+    settle(detail::Settlement::commit, &actual, &observed, &now);
+  }
   /// The call succeeded and cost what was estimated: nothing to reconcile, so no call into the
   /// pool — only the key's failure streak is cleared if it has one.
   void commit() noexcept {
@@ -143,7 +152,8 @@ class Lease {
     auto streak = std::atomic_ref<std::uint64_t>{reservation_.key->slot->health};
     if (streak.load(std::memory_order_relaxed) != 0) streak.store(0, std::memory_order_relaxed);
   }
-  /// The provider refused the call; `outcome` says why. Lock-free; never throws.
+  /// The provider refused the call; `outcome` says why. An `Outcome::success()` here (e.g. what
+  /// `classify` made of a 200) settles as `commit(estimate, outcome)`. Lock-free; never throws.
   void fail(const Outcome& outcome) noexcept { settle(detail::Settlement::fail, nullptr, &outcome, nullptr); }
   void fail(const Outcome& outcome, TimePoint now) noexcept { settle(detail::Settlement::fail, nullptr, &outcome, &now); }
   /// The call was never sent: everything reserved is refunded. Lock-free; never throws.

@@ -1,7 +1,10 @@
 // keypool::Outcome: what the provider's answer to a call means for the key that made it.
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string_view>
 
 #include <keypool/request.hpp>
@@ -9,9 +12,25 @@
 
 namespace keypool {
 
-/// The meaning of a provider's answer, given to `Lease::fail` (or built by `classify`).
+/// What a provider said is left on one of its limits for a key (from headers such as
+/// `x-ratelimit-remaining-tokens`). The pool uses it to tighten its own count of the matching
+/// limit when the provider reports less left than the pool thinks (the key may be shared with
+/// someone else); it never loosens a count.
+struct ProviderRemaining {
+  Metric metric = Metric::requests;
+  std::uint64_t remaining = 0;
+  std::uint64_t limit = 0;     // the provider's limit, 0 when not reported
+  TimePoint resets_at{};       // when the provider's window resets, {} when not reported
+  friend constexpr bool operator==(const ProviderRemaining&, const ProviderRemaining&) = default;
+};
+
+/// The meaning of a provider's answer, given to `Lease::fail` or `Lease::commit` (or built by
+/// `classify`). Besides its kind it may carry the HTTP status it came from and up to four
+/// `ProviderRemaining` reports.
 class Outcome {
  public:
+  static constexpr std::size_t max_reports = 4;
+
   enum class Kind : std::uint8_t { success, rate_limited, quota_exhausted, auth_failed, transient, bad_request };
 
   /// The call succeeded.
@@ -41,6 +60,32 @@ class Outcome {
   [[nodiscard]] constexpr Duration retry_after() const noexcept { return retry_after_; }
   [[nodiscard]] constexpr Metric metric() const noexcept { return metric_; }
   [[nodiscard]] constexpr TimePoint until() const noexcept { return until_; }
+  /// The HTTP status the outcome was read from (0: not from an HTTP answer).
+  [[nodiscard]] constexpr int status() const noexcept { return status_; }
+  /// What the provider reported left on its limits (empty when it said nothing).
+  [[nodiscard]] constexpr std::span<const ProviderRemaining> remaining() const noexcept {
+    return {reports_.data(), report_count_};
+  }
+
+  /// A copy with the HTTP status recorded.
+  [[nodiscard]] constexpr Outcome with_status(int status) const noexcept {
+    Outcome o = *this;
+    o.status_ = status;
+    return o;
+  }
+  /// A copy with one more remaining-count report (a fifth and later ones are ignored; a report
+  /// of a metric already reported with the same reset replaces it).
+  [[nodiscard]] constexpr Outcome with_remaining(const ProviderRemaining& report) const noexcept {
+    Outcome o = *this;
+    for (std::size_t i = 0; i < o.report_count_; ++i) {
+      if (o.reports_[i].metric == report.metric && o.reports_[i].resets_at == report.resets_at) {
+        o.reports_[i] = report;
+        return o;
+      }
+    }
+    if (o.report_count_ < max_reports) o.reports_[o.report_count_++] = report;
+    return o;
+  }
 
   friend constexpr bool operator==(const Outcome&, const Outcome&) = default;
 
@@ -51,6 +96,9 @@ class Outcome {
   Metric metric_ = Metric::requests;
   Duration retry_after_{0};
   TimePoint until_{};
+  int status_ = 0;
+  std::uint8_t report_count_ = 0;
+  std::array<ProviderRemaining, max_reports> reports_{};
 };
 
 [[nodiscard]] constexpr std::string_view to_string(Outcome::Kind kind) noexcept {

@@ -1,12 +1,16 @@
 // keypool::Snapshot: what the pool looks like at one moment — per limit, per key.
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include <keypool/options.hpp>
+#include <keypool/outcome.hpp>
 #include <keypool/request.hpp>
 #include <keypool/time.hpp>
 
@@ -44,6 +48,10 @@ struct LimitUsage {
   std::uint64_t remaining = 0;
   double fraction = 0.0;       // used / limit
   TimePoint resets_at{};       // end of the current window (rolling: when fully replenished)
+  /// Usage rate measured between polls (exponentially weighted), per second; 0 before two polls.
+  double rate_per_second = 0.0;
+  /// When the limit runs out at that rate, if before `resets_at` (calendar limits only).
+  std::optional<TimePoint> exhausts_at{};
 };
 
 /// One key.
@@ -54,9 +62,52 @@ struct KeySnapshot {
   std::string label;
   std::uint32_t tier = 0;
   KeyStatus status = KeyStatus::available;
+  std::uint32_t weight = 1;
   TimePoint blocked_until{};   // cooldown end (TimePoint::max() when disabled)
-  std::uint64_t consecutive_failures = 0;
+  /// When the key can serve again if it cannot now (cooldown end, earliest reset of a full
+  /// limit); absent when it can serve, or never will (disabled).
+  std::optional<TimePoint> available_at{};
+  // Health counters, since the counters' storage was created (they persist with a persistent store).
+  std::uint64_t successes = 0;             // leases committed
+  std::uint64_t failures = 0;              // leases failed, any outcome but bad_request and success
+  std::uint64_t rate_limited = 0;          // of which rate_limited or quota_exhausted
+  std::uint64_t consecutive_failures = 0;  // transient failures in a row (the circuit breaker's count)
+  /// The last failure: its kind, HTTP status (0 when unknown) and time.
+  std::optional<Outcome::Kind> last_error{};
+  int last_error_status = 0;
+  TimePoint last_error_at{};
+  /// The earliest `exhausts_at` of its limits.
+  std::optional<TimePoint> exhausts_at{};
   std::vector<LimitUsage> limits;
+};
+
+/// Figures summed over a group of keys (a provider, or the whole pool).
+struct Totals {
+  std::size_t keys = 0;
+  std::size_t available = 0;     // status available, warning or critical: can serve now
+  std::size_t cooling_down = 0;
+  std::size_t exhausted = 0;
+  std::size_t disabled = 0;
+  std::uint64_t successes = 0;
+  std::uint64_t failures = 0;
+  std::uint64_t rate_limited = 0;
+  /// Per metric (indexed by Metric): the sum of the keys' per-day limits, e.g. 10 keys with
+  /// `requests(480).per_day()` = 4,800 requests a day; and what is used of it today.
+  std::array<std::uint64_t, metric_count> daily_capacity{};
+  std::array<std::uint64_t, metric_count> daily_used{};
+  /// When the first key that cannot serve now can serve again; absent when every key can serve
+  /// or none ever will.
+  std::optional<TimePoint> next_recovery{};
+  /// The earliest exhaustion forecast of the group's keys.
+  std::optional<TimePoint> exhausts_at{};
+};
+
+/// One provider.
+struct ProviderSnapshot {
+  ProviderId id{};
+  std::string name;
+  std::uint32_t tier = 0;
+  Totals totals;
 };
 
 /// The pool at one moment. Each key's figures are read atomically word by word, but the snapshot
@@ -64,6 +115,10 @@ struct KeySnapshot {
 struct Snapshot {
   TimePoint at{};
   std::vector<KeySnapshot> keys;
+  std::vector<ProviderSnapshot> providers;
+  Totals totals;
+  std::uint64_t events_dropped = 0;  // by a queued alert sink, when the pool's sink reports it
+  std::uint64_t sink_failures = 0;   // exceptions thrown by the alert sink and swallowed
 };
 
 }  // namespace keypool

@@ -2,6 +2,7 @@
 // because it holds the secret and pointers.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 
@@ -15,6 +16,10 @@ namespace keypool::detail {
 struct ProviderRecord {
   std::string name;
   std::uint32_t tier = 0;
+  /// Nanoseconds since the epoch until which provider_exhausted has been reported (0: not
+  /// exhausted); cleared by poll() when the provider can serve again, with provider_recovered.
+  std::atomic<std::uint64_t> exhausted_until{0};
+  std::atomic<std::uint32_t> key_count{0};
 };
 
 /// One key. The first members are what the hot path reads.
@@ -27,7 +32,9 @@ struct KeyRecord {
   std::uint32_t tier = 0;
   std::uint32_t weight = 1;
   KeyId id{};
-  const ProviderRecord* provider_record = nullptr;
+  std::uint64_t hash = 0;               // of the label: stable across processes and runs
+  std::uint64_t cumulative_weight = 0;  // weights of keys 0 … id, inclusive
+  ProviderRecord* provider_record = nullptr;
   std::string label;
   Secret secret;
 };

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <memory>
 
+#include <keypool/detail/thread_ordinal.hpp>
+
 namespace keypool::select {
 
 /// Each thread walks the keys in turn from its own cursor; a key that refuses is skipped, and the
@@ -28,7 +30,7 @@ class RoundRobin {
   bool select(Context& ctx) noexcept {
     const std::size_t n = ctx.size();
     if (n == 0) return false;
-    const std::uint32_t ordinal = thread_ordinal();
+    const std::uint32_t ordinal = detail::thread_ordinal();
     std::atomic<std::size_t>& cursor = cursors_[ordinal % cursor_slots].next;
     std::size_t i = cursor.load(std::memory_order_relaxed);
     if (i >= n) [[unlikely]] i = i == unset ? start_for(ordinal, n) : i % n;
@@ -50,16 +52,6 @@ class RoundRobin {
   struct alignas(128) Cursor {  // 128: CPUs that prefetch lines in pairs would otherwise couple two threads
     std::atomic<std::size_t> next{unset};
   };
-
-  // This thread's ordinal among the threads that ever used a RoundRobin: drawn once.
-  static std::uint32_t thread_ordinal() noexcept {
-    thread_local std::uint32_t ordinal_plus_one = 0;  // constant-initialized: no guard per access
-    if (ordinal_plus_one == 0) [[unlikely]] {
-      static std::atomic<std::uint32_t> next{0};
-      ordinal_plus_one = next.fetch_add(1, std::memory_order_relaxed) + 1;
-    }
-    return ordinal_plus_one - 1;
-  }
 
   // Where the thread with this ordinal starts: the bit reversal of the ordinal as a fraction of
   // the ring, so any number of threads stays spread out.

@@ -4,7 +4,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string_view>
+
+#include <keypool/limit.hpp>
 
 namespace keypool {
 
@@ -13,6 +16,8 @@ struct KeyBinding {
   std::size_t index = 0;        // position in the pool's key table, 0 ≤ index < capacity
   std::string_view label{};     // unique in the pool; a persistent store matches keys by it
   std::uint64_t layout = 0;     // fingerprint of the key's limits: a stored slot with another is incompatible
+  std::span<const Limit> limits{};  // the key's limits, in counter order (a persistent store may describe them)
+  std::string_view provider{};  // the provider's name
 };
 
 }  // namespace keypool
