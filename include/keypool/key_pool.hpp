@@ -322,7 +322,21 @@ class BasicKeyPool final : private detail::LeaseOwner {
     snap.at = now;
     const std::size_t count = key_count();
     snap.keys.reserve(count);
-    for (std::size_t i = 0; i < count; ++i) snap.keys.push_back(key_snapshot(records_[i], now));
+    const std::size_t providers = provider_count();
+    snap.providers.resize(providers);
+    for (std::size_t p = 0; p < providers; ++p) {
+      snap.providers[p].id = ProviderId{static_cast<std::uint32_t>(p)};
+      snap.providers[p].name = providers_[p].name;
+      snap.providers[p].tier = providers_[p].tier;
+    }
+    for (std::size_t i = 0; i < count; ++i) {
+      snap.keys.push_back(key_snapshot(records_[i], now));
+      add_to(snap.totals, snap.keys.back(), records_[i]);
+      add_to(snap.providers[records_[i].provider.value].totals, snap.keys.back(), records_[i]);
+    }
+    snap.sink_failures = sink_failures();
+    if constexpr (requires(const Alerts& a) { { a.dropped() } -> std::convertible_to<std::uint64_t>; })
+      snap.events_dropped = alerts_.dropped();
     return snap;
   }
 
@@ -812,6 +826,11 @@ class BasicKeyPool final : private detail::LeaseOwner {
     const std::size_t count =
         detail::word(key.slot->generation).load(std::memory_order_relaxed) == reservation.generation ? key.limit_count : 0;
     const std::uint64_t now_ns = detail::to_ns(time_or_now(now));
+    if (how == detail::Settlement::fail && outcome->kind() == Outcome::Kind::success) {
+      // fail(success), e.g. fail(classify(200, …)): a commit at the estimate with the reports.
+      how = detail::Settlement::commit;
+      actual = nullptr;
+    }
     switch (how) {
       case detail::Settlement::commit:
         if (actual != nullptr && !detail::same_cost(*actual, reservation.estimate)) {
@@ -826,6 +845,8 @@ class BasicKeyPool final : private detail::LeaseOwner {
           }
         }
         record_success(key);
+        if (outcome != nullptr && !outcome->remaining().empty())
+          apply_reports(key, *outcome, TimePoint{Duration{static_cast<std::int64_t>(now_ns)}});
         return;
       case detail::Settlement::cancel:
         for (std::size_t i = 0; i < count; ++i)
@@ -843,8 +864,84 @@ class BasicKeyPool final : private detail::LeaseOwner {
   }
 
   void record_success(const detail::KeyRecord& key) noexcept {
+    detail::word(key.slot->successes).fetch_add(1, std::memory_order_relaxed);
     auto health = detail::word(key.slot->health);
     if (health.load(std::memory_order_relaxed) != 0) health.store(0, std::memory_order_relaxed);  // closes the circuit
+  }
+
+  /// Counts a failure in the key's health counters and remembers it as the last error.
+  void record_failure(const detail::KeyRecord& key, const Outcome& outcome, TimePoint now) noexcept {
+    detail::word(key.slot->failures).fetch_add(1, std::memory_order_relaxed);
+    if (outcome.kind() == Outcome::Kind::rate_limited || outcome.kind() == Outcome::Kind::quota_exhausted)
+      detail::word(key.slot->rate_limited).fetch_add(1, std::memory_order_relaxed);
+    const auto status = static_cast<std::uint64_t>(std::clamp(outcome.status(), 0, 0xffff));
+    const auto seconds = static_cast<std::uint64_t>(detail::to_seconds(now)) & ((std::uint64_t{1} << 40) - 1);
+    detail::word(key.slot->last_error)
+        .store((seconds << 24) | (status << 8) | static_cast<std::uint64_t>(outcome.kind()), std::memory_order_relaxed);
+  }
+
+  /// Tightens the key's calendar counts to what the provider reported left: a limit's usage is
+  /// raised (never lowered) so that at most the reported remainder is left. Which limit a report is about: the one with the
+  /// reported amount, else the shortest window that lasts until the reported reset, else the
+  /// only calendar limit of that metric; otherwise the report is ignored.
+  void apply_reports(const detail::KeyRecord& key, const Outcome& outcome, TimePoint now) noexcept {
+    const detail::LimitPlan* plans = key.plans;
+    const std::size_t count = key.limit_count;
+    const std::int64_t now_sec = detail::to_seconds(now);
+    for (const ProviderRemaining& report : outcome.remaining()) {
+      std::size_t chosen = count;
+      std::size_t candidates = 0;
+      std::size_t only = count;
+      for (std::size_t i = 0; i < count; ++i)
+        if (plans[i].kind == Limit::Kind::window && plans[i].metric == report.metric) {
+          ++candidates;
+          only = i;
+          if (report.limit != 0 && plans[i].amount == report.limit && chosen == count) chosen = i;
+        }
+      if (chosen == count && report.resets_at > now) {
+        std::int64_t best_length = std::numeric_limits<std::int64_t>::max();
+        const auto reset_in = std::chrono::duration_cast<std::chrono::seconds>(report.resets_at - now).count();
+        for (std::size_t i = 0; i < count; ++i) {
+          if (plans[i].kind != Limit::Kind::window || plans[i].metric != report.metric) continue;
+          const auto window = current_window(plans[i], now_sec);
+          const std::int64_t start = detail::window_start(plans[i].limit.unit(), plans[i].limit.zone(),
+                                                          static_cast<std::int64_t>(window.epoch))
+                                         .time_since_epoch()
+                                         .count();
+          const std::int64_t length = window.end - start;
+          if (length + 1 >= reset_in && length < best_length) {
+            best_length = length;
+            chosen = i;
+          }
+        }
+      }
+      if (chosen == count && candidates == 1) chosen = only;
+      if (chosen == count) continue;
+      const detail::LimitPlan& plan = plans[chosen];
+      raise_window(key, chosen, plan, now_sec, plan.amount - std::min(report.remaining, plan.amount), now);
+    }
+  }
+
+  /// Raises a calendar limit's usage in the current window to at least `floor`.
+  void raise_window(const detail::KeyRecord& key, std::size_t i, const detail::LimitPlan& plan, std::int64_t now_sec,
+                    std::uint64_t floor, TimePoint now) noexcept {
+    auto state = detail::word(key.slot->counters[i].state);
+    const auto current = current_window(plan, now_sec);
+    std::uint64_t seen = state.load(std::memory_order_relaxed);
+    for (;;) {
+      const std::uint64_t stored = plan.packing.epoch(seen);
+      if (stored > current.epoch) return;  // the clock stepped back: leave the later window alone
+      const std::uint64_t used = stored == current.epoch ? plan.packing.used(seen) : 0;
+      if (used >= floor) return;
+      if (state.compare_exchange_weak(seen, plan.packing.pack(current.epoch, floor), std::memory_order_relaxed)) {
+        detail::word(key.slot->counters[i].window_end)
+            .store(detail::WindowEnd::pack(current.epoch, current.end), std::memory_order_relaxed);
+        if constexpr (events_enabled) {
+          if (floor >= plan.threshold_at[0]) report_crossings(key, i, plan, current.epoch, used, floor, now);
+        }
+        return;
+      }
+    }
   }
 
   /// Raises blocked_until to `until` unless it is already later (a longer deadline is never
@@ -860,6 +957,9 @@ class BasicKeyPool final : private detail::LeaseOwner {
 
   void apply_outcome(const detail::KeyRecord& key, const Outcome& outcome, TimePoint now) noexcept {
     const std::uint64_t now_ns = detail::to_ns(now);
+    if (outcome.kind() != Outcome::Kind::success && outcome.kind() != Outcome::Kind::bad_request)
+      record_failure(key, outcome, now);
+    if (!outcome.remaining().empty()) apply_reports(key, outcome, now);
     switch (outcome.kind()) {
       case Outcome::Kind::success:
         record_success(key);
@@ -873,6 +973,12 @@ class BasicKeyPool final : private detail::LeaseOwner {
         return;
       }
       case Outcome::Kind::quota_exhausted: {
+        if (outcome.until() == TimePoint::max()) {
+          // Out until someone acts (billing: OpenAI's insufficient_quota, HTTP 402): disabled.
+          const auto previous = detail::word(key.slot->blocked_until).exchange(disabled_until, std::memory_order_relaxed);
+          if (previous != disabled_until) emit_key_event(EventKind::key_disabled, key, now, TimePoint::max());
+          return;
+        }
         // Which limit is spent: with `until`, every calendar limit of the metric whose window
         // ends by then (a per-minute answer marks the minute, a per-day one the day too);
         // without it, the longest calendar window of the metric (a quota, not a rate).
@@ -1202,9 +1308,19 @@ class BasicKeyPool final : private detail::LeaseOwner {
     const std::int64_t now_sec = detail::to_seconds(now);
     const std::uint64_t blocked = detail::word(key.slot->blocked_until).load(std::memory_order_relaxed);
     snap.blocked_until = blocked == disabled_until ? TimePoint::max() : TimePoint{Duration{static_cast<std::int64_t>(blocked)}};
+    snap.weight = key.weight;
     snap.consecutive_failures = detail::word(key.slot->health).load(std::memory_order_relaxed);
+    snap.successes = detail::word(key.slot->successes).load(std::memory_order_relaxed);
+    snap.failures = detail::word(key.slot->failures).load(std::memory_order_relaxed);
+    snap.rate_limited = detail::word(key.slot->rate_limited).load(std::memory_order_relaxed);
+    if (const std::uint64_t last = detail::word(key.slot->last_error).load(std::memory_order_relaxed); last != 0) {
+      snap.last_error = static_cast<Outcome::Kind>(last & 0xff);
+      snap.last_error_status = static_cast<int>((last >> 8) & 0xffff);
+      snap.last_error_at = detail::from_seconds(static_cast<std::int64_t>(last >> 24));
+    }
     double worst = 0.0;
     bool full = false;
+    TimePoint full_until = TimePoint::min();
     const detail::LimitPlan* plans = key.plans;
     const std::size_t count = key.limit_count;
     for (std::size_t i = 0; i < count; ++i) {
@@ -1220,7 +1336,10 @@ class BasicKeyPool final : private detail::LeaseOwner {
         const std::uint64_t stored = plan.packing.epoch(seen);
         usage.used = stored >= current.epoch ? plan.packing.used(seen) : 0;
         usage.resets_at = detail::from_seconds(stored > current.epoch ? window_end_of(plan, stored) : current.end);
-        if (usage.used >= plan.amount) full = true;
+        if (usage.used >= plan.amount) {
+          full = true;
+          full_until = std::max(full_until, usage.resets_at);
+        }
       } else if (plan.kind == Limit::Kind::rolling) {
         const std::uint64_t ahead = seen > now_ns ? seen - now_ns : 0;
         usage.used = std::min<std::uint64_t>(plan.amount, (ahead + plan.interval_ns - 1) / plan.interval_ns);
@@ -1236,10 +1355,40 @@ class BasicKeyPool final : private detail::LeaseOwner {
     if (blocked == disabled_until) snap.status = KeyStatus::disabled;
     else if (blocked > now_ns) snap.status = KeyStatus::cooling_down;
     else if (full) snap.status = KeyStatus::exhausted;
-    else if (worst >= 0.95) snap.status = KeyStatus::critical;
-    else if (worst >= 0.80) snap.status = KeyStatus::warning;
+    else if (thresholds_.size() > 1 && thresholds_[1] < 1.0 && worst >= thresholds_[1]) snap.status = KeyStatus::critical;
+    else if (worst >= thresholds_[0]) snap.status = KeyStatus::warning;
     else snap.status = KeyStatus::available;
+    if (blocked != disabled_until && (blocked > now_ns || full)) {
+      TimePoint at = full ? full_until : now;
+      if (blocked > now_ns) at = std::max(at, TimePoint{Duration{static_cast<std::int64_t>(blocked)}});
+      snap.available_at = at;
+    }
     return snap;
+  }
+
+  /// Adds one key's figures to a group's totals.
+  static void add_to(Totals& totals, const KeySnapshot& key, const detail::KeyRecord& record) noexcept {
+    ++totals.keys;
+    switch (key.status) {
+      case KeyStatus::available:
+      case KeyStatus::warning:
+      case KeyStatus::critical: ++totals.available; break;
+      case KeyStatus::exhausted: ++totals.exhausted; break;
+      case KeyStatus::cooling_down: ++totals.cooling_down; break;
+      case KeyStatus::disabled: ++totals.disabled; break;
+    }
+    totals.successes += key.successes;
+    totals.failures += key.failures;
+    totals.rate_limited += key.rate_limited;
+    for (std::size_t i = 0; i < key.limits.size(); ++i) {
+      const detail::LimitPlan& plan = record.plans[i];
+      if (plan.kind != Limit::Kind::window || plan.limit.unit() != detail::WindowUnit::day) continue;
+      totals.daily_capacity[static_cast<std::size_t>(plan.metric)] += plan.amount;
+      totals.daily_used[static_cast<std::size_t>(plan.metric)] += key.limits[i].used;
+    }
+    if (key.available_at && (!totals.next_recovery || *key.available_at < *totals.next_recovery))
+      totals.next_recovery = key.available_at;
+    if (key.exhausts_at && (!totals.exhausts_at || *key.exhausts_at < *totals.exhausts_at)) totals.exhausts_at = key.exhausts_at;
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -145,10 +145,11 @@ class Lease {
     settle(detail::Settlement::commit, &actual, &observed, &now);
   }
   /// The call succeeded and cost what was estimated: nothing to reconcile, so no call into the
-  /// pool — only the key's failure streak is cleared if it has one.
+  /// pool — the key's success count goes up and its failure streak is cleared if it has one.
   void commit() noexcept {
     if (owner_ == nullptr) return;
     owner_ = nullptr;
+    std::atomic_ref<std::uint64_t>{reservation_.key->slot->successes}.fetch_add(1, std::memory_order_relaxed);
     auto streak = std::atomic_ref<std::uint64_t>{reservation_.key->slot->health};
     if (streak.load(std::memory_order_relaxed) != 0) streak.store(0, std::memory_order_relaxed);
   }

@@ -19,8 +19,8 @@ namespace keypool {
 /// A key's state as a person would name it.
 enum class KeyStatus : std::uint8_t {
   available,     // every limit under the first warning level
-  warning,       // some limit at 80% or more
-  critical,      // some limit at 95% or more
+  warning,       // some limit at the pool's first threshold level or more (default 80%)
+  critical,      // some limit at its second level or more, if that is below 100% (default 90%)
   exhausted,     // some calendar limit full: no request can pass until it resets
   cooling_down,  // rate-limited by the provider, or circuit open
   disabled,      // disabled until enable()
