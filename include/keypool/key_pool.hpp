@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
+#include <optional>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -54,6 +56,17 @@ struct HealthOptions {
   /// than `circuit_max`.
   Duration circuit_base = std::chrono::seconds{1};
   Duration circuit_max = std::chrono::minutes{5};
+};
+
+/// How poll() measures usage rates and forecasts exhaustion. Passed to the constructor like
+/// Capacity (optional).
+struct ForecastOptions {
+  /// Time constant of the exponentially weighted usage rate: a rate change is half absorbed
+  /// after about 0.7 × smoothing of polls.
+  Duration smoothing = std::chrono::minutes{10};
+  /// No forecast until the rate has been measured over at least this long (since the first poll
+  /// that saw the key), so one burst does not predict the day.
+  Duration warmup = std::chrono::minutes{5};
 };
 
 namespace detail {
@@ -136,7 +149,8 @@ class BasicKeyPool final : private detail::LeaseOwner {
         clock_(pick_arg<Clock>(std::forward<Args>(args)...)),
         capacity_(pick_arg<Capacity>(std::forward<Args>(args)...).keys),
         thresholds_(pick_arg<Thresholds>(std::forward<Args>(args)...)),
-        health_(pick_arg<HealthOptions>(std::forward<Args>(args)...)) {
+        health_(pick_arg<HealthOptions>(std::forward<Args>(args)...)),
+        forecast_(pick_arg<ForecastOptions>(std::forward<Args>(args)...)) {
     static_assert(((count_of<std::remove_cvref_t<Args>, Args...>() == 1) && ...),
                   "keypool::KeyPool constructor: each option or policy may be passed at most once");
     static_assert((is_accepted_arg<std::remove_cvref_t<Args>>() && ...),
@@ -145,6 +159,8 @@ class BasicKeyPool final : private detail::LeaseOwner {
     if (capacity_ == 0) throw Error("Capacity{0}: a pool needs room for at least one key");
     if (capacity_ > (std::size_t{1} << 24)) throw Error("Capacity: at most 16,777,216 keys per pool");
     if (health_.circuit_threshold == 0) throw Error("HealthOptions: circuit_threshold must be at least 1");
+    if (forecast_.smoothing <= Duration::zero() || forecast_.warmup < Duration::zero())
+      throw Error("ForecastOptions: smoothing must be positive and warmup not negative");
     records_ = std::make_unique<detail::KeyRecord[]>(capacity_);
     providers_ = std::make_unique<detail::ProviderRecord[]>(max_providers);
     store_.reserve(capacity_);
@@ -237,8 +253,15 @@ class BasicKeyPool final : private detail::LeaseOwner {
   [[nodiscard]] Lease acquire(const Request& request, TimePoint now) noexcept {
     Lease lease;  // filled in place: one named return, no copies
     Context ctx{*this, request, now, detail::LeaseAccess::reservation(lease)};
-    if (select_.select(ctx)) detail::LeaseAccess::grant(lease, this);
-    else detail::LeaseAccess::refuse(lease, ctx.refusal());
+    if (select_.select(ctx)) {
+      detail::LeaseAccess::grant(lease, this);
+    } else {
+      const Refusal refusal = ctx.refusal();
+      detail::LeaseAccess::refuse(lease, refusal);
+      if constexpr (events_enabled) {
+        if (refusal.reason != Reason::too_large && refusal.reason != Reason::no_keys) check_all_exhausted(now);
+      }
+    }
     return lease;
   }
 
@@ -310,9 +333,21 @@ class BasicKeyPool final : private detail::LeaseOwner {
     for (std::size_t i = 0; i < count; ++i) reset(KeyId{static_cast<std::uint32_t>(i)});
   }
 
-  /// Periodic work: flushes storage. Call it from a timer. Thread-safe.
+  /// Periodic work; call it from a timer, or run a kp::Monitor. Measures each limit's usage rate
+  /// since the last poll (exponentially weighted, see ForecastOptions) and raises
+  /// exhaustion_forecast when a key's limit, or a provider's daily capacity, will run out before
+  /// it resets at that rate; raises key_recovered for keys that could not serve at the last poll
+  /// (cooling down, exhausted) and can now, and provider_recovered for providers reported
+  /// exhausted that can serve again; then flushes storage. Thread-safe (polls are serialized on
+  /// their own mutex, never taken by acquire). O(keys × limits). Allocates when keys were added.
   void poll() { poll(clock_.now()); }
-  void poll(TimePoint /*now*/) { store_.flush(); }
+  void poll(TimePoint now) {
+    {
+      std::lock_guard lock{poll_mutex_};
+      poll_locked(now);
+    }
+    store_.flush();
+  }
 
   /// Per key and per limit figures at `now`. Not atomic across keys (see Snapshot). Allocates.
   /// Thread-safe. O(keys × limits).
@@ -329,8 +364,18 @@ class BasicKeyPool final : private detail::LeaseOwner {
       snap.providers[p].name = providers_[p].name;
       snap.providers[p].tier = providers_[p].tier;
     }
+    std::lock_guard lock{poll_mutex_};
     for (std::size_t i = 0; i < count; ++i) {
       snap.keys.push_back(key_snapshot(records_[i], now));
+      if (i < watches_.size() && watches_[i].seen) {
+        KeySnapshot& key = snap.keys.back();
+        for (std::size_t l = 0; l < key.limits.size(); ++l) {
+          key.limits[l].rate_per_second = watches_[i].limits[l].rate;
+          key.limits[l].exhausts_at = watches_[i].limits[l].exhausts_at;
+          if (key.limits[l].exhausts_at && (!key.exhausts_at || *key.limits[l].exhausts_at < *key.exhausts_at))
+            key.exhausts_at = key.limits[l].exhausts_at;
+        }
+      }
       add_to(snap.totals, snap.keys.back(), records_[i]);
       add_to(snap.providers[records_[i].provider.value].totals, snap.keys.back(), records_[i]);
     }
@@ -373,6 +418,7 @@ class BasicKeyPool final : private detail::LeaseOwner {
   template <class T>
   static constexpr bool is_accepted_arg() noexcept {
     return std::is_same_v<T, Capacity> || std::is_same_v<T, Thresholds> || std::is_same_v<T, HealthOptions> ||
+           std::is_same_v<T, ForecastOptions> ||
            std::is_same_v<T, Select> || std::is_same_v<T, Store> || std::is_same_v<T, Alerts> ||
            std::is_same_v<T, Clock>;
   }
@@ -530,7 +576,11 @@ class BasicKeyPool final : private detail::LeaseOwner {
         reservation_.estimate = request_;
         return true;
       }
-      note(pool_.verdict(key, request_, now_, now_ns_, now_sec_));
+      const detail::KeyVerdict verdict = pool_.verdict(key, request_, now_, now_ns_, now_sec_);
+      note(verdict);
+      if constexpr (events_enabled) {
+        if (verdict.reason == Reason::exhausted) pool_.check_provider_exhausted(key, now_);
+      }
       return false;
     }
 
@@ -1295,6 +1345,224 @@ class BasicKeyPool final : private detail::LeaseOwner {
   }
 
   // ---------------------------------------------------------------------------------------------
+  // Exhaustion of a provider or of the whole pool (refusal path), recovery and forecasts (poll)
+
+  /// The soonest any of the given keys could serve a minimal request (zero: one can now).
+  template <class Keys>
+  Duration soonest(const Keys& keys, TimePoint now) const noexcept {
+    static constexpr Request minimal{.priority = Priority::critical};
+    const std::uint64_t now_ns = detail::to_ns(now);
+    const std::int64_t now_sec = detail::to_seconds(now);
+    Duration best = Duration::max();
+    keys([&](const detail::KeyRecord& key) {
+      best = std::min(best, verdict(key, minimal, now, now_ns, now_sec).wait);
+      return best > Duration::zero();  // stop at the first key that can serve
+    });
+    return best;
+  }
+
+  auto provider_keys(ProviderId provider) const noexcept {
+    return [this, provider](auto&& visit) {
+      const std::size_t count = key_count();
+      for (std::size_t i = 0; i < count; ++i)
+        if (records_[i].provider == provider && !visit(records_[i])) return;
+    };
+  }
+  auto all_keys() const noexcept {
+    return [this](auto&& visit) {
+      const std::size_t count = key_count();
+      for (std::size_t i = 0; i < count; ++i)
+        if (!visit(records_[i])) return;
+    };
+  }
+
+  /// Called when a key refuses for quota: reports provider_exhausted if no key of its provider
+  /// can serve, once per occurrence (until the provider's earliest recovery, or a poll that
+  /// sees it recovered).
+  [[gnu::noinline, gnu::cold]] void check_provider_exhausted(const detail::KeyRecord& key, TimePoint now) noexcept {
+    detail::ProviderRecord& provider = *key.provider_record;
+    std::uint64_t seen = provider.exhausted_until.load(std::memory_order_relaxed);
+    const std::uint64_t now_ns = detail::to_ns(now);
+    if (seen > now_ns) return;  // reported already
+    const Duration wait = soonest(provider_keys(key.provider), now);
+    if (wait == Duration::zero()) return;
+    const TimePoint until = wait == Duration::max() ? TimePoint::max() : now + wait;
+    if (!provider.exhausted_until.compare_exchange_strong(seen, detail::to_ns(until), std::memory_order_relaxed)) return;
+    Event event = key_event(EventKind::provider_exhausted, key, now, until);
+    event.key = KeyId{};
+    event.key_label = {};
+    deliver(event);
+  }
+
+  /// Called when an acquire is refused: reports all_exhausted if no key at all can serve, once
+  /// per occurrence.
+  [[gnu::noinline, gnu::cold]] void check_all_exhausted(TimePoint now) noexcept {
+    std::uint64_t seen = all_exhausted_until_.load(std::memory_order_relaxed);
+    if (seen > detail::to_ns(now)) return;
+    const Duration wait = soonest(all_keys(), now);
+    if (wait == Duration::zero()) return;
+    const TimePoint until = wait == Duration::max() ? TimePoint::max() : now + wait;
+    if (!all_exhausted_until_.compare_exchange_strong(seen, detail::to_ns(until), std::memory_order_relaxed)) return;
+    Event event;
+    event.kind = EventKind::all_exhausted;
+    event.at = now;
+    event.resets_at = until;
+    deliver(event);
+  }
+
+  struct LimitWatch {
+    std::uint64_t epoch = 0;
+    std::uint64_t used = 0;
+    double rate = 0.0;                  // per second, exponentially weighted
+    std::uint64_t forecast_epoch = ~std::uint64_t{0};  // window whose forecast was reported
+    std::optional<TimePoint> exhausts_at{};
+  };
+  struct KeyWatch {
+    bool seen = false;
+    bool unavailable = false;  // could not serve at the last poll (cooling down or exhausted)
+    TimePoint first{};         // first poll that saw the key
+    TimePoint last{};          // last poll
+    std::array<LimitWatch, max_limits_per_key> limits{};
+  };
+  struct ProviderWatch {
+    std::array<std::uint64_t, metric_count> forecast_day{};  // day window (index + 1) whose forecast was reported
+  };
+
+  void poll_locked(TimePoint now) {
+    const std::size_t count = key_count();
+    const std::size_t providers = provider_count();
+    if (watches_.size() < count) watches_.resize(count);
+    if (provider_watches_.size() < providers) provider_watches_.resize(providers);
+    const std::int64_t now_sec = detail::to_seconds(now);
+    const double tau = std::chrono::duration<double>(forecast_.smoothing).count();
+
+    // Per provider and metric: daily remaining and rate, for the provider forecast.
+    struct DayTotals {
+      double remaining = 0, rate = 0;
+      std::int64_t resets = std::numeric_limits<std::int64_t>::max();
+      std::uint64_t epoch = 0;
+      bool any = false, warm = true;
+    };
+    std::vector<std::array<DayTotals, metric_count>> days(providers);
+
+    for (std::size_t k = 0; k < count; ++k) {
+      const detail::KeyRecord& key = records_[k];
+      KeyWatch& watch = watches_[k];
+      const KeySnapshot snap = key_snapshot(key, now);
+      const bool first_poll = !watch.seen;
+      if (first_poll) {
+        watch.seen = true;
+        watch.first = now;
+        watch.last = now;
+      }
+      const double dt = std::chrono::duration<double>(now - watch.last).count();
+      const bool warm = now - watch.first >= forecast_.warmup;
+      // Recovery of a key that could not serve at the last poll.
+      const bool unavailable = snap.status == KeyStatus::exhausted || snap.status == KeyStatus::cooling_down;
+      if (watch.unavailable && !unavailable && snap.status != KeyStatus::disabled)
+        if constexpr (events_enabled) deliver(key_event(EventKind::key_recovered, key, now, now));
+      watch.unavailable = unavailable;
+
+      for (std::size_t i = 0; i < key.limit_count; ++i) {
+        const detail::LimitPlan& plan = key.plans[i];
+        LimitWatch& lw = watch.limits[i];
+        if (plan.kind != Limit::Kind::window) continue;
+        const auto current = current_window(plan, now_sec);
+        const std::uint64_t used = snap.limits[i].used;
+        if (!first_poll && dt > 0) {
+          double delta;
+          double span = dt;
+          if (current.epoch == lw.epoch) {
+            delta = used >= lw.used ? static_cast<double>(used - lw.used) : 0.0;
+          } else {
+            // A new window since the last poll: what it holds was used since it began.
+            delta = static_cast<double>(used);
+            const auto start = detail::window_start(plan.limit.unit(), plan.limit.zone(), static_cast<std::int64_t>(current.epoch));
+            span = std::min(dt, std::max(1.0, static_cast<double>(now_sec - start.time_since_epoch().count())));
+          }
+          const double instant = delta / span;
+          const double alpha = 1.0 - std::exp(-dt / tau);
+          lw.rate += alpha * (instant - lw.rate);
+        }
+        lw.epoch = current.epoch;
+        lw.used = used;
+        lw.exhausts_at.reset();
+        const std::uint64_t remaining = snap.limits[i].remaining;
+        if (warm && lw.rate > 0.0 && remaining > 0) {
+          const double seconds = static_cast<double>(remaining) / lw.rate;
+          if (seconds < static_cast<double>(current.end - now_sec)) {
+            lw.exhausts_at = now + std::chrono::duration_cast<Duration>(std::chrono::duration<double>(seconds));
+            if (lw.forecast_epoch != current.epoch) {
+              lw.forecast_epoch = current.epoch;
+              if constexpr (events_enabled) {
+                Event event = limit_event(EventKind::exhaustion_forecast, key, plan, current.epoch, used, now);
+                event.eta = *lw.exhausts_at - now;
+                deliver(event);
+              }
+            }
+          }
+        }
+        if (plan.limit.unit() == detail::WindowUnit::day) {
+          DayTotals& day = days[key.provider.value][static_cast<std::size_t>(plan.metric)];
+          day.any = true;
+          day.warm = day.warm && warm;
+          day.remaining += static_cast<double>(remaining);
+          day.rate += lw.rate;
+          if (current.end < day.resets) {
+            day.resets = current.end;
+            day.epoch = current.epoch;
+          }
+        }
+      }
+      watch.last = now;
+    }
+
+    for (std::size_t p = 0; p < providers; ++p) {
+      // Provider recovery.
+      detail::ProviderRecord& provider = providers_[p];
+      const ProviderId id{static_cast<std::uint32_t>(p)};
+      if (provider.exhausted_until.load(std::memory_order_relaxed) != 0 && soonest(provider_keys(id), now) == Duration::zero()) {
+        provider.exhausted_until.store(0, std::memory_order_relaxed);
+        if constexpr (events_enabled) {
+          Event event;
+          event.kind = EventKind::provider_recovered;
+          event.at = now;
+          event.provider = id;
+          event.provider_name = provider.name;
+          event.resets_at = now;
+          deliver(event);
+        }
+      }
+      // Provider forecast: the provider's daily capacity of a metric runs out before midnight.
+      for (std::size_t m = 0; m < metric_count; ++m) {
+        const DayTotals& day = days[p][m];
+        if (!day.any || !day.warm || day.rate <= 0.0 || day.remaining <= 0.0) continue;
+        const double seconds = day.remaining / day.rate;
+        if (seconds >= static_cast<double>(day.resets - now_sec)) continue;
+        std::uint64_t& reported = provider_watches_[p].forecast_day[m];
+        if (reported == day.epoch + 1) continue;
+        reported = day.epoch + 1;
+        if constexpr (events_enabled) {
+          Event event;
+          event.kind = EventKind::exhaustion_forecast;
+          event.at = now;
+          event.provider = id;
+          event.provider_name = provider.name;
+          event.metric = static_cast<Metric>(m);
+          event.window = "day";
+          event.limit = 0;
+          event.eta = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(seconds));
+          event.resets_at = detail::from_seconds(day.resets);
+          deliver(event);
+        }
+      }
+    }
+    // The pool can serve again: re-arm all_exhausted.
+    if (all_exhausted_until_.load(std::memory_order_relaxed) != 0 && soonest(all_keys(), now) == Duration::zero())
+      all_exhausted_until_.store(0, std::memory_order_relaxed);
+  }
+
+  // ---------------------------------------------------------------------------------------------
   // Snapshot
 
   KeySnapshot key_snapshot(const detail::KeyRecord& key, TimePoint now) const {
@@ -1412,6 +1680,11 @@ class BasicKeyPool final : private detail::LeaseOwner {
   alignas(64) std::atomic<std::size_t> key_count_{0};
   std::atomic<std::size_t> provider_count_{0};
   std::atomic<std::uint64_t> sink_failures_{0};
+  alignas(64) std::atomic<std::uint64_t> all_exhausted_until_{0};  // ns; 0: not reported
+  ForecastOptions forecast_;
+  mutable std::mutex poll_mutex_;
+  std::vector<KeyWatch> watches_;          // per key, under poll_mutex_
+  std::vector<ProviderWatch> provider_watches_;
   std::mutex admin_;
 };
 

@@ -14,6 +14,7 @@
 #include <keypool/key_pool.hpp>
 #include <keypool/lease.hpp>
 #include <keypool/limit.hpp>
+#include <keypool/monitor.hpp>
 #include <keypool/options.hpp>
 #include <keypool/outcome.hpp>
 #include <keypool/request.hpp>
