@@ -557,9 +557,10 @@ class BasicKeyPool final : private detail::LeaseOwner {
       const TierGroup& group = pool_.tier_groups_[order[t]];
       const std::uint32_t count = group.count.load(std::memory_order_acquire);
       const std::uint32_t* members = group.members.load(std::memory_order_acquire);
-      // Keys published after this acquire began are left out (size_ is this acquire's key count).
-      std::uint32_t visible = 0;
-      while (visible < count && members[visible] < size_) ++visible;
+      // Keys published after this acquire began are left out (size_ is this acquire's key count);
+      // members are appended in increasing key order, so they can only be at the end.
+      std::uint32_t visible = count;
+      while (visible > 0 && members[visible - 1] >= size_) --visible;
       return Subset<Context>{*this, members, visible, group.tier};
     }
     /// Reports that traffic moved from provider `from` to provider `to` (select::Priority).

@@ -1,0 +1,65 @@
+// Each selection policy on the hot path: acquire + commit of one request of 100 tokens, keys × 3
+// roomy limits, on 10 and 1,000 keys, one thread (and two for the O(1) policies). Compare with
+// BM_AcquireCommit (RoundRobin) of the same run.
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+
+#include <keypool/keypool.hpp>
+
+namespace {
+
+namespace kp = keypool;
+
+std::vector<kp::Limit> policy_limits() {
+  return {kp::Limit::requests(kp::detail::max_window_amount(kp::detail::WindowUnit::minute)).per_minute(),
+          kp::Limit::requests(kp::detail::max_window_amount(kp::detail::WindowUnit::day)).per_day(),
+          kp::Limit::tokens(kp::detail::max_window_amount(kp::detail::WindowUnit::minute)).per_minute()};
+}
+
+/// A pool of `keys` keys over three providers in tiers 0, 1, 2 (a third each), weights 1–4.
+template <class Select>
+std::unique_ptr<kp::KeyPool<Select>> make_policy_pool(std::size_t keys) {
+  auto pool = std::make_unique<kp::KeyPool<Select>>(kp::Capacity{keys});
+  const kp::ProviderId providers[] = {pool->add_provider("groq", 0), pool->add_provider("gemini", 1),
+                                      pool->add_provider("mistral", 2)};
+  for (std::size_t i = 0; i < keys; ++i)
+    pool->add_key(providers[i * 3 / keys], kp::Secret{"secret-for-policy-bench-" + std::to_string(i)}, policy_limits(),
+                  {.label = "key-" + std::to_string(i), .weight = static_cast<std::uint32_t>(1 + i % 4)});
+  return pool;
+}
+
+template <class Select>
+void BM_Select(benchmark::State& state) {
+  static std::unique_ptr<kp::KeyPool<Select>> pools[2];
+  const std::size_t keys = static_cast<std::size_t>(state.range(0));
+  auto& pool = pools[keys == 10 ? 0 : 1];
+  if (state.thread_index() == 0) {
+    if (!pool) pool = make_policy_pool<Select>(keys);
+    pool->reset_all();
+  }
+  std::uint64_t affinity = 1;
+  for (auto _ : state) {
+    auto lease = pool->acquire({.tokens = 100, .affinity = affinity++ & 1023});
+    if (!lease) {
+      state.SkipWithError("refused: the limits must admit every request of the run");
+      break;
+    }
+    lease.commit({.tokens = 100});
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+}  // namespace
+
+BENCHMARK_TEMPLATE(BM_Select, kp::select::RoundRobin)->ArgName("keys")->Arg(10)->Arg(1000);
+BENCHMARK_TEMPLATE(BM_Select, kp::select::Priority<>)->ArgName("keys")->Arg(10)->Arg(1000);
+BENCHMARK_TEMPLATE(BM_Select, kp::select::Weighted)->ArgName("keys")->Arg(10)->Arg(1000);
+BENCHMARK_TEMPLATE(BM_Select, kp::select::TwoChoices)->ArgName("keys")->Arg(10)->Arg(1000);
+BENCHMARK_TEMPLATE(BM_Select, kp::select::Sticky<>)->ArgName("keys")->Arg(10)->Arg(1000);
+BENCHMARK_TEMPLATE(BM_Select, kp::select::Score)->ArgName("keys")->Arg(10)->Arg(1000);
+BENCHMARK_TEMPLATE(BM_Select, kp::select::ShortestWait)->ArgName("keys")->Arg(10)->Arg(1000);
