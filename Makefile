@@ -20,7 +20,8 @@ BENCH_ARGS ?=
 CTEST_ARGS ?=
 
 # Debian 12 packages: toolchain, Catch2 (tests), Google Benchmark, hiredis + redis-server
-# (store::Redis and its tests), cpp-httplib and nlohmann-json (examples).
+# (store::Redis and its tests), cpp-httplib (examples) and nlohmann-json (examples, and the tests that
+# parse to_json's output back).
 PACKAGES := cmake g++ make pkg-config catch2 libbenchmark-dev libhiredis-dev redis-server \
             libcpp-httplib-dev nlohmann-json3-dev
 

@@ -11,6 +11,8 @@
 #include <keypool/env.hpp>
 #include <keypool/error.hpp>
 #include <keypool/events.hpp>
+#include <keypool/export/json.hpp>
+#include <keypool/export/prometheus.hpp>
 #include <keypool/key_pool.hpp>
 #include <keypool/lease.hpp>
 #include <keypool/limit.hpp>
