@@ -367,8 +367,13 @@ class Model {
       if (limit.kind == LimitSpec::Kind::per_request) continue;
       const std::uint64_t u = used(k, j, now);
       full = full || (limit.kind == LimitSpec::Kind::window && u >= limit.amount);
-      critical = critical || u * 100 >= 95 * limit.amount;
-      warning = warning || u * 100 >= 80 * limit.amount;
+      // The snapshot's bands follow the pool's levels: warning at the first, critical at the
+      // second when it is below 100%; at level L when u ≥ max(1, ⌈amount × L⌉).
+      auto at = [&](int percent) {
+        return u >= std::max<std::uint64_t>(1, (limit.amount * static_cast<std::uint64_t>(percent) + 99) / 100);
+      };
+      warning = warning || at(levels[0]);
+      critical = critical || (levels.size() > 1 && levels[1] < 100 && at(levels[1]));
     }
     if (full) return kp::KeyStatus::exhausted;
     if (critical) return kp::KeyStatus::critical;
@@ -545,7 +550,12 @@ class Run {
     model_.levels = threshold_choices[below(threshold_choices.size())];
     kp::Thresholds thresholds = make_thresholds(model_.levels);
 
-    pool_.emplace(kp::Capacity{8}, clock_, thresholds, kp::alert::Callback{[this](const kp::Event& e) { seen_.push_back(from_pool(e)); }});
+    pool_.emplace(kp::Capacity{8}, clock_, thresholds, kp::alert::Callback{[this](const kp::Event& e) {
+      // The model covers the events of keys and limits; provider- and pool-level exhaustion
+      // (which depend on every key at once) are tested in events_test.cpp.
+      if (e.kind == kp::EventKind::provider_exhausted || e.kind == kp::EventKind::all_exhausted) return;
+      seen_.push_back(from_pool(e));
+    }});
     const kp::ProviderId provider = pool_->add_provider("p");
     const std::size_t key_count = 1 + below(4);
     std::vector<LimitSpec> previous;

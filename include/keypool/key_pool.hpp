@@ -1043,6 +1043,7 @@ class BasicKeyPool final : private detail::LeaseOwner {
           if (plans[i].kind == Limit::Kind::window && plans[i].metric == outcome.metric())
             longest_end = std::max(longest_end, current_window(plans[i], now_sec).end);
         bool marked = false;
+        std::int64_t latest_marked_end = 0;
         for (std::size_t i = 0; i < count; ++i) {
           if (plans[i].kind != Limit::Kind::window || plans[i].metric != outcome.metric()) continue;
           const auto window = current_window(plans[i], now_sec);
@@ -1052,9 +1053,10 @@ class BasicKeyPool final : private detail::LeaseOwner {
           fill_window(key, i, plans[i], now_sec);
           if constexpr (events_enabled) report_exhausted(key, i, plans[i], window.epoch, plans[i].amount, now);
           marked = true;
+          latest_marked_end = std::max(latest_marked_end, window.end);
         }
         // Nothing matched, or the provider names a later time than our windows: cool the key.
-        const bool later_than_windows = has_until && until_ns > static_cast<std::uint64_t>(longest_end) * 1'000'000'000ull;
+        const bool later_than_windows = has_until && until_ns > static_cast<std::uint64_t>(latest_marked_end) * 1'000'000'000ull;
         if (!marked || later_than_windows) {
           const TimePoint until = has_until ? outcome.until() : now + health_.default_cooldown;
           if (block_until(key, detail::to_ns(until))) emit_key_event(EventKind::key_cooling_down, key, now, until);
@@ -1587,7 +1589,7 @@ class BasicKeyPool final : private detail::LeaseOwner {
       snap.last_error_status = static_cast<int>((last >> 8) & 0xffff);
       snap.last_error_at = detail::from_seconds(static_cast<std::int64_t>(last >> 24));
     }
-    double worst = 0.0;
+    bool warning = false, critical = false;
     bool full = false;
     TimePoint full_until = TimePoint::min();
     const detail::LimitPlan* plans = key.plans;
@@ -1618,14 +1620,21 @@ class BasicKeyPool final : private detail::LeaseOwner {
       }
       usage.remaining = usage.limit - std::min(usage.limit, usage.used);
       usage.fraction = static_cast<double>(usage.used) / static_cast<double>(usage.limit);
-      if (plan.kind != Limit::Kind::per_request) worst = std::max(worst, usage.fraction);
+      if (plan.kind != Limit::Kind::per_request) {
+        // Levels compare in integers, as threshold events do: at level L when used ≥ ⌈amount × L⌉.
+        auto at_level = [&](double level) {
+          return usage.used >= std::max<std::uint64_t>(1, detail::scale_ceil(plan.amount, level));
+        };
+        warning = warning || at_level(thresholds_[0]);
+        critical = critical || (thresholds_.size() > 1 && thresholds_[1] < 1.0 && at_level(thresholds_[1]));
+      }
       snap.limits.push_back(std::move(usage));
     }
     if (blocked == disabled_until) snap.status = KeyStatus::disabled;
     else if (blocked > now_ns) snap.status = KeyStatus::cooling_down;
     else if (full) snap.status = KeyStatus::exhausted;
-    else if (thresholds_.size() > 1 && thresholds_[1] < 1.0 && worst >= thresholds_[1]) snap.status = KeyStatus::critical;
-    else if (worst >= thresholds_[0]) snap.status = KeyStatus::warning;
+    else if (critical) snap.status = KeyStatus::critical;
+    else if (warning) snap.status = KeyStatus::warning;
     else snap.status = KeyStatus::available;
     if (blocked != disabled_until && (blocked > now_ns || full)) {
       TimePoint at = full ? full_until : now;

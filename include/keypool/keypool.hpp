@@ -4,6 +4,7 @@
 
 #include <keypool/alert/callback.hpp>
 #include <keypool/alert/null.hpp>
+#include <keypool/classify.hpp>
 #include <keypool/clock/coarse.hpp>
 #include <keypool/clock/manual.hpp>
 #include <keypool/clock/system.hpp>

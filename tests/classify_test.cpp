@@ -1,0 +1,982 @@
+// Specification of keypool::classify: each provider's answers, headers and bodies as the providers
+// send them, read into the Outcome the pool needs; precedence; malformed input; header adapters;
+// and, end to end with a pool on a manual clock, what the pool then does with the outcome.
+#include <keypool/classify.hpp>
+#include <keypool/keypool.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#if __has_include(<httplib.h>)
+#include <httplib.h>
+#define KEYPOOL_TEST_HAVE_HTTPLIB 1
+#endif
+
+namespace kp = keypool;
+using namespace std::chrono;
+using namespace std::chrono_literals;
+using Kind = kp::Outcome::Kind;
+using kp::Duration;
+
+namespace {
+
+const kp::TimePoint now{sys_days{2026y / November / 23} + 8h};  // Monday 08:00:00 UTC
+const kp::TimePoint midnight{sys_days{2026y / November / 24}};
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+kp::Outcome answer(int status, const Headers& headers, std::string_view body) {
+  return kp::classify(status, headers, body, now);
+}
+kp::Outcome answer(int status, std::string_view body) { return kp::classify(status, kp::no_headers, body, now); }
+
+// ---------------------------------------------------------------------------------------------
+// Answers as the providers send them.
+
+// OpenAI: headers on every answer; durations as Go prints them.
+const Headers openai_headers{
+    {"x-ratelimit-limit-requests", "10000"},    {"x-ratelimit-limit-tokens", "2000000"},
+    {"x-ratelimit-remaining-requests", "9999"}, {"x-ratelimit-remaining-tokens", "1999877"},
+    {"x-ratelimit-reset-requests", "6ms"},      {"x-ratelimit-reset-tokens", "3ms"},
+    {"openai-processing-ms", "412"},            {"x-request-id", "req_8f7e6d5c4b3a29180716253443526170"}};
+
+constexpr std::string_view openai_tpm_429 = R"({
+    "error": {
+        "message": "Rate limit reached for gpt-4o in organization org-Xk2mT9pQ7rLw3vBn on tokens per min (TPM): Limit 30000, Used 28722, Requested 2184. Please try again in 1.812s. Visit https://platform.openai.com/account/rate-limits to learn more.",
+        "type": "tokens",
+        "param": null,
+        "code": "rate_limit_exceeded"
+    }
+})";
+
+constexpr std::string_view openai_rpd_429 = R"({
+    "error": {
+        "message": "Rate limit reached for gpt-3.5-turbo in organization org-Xk2mT9pQ7rLw3vBn on requests per day (RPD): Limit 200, Used 200, Requested 1. Please try again in 7m12s. Visit https://platform.openai.com/account/rate-limits to learn more. You can increase your rate limit by adding a payment method to your account at https://platform.openai.com/account/billing.",
+        "type": "requests",
+        "param": null,
+        "code": "rate_limit_exceeded"
+    }
+})";
+
+constexpr std::string_view openai_insufficient_quota = R"({
+    "error": {
+        "message": "You exceeded your current quota, please check your plan and billing details. For more information on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors.",
+        "type": "insufficient_quota",
+        "param": null,
+        "code": "insufficient_quota"
+    }
+})";
+
+constexpr std::string_view openai_invalid_key = R"({
+    "error": {
+        "message": "Incorrect API key provided: sk-proj-********************************************wxyz. You can find your API key at https://platform.openai.com/account/api-keys.",
+        "type": "invalid_request_error",
+        "param": null,
+        "code": "invalid_api_key"
+    }
+})";
+
+constexpr std::string_view openai_model_not_found = R"({
+    "error": {
+        "message": "The model `gpt-5-turbo-preview` does not exist or you do not have access to it.",
+        "type": "invalid_request_error",
+        "param": null,
+        "code": "model_not_found"
+    }
+})";
+
+constexpr std::string_view openai_context_length = R"({
+  "error": {
+    "message": "This model's maximum context length is 128000 tokens. However, your messages resulted in 131072 tokens. Please reduce the length of the messages.",
+    "type": "invalid_request_error",
+    "param": "messages",
+    "code": "context_length_exceeded"
+  }
+})";
+
+constexpr std::string_view openai_server_error = R"({
+  "error": {
+    "message": "The server had an error while processing your request. Sorry about that!",
+    "type": "server_error",
+    "param": null,
+    "code": null
+  }
+})";
+
+// Groq: x-ratelimit-*-requests count requests per DAY, -tokens tokens per MINUTE.
+const Headers groq_headers{
+    {"x-ratelimit-limit-requests", "14400"},      {"x-ratelimit-limit-tokens", "18000"},
+    {"x-ratelimit-remaining-requests", "14370"},  {"x-ratelimit-remaining-tokens", "17997"},
+    {"x-ratelimit-reset-requests", "2m59.56s"},   {"x-ratelimit-reset-tokens", "7.66s"},
+    {"x-groq-region", "us-east-1"},               {"x-request-id", "req_01jq8v3h4xfc9a7bz2m6n5k0t1"}};
+
+constexpr std::string_view groq_tpd_429 =
+    R"({"error":{"message":"Rate limit reached for model `llama-3.3-70b-versatile` in organization `org_01hx3a9zq4f8m2k7v6b5n1c0d9` service tier `on_demand` on tokens per day (TPD): Limit 100000, Used 99719, Requested 1024. Please try again in 12m19.296s. Need more tokens? Upgrade to Dev Tier today at https://console.groq.com/settings/billing","type":"tokens","code":"rate_limit_exceeded"}})";
+
+constexpr std::string_view groq_rpd_429 =
+    R"({"error":{"message":"Rate limit reached for model `llama-3.1-8b-instant` in organization `org_01hx3a9zq4f8m2k7v6b5n1c0d9` service tier `on_demand` on requests per day (RPD): Limit 14400, Used 14400, Requested 1. Please try again in 6s. Need more tokens? Upgrade to Dev Tier today at https://console.groq.com/settings/billing","type":"requests","code":"rate_limit_exceeded"}})";
+
+constexpr std::string_view groq_tpm_429 =
+    R"({"error":{"message":"Rate limit reached for model `llama-3.1-8b-instant` in organization `org_01hx3a9zq4f8m2k7v6b5n1c0d9` service tier `on_demand` on tokens per minute (TPM): Limit 6000, Used 5316, Requested 1523. Please try again in 8.39s. Need more tokens? Upgrade to Dev Tier today at https://console.groq.com/settings/billing","type":"tokens","code":"rate_limit_exceeded"}})";
+
+constexpr std::string_view groq_rpm_429 =
+    R"({"error":{"message":"Rate limit reached for model `llama-3.3-70b-versatile` in organization `org_01hx3a9zq4f8m2k7v6b5n1c0d9` service tier `on_demand` on requests per minute (RPM): Limit 30, Used 30, Requested 1. Please try again in 2s. Need more tokens? Upgrade to Dev Tier today at https://console.groq.com/settings/billing","type":"requests","code":"rate_limit_exceeded"}})";
+
+constexpr std::string_view groq_413 =
+    R"({"error":{"message":"Request too large for model `llama-3.3-70b-versatile` in organization `org_01hx3a9zq4f8m2k7v6b5n1c0d9` service tier `on_demand` on tokens per minute (TPM): Limit 12000, Requested 18342, please reduce your message size and try again. Need more tokens? Upgrade to Dev Tier today at https://console.groq.com/settings/billing","type":"tokens","code":"rate_limit_exceeded"}})";
+
+// Anthropic: RFC 3339 resets; retry-after on a 429.
+const Headers anthropic_headers{
+    {"anthropic-ratelimit-requests-limit", "4000"},
+    {"anthropic-ratelimit-requests-remaining", "3999"},
+    {"anthropic-ratelimit-requests-reset", "2026-11-23T08:00:01Z"},
+    {"anthropic-ratelimit-tokens-limit", "480000"},
+    {"anthropic-ratelimit-tokens-remaining", "452000"},
+    {"anthropic-ratelimit-tokens-reset", "2026-11-23T08:00:04Z"},
+    {"anthropic-ratelimit-input-tokens-limit", "400000"},
+    {"anthropic-ratelimit-input-tokens-remaining", "372000"},
+    {"anthropic-ratelimit-input-tokens-reset", "2026-11-23T08:00:04Z"},
+    {"anthropic-ratelimit-output-tokens-limit", "80000"},
+    {"anthropic-ratelimit-output-tokens-remaining", "80000"},
+    {"anthropic-ratelimit-output-tokens-reset", "2026-11-23T08:00:00Z"},
+    {"request-id", "req_011CQvGQ6hM8wZkX9o3dJ5uS"}};
+
+constexpr std::string_view anthropic_rate_limit =
+    R"({"type":"error","error":{"type":"rate_limit_error","message":"This request would exceed the rate limit for your organization (8c1f4e2a-7b3d-4f6e-9a0c-5d2b1e8f7a6c) of 50,000 input tokens per minute. For details, refer to: https://docs.claude.com/en/api/rate-limits. You can see the response headers for current usage. Please reduce the prompt length or the maximum tokens requested, or try again later. You may also contact sales at https://www.anthropic.com/contact-sales to discuss your options for a rate limit increase."},"request_id":"req_011CQvGQ6hM8wZkX9o3dJ5uS"})";
+constexpr std::string_view anthropic_overloaded = R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"},"request_id":null})";
+constexpr std::string_view anthropic_auth = R"({"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"},"request_id":"req_011CQvH2b"})";
+constexpr std::string_view anthropic_permission =
+    R"({"type":"error","error":{"type":"permission_error","message":"Your API key does not have permission to use the specified resource."}})";
+constexpr std::string_view anthropic_credit =
+    R"({"type":"error","error":{"type":"invalid_request_error","message":"Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits."},"request_id":"req_011CQvJ8"})";
+constexpr std::string_view anthropic_too_large =
+    R"({"type":"error","error":{"type":"request_too_large","message":"Request exceeds the maximum allowed number of bytes."}})";
+
+// Gemini: google.rpc.Status with QuotaFailure, Help and RetryInfo details.
+constexpr std::string_view gemini_per_day = R"({
+  "error": {
+    "code": 429,
+    "message": "You exceeded your current quota, please check your plan and billing details. For more information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits. To monitor your current usage, head to: https://ai.dev/usage?tab=rate-limit. \n* Quota exceeded for metric: generativelanguage.googleapis.com/generate_content_free_tier_requests, limit: 200, model: gemini-2.0-flash\nPlease retry in 38.070281218s.",
+    "status": "RESOURCE_EXHAUSTED",
+    "details": [
+      {
+        "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+        "violations": [
+          {
+            "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+            "quotaId": "GenerateRequestsPerDayPerProjectPerModel-FreeTier",
+            "quotaDimensions": {
+              "location": "global",
+              "model": "gemini-2.0-flash"
+            },
+            "quotaValue": "200"
+          }
+        ]
+      },
+      {
+        "@type": "type.googleapis.com/google.rpc.Help",
+        "links": [
+          {
+            "description": "Learn more about Gemini API quotas",
+            "url": "https://ai.google.dev/gemini-api/docs/rate-limits"
+          }
+        ]
+      },
+      {
+        "@type": "type.googleapis.com/google.rpc.RetryInfo",
+        "retryDelay": "38s"
+      }
+    ]
+  }
+}
+)";
+
+constexpr std::string_view gemini_tokens_per_minute = R"({
+  "error": {
+    "code": 429,
+    "message": "You exceeded your current quota, please check your plan and billing details. For more information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.",
+    "status": "RESOURCE_EXHAUSTED",
+    "details": [
+      {
+        "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+        "violations": [
+          {
+            "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_input_token_count",
+            "quotaId": "GenerateContentInputTokensPerModelPerMinute-FreeTier",
+            "quotaDimensions": {
+              "location": "global",
+              "model": "gemini-2.0-flash"
+            },
+            "quotaValue": "1000000"
+          }
+        ]
+      },
+      {
+        "@type": "type.googleapis.com/google.rpc.Help",
+        "links": [
+          {
+            "description": "Learn more about Gemini API quotas",
+            "url": "https://ai.google.dev/gemini-api/docs/rate-limits"
+          }
+        ]
+      },
+      {
+        "@type": "type.googleapis.com/google.rpc.RetryInfo",
+        "retryDelay": "38s"
+      }
+    ]
+  }
+}
+)";
+
+constexpr std::string_view gemini_tokens_per_day = R"({
+  "error": {
+    "code": 429,
+    "message": "You exceeded your current quota, please check your plan and billing details.",
+    "status": "RESOURCE_EXHAUSTED",
+    "details": [
+      {
+        "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+        "violations": [
+          {
+            "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_input_token_count",
+            "quotaId": "GenerateContentInputTokensPerModelPerDay-FreeTier",
+            "quotaDimensions": {"location": "global", "model": "gemini-2.5-pro"},
+            "quotaValue": "0"
+          }
+        ]
+      },
+      {
+        "@type": "type.googleapis.com/google.rpc.RetryInfo",
+        "retryDelay": "5s"
+      }
+    ]
+  }
+}
+)";
+
+// Both the minute's and the day's request quota violated: the day's decides.
+constexpr std::string_view gemini_minute_and_day = R"({
+  "error": {
+    "code": 429,
+    "message": "You exceeded your current quota, please check your plan and billing details.",
+    "status": "RESOURCE_EXHAUSTED",
+    "details": [
+      {
+        "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+        "violations": [
+          {
+            "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+            "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
+            "quotaValue": "15"
+          },
+          {
+            "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+            "quotaId": "GenerateRequestsPerDayPerProjectPerModel-FreeTier",
+            "quotaValue": "1500"
+          }
+        ]
+      },
+      {
+        "@type": "type.googleapis.com/google.rpc.RetryInfo",
+        "retryDelay": "12s"
+      }
+    ]
+  }
+}
+)";
+
+// Vertex AI's shared-capacity 429: no quota named, no retry time.
+constexpr std::string_view vertex_resource_exhausted = R"({
+  "error": {
+    "code": 429,
+    "message": "Resource exhausted. Please try again later. Please refer to https://cloud.google.com/vertex-ai/generative-ai/docs/error-code-429 for more details.",
+    "status": "RESOURCE_EXHAUSTED"
+  }
+}
+)";
+
+constexpr std::string_view gemini_key_invalid = R"({
+  "error": {
+    "code": 400,
+    "message": "API key not valid. Please pass a valid API key.",
+    "status": "INVALID_ARGUMENT",
+    "details": [
+      {
+        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+        "reason": "API_KEY_INVALID",
+        "domain": "googleapis.com",
+        "metadata": {
+          "service": "generativelanguage.googleapis.com"
+        }
+      },
+      {
+        "@type": "type.googleapis.com/google.rpc.LocalizedMessage",
+        "locale": "en-US",
+        "message": "API key not valid. Please pass a valid API key."
+      }
+    ]
+  }
+}
+)";
+
+constexpr std::string_view gemini_leaked_key = R"({
+  "error": {
+    "code": 403,
+    "message": "Your API key was reported as leaked. Please use another API key.",
+    "status": "PERMISSION_DENIED"
+  }
+}
+)";
+
+constexpr std::string_view gemini_location = R"({
+  "error": {
+    "code": 400,
+    "message": "User location is not supported for the API use.",
+    "status": "FAILED_PRECONDITION"
+  }
+}
+)";
+
+constexpr std::string_view gemini_overloaded = R"({
+  "error": {
+    "code": 503,
+    "message": "The model is overloaded. Please try again later.",
+    "status": "UNAVAILABLE"
+  }
+}
+)";
+
+// YouTube Data API: a spent daily quota answered with 403.
+constexpr std::string_view youtube_quota_403 = R"({
+  "error": {
+    "code": 403,
+    "message": "The request cannot be completed because you have exceeded your \u003ca href=\"/youtube/v3/getting-started#quota\"\u003equota\u003c/a\u003e.",
+    "errors": [
+      {
+        "message": "The request cannot be completed because you have exceeded your \u003ca href=\"/youtube/v3/getting-started#quota\"\u003equota\u003c/a\u003e.",
+        "domain": "youtube.quota",
+        "reason": "quotaExceeded"
+      }
+    ]
+  }
+}
+)";
+
+}  // namespace
+
+// =============================================================================================
+// Rate-limit headers on a success
+
+TEST_CASE("a 200 carries OpenAI's x-ratelimit headers as remaining reports, resetting at now + duration", "[classify][headers]") {
+  const auto o = answer(200, openai_headers, R"({"id":"chatcmpl-9","object":"chat.completion","choices":[]})");
+  CHECK(o.kind() == Kind::success);
+  CHECK(o.status() == 200);
+  REQUIRE(o.remaining().size() == 2);
+  CHECK(o.remaining()[0] == kp::ProviderRemaining{kp::Metric::requests, 9'999, 10'000, now + 6ms});
+  CHECK(o.remaining()[1] == kp::ProviderRemaining{kp::Metric::tokens, 1'999'877, 2'000'000, now + 3ms});
+}
+
+TEST_CASE("Groq's headers are carried alike: the reset time, not the provider, tells the day's count from the minute's", "[classify][headers]") {
+  const auto o = answer(200, groq_headers, R"({"id":"chatcmpl-1","object":"chat.completion"})");
+  CHECK(o.kind() == Kind::success);
+  REQUIRE(o.remaining().size() == 2);
+  CHECK(o.remaining()[0] == kp::ProviderRemaining{kp::Metric::requests, 14'370, 14'400, now + 2min + 59'560ms});
+  CHECK(o.remaining()[1] == kp::ProviderRemaining{kp::Metric::tokens, 17'997, 18'000, now + 7'660ms});
+}
+
+TEST_CASE("a success never reads its body: generated text about quotas is not a quota", "[classify][precedence]") {
+  const auto o = answer(200, R"({"choices":[{"message":{"content":"Rate limit exceeded: daily quota of 429 requests per day"}}]})");
+  CHECK(o == kp::Outcome::success().with_status(200));
+  CHECK(answer(204, "").kind() == Kind::success);
+}
+
+TEST_CASE("Anthropic's headers: requests and tokens with RFC 3339 resets", "[classify][headers]") {
+  const auto o = answer(200, anthropic_headers, R"({"id":"msg_01","type":"message","role":"assistant"})");
+  CHECK(o.kind() == Kind::success);
+  REQUIRE(o.remaining().size() == 2);
+  CHECK(o.remaining()[0] == kp::ProviderRemaining{kp::Metric::requests, 3'999, 4'000, now + 1s});
+  CHECK(o.remaining()[1] == kp::ProviderRemaining{kp::Metric::tokens, 452'000, 480'000, now + 4s});
+}
+
+TEST_CASE("without Anthropic's combined tokens header, the tighter of input and output stands for it", "[classify][headers]") {
+  Headers split{{"anthropic-ratelimit-input-tokens-limit", "400000"},
+                {"anthropic-ratelimit-input-tokens-remaining", "380000"},  // 95% left
+                {"anthropic-ratelimit-input-tokens-reset", "2026-11-23T08:00:05Z"},
+                {"anthropic-ratelimit-output-tokens-limit", "80000"},
+                {"anthropic-ratelimit-output-tokens-remaining", "40000"},  // 50% left: tighter
+                {"anthropic-ratelimit-output-tokens-reset", "2026-11-23T08:00:30Z"}};
+  auto o = answer(200, split, "{}");
+  REQUIRE(o.remaining().size() == 1);
+  CHECK(o.remaining()[0] == kp::ProviderRemaining{kp::Metric::tokens, 40'000, 80'000, now + 30s});
+  split[4].second = "79000";  // output 98.75% left: input is tighter now
+  o = answer(200, split, "{}");
+  REQUIRE(o.remaining().size() == 1);
+  CHECK(o.remaining()[0] == kp::ProviderRemaining{kp::Metric::tokens, 380'000, 400'000, now + 5s});
+}
+
+TEST_CASE("a reset time that has passed drops its stale report; a missing one leaves the reset unknown", "[classify][headers]") {
+  const Headers headers{{"anthropic-ratelimit-requests-limit", "50"},
+                        {"anthropic-ratelimit-requests-remaining", "0"},
+                        {"anthropic-ratelimit-requests-reset", "2026-11-23T07:59:00Z"},
+                        {"x-ratelimit-remaining-tokens", "500"}};
+  const auto o = answer(200, headers, "");
+  REQUIRE(o.remaining().size() == 1);
+  CHECK(o.remaining()[0] == kp::ProviderRemaining{kp::Metric::tokens, 500, 0, kp::TimePoint{}});
+}
+
+TEST_CASE("rate-limit reports ride on every outcome, not only on successes", "[classify][headers]") {
+  Headers headers = groq_headers;
+  headers.emplace_back("retry-after", "9");
+  const auto o = answer(429, headers, groq_tpm_429);
+  CHECK(o.kind() == Kind::rate_limited);
+  CHECK(o.remaining().size() == 2);
+}
+
+// =============================================================================================
+// Retry-After
+
+TEST_CASE("a 429 with Retry-After in seconds cools the key for that long", "[classify][retry-after]") {
+  CHECK(answer(429, {{"Retry-After", "17"}}, "") == kp::Outcome::rate_limited(17s).with_status(429));
+  CHECK(answer(429, {{"retry-after", "0.5"}}, "").retry_after() == 500ms);
+  CHECK(answer(429, {{"retry-after", "120"}, {"retry-after-ms", "119250"}}, "").retry_after() == 119'250ms);
+}
+
+TEST_CASE("Retry-After as an HTTP-date, in each of the three forms", "[classify][retry-after]") {
+  CHECK(answer(429, {{"Retry-After", "Mon, 23 Nov 2026 08:02:00 GMT"}}, "").retry_after() == 120s);
+  CHECK(answer(429, {{"Retry-After", "Monday, 23-Nov-26 08:00:30 GMT"}}, "").retry_after() == 30s);
+  CHECK(answer(429, {{"Retry-After", "Mon Nov 23 09:00:00 2026"}}, "").retry_after() == 1h);
+  // A date already passed (clock skew): no wait of its own, so the pool's default cooldown.
+  CHECK(answer(429, {{"Retry-After", "Mon, 23 Nov 2026 07:59:00 GMT"}}, "") == kp::Outcome::rate_limited().with_status(429));
+}
+
+TEST_CASE("a 429 with nothing structured is rate_limited, waiting for an exhausted reported limit if any", "[classify][retry-after]") {
+  CHECK(answer(429, "") == kp::Outcome::rate_limited().with_status(429));
+  CHECK(answer(429, "Too Many Requests") == kp::Outcome::rate_limited().with_status(429));
+  const Headers exhausted{{"x-ratelimit-limit-requests", "60"},     {"x-ratelimit-remaining-requests", "0"},
+                          {"x-ratelimit-reset-requests", "1m26.4s"}, {"x-ratelimit-limit-tokens", "150000"},
+                          {"x-ratelimit-remaining-tokens", "0"},     {"x-ratelimit-reset-tokens", "20ms"}};
+  const auto o = answer(429, exhausted, "");
+  CHECK(o.kind() == Kind::rate_limited);
+  CHECK(o.retry_after() == 86'400ms);  // both limits must reset: the later one
+}
+
+// =============================================================================================
+// Groq and OpenAI bodies
+
+TEST_CASE("Groq's tokens-per-day 429 is a spent daily quota until the time the message gives", "[classify][groq]") {
+  Headers headers = groq_headers;
+  headers.emplace_back("retry-after", "740");
+  const auto o = answer(429, headers, groq_tpd_429);
+  CHECK(o.kind() == Kind::quota_exhausted);
+  CHECK(o.metric() == kp::Metric::tokens);
+  CHECK(o.until() == now + 12min + 19'296ms);
+  CHECK(o.status() == 429);
+}
+
+TEST_CASE("Groq's requests-per-day 429 spends the request quota", "[classify][groq]") {
+  const auto o = answer(429, {{"retry-after", "6"}}, groq_rpd_429);
+  CHECK(o == kp::Outcome::quota_exhausted(kp::Metric::requests, now + 6s).with_status(429));
+}
+
+TEST_CASE("Groq's per-minute 429s are rate limits: Retry-After first, else the message's time", "[classify][groq]") {
+  CHECK(answer(429, {{"retry-after", "9"}}, groq_tpm_429) == kp::Outcome::rate_limited(9s).with_status(429));
+  CHECK(answer(429, groq_tpm_429) == kp::Outcome::rate_limited(8'390ms).with_status(429));
+  CHECK(answer(429, {{"retry-after", "2"}}, groq_rpm_429) == kp::Outcome::rate_limited(2s).with_status(429));
+}
+
+TEST_CASE("Groq's 413 for a request larger than the minute's tokens blames the request, not the key", "[classify][groq]") {
+  CHECK(answer(413, groq_413) == kp::Outcome::bad_request().with_status(413));
+}
+
+TEST_CASE("OpenAI's per-minute 429 waits the message's time, or retry-after-ms", "[classify][openai]") {
+  CHECK(answer(429, openai_tpm_429) == kp::Outcome::rate_limited(1'812ms).with_status(429));
+  CHECK(answer(429, {{"retry-after-ms", "1812.5"}}, openai_tpm_429).retry_after() == Duration{1'812'500'000});
+}
+
+TEST_CASE("OpenAI's requests-per-day 429 spends the request quota until the message's time", "[classify][openai]") {
+  CHECK(answer(429, openai_rpd_429) == kp::Outcome::quota_exhausted(kp::Metric::requests, now + 7min + 12s).with_status(429));
+}
+
+TEST_CASE("insufficient_quota is billing: spend exhausted until an operator acts", "[classify][billing]") {
+  const auto o = answer(429, openai_headers, openai_insufficient_quota);
+  CHECK(o.kind() == Kind::quota_exhausted);
+  CHECK(o.metric() == kp::Metric::spend);
+  CHECK(o.until() == kp::TimePoint::max());
+  CHECK(o.status() == 429);
+  // 402 Payment Required means the same, whatever the body.
+  CHECK(answer(402, R"({"error":"You have exceeded your monthly included credits for Inference Providers. Subscribe to PRO to get 20x more monthly included credits."})") ==
+        kp::Outcome::quota_exhausted(kp::Metric::spend, kp::TimePoint::max()).with_status(402));
+  CHECK(answer(402, "") == kp::Outcome::quota_exhausted(kp::Metric::spend, kp::TimePoint::max()).with_status(402));
+  CHECK(answer(429, R"({"error":{"message":"Billing hard limit has been reached","type":"insufficient_quota","code":"billing_hard_limit_reached"}})")
+            .metric() == kp::Metric::spend);
+}
+
+TEST_CASE("Gemini's 'check your plan and billing details' is a quota message, not billing", "[classify][billing][gemini]") {
+  CHECK(answer(429, gemini_tokens_per_minute).metric() != kp::Metric::spend);
+  CHECK(answer(429, gemini_tokens_per_minute).kind() == Kind::rate_limited);
+}
+
+TEST_CASE("OpenAI's errors that are not limits keep their status's meaning", "[classify][openai]") {
+  CHECK(answer(401, openai_invalid_key) == kp::Outcome::auth_failed().with_status(401));
+  CHECK(answer(404, openai_model_not_found) == kp::Outcome::bad_request().with_status(404));
+  CHECK(answer(400, openai_context_length) == kp::Outcome::bad_request().with_status(400));
+  CHECK(answer(500, openai_server_error) == kp::Outcome::transient().with_status(500));
+  CHECK(answer(503, R"({"error":{"message":"The engine is currently overloaded, please try again later","type":"server_error"}})") ==
+        kp::Outcome::transient().with_status(503));
+}
+
+// =============================================================================================
+// Anthropic
+
+TEST_CASE("Anthropic's 429 is a rate limit for retry-after", "[classify][anthropic]") {
+  Headers headers = anthropic_headers;
+  headers.emplace_back("retry-after", "15");
+  const auto o = answer(429, headers, anthropic_rate_limit);
+  CHECK(o.kind() == Kind::rate_limited);
+  CHECK(o.retry_after() == 15s);
+  CHECK(o.remaining().size() == 2);
+}
+
+TEST_CASE("Anthropic's other errors: overloaded is transient, credit is billing, auth and permission disable", "[classify][anthropic]") {
+  CHECK(answer(529, anthropic_overloaded) == kp::Outcome::transient().with_status(529));
+  CHECK(answer(401, anthropic_auth) == kp::Outcome::auth_failed().with_status(401));
+  CHECK(answer(403, anthropic_permission) == kp::Outcome::auth_failed().with_status(403));
+  CHECK(answer(400, anthropic_credit) == kp::Outcome::quota_exhausted(kp::Metric::spend, kp::TimePoint::max()).with_status(400));
+  CHECK(answer(413, anthropic_too_large) == kp::Outcome::bad_request().with_status(413));
+  CHECK(answer(500, R"({"type":"error","error":{"type":"api_error","message":"Internal server error"}})").kind() == Kind::transient);
+}
+
+// =============================================================================================
+// Gemini
+
+TEST_CASE("Gemini's per-day RESOURCE_EXHAUSTED spends the day's quota; its 38 s retryDelay is not the day's end", "[classify][gemini]") {
+  const auto o = answer(429, gemini_per_day);
+  CHECK(o == kp::Outcome::quota_exhausted(kp::Metric::requests).with_status(429));
+  CHECK(o.until() == kp::TimePoint{});  // the pool marks the key's day window spent until it resets
+}
+
+TEST_CASE("Gemini's per-day token quota names tokens", "[classify][gemini]") {
+  CHECK(answer(429, gemini_tokens_per_day) == kp::Outcome::quota_exhausted(kp::Metric::tokens).with_status(429));
+}
+
+TEST_CASE("Gemini's per-minute RESOURCE_EXHAUSTED is a rate limit for its retryDelay", "[classify][gemini]") {
+  CHECK(answer(429, gemini_tokens_per_minute) == kp::Outcome::rate_limited(38s).with_status(429));
+}
+
+TEST_CASE("when Gemini reports the minute's and the day's quota spent, the day's decides", "[classify][gemini]") {
+  CHECK(answer(429, gemini_minute_and_day) == kp::Outcome::quota_exhausted(kp::Metric::requests).with_status(429));
+}
+
+TEST_CASE("RESOURCE_EXHAUSTED without a quota named is a rate limit (Vertex AI's shared capacity)", "[classify][gemini]") {
+  CHECK(answer(429, vertex_resource_exhausted) == kp::Outcome::rate_limited().with_status(429));
+  CHECK(answer(429, {{"Retry-After", "4"}}, vertex_resource_exhausted) == kp::Outcome::rate_limited(4s).with_status(429));
+}
+
+TEST_CASE("Gemini's other errors: an invalid key answered with 400 disables it; location is the request's fault", "[classify][gemini]") {
+  CHECK(answer(400, gemini_key_invalid) == kp::Outcome::auth_failed().with_status(400));
+  CHECK(answer(403, gemini_leaked_key) == kp::Outcome::auth_failed().with_status(403));
+  CHECK(answer(400, gemini_location) == kp::Outcome::bad_request().with_status(400));
+  CHECK(answer(503, gemini_overloaded) == kp::Outcome::transient().with_status(503));
+}
+
+// =============================================================================================
+// Statuses and free text
+
+TEST_CASE("statuses alone: the table", "[classify][status]") {
+  struct Case {
+    int status;
+    kp::Outcome expected;
+  };
+  const kp::Outcome billing = kp::Outcome::quota_exhausted(kp::Metric::spend, kp::TimePoint::max());
+  const Case cases[] = {
+      {0, kp::Outcome::transient()},     {-1, kp::Outcome::transient()},   {-28, kp::Outcome::transient()},
+      {100, kp::Outcome::transient()},   {600, kp::Outcome::transient()},  {200, kp::Outcome::success()},
+      {201, kp::Outcome::success()},     {299, kp::Outcome::success()},    {301, kp::Outcome::bad_request()},
+      {302, kp::Outcome::bad_request()}, {400, kp::Outcome::bad_request()}, {401, kp::Outcome::auth_failed()},
+      {402, billing},                    {403, kp::Outcome::auth_failed()}, {404, kp::Outcome::bad_request()},
+      {408, kp::Outcome::transient()},   {409, kp::Outcome::bad_request()}, {413, kp::Outcome::bad_request()},
+      {422, kp::Outcome::bad_request()}, {429, kp::Outcome::rate_limited()}, {500, kp::Outcome::transient()},
+      {502, kp::Outcome::transient()},   {503, kp::Outcome::transient()},  {504, kp::Outcome::transient()},
+      {529, kp::Outcome::transient()},   {599, kp::Outcome::transient()},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.status);
+    CHECK(answer(c.status, "") == c.expected.with_status(c.status));
+    CHECK(kp::classify_status(c.status) == c.expected.with_status(c.status));
+  }
+  STATIC_REQUIRE(kp::classify_status(429).kind() == Kind::rate_limited);
+}
+
+TEST_CASE("the seed keywords in a free-text body, on a 429 or on a status that misreports a limit", "[classify][keywords]") {
+  struct Case {
+    int status;
+    std::string_view body;
+    kp::Outcome expected;
+  };
+  const auto rate = kp::Outcome::rate_limited();
+  const auto day_requests = kp::Outcome::quota_exhausted(kp::Metric::requests);
+  const Case cases[] = {
+      // YouTube answers a spent quota with 403: a quota, not a bad credential.
+      {403, youtube_quota_403, day_requests},
+      {403, "Daily Limit Exceeded. The quota will be reset at midnight Pacific Time (PT).", day_requests},
+      {403, R"json({"message":"API rate limit exceeded for 203.0.113.7. (But here's the good news: Authenticated requests get a higher rate limit. Check out the documentation for more details.)","documentation_url":"https://docs.github.com/rest/overview/resources-in-the-rest-api#rate-limiting"})json", rate},
+      {400, "Quota exceeded for this API key.", day_requests},
+      {500, "Rate limit exceeded, please slow down.", rate},
+      {503, "Daily quota exceeded", day_requests},
+      {401, R"({"detail":{"status":"quota_exceeded","message":"This request exceeds your quota of 10000. You have 39 credits remaining, while 108 credits are required for this request."}})", day_requests},
+      {400, "upstream answered 429", rate},
+      {429, R"({"error":"Rate limit reached. You reached free usage limit (reset hourly). Please subscribe to a plan at https://huggingface.co/pricing to use the API at this rate"})", rate},
+      {429, R"({"message":"Requests rate limit exceeded"})", rate},
+      {429, R"({"object":"error","message":"Service tier capacity exceeded for this model.","type":"service_tier_capacity_exceeded","param":null,"code":"3505"})", rate},
+      {429, "You have exceeded the daily token limit.", kp::Outcome::quota_exhausted(kp::Metric::tokens)},
+      {429, "Monthly quota exceeded for characters", day_requests},
+      {429, "quota exceeded: 1000 characters per month", kp::Outcome::quota_exhausted(kp::Metric::characters)},
+      {429, "Rate limit exceeded: free-models-per-day. Add 10 credits to unlock 1000 free model requests per day", day_requests},
+      {429, "You are using a Trial key, which is limited to 1000 API calls / month.", day_requests},
+      {429, "Token quota exhausted", kp::Outcome::quota_exhausted(kp::Metric::tokens)},
+      {429, "<html><head><title>429 Too Many Requests</title></head><body><center><h1>429 Too Many Requests</h1></center><hr><center>nginx</center></body></html>", rate},
+      {429, "error code: 1015 You are being rate limited.", rate},
+      // No limit word: the status decides.
+      {400, "Invalid value for 'max_requests_per_day': must be positive", kp::Outcome::bad_request()},
+      {500, "request req_4290ab1c failed", kp::Outcome::transient()},
+      {400, "Bad request: see https://example.com/docs/rate-limits#quota", kp::Outcome::bad_request()},
+      {403, "Forbidden", kp::Outcome::auth_failed()},
+      // A size limit is the request's fault, unless a period makes it a quota.
+      {400, "Input token limit exceeded for this model.", kp::Outcome::bad_request()},
+      {400, R"({"error":{"message":"Request payload size limit exceeded","code":"invalid_argument"}})", kp::Outcome::bad_request()},
+      {403, "Daily token limit exceeded.", kp::Outcome::quota_exhausted(kp::Metric::tokens)},
+      {429, "Token limit exceeded.", rate},
+      {401, R"({"error":{"message":"Invalid token","code":401}})", kp::Outcome::auth_failed()},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.status, c.body);
+    const auto o = answer(c.status, c.body);
+    CHECK(o == c.expected.with_status(c.status));
+  }
+}
+
+TEST_CASE("a quota without a period but with a retry time is spent until then", "[classify][keywords]") {
+  CHECK(answer(429, {{"Retry-After", "30"}}, "Quota exceeded") ==
+        kp::Outcome::quota_exhausted(kp::Metric::requests, now + 30s).with_status(429));
+  CHECK(answer(429, "Quota exceeded. Please try again in 20 seconds.") ==
+        kp::Outcome::quota_exhausted(kp::Metric::requests, now + 20s).with_status(429));
+}
+
+TEST_CASE("a daily answer is not ended by a generic Retry-After", "[classify][keywords][precedence]") {
+  CHECK(answer(429, {{"Retry-After", "60"}}, "Daily request limit reached") ==
+        kp::Outcome::quota_exhausted(kp::Metric::requests).with_status(429));
+}
+
+TEST_CASE("the first period a message names decides", "[classify][keywords][precedence]") {
+  CHECK(answer(429, "Limit of 15 requests per minute exceeded; your daily limit is 1500.").kind() == Kind::rate_limited);
+  CHECK(answer(429, "Daily limit exceeded (also 15 requests per minute).").kind() == Kind::quota_exhausted);
+}
+
+TEST_CASE("words echoed from the request in a JSON error are not the provider's", "[classify][keywords][precedence]") {
+  constexpr std::string_view echo =
+      R"({"detail":[{"type":"missing","loc":["body","model"],"msg":"Field required","input":{"messages":[{"role":"user","content":"Why do I get 429 rate limit exceeded, daily quota?"}]}}]})";
+  CHECK(answer(422, echo) == kp::Outcome::bad_request().with_status(422));
+  // A JSON body with no message or code field is read as text.
+  CHECK(answer(400, R"({"errorText":"Daily quota exceeded"})") == kp::Outcome::quota_exhausted(kp::Metric::requests).with_status(400));
+}
+
+TEST_CASE("404 is the request's fault whatever its body says", "[classify][precedence]") {
+  CHECK(answer(404, "quota exceeded") == kp::Outcome::bad_request().with_status(404));
+  CHECK(answer(408, "rate limit") == kp::Outcome::transient().with_status(408));
+}
+
+// =============================================================================================
+// Malformed input
+
+TEST_CASE("malformed headers and bodies degrade to the status's meaning, never throw", "[classify][malformed]") {
+  struct Case {
+    int status;
+    Headers headers;
+    std::string body;
+  };
+  constexpr char nul_raw[] = "{\"error\":{\"message\":\"Rate\0limit\",\"code\":4\0" "29}}";
+  const std::string nul_body{nul_raw, sizeof nul_raw - 1};
+  const std::string huge(10 * 1024 * 1024, 'x');
+  const Case cases[] = {
+      {429, {{"retry-after", "99999999999999999999"}}, ""},
+      {429, {{"retry-after", "-5"}}, ""},
+      {429, {{"retry-after", "soon"}}, ""},
+      {429, {{"retry-after", ""}}, ""},
+      {429, {{"retry-after", "Sun, 06 Nov 1994 25:00:00 GMT"}}, ""},
+      {429, {{"retry-after", "Fri, 31 Dec 2100 23:59:59 GMT"}}, ""},  // more than a year away
+      {429, {{"retry-after-ms", "1e9"}}, ""},
+      {429, {{"x-ratelimit-remaining-tokens", "0"}, {"x-ratelimit-reset-tokens", "99999999999999999999s"}}, ""},
+      {429, {{"x-ratelimit-remaining-tokens", "0"}, {"x-ratelimit-reset-tokens", "-1s"}}, ""},
+      {429, {}, "{\"error\":{\"message\":\"Rate limit reached for model `llama` on tokens per minute (TPM): Please try again in 99999999999999999999s.\"}}"},
+      {429, {}, R"({"error":{"code":429,"status":"RESOURCE_EXHAUSTED","details":[{"retryDelay":"-38s"}]}})"},
+      {429, {}, R"({"error":{"code":429,"status":"RESOURCE_EXHAUSTED","details":[{"retryDelay":"38 seconds"}]}})"},
+      {429, {}, std::string{groq_tpm_429.substr(0, 60)}},          // truncated before the period
+      {429, {}, std::string{gemini_per_day.substr(0, 50)}},       // truncated inside the message
+      {429, {}, "{\"error\":{\"message\":\"\xff\xfe\xc3\x28 \xe2\x82 Too\"}}"},
+      {429, {}, huge + " per day quota"},                          // past the 64 KiB that are read
+      {503, {}, nul_body},
+      {401, {{"x-ratelimit-remaining-requests", "\xff\xfe"}}, "\xc3\x28\xa0\xa1"},
+      {400, {}, huge},
+      {400, {}, std::string(100'000, '[') + std::string(100'000, '{')},
+      {500, {}, std::string(1'000, '"')},
+      {500, {}, std::string(1'000, '\\')},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.status, c.headers.size(), c.body.size());
+    const auto o = answer(c.status, c.headers, c.body);
+    const auto expected = kp::classify_status(c.status);
+    CHECK(o.kind() == expected.kind());
+    CHECK(o.retry_after() == expected.retry_after());
+    CHECK(o.until() == expected.until());
+    CHECK(o.status() == c.status);
+  }
+}
+
+TEST_CASE("malformed rate-limit headers are left out of the reports, the rest kept", "[classify][malformed]") {
+  const Headers headers{{"x-ratelimit-limit-requests", "ten"},         {"x-ratelimit-remaining-requests", "9"},
+                        {"x-ratelimit-reset-requests", "6 minutes"},   {"x-ratelimit-limit-tokens", "1000"},
+                        {"x-ratelimit-remaining-tokens", "-3"},        {"x-ratelimit-reset-tokens", "1s"},
+                        {"anthropic-ratelimit-tokens-remaining", "5"},  {"anthropic-ratelimit-tokens-reset", "tomorrow"}};
+  const auto o = answer(200, headers, "");
+  REQUIRE(o.remaining().size() == 2);
+  CHECK(o.remaining()[0] == kp::ProviderRemaining{kp::Metric::requests, 9, 0, kp::TimePoint{}});
+  CHECK(o.remaining()[1] == kp::ProviderRemaining{kp::Metric::tokens, 5, 0, kp::TimePoint{}});
+}
+
+TEST_CASE("bare seconds are accepted as a reset; an epoch timestamp is not", "[classify][headers]") {
+  auto o = answer(200, {{"x-ratelimit-remaining-requests", "5"}, {"x-ratelimit-reset-requests", "60"}}, "");
+  REQUIRE(o.remaining().size() == 1);
+  CHECK(o.remaining()[0].resets_at == now + 60s);
+  o = answer(200, {{"x-ratelimit-remaining-requests", "5"}, {"x-ratelimit-reset-requests", "1795420800"}}, "");
+  REQUIRE(o.remaining().size() == 1);
+  CHECK(o.remaining()[0].resets_at == kp::TimePoint{});
+}
+
+// =============================================================================================
+// Header lookups
+
+namespace {
+
+// cpp-httplib's Headers: a multimap ordered case-insensitively.
+struct CaseInsensitiveLess {
+  bool operator()(const std::string& a, const std::string& b) const {
+    return std::lexicographical_compare(a.begin(), a.end(), b.begin(), b.end(), [](unsigned char x, unsigned char y) {
+      return std::tolower(x) < std::tolower(y);
+    });
+  }
+};
+using HttplibLikeHeaders = std::multimap<std::string, std::string, CaseInsensitiveLess>;
+
+}  // namespace
+
+TEST_CASE("classify looks headers up by lowercase name; maps of any case are matched case-insensitively", "[classify][lookup]") {
+  std::vector<std::string> asked;
+  const auto recording = [&](std::string_view name) -> std::optional<std::string_view> {
+    asked.emplace_back(name);
+    if (name == "retry-after") return "7";
+    return std::nullopt;
+  };
+  CHECK(kp::classify(429, recording, "", now).retry_after() == 7s);
+  REQUIRE_FALSE(asked.empty());
+  for (const auto& name : asked) {
+    CAPTURE(name);
+    CHECK(std::none_of(name.begin(), name.end(), [](char c) { return c >= 'A' && c <= 'Z'; }));
+  }
+
+  const std::map<std::string, std::string> std_map{{"Retry-After", "7"}, {"X-RateLimit-Remaining-Tokens", "12"}};
+  const std::unordered_map<std::string, std::string> unordered{{"RETRY-AFTER", "7"}, {"x-ratelimit-remaining-tokens", "12"}};
+  const HttplibLikeHeaders multimap{{"retry-after", "7"}, {"Retry-After", "99"}, {"x-RateLimit-remaining-tokens", "12"}};
+  for (const auto& o : {kp::classify(429, std_map, "", now), kp::classify(429, kp::header_lookup(std_map), "", now),
+                        kp::classify(429, unordered, "", now), kp::classify(429, multimap, "", now)}) {
+    CHECK(o.retry_after() == 7s);  // of repeated headers, the first
+    REQUIRE(o.remaining().size() == 1);
+    CHECK(o.remaining()[0].remaining == 12);
+  }
+  CHECK(kp::header_lookup(std_map)("retry-after") == std::optional<std::string_view>{"7"});
+  CHECK(kp::header_lookup(std_map)("RETRY-after") == std::optional<std::string_view>{"7"});
+  CHECK_FALSE(kp::header_lookup(std_map)("retry-afte"));
+}
+
+#ifdef KEYPOOL_TEST_HAVE_HTTPLIB
+TEST_CASE("cpp-httplib's Headers work as they are", "[classify][lookup]") {
+  httplib::Headers headers{{"Retry-After", "3"}, {"X-RateLimit-Remaining-Requests", "0"}, {"x-ratelimit-reset-requests", "3s"}};
+  const auto o = kp::classify(429, headers, R"({"error":{"message":"Too many requests"}})", now);
+  CHECK(o.retry_after() == 3s);
+  REQUIRE(o.remaining().size() == 1);
+  CHECK(o.remaining()[0] == kp::ProviderRemaining{kp::Metric::requests, 0, 0, now + 3s});
+}
+#endif
+
+TEST_CASE("a lookup may return an optional string, a nullable C string, a string or a pointer", "[classify][lookup]") {
+  const std::map<std::string, std::string> values{{"retry-after", "5"}};
+  const auto optional_string = [&](std::string_view name) -> std::optional<std::string> {
+    const auto it = values.find(std::string{name});
+    if (it == values.end()) return std::nullopt;
+    return it->second;  // a temporary: classify reads it before it dies
+  };
+  const auto c_string = [&](std::string_view name) -> const char* {
+    const auto it = values.find(std::string{name});
+    return it == values.end() ? nullptr : it->second.c_str();
+  };
+  const auto string = [&](std::string_view name) -> std::string {  // httplib's get_header_value: "" when absent
+    const auto it = values.find(std::string{name});
+    return it == values.end() ? std::string{} : it->second;
+  };
+  const auto pointer = [&](std::string_view name) -> const std::string* {
+    const auto it = values.find(std::string{name});
+    return it == values.end() ? nullptr : &it->second;
+  };
+  CHECK(kp::classify(429, optional_string, "", now).retry_after() == 5s);
+  CHECK(kp::classify(429, c_string, "", now).retry_after() == 5s);
+  CHECK(kp::classify(429, string, "", now).retry_after() == 5s);
+  CHECK(kp::classify(429, pointer, "", now).retry_after() == 5s);
+  STATIC_REQUIRE(kp::HeaderLookup<decltype(optional_string)>);
+  STATIC_REQUIRE(kp::HeaderLookup<kp::NoHeaders>);
+  STATIC_REQUIRE(kp::HeaderMap<std::map<std::string, std::string>>);
+  STATIC_REQUIRE(kp::HeaderMap<std::vector<std::pair<std::string_view, std::string_view>>>);
+  STATIC_REQUIRE_FALSE(kp::HeaderLookup<int>);
+  STATIC_REQUIRE_FALSE(kp::HeaderLookup<std::map<std::string, std::string>>);
+  STATIC_REQUIRE_FALSE(kp::HeaderMap<std::map<std::string, int>>);
+  STATIC_REQUIRE_FALSE(kp::HeaderLookup<decltype([](std::string_view) { return 42; })>);
+}
+
+TEST_CASE("a lookup that throws is caught: the answer still means what its status means", "[classify][lookup][malformed]") {
+  const auto throwing = [](std::string_view) -> std::optional<std::string_view> { throw std::runtime_error("header map gone"); };
+  CHECK(kp::classify(429, throwing, groq_tpd_429, now) == kp::Outcome::rate_limited().with_status(429));
+  CHECK(kp::classify(200, throwing, "", now) == kp::Outcome::success().with_status(200));
+  CHECK(kp::classify(401, throwing, "", now) == kp::Outcome::auth_failed().with_status(401));
+  STATIC_REQUIRE(noexcept(kp::classify(429, throwing, "", now)));
+  STATIC_REQUIRE(noexcept(kp::classify(429, kp::no_headers, "")));
+}
+
+TEST_CASE("the overload without a time uses the system clock", "[classify][time]") {
+  const auto before = time_point_cast<kp::Duration>(system_clock::now());
+  const auto o = kp::classify(429, std::map<std::string, std::string>{{"x-ratelimit-remaining-tokens", "0"}, {"x-ratelimit-reset-tokens", "1h"}},
+                              groq_tpd_429);
+  const auto after = time_point_cast<kp::Duration>(system_clock::now());
+  CHECK(o.until() >= before + 12min + 19'296ms);
+  CHECK(o.until() <= after + 12min + 19'296ms);
+  REQUIRE(o.remaining().size() == 1);
+  CHECK(o.remaining()[0].resets_at >= before + 1h);
+  CHECK(o.remaining()[0].resets_at <= after + 1h);
+}
+
+TEST_CASE("times near the end of the time point range saturate instead of overflowing", "[classify][time]") {
+  const kp::TimePoint late = kp::TimePoint::max() - 1s;
+  const auto o = kp::classify(429, kp::no_headers, groq_tpd_429, late);
+  CHECK(o.kind() == Kind::quota_exhausted);
+  CHECK(o.until() == kp::TimePoint::max());
+  const kp::TimePoint early = kp::TimePoint::min() + 1s;
+  CHECK(kp::classify(429, Headers{{"retry-after", "Mon, 23 Nov 2026 08:02:00 GMT"}}, "", early) ==
+        kp::Outcome::rate_limited().with_status(429));  // more than a year away: ignored
+}
+
+// =============================================================================================
+// End to end: what the pool does with classify's outcome
+
+namespace {
+
+using ManualPool = kp::KeyPool<kp::clock::Manual>;
+
+struct PoolFixture {
+  kp::clock::Manual clock{now};
+  ManualPool pool{kp::Capacity{8}, clock};
+  kp::ProviderId provider = pool.add_provider("provider", 0);
+  kp::KeyId key(std::vector<kp::Limit> limits) {
+    static int serial = 0;
+    return pool.add_key(provider, kp::Secret{"test_key_secret_" + std::to_string(++serial)}, std::move(limits));
+  }
+  std::uint64_t used(kp::KeyId k, std::size_t limit) { return pool.snapshot().keys.at(k.value).limits.at(limit).used; }
+};
+
+}  // namespace
+
+TEST_CASE("end to end: Gemini's per-day 429 keeps the key out until midnight UTC, not for a minute", "[classify][pool]") {
+  PoolFixture f;
+  const auto k = f.key({kp::Limit::requests(30).per_minute(), kp::Limit::requests(1'000).per_day()});
+  auto lease = f.pool.acquire();
+  REQUIRE(lease);
+  lease.fail(kp::classify(429, kp::no_headers, gemini_per_day, f.clock.now()));
+  CHECK(f.used(k, 1) == 1'000);
+  for (const auto later : {Duration{0}, Duration{38s}, Duration{2min}, Duration{2h}, Duration{15h + 59min + 59s}}) {
+    f.clock.set(now + later);
+    CAPTURE(later.count());
+    const auto refused = f.pool.acquire();
+    REQUIRE_FALSE(refused);
+    CHECK(refused.refusal().reason == kp::Reason::exhausted);
+    CHECK(refused.refusal().resets_at == midnight);
+  }
+  f.clock.set(midnight);
+  CHECK(f.pool.acquire());
+}
+
+TEST_CASE("end to end: Gemini's per-minute 429 cools the key for its retryDelay only", "[classify][pool]") {
+  PoolFixture f;
+  f.key({kp::Limit::requests(30).per_minute(), kp::Limit::requests(1'000).per_day()});
+  f.pool.acquire().fail(kp::classify(429, kp::no_headers, gemini_tokens_per_minute, f.clock.now()));
+  const auto refused = f.pool.acquire();
+  REQUIRE_FALSE(refused);
+  CHECK(refused.refusal().reason == kp::Reason::cooling_down);
+  CHECK(refused.refusal().retry_after == 38s);
+  f.clock.advance(37s);
+  CHECK_FALSE(f.pool.acquire());
+  f.clock.advance(1s);
+  CHECK(f.pool.acquire());
+}
+
+TEST_CASE("end to end: Groq's per-day 429 keeps the key from tokens until the message's time", "[classify][pool]") {
+  // Groq's daily token quota is rolling: the message says when enough tokens free up. The key
+  // must stay out until then, not come back when the minute's window (which ends first) resets.
+  PoolFixture f;
+  f.key({kp::Limit::requests(30).per_minute(), kp::Limit::tokens(6'000).per_minute(), kp::Limit::tokens(100'000).per_day()});
+  f.pool.acquire({.tokens = 1'024}).fail(kp::classify(429, groq_headers, groq_tpd_429, f.clock.now()));
+  for (const auto later : {Duration{1min}, Duration{5min}, Duration{12min + 19s}}) {
+    f.clock.set(now + later);
+    CAPTURE(later.count());
+    CHECK_FALSE(f.pool.acquire({.tokens = 1'024}));
+  }
+  f.clock.set(now + 12min + 19'296ms);
+  CHECK(f.pool.acquire({.tokens = 1'024}));
+}
+
+TEST_CASE("end to end: insufficient_quota disables the key until an operator enables it", "[classify][pool]") {
+  PoolFixture f;
+  const auto k = f.key({kp::Limit::requests(500).per_minute()});
+  f.pool.acquire().fail(kp::classify(429, openai_headers, openai_insufficient_quota, f.clock.now()));
+  const auto refused = f.pool.acquire();
+  REQUIRE_FALSE(refused);
+  CHECK(refused.refusal().reason == kp::Reason::disabled);
+  f.clock.advance(24h * 30);
+  CHECK_FALSE(f.pool.acquire());
+  f.pool.enable(k);
+  CHECK(f.pool.acquire());
+}
+
+TEST_CASE("end to end: a 200's x-ratelimit headers tighten the pool's count", "[classify][pool]") {
+  PoolFixture f;
+  const auto k = f.key({kp::Limit::requests(60).per_minute(), kp::Limit::tokens(150'000).per_minute()});
+  const Headers headers{{"x-ratelimit-limit-requests", "60"},      {"x-ratelimit-remaining-requests", "5"},
+                        {"x-ratelimit-reset-requests", "60s"},      {"x-ratelimit-limit-tokens", "150000"},
+                        {"x-ratelimit-remaining-tokens", "149000"}, {"x-ratelimit-reset-tokens", "400ms"}};
+  auto lease = f.pool.acquire({.tokens = 500});
+  lease.commit({.tokens = 500}, kp::classify(200, headers, R"({"id":"chatcmpl-1"})", f.clock.now()));
+  CHECK(f.used(k, 0) == 55);   // the provider has 5 left: someone else uses this key too
+  CHECK(f.used(k, 1) == 1'000);
+  for (int i = 0; i < 5; ++i) CHECK(f.pool.acquire());
+  const auto refused = f.pool.acquire();
+  REQUIRE_FALSE(refused);
+  CHECK(refused.refusal().reason == kp::Reason::exhausted);
+}

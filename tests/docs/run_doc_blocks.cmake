@@ -1,0 +1,57 @@
+# ctest docs.<page>: every ```cpp block of a docs page that defines main() is a complete program:
+# it must compile with the project's warnings as errors, and run with exit status 0. Blocks without
+# main() are fragments and are skipped. Each block is written to WORK_DIR/block_<n>.cpp. A block
+# that needs a library says so in a comment line of its own: `// link: -lcpp-httplib`.
+#   -D DOC=<page.md> -D WORK_DIR=<dir> -D CXX=<compiler> -D INCLUDE_DIR=<keypool's include/>
+cmake_minimum_required(VERSION 3.24)
+
+foreach(variable DOC WORK_DIR CXX INCLUDE_DIR)
+  if(NOT DEFINED ${variable})
+    message(FATAL_ERROR "run_doc_blocks.cmake: -D ${variable}=... is required")
+  endif()
+endforeach()
+file(READ "${DOC}" text)
+string(REPLACE "\r\n" "\n" text "${text}")
+file(MAKE_DIRECTORY "${WORK_DIR}")
+
+set(count 0)
+set(run 0)
+while(TRUE)
+  string(FIND "${text}" "\n```cpp\n" open)
+  if(open EQUAL -1)
+    break()
+  endif()
+  math(EXPR start "${open} + 8")
+  string(SUBSTRING "${text}" ${start} -1 text)
+  string(FIND "${text}" "\n```" close)
+  if(close EQUAL -1)
+    message(FATAL_ERROR "${DOC}: a ```cpp block is never closed")
+  endif()
+  math(EXPR keep "${close} + 1")
+  string(SUBSTRING "${text}" 0 ${keep} block)
+  string(SUBSTRING "${text}" ${keep} -1 text)
+  math(EXPR count "${count} + 1")
+  if(NOT block MATCHES "int main\\(")
+    continue()
+  endif()
+  math(EXPR run "${run} + 1")
+  set(source "${WORK_DIR}/block_${count}.cpp")
+  set(binary "${WORK_DIR}/block_${count}")
+  file(WRITE "${source}" "${block}")
+  set(link_flags "")
+  if(block MATCHES "// link: ([^\n]*)")
+    separate_arguments(link_flags UNIX_COMMAND "${CMAKE_MATCH_1}")
+  endif()
+  execute_process(
+    COMMAND "${CXX}" -std=c++20 -O1 -Wall -Wextra -Wpedantic -Werror -I "${INCLUDE_DIR}" "${source}" -pthread ${link_flags} -o "${binary}"
+    RESULT_VARIABLE built OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT built EQUAL 0)
+    message(FATAL_ERROR "${DOC}: cpp block ${count} (${source}) does not compile:\n${out}${err}")
+  endif()
+  execute_process(COMMAND "${binary}" WORKING_DIRECTORY "${WORK_DIR}" RESULT_VARIABLE status
+                  OUTPUT_VARIABLE out ERROR_VARIABLE err TIMEOUT 60)
+  if(NOT status EQUAL 0)
+    message(FATAL_ERROR "${DOC}: cpp block ${count} (${source}) exited with ${status}:\n${out}${err}")
+  endif()
+endwhile()
+message(STATUS "${DOC}: ${run} of ${count} cpp blocks are programs; all compiled and ran")
