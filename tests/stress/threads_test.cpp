@@ -484,6 +484,13 @@ void expect_crossings(std::map<EventTally::Id, int>& expected, std::size_t key_c
   }
 }
 
+// Adds the pool-level events of a window in which every key ended up full: the provider and the
+// whole pool are each reported exhausted exactly once, however many threads are refused.
+void expect_pool_exhausted(std::map<EventTally::Id, int>& expected) {
+  expected[{kp::EventKind::provider_exhausted, kp::KeyId{}.value, "", 0}] = 1;
+  expected[{kp::EventKind::all_exhausted, kp::KeyId{}.value, "", 0}] = 1;
+}
+
 }  // namespace
 
 TEST_CASE("each threshold fires exactly once per key, limit, level and window, even under contention",
@@ -514,6 +521,7 @@ TEST_CASE("each threshold fires exactly once per key, limit, level and window, e
     std::map<EventTally::Id, int> expected;
     expect_crossings(expected, key_count, "minute", per_minute, levels, 0, minute_used);
     expect_crossings(expected, key_count, "day", per_day, levels, day_used, day_used + minute_used);
+    expect_pool_exhausted(expected);
     day_used += minute_used;
 
     const kp::Snapshot snap = pool.snapshot();
@@ -525,6 +533,7 @@ TEST_CASE("each threshold fires exactly once per key, limit, level and window, e
     // Requests come one at a time, so the first crossing of a level happens exactly at it.
     for (const auto& [id, reported] : tally.usage()) {
       const auto& [kind, key, window, percent] = id;
+      if (kind == kp::EventKind::provider_exhausted || kind == kp::EventKind::all_exhausted) continue;
       INFO("key " << key << ": " << kp::to_string(kind) << " of the " << window << " limit at " << percent << "%");
       CHECK(reported == crossing(window == "minute" ? per_minute : per_day, percent));
     }
@@ -553,6 +562,7 @@ TEST_CASE("levels one request apart, claimed by racing threads at the same momen
 
   std::map<EventTally::Id, int> expected_per_minute;
   expect_crossings(expected_per_minute, key_count, "minute", per_minute, levels, 0, per_minute);
+  expect_pool_exhausted(expected_per_minute);
 
   // The same threads go through every minute; between minutes the main thread checks and
   // moves the clock on.
