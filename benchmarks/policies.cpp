@@ -63,3 +63,36 @@ BENCHMARK_TEMPLATE(BM_Select, kp::select::TwoChoices)->ArgName("keys")->Arg(10)-
 BENCHMARK_TEMPLATE(BM_Select, kp::select::Sticky<>)->ArgName("keys")->Arg(10)->Arg(1000);
 BENCHMARK_TEMPLATE(BM_Select, kp::select::Score)->ArgName("keys")->Arg(10)->Arg(1000);
 BENCHMARK_TEMPLATE(BM_Select, kp::select::ShortestWait)->ArgName("keys")->Arg(10)->Arg(1000);
+
+namespace {
+
+/// RoundRobin with runs of 8 (RoundRobin::Options::run): the same pool and body as
+/// BM_AcquireCommit/keys:10, so the two compare directly, at one and two threads.
+void BM_AcquireCommit_RoundRobinRun8(benchmark::State& state) {
+  using Pool = kp::KeyPool<kp::select::RoundRobin>;
+  static std::unique_ptr<Pool> pool;
+  if (state.thread_index() == 0) {
+    if (!pool) {
+      pool = std::make_unique<Pool>(kp::Capacity{10}, kp::select::RoundRobin{{.run = 8}});
+      const auto provider = pool->add_provider("bench");
+      for (int i = 0; i < 10; ++i)
+        pool->add_key(provider, kp::Secret{"secret-for-run8-bench-" + std::to_string(i)}, policy_limits(),
+                      {.label = "key-" + std::to_string(i)});
+    }
+    pool->reset_all();
+  }
+  for (auto _ : state) {
+    auto lease = pool->acquire({.tokens = 100});
+    if (!lease) {
+      state.SkipWithError("refused: the limits must admit every request of the run");
+      break;
+    }
+    lease.commit({.tokens = 100});
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+}  // namespace
+
+BENCHMARK(BM_AcquireCommit_RoundRobinRun8)->ArgName("keys")->Arg(10);
+BENCHMARK(BM_AcquireCommit_RoundRobinRun8)->ArgName("keys")->Arg(10)->Threads(2)->UseRealTime();
