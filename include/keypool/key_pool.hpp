@@ -153,6 +153,9 @@ class BasicKeyPool final : private detail::LeaseOwner {
         forecast_(pick_arg<ForecastOptions>(std::forward<Args>(args)...)) {
     static_assert(((count_of<std::remove_cvref_t<Args>, Args...>() == 1) && ...),
                   "keypool::KeyPool constructor: each option or policy may be passed at most once");
+    static_assert(std::is_default_constructible_v<Store> || count_of<Store, Args...>() == 1,
+                  "keypool::KeyPool constructor: this storage policy has no default: pass one, e.g. "
+                  "KeyPool<store::MappedFile> pool{store::MappedFile{\"quota.kp\"}}");
     static_assert((is_accepted_arg<std::remove_cvref_t<Args>>() && ...),
                   "keypool::KeyPool constructor: an argument is neither Capacity, Thresholds, HealthOptions, "
                   "nor one of this pool's policy types");
