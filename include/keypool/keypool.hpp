@@ -3,7 +3,10 @@
 #pragma once
 
 #include <keypool/alert/callback.hpp>
+#include <keypool/alert/fanout.hpp>
 #include <keypool/alert/null.hpp>
+#include <keypool/alert/ostream.hpp>
+#include <keypool/alert/queued.hpp>
 #include <keypool/classify.hpp>
 #include <keypool/clock/coarse.hpp>
 #include <keypool/clock/manual.hpp>
