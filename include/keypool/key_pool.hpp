@@ -262,7 +262,7 @@ class BasicKeyPool final : private detail::LeaseOwner {
       const Refusal refusal = ctx.refusal();
       detail::LeaseAccess::refuse(lease, refusal);
       if constexpr (events_enabled) {
-        if (refusal.reason != Reason::too_large && refusal.reason != Reason::no_keys) check_all_exhausted(now);
+        if (refusal.reason != Reason::too_large && refusal.reason != Reason::no_keys) check_all_exhausted(request, now);
       }
     }
     return lease;
@@ -583,7 +583,7 @@ class BasicKeyPool final : private detail::LeaseOwner {
       const detail::KeyVerdict verdict = pool_.verdict(key, request_, now_, now_ns_, now_sec_);
       note(verdict);
       if constexpr (events_enabled) {
-        if (verdict.reason == Reason::exhausted) pool_.check_provider_exhausted(key, now_);
+        if (verdict.reason == Reason::exhausted) pool_.check_provider_exhausted(key, request_, now_);
       }
       return false;
     }
@@ -1353,15 +1353,14 @@ class BasicKeyPool final : private detail::LeaseOwner {
   // ---------------------------------------------------------------------------------------------
   // Exhaustion of a provider or of the whole pool (refusal path), recovery and forecasts (poll)
 
-  /// The soonest any of the given keys could serve a minimal request (zero: one can now).
+  /// The soonest any of the given keys could serve `request` (zero: one can now).
   template <class Keys>
-  Duration soonest(const Keys& keys, TimePoint now) const noexcept {
-    static constexpr Request minimal{.priority = Priority::critical};
+  Duration soonest(const Keys& keys, const Request& request, TimePoint now) const noexcept {
     const std::uint64_t now_ns = detail::to_ns(now);
     const std::int64_t now_sec = detail::to_seconds(now);
     Duration best = Duration::max();
     keys([&](const detail::KeyRecord& key) {
-      best = std::min(best, verdict(key, minimal, now, now_ns, now_sec).wait);
+      best = std::min(best, verdict(key, request, now, now_ns, now_sec).wait);
       return best > Duration::zero();  // stop at the first key that can serve
     });
     return best;
@@ -1382,18 +1381,20 @@ class BasicKeyPool final : private detail::LeaseOwner {
     };
   }
 
-  /// Called when a key refuses for quota: reports provider_exhausted if no key of its provider
-  /// can serve, once per occurrence (until the provider's earliest recovery, or a poll that
-  /// sees it recovered).
-  [[gnu::noinline, gnu::cold]] void check_provider_exhausted(const detail::KeyRecord& key, TimePoint now) noexcept {
+  /// Called when a key refuses `request` for quota: reports provider_exhausted if no key of its
+  /// provider can serve that request, once per occurrence (until the provider's earliest
+  /// recovery, or a poll that sees it able to serve such a request again).
+  [[gnu::noinline, gnu::cold]] void check_provider_exhausted(const detail::KeyRecord& key, const Request& request,
+                                                             TimePoint now) noexcept {
     detail::ProviderRecord& provider = *key.provider_record;
     std::uint64_t seen = provider.exhausted_until.load(std::memory_order_relaxed);
     const std::uint64_t now_ns = detail::to_ns(now);
     if (seen > now_ns) return;  // reported already
-    const Duration wait = soonest(provider_keys(key.provider), now);
+    const Duration wait = soonest(provider_keys(key.provider), request, now);
     if (wait == Duration::zero()) return;
     const TimePoint until = wait == Duration::max() ? TimePoint::max() : now + wait;
     if (!provider.exhausted_until.compare_exchange_strong(seen, detail::to_ns(until), std::memory_order_relaxed)) return;
+    provider.probe.store(request);
     Event event = key_event(EventKind::provider_exhausted, key, now, until);
     event.key = KeyId{};
     event.key_label = {};
@@ -1402,13 +1403,14 @@ class BasicKeyPool final : private detail::LeaseOwner {
 
   /// Called when an acquire is refused: reports all_exhausted if no key at all can serve, once
   /// per occurrence.
-  [[gnu::noinline, gnu::cold]] void check_all_exhausted(TimePoint now) noexcept {
+  [[gnu::noinline, gnu::cold]] void check_all_exhausted(const Request& request, TimePoint now) noexcept {
     std::uint64_t seen = all_exhausted_until_.load(std::memory_order_relaxed);
     if (seen > detail::to_ns(now)) return;
-    const Duration wait = soonest(all_keys(), now);
+    const Duration wait = soonest(all_keys(), request, now);
     if (wait == Duration::zero()) return;
     const TimePoint until = wait == Duration::max() ? TimePoint::max() : now + wait;
     if (!all_exhausted_until_.compare_exchange_strong(seen, detail::to_ns(until), std::memory_order_relaxed)) return;
+    all_exhausted_probe_.store(request);
     Event event;
     event.kind = EventKind::all_exhausted;
     event.at = now;
@@ -1527,7 +1529,8 @@ class BasicKeyPool final : private detail::LeaseOwner {
       // Provider recovery.
       detail::ProviderRecord& provider = providers_[p];
       const ProviderId id{static_cast<std::uint32_t>(p)};
-      if (provider.exhausted_until.load(std::memory_order_relaxed) != 0 && soonest(provider_keys(id), now) == Duration::zero()) {
+      if (provider.exhausted_until.load(std::memory_order_relaxed) != 0 &&
+          soonest(provider_keys(id), provider.probe.load(), now) == Duration::zero()) {
         provider.exhausted_until.store(0, std::memory_order_relaxed);
         if constexpr (events_enabled) {
           Event event;
@@ -1564,7 +1567,8 @@ class BasicKeyPool final : private detail::LeaseOwner {
       }
     }
     // The pool can serve again: re-arm all_exhausted.
-    if (all_exhausted_until_.load(std::memory_order_relaxed) != 0 && soonest(all_keys(), now) == Duration::zero())
+    if (all_exhausted_until_.load(std::memory_order_relaxed) != 0 &&
+        soonest(all_keys(), all_exhausted_probe_.load(), now) == Duration::zero())
       all_exhausted_until_.store(0, std::memory_order_relaxed);
   }
 
@@ -1694,6 +1698,7 @@ class BasicKeyPool final : private detail::LeaseOwner {
   std::atomic<std::size_t> provider_count_{0};
   std::atomic<std::uint64_t> sink_failures_{0};
   alignas(64) std::atomic<std::uint64_t> all_exhausted_until_{0};  // ns; 0: not reported
+  detail::RequestProbe all_exhausted_probe_;                        // the request refused then
   ForecastOptions forecast_;
   mutable std::mutex poll_mutex_;
   std::vector<KeyWatch> watches_;          // per key, under poll_mutex_

@@ -9,9 +9,32 @@
 #include <keypool/detail/limit_plan.hpp>
 #include <keypool/key_slot.hpp>
 #include <keypool/options.hpp>
+#include <keypool/request.hpp>
 #include <keypool/secret.hpp>
 
 namespace keypool::detail {
+
+/// A request remembered on the refusal path (relaxed atomics: written rarely, read by poll), so
+/// poll can tell when such a request could be served again.
+struct RequestProbe {
+  std::atomic<std::uint64_t> tokens{0}, characters{0}, units{0}, spend{0};
+  std::atomic<std::uint8_t> priority{static_cast<std::uint8_t>(Priority::normal)};
+
+  void store(const Request& r) noexcept {
+    tokens.store(r.tokens, std::memory_order_relaxed);
+    characters.store(r.characters, std::memory_order_relaxed);
+    units.store(r.units, std::memory_order_relaxed);
+    spend.store(r.spend, std::memory_order_relaxed);
+    priority.store(static_cast<std::uint8_t>(r.priority), std::memory_order_relaxed);
+  }
+  [[nodiscard]] Request load() const noexcept {
+    return Request{.tokens = tokens.load(std::memory_order_relaxed),
+                   .characters = characters.load(std::memory_order_relaxed),
+                   .units = units.load(std::memory_order_relaxed),
+                   .spend = spend.load(std::memory_order_relaxed),
+                   .priority = static_cast<Priority>(priority.load(std::memory_order_relaxed))};
+  }
+};
 
 struct ProviderRecord {
   std::string name;
@@ -19,6 +42,7 @@ struct ProviderRecord {
   /// Nanoseconds since the epoch until which provider_exhausted has been reported (0: not
   /// exhausted); cleared by poll() when the provider can serve again, with provider_recovered.
   std::atomic<std::uint64_t> exhausted_until{0};
+  RequestProbe probe;  // the request it was reported exhausted for
   std::atomic<std::uint32_t> key_count{0};
 };
 
