@@ -1,5 +1,5 @@
 // Each selection policy on the hot path: acquire + commit of one request of 100 tokens, keys × 3
-// roomy limits, on 10 and 1,000 keys, one thread (and two for the O(1) policies). Compare with
+// roomy limits, on 10 and 10,000 keys, one thread (and two for the O(1) policies). Compare with
 // BM_AcquireCommit (RoundRobin) of the same run.
 #include <cstddef>
 #include <cstdint>
@@ -56,13 +56,13 @@ void BM_Select(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK_TEMPLATE(BM_Select, kp::select::RoundRobin)->ArgName("keys")->Arg(10)->Arg(1000);
-BENCHMARK_TEMPLATE(BM_Select, kp::select::Priority<>)->ArgName("keys")->Arg(10)->Arg(1000);
-BENCHMARK_TEMPLATE(BM_Select, kp::select::Weighted)->ArgName("keys")->Arg(10)->Arg(1000);
-BENCHMARK_TEMPLATE(BM_Select, kp::select::TwoChoices)->ArgName("keys")->Arg(10)->Arg(1000);
-BENCHMARK_TEMPLATE(BM_Select, kp::select::Sticky<>)->ArgName("keys")->Arg(10)->Arg(1000);
-BENCHMARK_TEMPLATE(BM_Select, kp::select::Score)->ArgName("keys")->Arg(10)->Arg(1000);
-BENCHMARK_TEMPLATE(BM_Select, kp::select::ShortestWait)->ArgName("keys")->Arg(10)->Arg(1000);
+BENCHMARK_TEMPLATE(BM_Select, kp::select::RoundRobin)->ArgName("keys")->Arg(10)->Arg(10000);
+BENCHMARK_TEMPLATE(BM_Select, kp::select::Priority<>)->ArgName("keys")->Arg(10)->Arg(10000);
+BENCHMARK_TEMPLATE(BM_Select, kp::select::Weighted)->ArgName("keys")->Arg(10)->Arg(10000);
+BENCHMARK_TEMPLATE(BM_Select, kp::select::TwoChoices)->ArgName("keys")->Arg(10)->Arg(10000);
+BENCHMARK_TEMPLATE(BM_Select, kp::select::Sticky<>)->ArgName("keys")->Arg(10)->Arg(10000);
+BENCHMARK_TEMPLATE(BM_Select, kp::select::Score)->ArgName("keys")->Arg(10)->Arg(10000);
+BENCHMARK_TEMPLATE(BM_Select, kp::select::ShortestWait)->ArgName("keys")->Arg(10)->Arg(10000);
 
 namespace {
 
