@@ -5,7 +5,7 @@
 #   make test        build tests + examples (build/), run every ctest test
 #   make test-tsan   the tests under ThreadSanitizer (build-tsan/)
 #   make test-asan   the tests under AddressSanitizer + UBSan (build-asan/)
-#   make demo        build and run an example: DEMO=quickstart (default)
+#   make demo        build and run an example: DEMO=spike_day (default), DEMO=quickstart, …
 #   make bench       build and run the benchmarks (build-bench/), extra flags in BENCH_ARGS
 #   make clean       remove every build directory
 #
@@ -14,7 +14,7 @@
 # Keep the output of the makes that CMake runs free of "Entering directory" noise.
 MAKEFLAGS += --no-print-directory
 
-DEMO       ?= quickstart
+DEMO       ?= spike_day
 DEMO_ARGS  ?=
 BENCH_ARGS ?=
 CTEST_ARGS ?=
