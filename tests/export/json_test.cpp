@@ -13,6 +13,8 @@
 #include <keypool/export/json.hpp>
 #include <keypool/keypool.hpp>
 
+#include "support/snapshots.hpp"
+
 namespace kp = keypool;
 using json = nlohmann::ordered_json;  // keeps the fields in the order written
 using Catch::Matchers::Contains;
@@ -20,23 +22,6 @@ using namespace std::chrono;
 using namespace std::chrono_literals;
 
 namespace {
-
-const kp::TimePoint at{sys_days{2026y / November / 24} + 10h + 42min + 7s};  // 2026-11-24T10:42:07Z
-const kp::TimePoint midnight{sys_days{2026y / November / 25}};
-
-kp::LimitUsage limit(kp::Metric metric, std::string window, std::string description, std::uint64_t used,
-                     std::uint64_t amount, kp::TimePoint resets_at) {
-  kp::LimitUsage usage;
-  usage.metric = metric;
-  usage.window = std::move(window);
-  usage.description = std::move(description);
-  usage.used = used;
-  usage.limit = amount;
-  usage.remaining = amount > used ? amount - used : 0;
-  usage.fraction = static_cast<double>(used) / static_cast<double>(amount);
-  usage.resets_at = resets_at;
-  return usage;
-}
 
 /// Two providers, three keys in three states, every optional field both set and unset somewhere.
 kp::Snapshot rich_snapshot() {
@@ -473,19 +458,9 @@ TEST_CASE("to_json replaces each ill-formed UTF-8 sequence with U+FFFD, so the o
 }
 
 TEST_CASE("to_json of a snapshot of 1,000 keys parses", "[export][json]") {
-  kp::Snapshot snap;
-  snap.at = at;
-  for (std::uint32_t i = 0; i < 1'000; ++i) {
-    kp::KeySnapshot key;
-    key.id = kp::KeyId{i};
-    key.provider_name = "provider-" + std::to_string(i % 7);
-    key.label = "key-" + std::to_string(i);
-    key.successes = i * 3;
-    key.limits.push_back(limit(kp::Metric::requests, "minute", "requests 30 per minute", i % 30, 30, at + 53s));
-    key.limits.push_back(limit(kp::Metric::tokens, "day", "tokens 14400 per day", i * 10, 14'400, midnight));
-    key.limits.push_back(limit(kp::Metric::spend, "month", "spend 5000000 per month", i, 5'000'000, midnight));
-    snap.keys.push_back(std::move(key));
-  }
+  kp::Snapshot snap = many_keys(1'000, 3);
+  for (std::uint32_t i = 0; i < 1'000; ++i)
+    snap.keys[i].limits.push_back(limit(kp::Metric::spend, "month", "spend 5000000 per month", i, 5'000'000, midnight));
   const std::string text = kp::to_json(snap);
   const json doc = json::parse(text);
   REQUIRE(doc["keys"].size() == 1'000);
@@ -512,13 +487,7 @@ TEST_CASE("to_json of a real pool's snapshot has its keys, limits and statuses",
   pool.disable(c);
 
   // a admits 2 requests, b admits 5 (200 tokens each fill its 1,000 a day); then every key refuses.
-  int granted = 0;
-  for (int i = 0; i < 20; ++i) {
-    kp::Lease lease = pool.acquire({.tokens = 200});
-    if (!lease) break;
-    lease.commit({.tokens = 200});
-    ++granted;
-  }
+  const int granted = commit_tokens_until_refused(pool, 200, 20);
   CHECK(granted == 7);
   clock.advance(60s);  // a's minute is over; b's day is not
 

@@ -19,6 +19,8 @@
 #include <keypool/export/prometheus.hpp>
 #include <keypool/keypool.hpp>
 
+#include "support/snapshots.hpp"
+
 namespace kp = keypool;
 using Catch::Matchers::Contains;
 using namespace std::chrono;
@@ -241,23 +243,6 @@ bool has_line(const std::string& text, const std::string& line) {
 
 // ------------------------------------------------------------------------------------------------
 // Snapshots
-
-const kp::TimePoint at{sys_days{2026y / November / 24} + 10h + 42min + 7s};  // unix 1795516927
-const kp::TimePoint midnight{sys_days{2026y / November / 25}};                // unix 1795564800
-
-kp::LimitUsage limit(kp::Metric metric, std::string window, std::string description, std::uint64_t used,
-                     std::uint64_t amount, kp::TimePoint resets_at) {
-  kp::LimitUsage usage;
-  usage.metric = metric;
-  usage.window = std::move(window);
-  usage.description = std::move(description);
-  usage.used = used;
-  usage.limit = amount;
-  usage.remaining = amount > used ? amount - used : 0;
-  usage.fraction = static_cast<double>(used) / static_cast<double>(amount);
-  usage.resets_at = resets_at;
-  return usage;
-}
 
 /// One provider, one key with two limits, every optional time set.
 kp::Snapshot small_snapshot() {
@@ -630,18 +615,7 @@ TEST_CASE("to_prometheus never writes two series of one name and labels, even fo
 }
 
 TEST_CASE("to_prometheus of a snapshot of 1,000 keys is well formed", "[export][prometheus]") {
-  kp::Snapshot snap;
-  snap.at = at;
-  for (std::uint32_t i = 0; i < 1'000; ++i) {
-    kp::KeySnapshot key;
-    key.id = kp::KeyId{i};
-    key.provider_name = "provider-" + std::to_string(i % 7);
-    key.label = "key-" + std::to_string(i);
-    key.successes = i;
-    key.limits.push_back(limit(kp::Metric::requests, "minute", "requests 30 per minute", i % 30, 30, at + 53s));
-    key.limits.push_back(limit(kp::Metric::tokens, "day", "tokens 14400 per day", i * 10, 14'400, midnight));
-    snap.keys.push_back(std::move(key));
-  }
+  kp::Snapshot snap = many_keys(1'000, 1);
   for (std::uint32_t p = 0; p < 7; ++p) {
     snap.providers.emplace_back();
     snap.providers.back().id = kp::ProviderId{p};
@@ -665,13 +639,7 @@ TEST_CASE("to_prometheus of a real pool's snapshot has its keys, limits and stat
                {kp::Limit::requests(100).per_day(), kp::Limit::tokens(1'000).per_day()}, {.label = "b"});
   const auto c = pool.add_key(gemini, kp::Secret{"gsk_prom_test_secret_c3"}, {kp::Limit::requests(10).per_minute()});
   pool.disable(c);
-  int granted = 0;
-  for (int i = 0; i < 20; ++i) {
-    kp::Lease lease = pool.acquire({.tokens = 200});
-    if (!lease) break;
-    lease.commit({.tokens = 200});
-    ++granted;
-  }
+  const int granted = commit_tokens_until_refused(pool, 200, 20);
   CHECK(granted == 7);  // a: 2 requests a minute; b: 1,000 tokens a day at 200 each
   clock.advance(60s);
 

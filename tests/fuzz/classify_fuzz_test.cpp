@@ -22,13 +22,15 @@
 #include <utility>
 #include <vector>
 
+#include "support/provider_answers.hpp"
+
 namespace {
 
 namespace kp = keypool;
 using namespace std::chrono;
 using namespace std::chrono_literals;
 using Kind = kp::Outcome::Kind;
-using Headers = std::vector<std::pair<std::string, std::string>>;
+using namespace provider_answers;
 
 struct Sample {
   int status;
@@ -48,10 +50,10 @@ const std::vector<Sample>& corpus() {
        {{"x-ratelimit-limit-requests", "14400"}, {"x-ratelimit-limit-tokens", "18000"}, {"x-ratelimit-remaining-requests", "14370"},
         {"x-ratelimit-remaining-tokens", "0"}, {"x-ratelimit-reset-requests", "2m59.56s"}, {"x-ratelimit-reset-tokens", "1m26.4s"},
         {"retry-after", "740"}},
-       R"({"error":{"message":"Rate limit reached for model `llama-3.3-70b-versatile` in organization `org_01hx3a9zq4f8m2k7v6b5n1c0d9` service tier `on_demand` on tokens per day (TPD): Limit 100000, Used 99719, Requested 1024. Please try again in 12m19.296s. Need more tokens? Upgrade to Dev Tier today at https://console.groq.com/settings/billing","type":"tokens","code":"rate_limit_exceeded"}})"},
+       std::string{groq_tpd_429}},
       {429,
        {{"retry-after", "2"}},
-       R"({"error":{"message":"Rate limit reached for model `llama-3.3-70b-versatile` in organization `org_01hx3a9zq4f8m2k7v6b5n1c0d9` service tier `on_demand` on requests per minute (RPM): Limit 30, Used 30, Requested 1. Please try again in 2s. Need more tokens? Upgrade to Dev Tier today at https://console.groq.com/settings/billing","type":"requests","code":"rate_limit_exceeded"}})"},
+       std::string{groq_rpm_429}},
       {429,
        {{"retry-after-ms", "1812.5"}},
        R"({"error":{"message":"Rate limit reached for gpt-4o in organization org-Xk2mT9pQ7rLw3vBn on tokens per min (TPM): Limit 30000, Used 28722, Requested 2184. Please try again in 1.812s. Visit https://platform.openai.com/account/rate-limits to learn more.","type":"tokens","param":null,"code":"rate_limit_exceeded"}})"},
@@ -64,7 +66,7 @@ const std::vector<Sample>& corpus() {
         {"anthropic-ratelimit-output-tokens-limit", "80000"}, {"anthropic-ratelimit-output-tokens-remaining", "80000"},
         {"anthropic-ratelimit-output-tokens-reset", "2026-11-23T08:00:00Z"}},
        R"({"type":"error","error":{"type":"rate_limit_error","message":"This request would exceed the rate limit for your organization (8c1f4e2a) of 50,000 input tokens per minute. For details, refer to: https://docs.claude.com/en/api/rate-limits."}})"},
-      {529, {}, R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"},"request_id":null})"},
+      {529, {}, std::string{anthropic_overloaded}},
       {400, {}, R"({"type":"error","error":{"type":"invalid_request_error","message":"Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits."}})"},
       {429, {}, R"({
   "error": {

@@ -28,6 +28,8 @@
 #include <keypool/keypool.hpp>
 #include <keypool/store/mapped_file.hpp>
 
+#include "support/mapped_file.hpp"
+
 namespace kp = keypool;
 namespace fs = std::filesystem;
 namespace sf = keypool::detail::state_file;
@@ -39,24 +41,6 @@ namespace {
 
 // 2026-03-02 09:00:20 UTC: 40 s before the minute ends, so per-minute windows stay put.
 const kp::TimePoint start_time{sys_days{2026y / March / 2} + 9h + 20s};
-
-using FilePool = kp::KeyPool<kp::store::MappedFile, kp::clock::Manual>;
-
-/// A fresh directory under the system's temporary directory, removed with everything in it.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "keypool-mapped-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::permissions(path, fs::perms::owner_all, ignored);
-    fs::remove_all(path, ignored);
-  }
-  fs::path operator/(const std::string& name) const { return path / name; }
-};
 
 std::string read_bytes(const fs::path& path) {
   std::ifstream in{path, std::ios::binary};
@@ -148,18 +132,12 @@ ChildResult in_child(Body body) {
     } catch (...) {
       code = 3;
     }
-    std::size_t done = 0;
-    while (done < output.size()) {
-      const ssize_t n = ::write(fds[1], output.data() + done, output.size() - done);
-      if (n <= 0) break;
-      done += static_cast<std::size_t>(n);
-    }
+    write_all(fds[1], output);
     ::_exit(code);
   }
   ::close(fds[1]);
   ChildResult result;
-  char buffer[4096];
-  for (ssize_t n; (n = ::read(fds[0], buffer, sizeof buffer)) > 0;) result.output.append(buffer, static_cast<std::size_t>(n));
+  result.output = read_all(fds[0]);
   ::close(fds[0]);
   int status = 0;
   REQUIRE(::waitpid(pid, &status, 0) == pid);

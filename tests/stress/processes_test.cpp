@@ -30,66 +30,21 @@
 #include <keypool/keypool.hpp>
 #include <keypool/store/mapped_file.hpp>
 
+#include "support/mapped_file.hpp"
+#include "support/stress.hpp"
+
 namespace kp = keypool;
 namespace fs = std::filesystem;
 using namespace std::chrono;
 using namespace std::chrono_literals;
 
-#if defined(__SANITIZE_THREAD__)
-#define KEYPOOL_TEST_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define KEYPOOL_TEST_TSAN 1
-#endif
-#endif
-
 namespace {
 
-// ThreadSanitizer runs about ten times slower: it gets a tenth of the work, which still races.
-#if defined(KEYPOOL_TEST_TSAN)
-constexpr std::uint64_t work_scale = 1;
-#else
-constexpr std::uint64_t work_scale = 10;
-#endif
+// How much work each test does; a tenth of it under ThreadSanitizer (support/stress.hpp).
+constexpr std::uint64_t work_scale = scaled_work(10);
 
 // 2026-03-02 09:00:20 UTC: every process uses this instant, and it never moves.
 const kp::TimePoint start_time{sys_days{2026y / March / 2} + 9h + 20s};
-
-using FilePool = kp::KeyPool<kp::store::MappedFile, kp::clock::Manual>;
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "keypool-processes-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-};
-
-void write_all(int fd, const std::string& text) {
-  std::size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    done += static_cast<std::size_t>(n);
-  }
-}
-
-std::string read_all(int fd) {
-  std::string text;
-  char buffer[4096];
-  for (;;) {
-    const ssize_t n = ::read(fd, buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return text;
-    text.append(buffer, static_cast<std::size_t>(n));
-  }
-}
 
 /// A forked child: its pid, and the read end of the pipe it reports on.
 struct Child {
@@ -153,21 +108,6 @@ std::pair<std::string, int> finish(const Child& child) {
   const int code = WIFEXITED(status) ? WEXITSTATUS(status) : (WIFSIGNALED(status) ? -WTERMSIG(status) : 99);
   return {std::move(report), code};
 }
-
-/// Runs body(thread_index) on `count` threads released together, and joins them.
-template <class Body>
-void run_threads(int count, Body body) {
-  std::latch start{count};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < count; ++t)
-    threads.emplace_back([&start, &body, t] {
-      start.arrive_and_wait();
-      body(t);
-    });
-  for (std::thread& thread : threads) thread.join();
-}
-
-std::string label_for(std::size_t i) { return "key-" + std::to_string(i); }
 
 /// A pool over `path` with keys labelled key-0 … key-(count-1) (secrets differ per process: a
 /// process only ever knows the keys it added itself).

@@ -19,43 +19,20 @@
 #include <keypool/alert/queued.hpp>
 #include <keypool/keypool.hpp>
 
+#include "support/stress.hpp"
+
 namespace kp = keypool;
 using namespace std::chrono;
 using namespace std::chrono_literals;
 
-#if defined(__SANITIZE_THREAD__)
-#define KEYPOOL_TEST_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define KEYPOOL_TEST_TSAN 1
-#endif
-#endif
-
 namespace {
 
-// ThreadSanitizer runs about ten times slower: it gets a tenth of the work, which still races.
-#if defined(KEYPOOL_TEST_TSAN)
-constexpr std::uint64_t work_scale = 1;
-#else
-constexpr std::uint64_t work_scale = 10;
-#endif
+// How much work each test does; a tenth of it under ThreadSanitizer (support/stress.hpp).
+constexpr std::uint64_t work_scale = scaled_work(10);
 
 constexpr int producer_count = 6;
 
 const kp::TimePoint start_time{sys_days{2026y / March / 2} + 9h};
-
-template <class Body>
-void run_threads(int count, Body body) {
-  std::latch start{count};
-  std::vector<std::thread> threads;
-  threads.reserve(static_cast<std::size_t>(count));
-  for (int t = 0; t < count; ++t)
-    threads.emplace_back([&start, &body, t] {
-      start.arrive_and_wait();
-      body(t);
-    });
-  for (std::thread& thread : threads) thread.join();
-}
 
 std::string label_for(int producer, std::uint64_t sequence) {
   return "producer-" + std::to_string(producer) + "/" + std::to_string(sequence);

@@ -23,26 +23,16 @@
 
 #include <keypool/keypool.hpp>
 
+#include "support/stress.hpp"
+
 namespace kp = keypool;
 using namespace std::chrono;
 using namespace std::chrono_literals;
 
-#if defined(__SANITIZE_THREAD__)
-#define KEYPOOL_TEST_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define KEYPOOL_TEST_TSAN 1
-#endif
-#endif
-
 namespace {
 
-// ThreadSanitizer runs about ten times slower: it gets a tenth of the work, which still races.
-#if defined(KEYPOOL_TEST_TSAN)
-constexpr std::uint64_t work_scale = 10;
-#else
-constexpr std::uint64_t work_scale = 100;
-#endif
+// How much work each test does; a tenth of it under ThreadSanitizer (support/stress.hpp).
+constexpr std::uint64_t work_scale = scaled_work(100);
 
 constexpr int thread_count = 8;
 
@@ -51,23 +41,6 @@ const kp::TimePoint start_time{sys_days{2026y / March / 2} + 9h};
 
 using ManualPool = kp::KeyPool<kp::clock::Manual>;
 using AlertingPool = kp::KeyPool<kp::clock::Manual, kp::alert::Callback>;
-
-// Runs body(thread_index) on `count` threads released together, and joins them.
-template <class Body>
-void run_threads(int count, Body body) {
-  std::latch start{count};
-  std::vector<std::thread> threads;
-  threads.reserve(static_cast<std::size_t>(count));
-  for (int t = 0; t < count; ++t)
-    threads.emplace_back([&start, &body, t] {
-      start.arrive_and_wait();
-      body(t);
-    });
-  for (std::thread& thread : threads) thread.join();
-}
-
-kp::Secret secret_for(std::size_t i) { return kp::Secret{"sk_stress_secret_" + std::to_string(i)}; }
-std::string label_for(std::size_t i) { return "key-" + std::to_string(i); }
 
 std::uint64_t used(const kp::Snapshot& snap, kp::KeyId key, std::size_t limit) {
   return snap.keys.at(key.value).limits.at(limit).used;

@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 
+#include <keypool/detail/text.hpp>
 #include <keypool/events.hpp>
 #include <keypool/request.hpp>
 #include <keypool/time.hpp>
@@ -35,30 +36,15 @@ inline void append_digits(std::string& out, std::uint64_t value, int min_width =
 /// "2026-11-24T10:42:07Z", or "2026-11-24T10:42:07.250Z" when the millisecond part is not zero;
 /// "never" for TimePoint::max(). Milliseconds are truncated, not rounded.
 inline void append_time(std::string& out, TimePoint t) {
-  using namespace std::chrono;
   if (t == TimePoint::max()) {
     out += "never";
     return;
   }
-  const auto day = floor<days>(t);
-  const year_month_day date{day};
-  const auto in_day = floor<milliseconds>(t - day);  // [0, 24h)
-  const auto ms = static_cast<std::uint64_t>(in_day.count());
-  // TimePoint (int64 ns) spans the years 1677 to 2262: always four digits.
-  append_digits(out, static_cast<std::uint64_t>(static_cast<int>(date.year())), 4);
-  out.push_back('-');
-  append_digits(out, static_cast<unsigned>(date.month()), 2);
-  out.push_back('-');
-  append_digits(out, static_cast<unsigned>(date.day()), 2);
-  out.push_back('T');
-  append_digits(out, ms / 3'600'000, 2);
-  out.push_back(':');
-  append_digits(out, ms / 60'000 % 60, 2);
-  out.push_back(':');
-  append_digits(out, ms / 1'000 % 60, 2);
-  if (ms % 1'000 != 0) {
+  const text::Seconds s = text::split_seconds(t.time_since_epoch());  // nanos in [0, 1e9)
+  text::append_utc_date_time(out, s.whole);
+  if (const auto ms = static_cast<std::uint64_t>(s.nanos / 1'000'000); ms != 0) {
     out.push_back('.');
-    append_digits(out, ms % 1'000, 3);
+    append_digits(out, ms, 3);
   }
   out.push_back('Z');
 }
@@ -135,24 +121,16 @@ inline void append_value(std::string& out, std::string_view value) {
     out += value;
     return;
   }
-  constexpr std::string_view hex = "0123456789abcdef";
   out.push_back('"');
   for (const char c : value) {
     const auto byte = static_cast<unsigned char>(c);
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (byte < 0x20 || byte == 0x7f) {
-          out += "\\x";
-          out.push_back(hex[byte >> 4]);
-          out.push_back(hex[byte & 0xf]);
-        } else {
-          out.push_back(c);
-        }
+    if (const std::string_view escape = text::short_escape(c); !escape.empty()) {
+      out += escape;
+    } else if (byte < 0x20 || byte == 0x7f) {
+      out += "\\x";
+      text::append_hex_byte(out, byte);
+    } else {
+      out.push_back(c);
     }
   }
   out.push_back('"');

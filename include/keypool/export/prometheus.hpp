@@ -15,7 +15,7 @@
 #include <unordered_set>
 #include <vector>
 
-#include <keypool/export/json.hpp>  // detail::text: UTF-8, seconds and integer formatting
+#include <keypool/detail/text.hpp>  // UTF-8, seconds and integer formatting
 #include <keypool/outcome.hpp>
 #include <keypool/request.hpp>
 #include <keypool/snapshot.hpp>
