@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <map>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -22,11 +23,15 @@ const kp::TimePoint monday_8am{sys_days{2026y / November / 23} + 8h};
 template <class Select>
 struct Bench {
   kp::clock::Manual clock{monday_8am};
+  std::mutex mutex;  // events arrive from every acquiring thread
   std::vector<kp::Event> events;
   kp::KeyPool<Select, kp::clock::Manual, kp::alert::Callback> pool;
 
   explicit Bench(kp::HealthOptions health = {})
-      : pool{kp::Capacity{256}, clock, health, kp::alert::Callback{[this](const kp::Event& e) { events.push_back(e); }}} {}
+      : pool{kp::Capacity{256}, clock, health, kp::alert::Callback{[this](const kp::Event& e) {
+               std::lock_guard lock{mutex};
+               events.push_back(e);
+             }}} {}
 
   kp::KeyId key(kp::ProviderId p, std::string label, std::vector<kp::Limit> limits, std::uint32_t weight = 1) {
     return pool.add_key(p, kp::Secret{"secret-" + label}, std::move(limits), {.label = label, .weight = weight});
@@ -40,7 +45,8 @@ struct Bench {
     }
     return served;
   }
-  std::vector<kp::Event> of(kp::EventKind kind) const {
+  std::vector<kp::Event> of(kp::EventKind kind) {
+    std::lock_guard lock{mutex};
     std::vector<kp::Event> found;
     for (const auto& e : events)
       if (e.kind == kind) found.push_back(e);
