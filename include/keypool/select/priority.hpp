@@ -19,7 +19,8 @@ namespace keypool::select {
 /// Emits `failover` (from the provider last served, to the provider now serving) when traffic
 /// moves to another tier, and again when it moves back. The tier being served is one word that is
 /// read by every acquire and written only when the tier changes: no written word is shared in
-/// steady state.
+/// steady state. A move back to a lower tier counts only from an acquire whose time is later than
+/// the last move, so threads racing for a tier's last units do not report moves back and forth.
 ///
 /// Each tier has its own `Inner` instance (tiers beyond `tier_slots` share them modulo), so a
 /// round-robin rotation in one tier is not disturbed by another. Thread-safe and lock-free if
@@ -57,6 +58,7 @@ class Priority {
     State() = default;
     explicit State(const Inner& prototype) { inner.fill(prototype); }
     alignas(128) std::atomic<std::uint64_t> serving{nobody};  // (tier position << 32) | provider
+    std::atomic<std::uint64_t> moved_at{0};                   // ns since the epoch of the last move
     alignas(128) std::array<Inner, tier_slots> inner{};
   };
 
@@ -76,8 +78,14 @@ class Priority {
   void note_serving(Context& ctx, std::size_t tier, ProviderId provider) noexcept {
     std::uint64_t seen = state_->serving.load(std::memory_order_relaxed);
     if (seen != nobody && (seen >> 32) == tier) return;  // the steady state: one load
+    const auto now = static_cast<std::uint64_t>(ctx.now().time_since_epoch().count());
+    // A grant in a lower tier from an acquire that began no later than the last move is a late
+    // grant racing the move (the lower tier's last units), not a recovery: it moves nothing, so
+    // concurrent threads at the boundary do not report a move back and forth.
+    if (seen != nobody && tier < (seen >> 32) && now <= state_->moved_at.load(std::memory_order_relaxed)) return;
     const std::uint64_t now_serving = (std::uint64_t{tier} << 32) | provider.value;
     if (!state_->serving.compare_exchange_strong(seen, now_serving, std::memory_order_relaxed)) return;
+    state_->moved_at.store(now, std::memory_order_relaxed);
     if (seen != nobody) ctx.failover(ProviderId{static_cast<std::uint32_t>(seen & 0xffffffffu)}, provider);
   }
 
