@@ -14,31 +14,18 @@
 
 #include <keypool/keypool.hpp>
 
+#include "support.hpp"
+
 namespace {
 
 namespace kp = keypool;
+using keypool_bench::roomy;
+using keypool_bench::roomy_limits;
+using keypool_bench::run_acquire_commit;
+using keypool_bench::secret_for;
 
 using DefaultPool = kp::KeyPool<>;                    // RoundRobin, Memory, Null alerts, Coarse clock
 using ManualPool = kp::KeyPool<kp::clock::Manual>;    // the same with a clock that never moves
-
-/// The largest amount a window of `unit` may count (see detail::max_window_amount): limits this
-/// high admit every request of a run, so the benchmark measures admission, never refusal.
-constexpr std::uint64_t roomy(kp::detail::WindowUnit unit) { return kp::detail::max_window_amount(unit); }
-
-/// The seeds' three limits (requests per minute, requests per day, tokens per minute), each set
-/// near its counter's maximum: 2^34 per minute, 2^44 per day. A run of ~10^9 requests of 100
-/// tokens over 10 keys stays far below them even when it spans a window boundary.
-std::vector<kp::Limit> roomy_limits() {
-  return {kp::Limit::requests(roomy(kp::detail::WindowUnit::minute)).per_minute(),
-          kp::Limit::requests(roomy(kp::detail::WindowUnit::day)).per_day(),
-          kp::Limit::tokens(roomy(kp::detail::WindowUnit::minute)).per_minute()};
-}
-
-/// A distinct Groq-style secret per key ("gsk_" and 52 characters).
-std::string secret_for(std::size_t i) {
-  std::string index = std::to_string(i);
-  return "gsk_live_" + std::string(47 - index.size(), 'x') + index;
-}
 
 template <class Pool, class... PolicyArgs>
 std::unique_ptr<Pool> build_pool(std::size_t keys, const std::vector<kp::Limit>& limits, PolicyArgs&&... policies) {
@@ -63,23 +50,6 @@ Pool& shared_pool(const char* kind, std::size_t keys, Factory&& factory) {
 
 DefaultPool& roomy_pool(std::size_t keys) {
   return shared_pool<DefaultPool>("roomy", keys, [](std::size_t n) { return build_pool<DefaultPool>(n, roomy_limits()); });
-}
-
-/// The per-iteration body shared by the admitted benchmarks. Thread 0 first forgets the usage
-/// earlier runs left in the shared pool (the other threads wait at the loop's start), so every run
-/// starts with empty windows and stays far below the limits and their alert thresholds.
-template <class Pool>
-void run_acquire_commit(benchmark::State& state, Pool& pool) {
-  if (state.thread_index() == 0) pool.reset_all();
-  for (auto _ : state) {
-    auto lease = pool.acquire({.tokens = 100});
-    if (!lease) {
-      state.SkipWithError("a request was refused: the limits must admit every request of the run");
-      break;
-    }
-    lease.commit({.tokens = 100});
-  }
-  state.SetItemsProcessed(state.iterations());
 }
 
 }  // namespace

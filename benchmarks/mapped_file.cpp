@@ -15,27 +15,17 @@
 #include <keypool/keypool.hpp>
 #include <keypool/store/mapped_file.hpp>
 
+#include "support.hpp"
+
 namespace {
 
 namespace kp = keypool;
+using keypool_bench::roomy_limits;
+using keypool_bench::run_acquire_commit;
+using keypool_bench::secret_for;
 
 using MemoryPool = kp::KeyPool<>;                     // RoundRobin, Memory, Null alerts, Coarse clock
 using FilePool = kp::KeyPool<kp::store::MappedFile>;  // the same with the counters in a mapped file
-
-/// The largest amount a window of `unit` may count: limits this high admit every request of a run.
-constexpr std::uint64_t roomy(kp::detail::WindowUnit unit) { return kp::detail::max_window_amount(unit); }
-
-/// As in acquire_commit.cpp: requests per minute, requests per day, tokens per minute, out of reach.
-std::vector<kp::Limit> roomy_limits() {
-  return {kp::Limit::requests(roomy(kp::detail::WindowUnit::minute)).per_minute(),
-          kp::Limit::requests(roomy(kp::detail::WindowUnit::day)).per_day(),
-          kp::Limit::tokens(roomy(kp::detail::WindowUnit::minute)).per_minute()};
-}
-
-std::string secret_for(std::size_t i) {
-  std::string index = std::to_string(i);
-  return "gsk_live_" + std::string(47 - index.size(), 'x') + index;
-}
 
 template <class Pool>
 void add_keys(Pool& pool, std::size_t keys) {
@@ -60,22 +50,6 @@ std::unique_ptr<MemoryPool> memory_pool(std::size_t keys) {
   auto pool = std::make_unique<MemoryPool>(kp::Capacity{keys});
   add_keys(*pool, keys);
   return pool;
-}
-
-/// Acquire 100 estimated tokens, commit 100 actual: the body of BM_AcquireCommit. Usage of
-/// earlier runs is forgotten first, so every run starts with empty windows.
-template <class Pool>
-void run_acquire_commit(benchmark::State& state, Pool& pool) {
-  pool.reset_all();
-  for (auto _ : state) {
-    auto lease = pool.acquire({.tokens = 100});
-    if (!lease) {
-      state.SkipWithError("a request was refused: the limits must admit every request of the run");
-      break;
-    }
-    lease.commit({.tokens = 100});
-  }
-  state.SetItemsProcessed(state.iterations());
 }
 
 }  // namespace

@@ -11,15 +11,11 @@
 
 #include <keypool/keypool.hpp>
 
+#include "support.hpp"
+
 namespace {
 
 namespace kp = keypool;
-
-std::vector<kp::Limit> policy_limits() {
-  return {kp::Limit::requests(kp::detail::max_window_amount(kp::detail::WindowUnit::minute)).per_minute(),
-          kp::Limit::requests(kp::detail::max_window_amount(kp::detail::WindowUnit::day)).per_day(),
-          kp::Limit::tokens(kp::detail::max_window_amount(kp::detail::WindowUnit::minute)).per_minute()};
-}
 
 /// A pool of `keys` keys over three providers in tiers 0, 1, 2 (a third each), weights 1–4.
 template <class Select>
@@ -28,7 +24,7 @@ std::unique_ptr<kp::KeyPool<Select>> make_policy_pool(std::size_t keys) {
   const kp::ProviderId providers[] = {pool->add_provider("groq", 0), pool->add_provider("gemini", 1),
                                       pool->add_provider("mistral", 2)};
   for (std::size_t i = 0; i < keys; ++i)
-    pool->add_key(providers[i * 3 / keys], kp::Secret{"secret-for-policy-bench-" + std::to_string(i)}, policy_limits(),
+    pool->add_key(providers[i * 3 / keys], kp::Secret{"secret-for-policy-bench-" + std::to_string(i)}, keypool_bench::roomy_limits(),
                   {.label = "key-" + std::to_string(i), .weight = static_cast<std::uint32_t>(1 + i % 4)});
   return pool;
 }
@@ -70,26 +66,15 @@ namespace {
 /// BM_AcquireCommit/keys:10, so the two compare directly, at one and two threads.
 void BM_AcquireCommit_RoundRobinRun8(benchmark::State& state) {
   using Pool = kp::KeyPool<kp::select::RoundRobin>;
-  static std::unique_ptr<Pool> pool;
-  if (state.thread_index() == 0) {
-    if (!pool) {
-      pool = std::make_unique<Pool>(kp::Capacity{10}, kp::select::RoundRobin{{.run = 8}});
-      const auto provider = pool->add_provider("bench");
-      for (int i = 0; i < 10; ++i)
-        pool->add_key(provider, kp::Secret{"secret-for-run8-bench-" + std::to_string(i)}, policy_limits(),
-                      {.label = "key-" + std::to_string(i)});
-    }
-    pool->reset_all();
-  }
-  for (auto _ : state) {
-    auto lease = pool->acquire({.tokens = 100});
-    if (!lease) {
-      state.SkipWithError("refused: the limits must admit every request of the run");
-      break;
-    }
-    lease.commit({.tokens = 100});
-  }
-  state.SetItemsProcessed(state.iterations());
+  static const std::unique_ptr<Pool> pool = [] {  // built once, before any thread uses it
+    auto built = std::make_unique<Pool>(kp::Capacity{10}, kp::select::RoundRobin{{.run = 8}});
+    const auto provider = built->add_provider("bench");
+    for (int i = 0; i < 10; ++i)
+      built->add_key(provider, kp::Secret{"secret-for-run8-bench-" + std::to_string(i)}, keypool_bench::roomy_limits(),
+                     {.label = "key-" + std::to_string(i)});
+    return built;
+  }();
+  keypool_bench::run_acquire_commit(state, *pool);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include <keypool/detail/thread_ordinal.hpp>
+#include <keypool/select/score.hpp>
 
 namespace keypool::select {
 
@@ -26,19 +27,13 @@ class TwoChoices {
     if (n > 1) {
       std::size_t b = detail::bounded(random << 32 | (random >> 32), n - 1);
       if (b >= a) ++b;  // distinct from a, uniform over the others
-      if (score(ctx, b) > score(ctx, a)) std::swap(a, b);
+      if (Score::score_of(ctx, b) > Score::score_of(ctx, a)) std::swap(a, b);
       if (ctx.try_key(a) || ctx.try_key(b)) return true;
       for (std::size_t k = 0, i = a; k < n; ++k, i = i + 1 == n ? 0 : i + 1)
         if (i != a && i != b && ctx.try_key(i)) return true;
       return false;
     }
     return ctx.try_key(a);
-  }
-
- private:
-  template <class Context>
-  static double score(const Context& ctx, std::size_t i) noexcept {
-    return ctx.headroom(i) / (1.0 + static_cast<double>(ctx.failures(i)));
   }
 };
 
