@@ -1,5 +1,6 @@
-// Per-thread numbers for selection policies: a small ordinal drawn once per thread (to give each
-// thread its own padded slot in a policy) and a per-thread pseudo-random stream (no shared write).
+// Helpers of the selection policies: a per-thread ordinal drawn once (to give each
+// thread its own padded slot in a policy), a per-thread pseudo-random stream (no shared write), and
+// the try-every-key fallback.
 #pragma once
 
 #include <atomic>
@@ -56,6 +57,21 @@ namespace keypool::detail {
     hash *= 1099511628211ull;
   }
   return mix64(hash);
+}
+
+}  // namespace keypool::detail
+
+namespace keypool::detail {
+
+/// Tries every key of `ctx` once, from `start` round the ring, except `skip` (a key already
+/// tried; pass ctx.size() to skip none): the fallback that keeps a selection policy's promise
+/// to refuse only when no key can serve.
+template <class Context>
+[[nodiscard]] bool try_each_from(Context& ctx, std::size_t start, std::size_t skip) noexcept {
+  const std::size_t n = ctx.size();
+  for (std::size_t k = 0, i = start; k < n; ++k, i = i + 1 == n ? 0 : i + 1)
+    if (i != skip && ctx.try_key(i)) return true;
+  return false;
 }
 
 }  // namespace keypool::detail

@@ -34,10 +34,8 @@ class Score {
         best = i;
       }
     }
-    if (best_score > 0.0 && ctx.try_key(best)) return true;
-    for (std::size_t k = 0, i = start; k < n; ++k, i = i + 1 == n ? 0 : i + 1)
-      if (i != best && ctx.try_key(i)) return true;
-    return best_score <= 0.0 && ctx.try_key(best);
+    if (best_score <= 0.0) return detail::try_each_from(ctx, start, n);  // none can serve by the loads: try all
+    return ctx.try_key(best) || detail::try_each_from(ctx, start, best);
   }
 
   /// A key's score: headroom / (1 + consecutive failures), in [0, 1].

@@ -36,10 +36,7 @@ class ShortestWait {
         best_headroom = headroom;
       }
     }
-    if (ctx.try_key(best)) return true;
-    for (std::size_t k = 0, i = start; k < n; ++k, i = i + 1 == n ? 0 : i + 1)
-      if (i != best && ctx.try_key(i)) return true;
-    return false;
+    return ctx.try_key(best) || detail::try_each_from(ctx, start, best);
   }
 };
 
