@@ -21,9 +21,9 @@ CTEST_ARGS ?=
 
 # Debian 12 packages: toolchain, Catch2 (tests), Google Benchmark, hiredis + redis-server
 # (store::Redis and its tests), cpp-httplib (examples) and nlohmann-json (examples, and the tests that
-# parse to_json's output back).
+# parse to_json's output back), Chromium (the headless test of the gateway's dashboard page).
 PACKAGES := cmake g++ make pkg-config catch2 libbenchmark-dev libhiredis-dev redis-server \
-            libcpp-httplib-dev nlohmann-json3-dev
+            libcpp-httplib-dev nlohmann-json3-dev chromium
 
 .PHONY: all deps test test-tsan test-asan demo bench clean
 
