@@ -40,6 +40,7 @@
 #include <keypool/secret.hpp>
 #include <keypool/select/round_robin.hpp>
 #include <keypool/snapshot.hpp>
+#include <keypool/store/leasing.hpp>
 #include <keypool/store/memory.hpp>
 #include <keypool/time.hpp>
 
@@ -120,13 +121,17 @@ struct KeyVerdict {
 /// `add_provider`/`add_key` (which serialize among themselves on an admin mutex that the hot path
 /// never takes). The pool is neither copyable nor movable: leases point to it.
 template <class Select, class Store, class Alerts, class Clock>
-class BasicKeyPool final : private detail::LeaseOwner {
+class BasicKeyPool final : private detail::LeaseOwner, private detail::LeaseHost {
   static_assert(SelectionPolicy<Select>, "BasicKeyPool: Select must satisfy keypool::SelectionPolicy");
   static_assert(StoragePolicy<Store>, "BasicKeyPool: Store must satisfy keypool::StoragePolicy");
   static_assert(AlertSink<Alerts>, "BasicKeyPool: Alerts must satisfy keypool::AlertSink");
   static_assert(ClockPolicy<Clock>, "BasicKeyPool: Clock must satisfy keypool::ClockPolicy");
 
   static constexpr bool events_enabled = !detail::discards_events_v<Alerts>;
+  /// The store leases calendar quota from a shared backend (store::Redis): a window's local word
+  /// holds the limit minus what is in hand, threshold events follow the fleet's usage (reported
+  /// by the store), and a refused acquire may take one synchronous lease. See store/leasing.hpp.
+  static constexpr bool leasing = detail::LeasingStore<Store>;
 
  public:
   using selection_type = Select;
@@ -167,13 +172,17 @@ class BasicKeyPool final : private detail::LeaseOwner {
     records_ = std::make_unique<detail::KeyRecord[]>(capacity_);
     providers_ = std::make_unique<detail::ProviderRecord[]>(max_providers);
     store_.reserve(capacity_);
+    if constexpr (leasing) store_.attach(static_cast<detail::LeaseHost&>(*this));
   }
 
   BasicKeyPool(const BasicKeyPool&) = delete;
   BasicKeyPool& operator=(const BasicKeyPool&) = delete;
 
   /// Flushes storage. Leases must not outlive the pool.
-  ~BasicKeyPool() { store_.flush(); }
+  ~BasicKeyPool() {
+    if constexpr (leasing) store_.detach();  // stops the store's thread and gives back what is in hand
+    store_.flush();
+  }
 
   // ---------------------------------------------------------------------------------------------
   // Configuration (admin mutex; never on the hot path)
@@ -256,7 +265,18 @@ class BasicKeyPool final : private detail::LeaseOwner {
   [[nodiscard]] Lease acquire(const Request& request, TimePoint now) noexcept {
     Lease lease;  // filled in place: one named return, no copies
     Context ctx{*this, request, now, detail::LeaseAccess::reservation(lease)};
-    if (select_.select(ctx)) {
+    bool granted = select_.select(ctx);
+    if constexpr (leasing) {
+      // Nothing in hand: one synchronous round trip for a lease (never more), then one more try.
+      if (!granted && store_.lease_sync(detail::amounts_of(request), now)) [[unlikely]] {
+        Context retry{*this, request, now, detail::LeaseAccess::reservation(lease)};
+        if (select_.select(retry)) {
+          detail::LeaseAccess::grant(lease, this);
+          return lease;
+        }
+      }
+    }
+    if (granted) {
       detail::LeaseAccess::grant(lease, this);
     } else {
       const Refusal refusal = ctx.refusal();
@@ -304,6 +324,7 @@ class BasicKeyPool final : private detail::LeaseOwner {
   void disable(KeyId key, TimePoint now) {
     const detail::KeyRecord& record = checked(key, "disable");
     const auto previous = detail::word(record.slot->blocked_until).exchange(disabled_until, std::memory_order_relaxed);
+    if constexpr (leasing) store_.publish_disabled(key.value, true);
     if (previous != disabled_until) emit_key_event(EventKind::key_disabled, record, now, TimePoint::max());
   }
   /// Lets a disabled key be granted again (a cooldown in progress is cleared too). Emits
@@ -313,6 +334,7 @@ class BasicKeyPool final : private detail::LeaseOwner {
     const detail::KeyRecord& record = checked(key, "enable");
     const auto previous = detail::word(record.slot->blocked_until).exchange(0, std::memory_order_relaxed);
     detail::word(record.slot->health).store(0, std::memory_order_relaxed);
+    if constexpr (leasing) store_.publish_disabled(key.value, false);
     if (previous == disabled_until) emit_key_event(EventKind::key_recovered, record, now, now);
   }
   /// Forgets all usage of `key` in its current windows and clears a cooldown (not a disable).
@@ -321,6 +343,7 @@ class BasicKeyPool final : private detail::LeaseOwner {
   void reset(KeyId key) {
     const detail::KeyRecord& record = checked(key, "reset");
     reset_counters(record, nullptr);
+    if constexpr (leasing) store_.publish_reset(key.value, ~std::uint32_t{0});
     auto blocked = detail::word(record.slot->blocked_until);
     std::uint64_t current = blocked.load(std::memory_order_relaxed);
     while (current != disabled_until && current != 0 &&
@@ -329,7 +352,16 @@ class BasicKeyPool final : private detail::LeaseOwner {
     detail::word(record.slot->health).store(0, std::memory_order_relaxed);
   }
   /// Forgets the usage of `key`'s limits that count `metric`.
-  void reset(KeyId key, Metric metric) { reset_counters(checked(key, "reset"), &metric); }
+  void reset(KeyId key, Metric metric) {
+    const detail::KeyRecord& record = checked(key, "reset");
+    reset_counters(record, &metric);
+    if constexpr (leasing) {
+      std::uint32_t limits = 0;
+      for (std::size_t i = 0; i < record.limit_count; ++i)
+        if (record.plans[i].metric == metric) limits |= 1u << i;
+      store_.publish_reset(key.value, limits);
+    }
+  }
   /// reset(k) for every key.
   void reset_all() {
     const std::size_t count = key_count();
@@ -383,6 +415,9 @@ class BasicKeyPool final : private detail::LeaseOwner {
       add_to(snap.providers[records_[i].provider.value].totals, snap.keys.back(), records_[i]);
     }
     snap.sink_failures = sink_failures();
+    // A queued sink swallows its inner sink's exceptions on its drainer thread: count them too.
+    if constexpr (requires(const Alerts& a) { { a.sink_failures() } -> std::convertible_to<std::uint64_t>; })
+      snap.sink_failures += alerts_.sink_failures();
     if constexpr (requires(const Alerts& a) { { a.dropped() } -> std::convertible_to<std::uint64_t>; })
       snap.events_dropped = alerts_.dropped();
     return snap;
@@ -690,7 +725,7 @@ class BasicKeyPool final : private detail::LeaseOwner {
             used + amount <= plan.cap[level] &&
             detail::word(counter.state).compare_exchange_strong(seen, seen + amount, std::memory_order_relaxed)) {
           epochs[i] = plan.packing.epoch(seen);
-          if constexpr (events_enabled) {
+          if constexpr (events_enabled && !leasing) {  // leased: the store reports the fleet's crossings
             if (used + amount >= plan.threshold_at[0]) [[unlikely]] {
               crossing |= 1u << i;
               used_before[i] = used;
@@ -706,7 +741,7 @@ class BasicKeyPool final : private detail::LeaseOwner {
           release(key, j, plans[j], amounts[static_cast<std::size_t>(plans[j].metric)], epochs[j], now_ns);
         return false;
       }
-      if constexpr (events_enabled) {
+      if constexpr (events_enabled && !leasing) {
         if (plan.kind == Limit::Kind::window && before + amount >= plan.threshold_at[0]) {
           crossing |= 1u << i;
           used_before[i] = before;
@@ -751,6 +786,8 @@ class BasicKeyPool final : private detail::LeaseOwner {
             if (current.epoch > stored_epoch) {
               epoch = current.epoch;  // a stale window reads as empty
               used = 0;
+              // Leased: as "nothing in hand" (the limit), until the store's lease for it lands.
+              if constexpr (leasing) used = plan.amount;
               new_end = current.end;
             } else {
               // Same window, or the clock stepped back: keep counting in the stored window, so
@@ -759,7 +796,7 @@ class BasicKeyPool final : private detail::LeaseOwner {
             }
           }
           if (used + amount > cap) {
-            if constexpr (events_enabled) {
+            if constexpr (events_enabled && !leasing) {  // leased: an empty hand is not the fleet's exhaustion
               if (cap == plan.amount) report_exhausted(key, i, plan, epoch, used, now);
             }
             return false;  // refused without a write
@@ -776,9 +813,22 @@ class BasicKeyPool final : private detail::LeaseOwner {
       }
 
       case Limit::Kind::rolling: {
+        if (amount > plan.amount) return false;  // also keeps amount × interval from overflowing
+        if constexpr (leasing) {
+          // Leased: the word is the units in hand, signed (below zero after commits above the
+          // estimate, until the store debits the difference); the fleet's GCRA is in the backend.
+          auto hand = detail::word(key.slot->counters[i].state);
+          std::uint64_t seen = hand.load(std::memory_order_relaxed);
+          for (;;) {
+            if (static_cast<std::int64_t>(seen) < static_cast<std::int64_t>(amount)) return false;
+            if (hand.compare_exchange_weak(seen, seen - amount, std::memory_order_relaxed)) {
+              epoch_out = 0;
+              return true;
+            }
+          }
+        }
         // GCRA: admit when the theoretical arrival time after this request is at most one burst
         // ahead of now.
-        if (amount > plan.amount) return false;  // also keeps amount × interval from overflowing
         const std::uint64_t increment = amount * plan.interval_ns;
         const std::uint64_t burst = plan.cap[priority];
         if (increment > burst) return false;
@@ -818,6 +868,10 @@ class BasicKeyPool final : private detail::LeaseOwner {
           if (state.compare_exchange_weak(seen, desired, std::memory_order_relaxed)) return;
         }
       case Limit::Kind::rolling: {
+        if constexpr (leasing) {
+          state.fetch_add(std::min(amount, plan.amount), std::memory_order_relaxed);  // back in hand
+          return;
+        }
         const std::uint64_t ahead = epoch > now_ns ? epoch - now_ns : 0;
         const std::uint64_t refund = std::min(std::min(amount, plan.amount) * plan.interval_ns, ahead);
         if (refund == 0) return;
@@ -846,13 +900,18 @@ class BasicKeyPool final : private detail::LeaseOwner {
           const std::uint64_t used = plan.packing.used(seen);
           const std::uint64_t after = std::min(used + std::min(amount, plan.packing.mask), plan.packing.mask);
           if (state.compare_exchange_weak(seen, plan.packing.pack(epoch, after), std::memory_order_relaxed)) {
-            if constexpr (events_enabled) {
+            if constexpr (events_enabled && !leasing) {
               if (after >= plan.threshold_at[0]) report_crossings(key, i, plan, epoch, used, after, time_or_now(now));
             }
             return;
           }
         }
       case Limit::Kind::rolling: {
+        if constexpr (leasing) {
+          // Spent beyond the hand: a debt the store debits from the fleet's rate.
+          state.fetch_sub(std::min(amount, plan.amount * 1024), std::memory_order_relaxed);
+          return;
+        }
         // The extra usage happened by now; charge it from now, saturating far in the future.
         const std::uint64_t now_ns = detail::to_ns(time_or_now(now));
         const std::uint64_t ceiling = std::numeric_limits<std::uint64_t>::max() / 2;
@@ -1118,8 +1177,10 @@ class BasicKeyPool final : private detail::LeaseOwner {
       auto state = detail::word(key.slot->counters[i].state);
       if (plans[i].kind == Limit::Kind::window) {
         // Keep the window, drop the usage: a clock that later steps back still cannot reopen it.
+        // Leased: drop what is in hand too (the backend's count is reset with it).
+        const std::uint64_t kept = leasing ? plans[i].amount : 0;
         std::uint64_t seen = state.load(std::memory_order_relaxed);
-        while (!state.compare_exchange_weak(seen, plans[i].packing.pack(plans[i].packing.epoch(seen), 0),
+        while (!state.compare_exchange_weak(seen, plans[i].packing.pack(plans[i].packing.epoch(seen), kept),
                                             std::memory_order_relaxed)) {
         }
       } else {
@@ -1165,7 +1226,12 @@ class BasicKeyPool final : private detail::LeaseOwner {
             end = detail::WindowEnd::end_seconds(cached);
           } else {
             const auto current = current_window(plan, now_sec);
-            if (stored < current.epoch) break;  // a fresh window has room
+            if (stored < current.epoch) {
+              if constexpr (!leasing) break;  // a fresh window has room
+              // Leased: nothing in hand for the new window, and the fleet had none to lease.
+              consider(Reason::exhausted, std::max(Duration::zero(), detail::from_seconds(current.end) - now));
+              break;
+            }
             if (used + amount <= plan.cap[priority]) break;
             end = stored == current.epoch ? current.end : window_end_of(plan, stored);
           }
@@ -1179,6 +1245,16 @@ class BasicKeyPool final : private detail::LeaseOwner {
             break;
           }
           const std::uint64_t tat = detail::word(key.slot->counters[i].state).load(std::memory_order_relaxed);
+          if constexpr (leasing) {
+            // Short in hand and the fleet had none to lease: the fleet's rate refills a unit per interval.
+            const auto have = static_cast<std::int64_t>(tat);
+            if (have < static_cast<std::int64_t>(amount))
+              consider(Reason::rate_limited,
+                       Duration{static_cast<std::int64_t>(static_cast<std::uint64_t>(static_cast<std::int64_t>(amount) -
+                                                                                     std::max<std::int64_t>(0, have)) *
+                                                          plan.interval_ns)});
+            break;
+          }
           const std::uint64_t next = std::max(tat, now_ns) + amount * plan.interval_ns;
           if (next - now_ns > burst)
             consider(Reason::rate_limited, Duration{static_cast<std::int64_t>(next - burst - now_ns)});
@@ -1219,6 +1295,10 @@ class BasicKeyPool final : private detail::LeaseOwner {
       } else if (plan.kind == Limit::Kind::rolling) {
         const std::uint64_t tat = detail::word(key.slot->counters[i].state).load(std::memory_order_relaxed);
         used = tat > now_ns ? tat - now_ns : 0;
+        if constexpr (leasing) {  // what is not in hand counts as used
+          const auto have = static_cast<std::uint64_t>(std::max<std::int64_t>(0, static_cast<std::int64_t>(tat)));
+          used = (plan.amount - std::min(plan.amount, have)) * plan.interval_ns;
+        }
       } else {
         continue;
       }
@@ -1243,23 +1323,49 @@ class BasicKeyPool final : private detail::LeaseOwner {
   }
 
   // ---------------------------------------------------------------------------------------------
+  // LeaseHost: what a leasing store (store::Redis) calls back, from its own thread
+
+  TimePoint lease_now() const noexcept override { return clock_.now(); }
+
+  void lease_fleet_usage(std::size_t key, std::size_t limit, std::uint64_t epoch, std::uint64_t before,
+                         std::uint64_t after, TimePoint now) noexcept override {
+    if constexpr (events_enabled) {
+      if (key >= key_count()) return;
+      const detail::KeyRecord& record = records_[key];
+      if (limit >= record.limit_count || record.plans[limit].kind != Limit::Kind::window || after <= before) return;
+      if (after >= record.plans[limit].threshold_at[0])
+        report_crossings(record, limit, record.plans[limit], epoch, before, after, now);
+    }
+  }
+
+  void lease_backend_unavailable(TimePoint now, TimePoint retry_at) noexcept override {
+    if constexpr (events_enabled) {
+      Event event;
+      event.kind = EventKind::backend_unavailable;
+      event.at = now;
+      event.resets_at = retry_at;
+      deliver(event);
+    }
+  }
+
+  void lease_reset(std::size_t key, std::uint32_t limits) noexcept override {
+    if (key >= key_count()) return;
+    const detail::KeyRecord& record = records_[key];
+    for (std::size_t i = 0; i < record.limit_count; ++i) {
+      if ((limits & (1u << i)) == 0) continue;
+      const Metric metric = record.plans[i].metric;
+      reset_counters(record, &metric);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
   // Calendar helpers (slow path only)
 
-  struct WindowNow {
-    std::uint64_t epoch;
-    std::int64_t end;  // UTC seconds
-  };
-  static WindowNow current_window(const detail::LimitPlan& plan, std::int64_t now_sec) noexcept {
-    const auto unit = plan.limit.unit();
-    const auto& zone = plan.limit.zone();
-    const std::int64_t index = detail::window_index(unit, zone, std::chrono::sys_seconds{std::chrono::seconds{now_sec}});
-    const std::int64_t end = detail::window_start(unit, zone, index + 1).time_since_epoch().count();
-    return {static_cast<std::uint64_t>(index < 0 ? 0 : index), end};
+  static detail::WindowNow current_window(const detail::LimitPlan& plan, std::int64_t now_sec) noexcept {
+    return detail::current_window_of(plan.limit, now_sec);
   }
   static std::int64_t window_end_of(const detail::LimitPlan& plan, std::uint64_t epoch) noexcept {
-    return detail::window_start(plan.limit.unit(), plan.limit.zone(), static_cast<std::int64_t>(epoch) + 1)
-        .time_since_epoch()
-        .count();
+    return detail::window_end_of(plan.limit, epoch);
   }
 
   TimePoint time_or_now(const TimePoint* now) const noexcept { return now != nullptr ? *now : clock_.now(); }
@@ -1613,6 +1719,13 @@ class BasicKeyPool final : private detail::LeaseOwner {
         const auto current = current_window(plan, now_sec);
         const std::uint64_t stored = plan.packing.epoch(seen);
         usage.used = stored >= current.epoch ? plan.packing.used(seen) : 0;
+        if constexpr (leasing) {
+          // The local word says what is in hand; the fleet's usage is what the backend has
+          // debited, less this instance's unspent part of it.
+          const std::uint64_t local = stored >= current.epoch ? plan.packing.used(seen) : plan.amount;
+          const std::uint64_t in_hand = plan.amount - std::min(plan.amount, local);
+          usage.used = store_.fleet_used(key.id.value, i, current.epoch, in_hand, now);
+        }
         usage.resets_at = detail::from_seconds(stored > current.epoch ? window_end_of(plan, stored) : current.end);
         if (usage.used >= plan.amount) {
           full = true;
@@ -1622,6 +1735,11 @@ class BasicKeyPool final : private detail::LeaseOwner {
         const std::uint64_t ahead = seen > now_ns ? seen - now_ns : 0;
         usage.used = std::min<std::uint64_t>(plan.amount, (ahead + plan.interval_ns - 1) / plan.interval_ns);
         usage.resets_at = TimePoint{Duration{static_cast<std::int64_t>(std::max(seen, now_ns))}};
+        if constexpr (leasing) {
+          const auto in_hand = static_cast<std::uint64_t>(std::max<std::int64_t>(0, static_cast<std::int64_t>(seen)));
+          usage.used = store_.fleet_used(key.id.value, i, 0, in_hand, now);
+          usage.resets_at = now + Duration{static_cast<std::int64_t>(usage.used * plan.interval_ns)};
+        }
       } else {
         usage.resets_at = now;
       }

@@ -1,0 +1,1088 @@
+// keypool::store::Redis: a fleet of instances sharing each key's quota through Redis, at memory
+// speed. Needs hiredis (libhiredis-dev; link hiredis); not included by <keypool/keypool.hpp>.
+//
+// Each instance leases chunks of a key's calendar quota for the current window from Redis, one
+// atomic Lua script per lease (debited in Redis first, spent locally after), and spends them on the
+// same lock-free hot path as store::Memory. A background thread tops a lease up before it runs
+// out, so steady traffic never waits on Redis; an acquire that finds nothing in hand takes one
+// synchronous round trip, never more. docs/scale-out.md explains the protocol, its bounds and its
+// failure modes.
+#pragma once
+
+#include <hiredis/hiredis.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <keypool/detail/packed_window.hpp>
+#include <keypool/error.hpp>
+#include <keypool/key_slot.hpp>
+#include <keypool/limit.hpp>
+#include <keypool/request.hpp>
+#include <keypool/store/binding.hpp>
+#include <keypool/store/leasing.hpp>
+#include <keypool/time.hpp>
+
+namespace keypool::store {
+
+/// What an instance of store::Redis does while Redis cannot be reached.
+enum class RedisOnOutage : std::uint8_t {
+  /// Spend only the leases in hand; refuse the rest. The fleet never over-admits. (Default.)
+  refuse,
+  /// Also grant locally up to limit ÷ `expected_instances` per window (counting what was leased
+  /// this window), and debit it in Redis when it returns. Keeps serving; the fleet may
+  /// over-admit by what instances grant themselves during the outage (docs/scale-out.md).
+  local_share,
+};
+
+/// store::Redis's options (also store::Redis::Options).
+struct RedisOptions {
+  std::string host = "127.0.0.1";
+  int port = 6379;
+  std::string unix_socket{};   // when set, used instead of host and port
+  std::string user{};          // ACL user (Redis 6+); empty: AUTH with the password only
+  std::string password{};      // empty: no AUTH
+  int database = 0;
+  /// Namespace: every Redis key is "keypool:{pool}:…". Instances sharing quota use one name.
+  std::string pool = "default";
+  /// Bound on every Redis call (connect, and each round trip). A stuck Redis never blocks an
+  /// acquire for longer.
+  Duration timeout = std::chrono::milliseconds{50};
+  /// How often the background thread looks at what is in hand. Zero: no background thread
+  /// (leases are taken only by refused acquires, synchronously).
+  Duration refill_interval = std::chrono::milliseconds{5};
+  /// A lease aims to last this long at the instance's current rate.
+  Duration lease_horizon = std::chrono::milliseconds{200};
+  /// Lease size bounds, in the limit's units; 0: limit ÷ 1000 (at least 1) and limit ÷ 16.
+  std::uint64_t min_lease = 0;
+  std::uint64_t max_lease = 0;
+  /// One lease takes at most this fraction of what the fleet has left in the window (but at
+  /// least `min_lease`), so near the end of a window no instance hoards the last units.
+  double max_share = 0.125;
+  /// After Redis had nothing left for a limit, ask again no sooner than this.
+  Duration dry_recheck = std::chrono::milliseconds{250};
+  /// Rolling limits: units in hand longer than this are given back (so an instance cannot burst
+  /// past the fleet's rate with units leased long ago).
+  Duration rolling_hold = std::chrono::seconds{1};
+  /// How often operator actions of other instances (disable, enable, reset) are read.
+  Duration control_interval = std::chrono::milliseconds{100};
+  /// Between attempts to reconnect.
+  Duration reconnect_interval = std::chrono::milliseconds{250};
+  /// Redis keys outlive their window by this much.
+  Duration grace = std::chrono::minutes{5};
+  RedisOnOutage on_outage = RedisOnOutage::refuse;
+  /// For RedisOnOutage::local_share: how many instances share each limit.
+  std::uint32_t expected_instances = 1;
+};
+
+
+/// Counter slots in process memory whose quota is leased from Redis: calendar windows as chunks of
+/// the window's amount, rolling limits as units of the fleet's GCRA. Limits per request are
+/// checked locally; per-priority headroom is refused at `add_key` (not leased yet). Thread-safe as the pool requires; its own thread runs between `attach` and
+/// `detach` (the pool calls both).
+class Redis {
+ public:
+  using OnOutage = RedisOnOutage;
+  using Options = RedisOptions;
+
+  /// What the store has done since it was built. Read with `stats()`; thread-safe.
+  struct Stats {
+    std::uint64_t round_trips = 0;       // pipelines sent (each one network round trip)
+    std::uint64_t commands = 0;          // Redis commands in them
+    std::uint64_t sync_round_trips = 0;  // of which taken by a refused acquire
+    std::uint64_t leases = 0;            // lease scripts that granted something
+    std::uint64_t leased = 0;            // units granted by Redis
+    std::uint64_t returned = 0;          // units given back to Redis
+    std::uint64_t debited_late = 0;      // units spent beyond leases (commits above estimate, outage grants), debited after
+    std::uint64_t local_grants = 0;      // units granted locally during outages (OnOutage::local_share)
+    std::uint64_t dropped = 0;           // units granted for a window that had already ended locally
+    std::uint64_t outages = 0;           // times Redis became unreachable
+    bool available = false;              // Redis reachable at the last attempt
+  };
+
+  static constexpr bool leases_quota = true;
+
+  /// Checks the options (throws keypool::Error on a bad one). Connects in `attach`.
+  explicit Redis(Options options = {}) : state_(std::make_unique<State>(std::move(options))) {
+    const Options& o = state_->options;
+    if (o.unix_socket.empty() && (o.host.empty() || o.port <= 0 || o.port > 65535))
+      throw Error("store::Redis: needs a host and a port in 1..65535, or a unix_socket");
+    if (o.pool.empty()) throw Error("store::Redis: the pool name (namespace) is empty");
+    if (o.pool.find_first_of("{}") != std::string::npos)
+      throw Error("store::Redis: the pool name may not contain '{' or '}' (it is the keys' hash tag)");
+    if (o.timeout <= Duration::zero()) throw Error("store::Redis: timeout must be positive");
+    if (o.refill_interval < Duration::zero()) throw Error("store::Redis: refill_interval must not be negative");
+    if (o.lease_horizon <= Duration::zero()) throw Error("store::Redis: lease_horizon must be positive");
+    if (o.reconnect_interval <= Duration::zero() || o.control_interval <= Duration::zero())
+      throw Error("store::Redis: reconnect_interval and control_interval must be positive");
+    if (o.rolling_hold <= Duration::zero()) throw Error("store::Redis: rolling_hold must be positive");
+    if (o.dry_recheck < Duration::zero() || o.grace < Duration::zero())
+      throw Error("store::Redis: dry_recheck and grace must not be negative");
+    if (!(o.max_share > 0.0 && o.max_share <= 1.0)) throw Error("store::Redis: max_share must be in (0, 1]");
+    if (o.max_lease != 0 && o.min_lease > o.max_lease) throw Error("store::Redis: min_lease is above max_lease");
+    if (o.on_outage == OnOutage::local_share && o.expected_instances == 0)
+      throw Error("store::Redis: OnOutage::local_share needs expected_instances of at least 1");
+    if (o.database < 0) throw Error("store::Redis: database must not be negative");
+  }
+
+  Redis(Redis&&) noexcept = default;
+  Redis& operator=(Redis&&) noexcept = default;
+  ~Redis() {
+    if (state_) state_->stop_thread();
+  }
+
+  // --- StoragePolicy -------------------------------------------------------------------------------
+
+  /// Allocates `capacity` zeroed slots and their lease records. Called once, by the pool.
+  void reserve(std::size_t capacity) {
+    State& s = *state_;
+    s.slots.reset(new KeySlot[capacity]);
+    std::memset(static_cast<void*>(s.slots.get()), 0, capacity * sizeof(KeySlot));
+    s.keys.reset(new KeyLease[capacity]);
+    s.capacity = capacity;
+  }
+
+  /// The slot of a new key. Throws keypool::Error for per-priority headroom (not leased yet), an
+  /// empty label, or an index beyond capacity.
+  [[nodiscard]] KeySlot* bind(const KeyBinding& binding) {
+    State& s = *state_;
+    if (binding.index >= s.capacity) throw Error("store::Redis: key index beyond capacity");
+    if (binding.label.empty()) throw Error("store::Redis: a key needs a label (its name in Redis)");
+    KeyLease& key = s.keys[binding.index];
+    key.label = std::string{binding.label};
+    key.control = s.prefix + "k:" + escape(binding.label);
+    key.limit_count = binding.limits.size();
+    for (std::size_t i = 0; i < binding.limits.size(); ++i) {
+      const Limit& limit = binding.limits[i];
+      for (std::size_t p = 0; p < priority_count; ++p)
+        if (limit.cap(static_cast<Priority>(p)) != limit.amount())
+          throw Error("store::Redis: limit '" + limit.describe() + "' of key '" + key.label +
+                      "' has per-priority headroom, which store::Redis does not lease yet");
+      LimitLease& lease = key.limits[i];
+      lease.leased = limit.kind() == Limit::Kind::window || limit.kind() == Limit::Kind::rolling;
+      if (!lease.leased) continue;
+      lease.rolling = limit.kind() == Limit::Kind::rolling;
+      lease.limit = limit;
+      lease.amount = limit.amount();
+      if (lease.rolling) {
+        const auto period = static_cast<std::uint64_t>(limit.period().count());
+        lease.interval_ns = (period + lease.amount - 1) / lease.amount;  // as the pool's plan: rounded up
+      } else {
+        lease.packing = detail::PackedWindow{limit.unit()};
+      }
+      lease.min_lease = s.options.min_lease != 0 ? s.options.min_lease : std::max<std::uint64_t>(1, lease.amount / 1000);
+      lease.max_lease = s.options.max_lease != 0 ? s.options.max_lease : std::max<std::uint64_t>(1, lease.amount / 16);
+      lease.min_lease = std::min(lease.min_lease, lease.amount);
+      lease.max_lease = std::clamp(lease.max_lease, lease.min_lease, lease.amount);
+      lease.size = lease.min_lease;
+      lease.counter_prefix = s.prefix + (lease.rolling ? "r:" : "w:") + escape(binding.label) + ":" + std::to_string(i) +
+                             (lease.rolling ? "" : ":");
+    }
+    key.slot = &s.slots[binding.index];
+    s.key_count.store(binding.index + 1 > s.key_count.load(std::memory_order_relaxed) ? binding.index + 1
+                                                                                      : s.key_count.load(std::memory_order_relaxed),
+                      std::memory_order_release);
+    return key.slot;
+  }
+
+  /// Nothing to make durable: Redis holds what was leased, and the in-hand part is given back at
+  /// `detach`.
+  void flush() noexcept {}
+
+  // --- Leasing (called by the pool) ----------------------------------------------------------------
+
+  /// Connects (bounded by `timeout`; an unreachable Redis is an outage, not an error) and starts
+  /// the background thread.
+  void attach(detail::LeaseHost& host) {
+    State& s = *state_;
+    s.host = &host;
+    {
+      std::lock_guard lock{s.io};
+      s.ensure_connected(std::chrono::steady_clock::now());
+    }
+    if (s.options.refill_interval > Duration::zero()) s.thread = std::thread{[&s] { s.run(); }};
+  }
+
+  /// Stops the background thread and gives back what is in hand (one round trip, bounded by
+  /// `timeout`), then disconnects.
+  void detach() noexcept {
+    State& s = *state_;
+    s.stop_thread();
+    std::lock_guard lock{s.io};
+    if (s.host != nullptr) s.give_back_all(s.host->lease_now());
+    s.disconnect();
+    s.host = nullptr;
+  }
+
+  /// Called by a refused acquire: leases, in one round trip, what `amounts` needs on every key
+  /// whose hand is short and whose fleet quota is not known to be dry. Returns whether anything
+  /// was granted. Waits at most `timeout` in total (for the connection and the round trip).
+  bool lease_sync(const detail::Amounts& amounts, TimePoint now) noexcept { return state_->lease_sync(amounts, now); }
+
+  /// Snapshot support: the fleet's usage of a limit, as last seen from Redis, less `in_hand`
+  /// (what this instance leased and has not spent): for a calendar limit in window `epoch`, for a
+  /// rolling one the units not yet replenished at `now`.
+  [[nodiscard]] std::uint64_t fleet_used(std::size_t key, std::size_t limit, std::uint64_t epoch, std::uint64_t in_hand,
+                                         TimePoint now) const noexcept {
+    const State& s = *state_;
+    if (key >= s.capacity || limit >= max_limits_per_key) return 0;
+    const LimitLease& lease = s.keys[key].limits[limit];
+    // The epoch and the count are published together under a sequence: read a consistent pair.
+    for (;;) {
+      const std::uint64_t before = lease.fleet_seq.load(std::memory_order_acquire);
+      const std::uint64_t seen_epoch = lease.fleet_epoch.load(std::memory_order_relaxed);
+      const std::uint64_t debited = lease.fleet_debited.load(std::memory_order_relaxed);
+      std::atomic_thread_fence(std::memory_order_acquire);
+      if ((before & 1) == 0 && lease.fleet_seq.load(std::memory_order_relaxed) == before) {
+        if (lease.rolling) {
+          if (before == 0) return 0;  // never leased
+          // `debited` is the fleet's theoretical arrival time, in microseconds.
+          const double ahead_us = static_cast<double>(debited) - static_cast<double>(detail::to_ns(now)) / 1000.0;
+          const double interval_us = static_cast<double>(lease.interval_ns) / 1000.0;
+          const auto used = ahead_us <= 0 ? std::uint64_t{0}
+                                          : std::min(lease.amount, static_cast<std::uint64_t>(std::ceil(ahead_us / interval_us)));
+          return used - std::min(used, in_hand);
+        }
+        if (seen_epoch != epoch) return 0;
+        return debited - std::min(debited, in_hand);
+      }
+    }
+  }
+
+  /// Queued for the background thread (never blocks): every instance applies it.
+  void publish_disabled(std::size_t key, bool disabled) noexcept {
+    if (key < state_->capacity) state_->keys[key].pending_disable.store(disabled ? 1 : 0, std::memory_order_release);
+    state_->wake();
+  }
+  void publish_reset(std::size_t key, std::uint32_t limits) noexcept {
+    if (key < state_->capacity) state_->keys[key].pending_reset.fetch_or(limits, std::memory_order_acq_rel);
+    state_->wake();
+  }
+
+  // --- Inspection ----------------------------------------------------------------------------------
+
+  [[nodiscard]] Stats stats() const noexcept {
+    const State& s = *state_;
+    Stats out;
+    out.round_trips = s.stats.round_trips.load(std::memory_order_relaxed);
+    out.commands = s.stats.commands.load(std::memory_order_relaxed);
+    out.sync_round_trips = s.stats.sync_round_trips.load(std::memory_order_relaxed);
+    out.leases = s.stats.leases.load(std::memory_order_relaxed);
+    out.leased = s.stats.leased.load(std::memory_order_relaxed);
+    out.returned = s.stats.returned.load(std::memory_order_relaxed);
+    out.debited_late = s.stats.debited_late.load(std::memory_order_relaxed);
+    out.local_grants = s.stats.local_grants.load(std::memory_order_relaxed);
+    out.dropped = s.stats.dropped.load(std::memory_order_relaxed);
+    out.outages = s.stats.outages.load(std::memory_order_relaxed);
+    out.available = s.available.load(std::memory_order_relaxed);
+    return out;
+  }
+  [[nodiscard]] const Options& options() const noexcept { return state_->options; }
+
+  /// The Redis key holding the fleet's count of a window (for tools and tests):
+  /// "keypool:{pool}:w:<label>:<limit index>:<window index>", with ':' '%' '{' '}' in the label
+  /// percent-encoded.
+  [[nodiscard]] static std::string counter_key(std::string_view pool, std::string_view label, std::size_t limit,
+                                               std::uint64_t epoch) {
+    return "keypool:{" + std::string{pool} + "}:w:" + escape(label) + ":" + std::to_string(limit) + ":" +
+           std::to_string(epoch);
+  }
+
+ private:
+  // Debit first, then spend: the fleet's count only ever includes what was handed out.
+  //   KEYS[1] the window's counter; ARGV: limit, want, minimum, share (‰), change, ttl (ms)
+  //   change > 0 gives units back, change < 0 debits units spent beyond leases.
+  //   Returns {granted, count after, count before the grant}.
+  static constexpr const char* lease_script = R"LUA(
+local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+local limit = tonumber(ARGV[1])
+local want = tonumber(ARGV[2])
+local minimum = tonumber(ARGV[3])
+local share = tonumber(ARGV[4])
+used = used - tonumber(ARGV[5])
+if used < 0 then used = 0 end
+local left = limit - used
+if left < 0 then left = 0 end
+local grant = math.min(want, math.max(math.ceil(left * share / 1000), minimum), left)
+local before = used
+used = used + grant
+redis.call('SET', KEYS[1], string.format('%d', used), 'PX', ARGV[6])
+return {grant, used, before}
+)LUA";
+
+  // The fleet's GCRA for a rolling limit, in microseconds: a lease advances the theoretical arrival
+  // time (TAT) by the units granted; a give-back pulls it back, never behind now.
+  //   KEYS[1] the TAT; ARGV: now (us), interval (us), burst (us), want, minimum, share (per mille),
+  //   change (as in lease_script), ttl (ms).  Returns {granted, units unreplenished after, before, TAT}.
+  static constexpr const char* rolling_script = R"LUA(
+local now = tonumber(ARGV[1])
+local interval = tonumber(ARGV[2])
+local burst = tonumber(ARGV[3])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+tat = tat - tonumber(ARGV[7]) * interval
+if tat < now then tat = now end
+local before = math.ceil((tat - now) / interval)
+local room = math.floor((now + burst - tat) / interval)
+if room < 0 then room = 0 end
+local grant = math.min(tonumber(ARGV[4]), math.max(math.ceil(room * tonumber(ARGV[6]) / 1000), tonumber(ARGV[5])), room)
+tat = math.ceil(tat + grant * interval)
+redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', ARGV[8])
+return {grant, math.ceil((tat - now) / interval), before, tat}
+)LUA";
+
+  // Operator actions on a key: KEYS[1] the key's control hash; ARGV[1] the action
+  //   'disable' / 'enable': set the flag, bump 'dver';  'reset': bump 'gen', delete KEYS[2..].
+  //   Returns {disabled, dver, gen}.
+  static constexpr const char* control_script = R"LUA(
+local action = ARGV[1]
+if action == 'disable' then
+  redis.call('HSET', KEYS[1], 'disabled', 1)
+  redis.call('HINCRBY', KEYS[1], 'dver', 1)
+elseif action == 'enable' then
+  redis.call('HSET', KEYS[1], 'disabled', 0)
+  redis.call('HINCRBY', KEYS[1], 'dver', 1)
+elseif action == 'reset' then
+  redis.call('HINCRBY', KEYS[1], 'gen', 1)
+  redis.call('HSET', KEYS[1], 'rmask', ARGV[2])
+  for i = 2, #KEYS do redis.call('DEL', KEYS[i]) end
+end
+local v = redis.call('HMGET', KEYS[1], 'disabled', 'dver', 'gen', 'rmask')
+return {tonumber(v[1] or '0'), tonumber(v[2] or '0'), tonumber(v[3] or '0'), tonumber(v[4] or '0')}
+)LUA";
+
+  static std::string escape(std::string_view label) {
+    std::string out;
+    out.reserve(label.size());
+    for (const char c : label) {
+      if (c == ':' || c == '%' || c == '{' || c == '}') {
+        static constexpr char hex[] = "0123456789ABCDEF";
+        out += '%';
+        out += hex[(static_cast<unsigned char>(c) >> 4) & 0xf];
+        out += hex[static_cast<unsigned char>(c) & 0xf];
+      } else {
+        out += c;
+      }
+    }
+    return out;
+  }
+
+  struct LimitLease {
+    // Set by bind, then read-only.
+    bool leased = false;
+    bool rolling = false;              // a rolling (GCRA) limit: the word is the signed hand
+    std::uint64_t interval_ns = 0;     // rolling: ns per unit
+    Limit limit{Limit::requests(1).per_day()};
+    detail::PackedWindow packing{detail::WindowUnit::day};
+    std::uint64_t amount = 0;
+    std::uint64_t min_lease = 1;
+    std::uint64_t max_lease = 1;
+    std::string counter_prefix;
+    // The background thread's and lease_sync's (under State::io).
+    std::uint64_t size = 1;            // current lease size
+    std::uint64_t epoch = 0;           // window the figures below are about
+    std::uint64_t granted = 0;         // leased this window (from Redis or, in an outage, locally)
+    std::uint64_t consumed_mark = 0;   // granted − in hand at the last rate sample
+    double rate = 0.0;                 // units per second, smoothed
+    std::uint64_t dry_epoch = ~std::uint64_t{0};
+    std::chrono::steady_clock::time_point dry_until{};
+    std::chrono::steady_clock::time_point leased_at{};  // rolling: the last grant
+    std::uint64_t owed = 0;            // granted locally in an outage, not yet debited in Redis
+    std::uint64_t owed_epoch = 0;
+    // For snapshots (any thread): the fleet's count of `fleet_epoch`, published under a sequence.
+    std::atomic<std::uint64_t> fleet_seq{0};
+    std::atomic<std::uint64_t> fleet_epoch{0};
+    std::atomic<std::uint64_t> fleet_debited{0};
+  };
+
+  struct KeyLease {
+    KeySlot* slot = nullptr;
+    std::string label;
+    std::string control;
+    std::size_t limit_count = 0;
+    std::array<LimitLease, max_limits_per_key> limits;
+    // Operator actions to publish (any thread → background thread).
+    std::atomic<int> pending_disable{-1};
+    std::atomic<std::uint32_t> pending_reset{0};
+    // The last control state seen (under State::io).
+    bool control_seen = false;
+    std::uint64_t seen_dver = 0;
+    std::uint64_t seen_gen = 0;
+  };
+
+  struct Counters {
+    std::atomic<std::uint64_t> round_trips{0}, commands{0}, sync_round_trips{0}, leases{0}, leased{0}, returned{0},
+        debited_late{0}, local_grants{0}, dropped{0}, outages{0};
+  };
+
+  // One planned command and where its reply goes.
+  struct Planned {
+    enum class What : std::uint8_t { lease, control } what;
+    std::size_t key;
+    std::size_t limit;
+    std::uint64_t epoch;
+    std::uint64_t want;
+    std::uint64_t debt;       // units of debt this command debits (settled locally on success)
+    std::uint64_t giving;     // units this command gives back (already taken from the hand)
+    std::uint64_t owed;       // outage grants this command debits
+    std::vector<std::string> args;
+    bool own_reset = false;   // this instance's reset: not applied again when its reply shows it
+  };
+
+  struct State {
+    explicit State(Options o) : options(std::move(o)), prefix("keypool:{" + options.pool + "}:") {}
+    ~State() { disconnect(); }
+
+    Options options;
+    std::string prefix;
+    std::unique_ptr<KeySlot[]> slots;
+    std::unique_ptr<KeyLease[]> keys;
+    std::size_t capacity = 0;
+    std::atomic<std::size_t> key_count{0};
+    detail::LeaseHost* host = nullptr;
+    Counters stats;
+    std::atomic<bool> available{false};
+
+    // The connection and everything planned with it.
+    std::timed_mutex io;
+    redisContext* context = nullptr;
+    std::string lease_sha, rolling_sha, control_sha;
+    bool outage_reported = false;
+    std::chrono::steady_clock::time_point next_connect{};
+
+    std::thread thread;
+    std::mutex wake_mutex;
+    std::condition_variable wake_cv;
+    bool stopping = false;
+    bool woken = false;
+
+    // --- Thread ------------------------------------------------------------------------------------
+
+    void run() noexcept {
+      for (;;) {
+        {
+          std::unique_lock lock{wake_mutex};
+          wake_cv.wait_for(lock, options.refill_interval, [this] { return stopping || woken; });
+          if (stopping) return;
+          woken = false;
+        }
+        std::lock_guard lock{io};
+        tick(host->lease_now());
+      }
+    }
+    void wake() noexcept {
+      {
+        std::lock_guard lock{wake_mutex};
+        woken = true;
+      }
+      wake_cv.notify_one();
+    }
+    void stop_thread() noexcept {
+      {
+        std::lock_guard lock{wake_mutex};
+        stopping = true;
+      }
+      wake_cv.notify_all();
+      if (thread.joinable()) thread.join();
+    }
+
+    // --- Connection --------------------------------------------------------------------------------
+
+    static timeval to_timeval(Duration d) noexcept {
+      const auto us = std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::microseconds>(d).count());
+      return timeval{static_cast<time_t>(us / 1'000'000), static_cast<suseconds_t>(us % 1'000'000)};
+    }
+
+    void disconnect() noexcept {
+      if (context != nullptr) redisFree(context);
+      context = nullptr;
+    }
+
+    // A failed call: drop the connection, report the outage once, try again later.
+    void fail(std::chrono::steady_clock::time_point steady_now) noexcept {
+      disconnect();
+      available.store(false, std::memory_order_relaxed);
+      next_connect = steady_now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(options.reconnect_interval);
+      if (!outage_reported) {
+        outage_reported = true;
+        stats.outages.fetch_add(1, std::memory_order_relaxed);
+        if (host != nullptr) {
+          const TimePoint now = host->lease_now();
+          host->lease_backend_unavailable(now, now + options.reconnect_interval);
+        }
+      }
+    }
+
+    // One command, synchronously (connection setup only).
+    bool simple(std::initializer_list<std::string_view> argv, std::string* out = nullptr) noexcept {
+      std::vector<const char*> ptrs;
+      std::vector<std::size_t> lens;
+      for (const std::string_view a : argv) {
+        ptrs.push_back(a.data());
+        lens.push_back(a.size());
+      }
+      auto* reply = static_cast<redisReply*>(redisCommandArgv(context, static_cast<int>(ptrs.size()), ptrs.data(), lens.data()));
+      if (reply == nullptr) return false;
+      const bool ok = reply->type != REDIS_REPLY_ERROR;
+      if (ok && out != nullptr && reply->type == REDIS_REPLY_STRING) out->assign(reply->str, reply->len);
+      freeReplyObject(reply);
+      return ok;
+    }
+
+    bool ensure_connected(std::chrono::steady_clock::time_point steady_now) noexcept {
+      if (context != nullptr) return true;
+      if (steady_now < next_connect) return false;
+      const timeval tv = to_timeval(options.timeout);
+      context = options.unix_socket.empty() ? redisConnectWithTimeout(options.host.c_str(), options.port, tv)
+                                            : redisConnectUnixWithTimeout(options.unix_socket.c_str(), tv);
+      bool ok = context != nullptr && context->err == 0 && redisSetTimeout(context, tv) == REDIS_OK;
+      if (ok && !options.password.empty())
+        ok = options.user.empty() ? simple({"AUTH", options.password}) : simple({"AUTH", options.user, options.password});
+      if (ok && options.database != 0) ok = simple({"SELECT", std::to_string(options.database)});
+      if (ok)
+        ok = simple({"SCRIPT", "LOAD", lease_script}, &lease_sha) && simple({"SCRIPT", "LOAD", rolling_script}, &rolling_sha) &&
+             simple({"SCRIPT", "LOAD", control_script}, &control_sha);
+      if (!ok) {
+        fail(steady_now);
+        return false;
+      }
+      available.store(true, std::memory_order_relaxed);
+      outage_reported = false;
+      for (std::size_t k = 0; k < key_count.load(std::memory_order_acquire); ++k) keys[k].control_seen = false;
+      return true;
+    }
+
+    // Sends every planned command in one pipeline and reads every reply. On any failure the
+    // connection is dropped and false returned; replies read so far are in `replies`.
+    bool exchange(std::vector<Planned>& plan, std::vector<redisReply*>& replies, std::chrono::steady_clock::time_point deadline) noexcept {
+      replies.assign(plan.size(), nullptr);
+      const auto steady_now = std::chrono::steady_clock::now();
+      if (!ensure_connected(steady_now)) return false;
+      const auto left = std::max(deadline - steady_now, std::chrono::steady_clock::duration{std::chrono::microseconds{100}});
+      redisSetTimeout(context, to_timeval(std::chrono::duration_cast<Duration>(left)));
+      std::vector<const char*> ptrs;
+      std::vector<std::size_t> lens;
+      for (Planned& p : plan) {
+        ptrs.clear();
+        lens.clear();
+        for (const std::string& a : p.args) {
+          ptrs.push_back(a.data());
+          lens.push_back(a.size());
+        }
+        if (redisAppendCommandArgv(context, static_cast<int>(ptrs.size()), ptrs.data(), lens.data()) != REDIS_OK) {
+          fail(std::chrono::steady_clock::now());
+          return false;
+        }
+      }
+      stats.round_trips.fetch_add(1, std::memory_order_relaxed);
+      stats.commands.fetch_add(plan.size(), std::memory_order_relaxed);
+      for (std::size_t i = 0; i < plan.size(); ++i) {
+        void* reply = nullptr;
+        if (redisGetReply(context, &reply) != REDIS_OK || reply == nullptr) {
+          fail(std::chrono::steady_clock::now());
+          return false;
+        }
+        replies[i] = static_cast<redisReply*>(reply);
+        if (replies[i]->type == REDIS_REPLY_ERROR) {
+          // NOSCRIPT (a SCRIPT FLUSH) or a wrong-type key: reconnect, which reloads the scripts.
+          for (std::size_t j = i + 1; j < plan.size(); ++j) {
+            void* rest = nullptr;
+            if (redisGetReply(context, &rest) != REDIS_OK) break;
+            replies[j] = static_cast<redisReply*>(rest);
+          }
+          fail(std::chrono::steady_clock::now());
+          return false;
+        }
+      }
+      return true;
+    }
+
+    static void free_replies(std::vector<redisReply*>& replies) noexcept {
+      for (redisReply* r : replies)
+        if (r != nullptr) freeReplyObject(r);
+      replies.clear();
+    }
+
+    // --- Local words -------------------------------------------------------------------------------
+
+    struct Hand {
+      std::uint64_t word_epoch;
+      std::uint64_t used;
+      std::int64_t in_hand;  // for the current window; negative: spent beyond leases
+    };
+    static Hand hand(const KeyLease& key, std::size_t i, std::uint64_t current) noexcept {
+      const LimitLease& l = key.limits[i];
+      const std::uint64_t w = detail::word(key.slot->counters[i].state).load(std::memory_order_relaxed);
+      if (l.rolling) return Hand{0, 0, static_cast<std::int64_t>(w)};
+      Hand h{l.packing.epoch(w), l.packing.used(w), 0};
+      if (h.word_epoch == current) h.in_hand = static_cast<std::int64_t>(l.amount) - static_cast<std::int64_t>(h.used);
+      return h;
+    }
+
+    // Adds `units` to what is in hand for window `epoch` (and settles `debt`). Returns false when
+    // the local word has moved on to a later window (the units are then worthless).
+    static bool give_hand(const KeyLease& key, std::size_t i, std::uint64_t epoch, std::int64_t window_end,
+                          std::uint64_t units, std::uint64_t debt) noexcept {
+      const LimitLease& l = key.limits[i];
+      auto state = detail::word(key.slot->counters[i].state);
+      if (l.rolling) {
+        state.fetch_add(units + debt, std::memory_order_relaxed);
+        return true;
+      }
+      std::uint64_t seen = state.load(std::memory_order_relaxed);
+      for (;;) {
+        const std::uint64_t stored = l.packing.epoch(seen);
+        std::uint64_t desired;
+        if (stored == epoch) {
+          const std::uint64_t used = l.packing.used(seen);
+          desired = l.packing.pack(epoch, used - std::min(used, units + debt));
+        } else if (stored < epoch) {
+          desired = l.packing.pack(epoch, l.amount - std::min(l.amount, units));
+        } else {
+          return false;
+        }
+        if (state.compare_exchange_weak(seen, desired, std::memory_order_relaxed)) {
+          if (stored != epoch)
+            detail::word(key.slot->counters[i].window_end).store(detail::WindowEnd::pack(epoch, window_end), std::memory_order_relaxed);
+          return true;
+        }
+      }
+    }
+
+    // Takes back everything in hand for window `epoch`: returns the units taken.
+    static std::uint64_t take_hand(const KeyLease& key, std::size_t i, std::uint64_t epoch) noexcept {
+      const LimitLease& l = key.limits[i];
+      auto state = detail::word(key.slot->counters[i].state);
+      std::uint64_t seen = state.load(std::memory_order_relaxed);
+      if (l.rolling) {
+        for (;;) {
+          if (static_cast<std::int64_t>(seen) <= 0) return 0;
+          if (state.compare_exchange_weak(seen, 0, std::memory_order_relaxed)) return seen;
+        }
+      }
+      for (;;) {
+        if (l.packing.epoch(seen) != epoch) return 0;
+        const std::uint64_t used = l.packing.used(seen);
+        if (used >= l.amount) return 0;
+        if (state.compare_exchange_weak(seen, l.packing.pack(epoch, l.amount), std::memory_order_relaxed))
+          return l.amount - used;
+      }
+    }
+
+    // --- Planning ------------------------------------------------------------------------------------
+
+    std::vector<std::string> lease_args(const LimitLease& l, std::uint64_t epoch, std::int64_t window_end, std::int64_t now_sec,
+                                        std::uint64_t want, std::uint64_t minimum, std::int64_t change) const {
+      const auto share = std::to_string(static_cast<std::uint64_t>(std::llround(options.max_share * 1000.0)));
+      if (l.rolling) {
+        // Times in microseconds: exact in a Lua number (a double) for centuries.
+        const std::int64_t now_us = detail::to_ns(current_time) / 1000;
+        char interval[32];
+        std::snprintf(interval, sizeof interval, "%.3f", static_cast<double>(l.interval_ns) / 1000.0);
+        const std::uint64_t burst_us = l.amount * l.interval_ns / 1000;
+        const std::int64_t ttl_ms = static_cast<std::int64_t>(burst_us / 1000) + 1 +
+                                    std::chrono::duration_cast<std::chrono::milliseconds>(options.grace).count();
+        return {"EVALSHA", rolling_sha, "1", l.counter_prefix, std::to_string(now_us), interval, std::to_string(burst_us),
+                std::to_string(want), std::to_string(minimum), share, std::to_string(change), std::to_string(ttl_ms)};
+      }
+      const std::int64_t ttl_ms = std::max<std::int64_t>(1, (window_end - now_sec) * 1000) +
+                                  std::chrono::duration_cast<std::chrono::milliseconds>(options.grace).count();
+      return {"EVALSHA", lease_sha, "1", counter_name(l, epoch), std::to_string(l.amount),
+              std::to_string(want), std::to_string(minimum), share, std::to_string(change), std::to_string(ttl_ms)};
+    }
+
+    // A calendar limit's current window; a rolling limit has one endless "window", epoch 0.
+    static detail::WindowNow window_of(const LimitLease& l, std::int64_t now_sec) noexcept {
+      if (l.rolling) return {0, now_sec + 1};
+      return detail::current_window_of(l.limit, now_sec);
+    }
+    static std::string counter_name(const LimitLease& l, std::uint64_t epoch) {
+      return l.rolling ? l.counter_prefix : l.counter_prefix + std::to_string(epoch);
+    }
+
+    void start_window(LimitLease& l, std::uint64_t epoch) noexcept {
+      if (l.epoch == epoch) return;
+      l.epoch = epoch;
+      l.granted = 0;
+      l.consumed_mark = 0;
+    }
+
+    void sample_rate(LimitLease& l, const Hand& h, double dt) noexcept {
+      const std::uint64_t in_hand = h.in_hand > 0 ? static_cast<std::uint64_t>(h.in_hand) : 0;
+      const std::uint64_t consumed = l.granted - std::min(l.granted, in_hand) +
+                                     (h.in_hand < 0 ? static_cast<std::uint64_t>(-h.in_hand) : 0);
+      if (dt > 0.0) {
+        const double delta = consumed >= l.consumed_mark ? static_cast<double>(consumed - l.consumed_mark) : 0.0;
+        const double alpha = 1.0 - std::exp(-dt / 1.0);
+        l.rate += alpha * (delta / dt - l.rate);
+      }
+      l.consumed_mark = consumed;
+      // Sized to last lease_horizon at the smoothed rate; a size grown by refusals (lease_sync
+      // doubles it) decays by a tenth per tick rather than collapsing at once.
+      const double horizon = std::chrono::duration<double>(options.lease_horizon).count();
+      const double by_rate = std::ceil(l.rate * horizon);
+      const double decayed = static_cast<double>(l.size) * 0.9;
+      const double want = std::max(by_rate, decayed);
+      l.size = want >= static_cast<double>(l.max_lease) ? l.max_lease
+                                                        : std::max(l.min_lease, static_cast<std::uint64_t>(want));
+    }
+
+    // Plans the background work: top-ups, debts, operator actions, control reads.
+    void plan_tick(TimePoint now, std::vector<Planned>& plan, double dt) {
+      const std::int64_t now_sec = detail::to_seconds(now);
+      const auto steady_now = std::chrono::steady_clock::now();
+      const std::size_t count = key_count.load(std::memory_order_acquire);
+      const auto hold = std::chrono::duration_cast<std::chrono::steady_clock::duration>(options.rolling_hold);
+      const bool read_controls = steady_now >= next_control;
+      if (read_controls)
+        next_control = steady_now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(options.control_interval);
+      for (std::size_t k = 0; k < count; ++k) {
+        KeyLease& key = keys[k];
+        if (key.slot == nullptr) continue;
+        plan_control(k, key, now_sec, read_controls, plan);
+        const bool blocked = detail::word(key.slot->blocked_until).load(std::memory_order_relaxed) > detail::to_ns(now);
+        for (std::size_t i = 0; i < key.limit_count; ++i) {
+          LimitLease& l = key.limits[i];
+          if (!l.leased) continue;
+          const detail::WindowNow current = window_of(l, now_sec);
+          const Hand h = hand(key, i, current.epoch);
+          if (h.word_epoch > current.epoch) continue;  // the clock stepped back: leave that window alone
+          start_window(l, current.epoch);
+          sample_rate(l, h, dt);
+          // Debts: the current window's, and a past window's still in the local word.
+          std::uint64_t debt = h.in_hand < 0 ? static_cast<std::uint64_t>(-h.in_hand) : 0;
+          if (h.word_epoch < current.epoch && h.used > l.amount) {
+            Planned p{Planned::What::lease, k, i, h.word_epoch, 0, h.used - l.amount, 0, 0, {}};
+            p.args = lease_args(l, h.word_epoch, detail::window_end_of(l.limit, h.word_epoch), now_sec, 0, 0,
+                                -static_cast<std::int64_t>(p.debt));
+            plan.push_back(std::move(p));
+          }
+          if (l.rolling && h.in_hand > 0 && steady_now - l.leased_at > hold) {
+            // Rolling units are spent soon after they are leased, or given back: held longer, they
+            // would let this instance burst past the rate the fleet granted them at.
+            const std::uint64_t giving = take_hand(key, i, 0);
+            if (giving != 0) {
+              Planned p{Planned::What::lease, k, i, 0, 0, 0, giving, 0, {}};
+              p.args = lease_args(l, 0, 0, now_sec, 0, 0, static_cast<std::int64_t>(giving));
+              plan.push_back(std::move(p));
+              continue;
+            }
+          }
+          std::uint64_t owed = l.owed_epoch == current.epoch ? l.owed : 0;
+          if (l.owed_epoch != current.epoch) l.owed = 0;
+          const std::uint64_t in_hand = h.in_hand > 0 ? static_cast<std::uint64_t>(h.in_hand) : 0;
+          const bool dry = l.dry_epoch == current.epoch && steady_now < l.dry_until;
+          std::uint64_t want = 0;
+          if (!blocked && !dry && in_hand * 2 < l.size) want = l.size - in_hand;
+          if (want == 0 && debt == 0 && owed == 0) continue;
+          Planned p{Planned::What::lease, k, i, current.epoch, want, debt, 0, owed, {}};
+          p.args = lease_args(l, current.epoch, current.end, now_sec, want, std::min(want, l.min_lease),
+                              -static_cast<std::int64_t>(debt + owed));
+          plan.push_back(std::move(p));
+        }
+      }
+    }
+
+    void plan_control(std::size_t k, KeyLease& key, std::int64_t now_sec, bool read_controls, std::vector<Planned>& plan) {
+      const int disable = key.pending_disable.exchange(-1, std::memory_order_acq_rel);
+      const std::uint32_t reset = key.pending_reset.exchange(0, std::memory_order_acq_rel);
+      if (reset != 0) {
+        Planned p{Planned::What::control, k, 0, 0, 0, 0, 0, 0, {}};
+        p.args = {"EVALSHA", control_sha, "0", key.control, "reset", std::to_string(reset)};
+        std::size_t n = 1;
+        for (std::size_t i = 0; i < key.limit_count; ++i) {
+          const LimitLease& l = key.limits[i];
+          if (!l.leased || (reset & (1u << i)) == 0) continue;
+          p.args.push_back(counter_name(l, window_of(l, now_sec).epoch));
+          ++n;
+        }
+        p.args[2] = std::to_string(n);
+        // KEYS come before ARGV: move "reset" and the mask behind the keys.
+        std::vector<std::string> args{p.args[0], p.args[1], p.args[2], p.args[3]};
+        for (std::size_t a = 6; a < p.args.size(); ++a) args.push_back(p.args[a]);
+        args.push_back("reset");
+        args.push_back(std::to_string(reset));
+        p.args = std::move(args);
+        p.own_reset = true;
+        plan.push_back(std::move(p));
+      }
+      if (disable >= 0) {
+        Planned p{Planned::What::control, k, 0, 0, 0, 0, 0, 0, {}};
+        p.args = {"EVALSHA", control_sha, "1", key.control, disable == 1 ? "disable" : "enable"};
+        plan.push_back(std::move(p));
+      }
+      if (reset == 0 && disable < 0 && read_controls) {
+        Planned p{Planned::What::control, k, 0, 0, 0, 0, 0, 0, {}};
+        p.args = {"EVALSHA", control_sha, "1", key.control, "read"};
+        plan.push_back(std::move(p));
+      }
+    }
+
+    // --- Applying replies --------------------------------------------------------------------------
+
+    void apply(const Planned& p, const redisReply* reply, TimePoint now, bool ok) noexcept {
+      KeyLease& key = keys[p.key];
+      if (p.what == Planned::What::control) {
+        if (ok) apply_control(p.key, key, reply, p.own_reset);
+        return;
+      }
+      LimitLease& l = key.limits[p.limit];
+      if (!ok) {
+        // Unanswered: nothing was granted as far as we know (a lost grant is waste, never excess);
+        // units given back are lost too; debts stay in the word and are sent again.
+        return;
+      }
+      const std::uint64_t granted = static_cast<std::uint64_t>(std::max<long long>(0, reply->element[0]->integer));
+      const std::uint64_t after = static_cast<std::uint64_t>(std::max<long long>(0, reply->element[1]->integer));
+      const std::uint64_t before = static_cast<std::uint64_t>(std::max<long long>(0, reply->element[2]->integer));
+      const std::int64_t now_sec = detail::to_seconds(now);
+      if (p.owed != 0 && l.owed_epoch == p.epoch) l.owed -= std::min(l.owed, p.owed);
+      stats.debited_late.fetch_add(p.debt + p.owed, std::memory_order_relaxed);
+      stats.returned.fetch_add(p.giving, std::memory_order_relaxed);
+      if (granted != 0 || p.debt != 0) {
+        const std::int64_t end = l.rolling ? 0 : detail::window_end_of(l.limit, p.epoch);
+        if (give_hand(key, p.limit, p.epoch, end, granted, p.debt)) {
+          if (l.epoch == p.epoch) l.granted += granted;
+          if (granted != 0) l.leased_at = std::chrono::steady_clock::now();
+        } else {
+          stats.dropped.fetch_add(granted, std::memory_order_relaxed);
+        }
+      }
+      if (granted != 0) {
+        stats.leases.fetch_add(1, std::memory_order_relaxed);
+        stats.leased.fetch_add(granted, std::memory_order_relaxed);
+      }
+      if (p.want != 0 && granted < p.want && after >= l.amount) {
+        l.dry_epoch = p.epoch;
+        l.dry_until = std::chrono::steady_clock::now() +
+                      std::chrono::duration_cast<std::chrono::steady_clock::duration>(options.dry_recheck);
+      } else if (granted != 0) {
+        l.dry_epoch = ~std::uint64_t{0};
+      }
+      if (p.epoch >= l.fleet_epoch.load(std::memory_order_relaxed)) {
+        l.fleet_seq.fetch_add(1, std::memory_order_acq_rel);
+        l.fleet_epoch.store(p.epoch, std::memory_order_relaxed);
+        l.fleet_debited.store(l.rolling && reply->elements >= 4 ? static_cast<std::uint64_t>(std::max<long long>(0, reply->element[3]->integer))
+                                                                 : after,
+                              std::memory_order_relaxed);
+        l.fleet_seq.fetch_add(1, std::memory_order_release);
+      }
+      if (!l.rolling && after > before && host != nullptr) host->lease_fleet_usage(p.key, p.limit, p.epoch, before, after, now);
+      (void)now_sec;
+    }
+
+    void apply_control(std::size_t k, KeyLease& key, const redisReply* reply, bool own_reset) noexcept {
+      if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 4) return;
+      const bool disabled = reply->element[0]->integer != 0;
+      const auto dver = static_cast<std::uint64_t>(reply->element[1]->integer);
+      const auto gen = static_cast<std::uint64_t>(reply->element[2]->integer);
+      const auto rmask = static_cast<std::uint32_t>(reply->element[3]->integer);
+      auto blocked = detail::word(key.slot->blocked_until);
+      if (!key.control_seen || dver != key.seen_dver) {
+        // Joining: take over a disable in force. Later: follow every change, either way.
+        if (disabled || key.control_seen) {
+          if (disabled) {
+            blocked.store(disabled_until, std::memory_order_relaxed);
+          } else {
+            std::uint64_t seen = blocked.load(std::memory_order_relaxed);
+            if (seen == disabled_until) blocked.compare_exchange_strong(seen, 0, std::memory_order_relaxed);
+          }
+        }
+        key.seen_dver = dver;
+      }
+      if (key.control_seen && gen != key.seen_gen && !own_reset && host != nullptr) host->lease_reset(k, rmask);
+      key.seen_gen = gen;
+      key.control_seen = true;
+    }
+
+    // --- The three callers -------------------------------------------------------------------------
+
+    std::chrono::steady_clock::time_point last_tick{};
+    TimePoint current_time{};  // the pool's time for the work in progress (under io)
+    std::chrono::steady_clock::time_point next_control{};
+
+    void tick(TimePoint now) noexcept {
+      current_time = now;
+      const auto steady_now = std::chrono::steady_clock::now();
+      const double dt = last_tick == std::chrono::steady_clock::time_point{} ? 0.0
+                                                                             : std::chrono::duration<double>(steady_now - last_tick).count();
+      last_tick = steady_now;
+      if (!ensure_connected(steady_now)) {
+        if (options.on_outage == OnOutage::local_share) share_locally(now, nullptr);
+        return;
+      }
+      try {
+        std::vector<Planned> plan;
+        plan_tick(now, plan, dt);
+        if (plan.empty()) return;
+        run_plan(plan, now, steady_now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(options.timeout));
+      } catch (...) {
+        // Allocation failure: skip this tick.
+      }
+    }
+
+    void run_plan(std::vector<Planned>& plan, TimePoint now, std::chrono::steady_clock::time_point deadline) noexcept {
+      std::vector<redisReply*> replies;
+      const bool ok = exchange(plan, replies, deadline);
+      for (std::size_t i = 0; i < plan.size(); ++i) {
+        const redisReply* r = replies[i];
+        const bool good = ok && r != nullptr && r->type == REDIS_REPLY_ARRAY &&
+                          (plan[i].what == Planned::What::control || r->elements >= 3);
+        apply(plan[i], r, now, good);
+      }
+      free_replies(replies);
+    }
+
+    bool lease_sync(const detail::Amounts& amounts, TimePoint now) noexcept {
+      if (host == nullptr) return false;
+      const auto start = std::chrono::steady_clock::now();
+      const auto deadline = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(options.timeout);
+      std::unique_lock lock{io, std::defer_lock};
+      if (!lock.try_lock_until(deadline)) return false;
+      current_time = now;
+      try {
+        const std::int64_t now_sec = detail::to_seconds(now);
+        const std::size_t count = key_count.load(std::memory_order_acquire);
+        std::vector<Planned> plan;
+        bool in_hand_now = false;
+        for (std::size_t k = 0; k < count; ++k) {
+          KeyLease& key = keys[k];
+          if (key.slot == nullptr) continue;
+          if (detail::word(key.slot->blocked_until).load(std::memory_order_relaxed) > detail::to_ns(now)) continue;
+          std::size_t short_limits = 0;
+          std::size_t first = plan.size();
+          bool dry = false;
+          for (std::size_t i = 0; i < key.limit_count; ++i) {
+            LimitLease& l = key.limits[i];
+            if (!l.leased) continue;
+            const detail::WindowNow current = window_of(l, now_sec);
+            const Hand h = hand(key, i, current.epoch);
+            if (h.word_epoch > current.epoch) continue;
+            start_window(l, current.epoch);
+            const std::uint64_t need = amounts[static_cast<std::size_t>(l.limit.metric())];
+            const std::int64_t have = h.in_hand;
+            if (have >= static_cast<std::int64_t>(need)) continue;
+            ++short_limits;
+            if (l.dry_epoch == current.epoch && start < l.dry_until) {
+              dry = true;
+              break;
+            }
+            const std::uint64_t shortfall = static_cast<std::uint64_t>(static_cast<std::int64_t>(need) - have);
+            // The hand ran dry: the lease was too small for this rate. Double it.
+            l.size = std::min(l.max_lease, l.size * 2);
+            const std::uint64_t want = std::max(shortfall, l.size);
+            Planned p{Planned::What::lease, k, i, current.epoch, want, 0, 0, 0, {}};
+            p.args = lease_args(l, current.epoch, current.end, now_sec, want, shortfall, 0);
+            plan.push_back(std::move(p));
+          }
+          if (dry) plan.erase(plan.begin() + static_cast<std::ptrdiff_t>(first), plan.end());  // this key cannot serve
+          if (short_limits == 0) in_hand_now = true;  // another thread's lease landed meanwhile
+        }
+        if (in_hand_now) return true;
+        if (!available.load(std::memory_order_relaxed) && std::chrono::steady_clock::now() < next_connect) {
+          if (options.on_outage == OnOutage::local_share) return share_locally(now, &amounts);
+          return false;
+        }
+        if (plan.empty()) return false;
+        stats.sync_round_trips.fetch_add(1, std::memory_order_relaxed);
+        const std::uint64_t before = stats.leased.load(std::memory_order_relaxed);
+        run_plan(plan, now, deadline);
+        if (!available.load(std::memory_order_relaxed) && options.on_outage == OnOutage::local_share)
+          return share_locally(now, &amounts);
+        return stats.leased.load(std::memory_order_relaxed) != before;
+      } catch (...) {
+        return false;
+      }
+    }
+
+    // OnOutage::local_share: grant locally up to limit ÷ expected_instances per window (counting
+    // what was leased in it), remembered as owed to Redis. Returns whether anything was granted.
+    bool share_locally(TimePoint now, const detail::Amounts* amounts) noexcept {
+      const std::int64_t now_sec = detail::to_seconds(now);
+      const std::size_t count = key_count.load(std::memory_order_acquire);
+      bool any = false;
+      for (std::size_t k = 0; k < count; ++k) {
+        KeyLease& key = keys[k];
+        if (key.slot == nullptr) continue;
+        for (std::size_t i = 0; i < key.limit_count; ++i) {
+          LimitLease& l = key.limits[i];
+          if (!l.leased || l.rolling) continue;  // a rate has no window share to grant: refused in an outage
+          const detail::WindowNow current = window_of(l, now_sec);
+          const Hand h = hand(key, i, current.epoch);
+          if (h.word_epoch > current.epoch) continue;
+          start_window(l, current.epoch);
+          const std::uint64_t share = (l.amount + options.expected_instances - 1) / options.expected_instances;
+          const std::uint64_t budget = share - std::min(share, l.granted);
+          const std::uint64_t in_hand = h.in_hand > 0 ? static_cast<std::uint64_t>(h.in_hand) : 0;
+          std::uint64_t want = in_hand * 2 < l.size ? l.size - in_hand : 0;
+          if (amounts != nullptr) {
+            const std::uint64_t need = (*amounts)[static_cast<std::size_t>(l.limit.metric())];
+            if (need > in_hand) want = std::max(want, need - in_hand);
+          }
+          const std::uint64_t g = std::min(want, budget);
+          if (g == 0) continue;
+          if (!give_hand(key, i, current.epoch, current.end, g, 0)) continue;
+          l.granted += g;
+          if (l.owed_epoch != current.epoch) {
+            l.owed_epoch = current.epoch;
+            l.owed = 0;
+          }
+          l.owed += g;
+          stats.local_grants.fetch_add(g, std::memory_order_relaxed);
+          any = true;
+        }
+      }
+      return any;
+    }
+
+    // At detach: give back every unspent lease, and send debts and outage grants, in one round trip.
+    void give_back_all(TimePoint now) noexcept {
+      current_time = now;
+      try {
+        const std::int64_t now_sec = detail::to_seconds(now);
+        const std::size_t count = key_count.load(std::memory_order_acquire);
+        std::vector<Planned> plan;
+        for (std::size_t k = 0; k < count; ++k) {
+          KeyLease& key = keys[k];
+          if (key.slot == nullptr) continue;
+          for (std::size_t i = 0; i < key.limit_count; ++i) {
+            LimitLease& l = key.limits[i];
+            if (!l.leased) continue;
+            const detail::WindowNow current = window_of(l, now_sec);
+            const Hand h = hand(key, i, current.epoch);
+            const std::uint64_t debt = h.in_hand < 0 ? static_cast<std::uint64_t>(-h.in_hand) : 0;
+            const std::uint64_t giving = take_hand(key, i, current.epoch);
+            const std::uint64_t owed = l.owed_epoch == current.epoch ? l.owed : 0;
+            if (giving == 0 && debt == 0 && owed == 0) continue;
+            Planned p{Planned::What::lease, k, i, current.epoch, 0, debt, giving, owed, {}};
+            p.args = lease_args(l, current.epoch, current.end, now_sec, 0, 0,
+                                static_cast<std::int64_t>(giving) - static_cast<std::int64_t>(debt + owed));
+            plan.push_back(std::move(p));
+          }
+        }
+        if (plan.empty()) return;
+        run_plan(plan, now, std::chrono::steady_clock::now() +
+                                std::chrono::duration_cast<std::chrono::steady_clock::duration>(options.timeout));
+      } catch (...) {
+      }
+    }
+  };
+
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace keypool::store

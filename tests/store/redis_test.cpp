@@ -1,0 +1,440 @@
+// store::Redis against a real redis-server started on a free loopback port: leases, exact
+// spending, give-back, window ends, fleet-wide events, operator actions across instances,
+// outages in both modes, a stuck server, and bad options.
+#include <catch2/catch.hpp>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <keypool/keypool.hpp>
+#include <keypool/store/redis.hpp>
+
+#include "support/redis_server.hpp"
+
+namespace kp = keypool;
+using namespace std::chrono_literals;
+
+namespace {
+
+using Pool = kp::KeyPool<kp::store::Redis, kp::alert::Callback, kp::clock::Manual>;
+
+const kp::TimePoint day_start{std::chrono::sys_days{std::chrono::year{2026} / 11 / 30}};
+
+struct Recorder {
+  std::mutex mutex;
+  std::vector<kp::Event> events;
+  kp::alert::Callback sink() {
+    return kp::alert::Callback{[this](const kp::Event& e) {
+      std::lock_guard lock{mutex};
+      events.push_back(e);
+    }};
+  }
+  std::size_t count(kp::EventKind kind, double level = -1.0) {
+    std::lock_guard lock{mutex};
+    std::size_t n = 0;
+    for (const kp::Event& e : events)
+      if (e.kind == kind && (level < 0 || e.level == level)) ++n;
+    return n;
+  }
+};
+
+kp::store::Redis::Options options_for(const RedisServer& server, std::string pool = "test") {
+  kp::store::Redis::Options o;
+  o.port = server.port();
+  o.pool = std::move(pool);
+  o.timeout = 200ms;
+  return o;
+}
+
+std::size_t spend_until_refused(Pool& pool, kp::TimePoint now, std::size_t most = 1'000'000) {
+  std::size_t granted = 0;
+  while (granted < most) {
+    kp::Lease lease = pool.acquire({}, now);
+    if (!lease) break;
+    lease.commit();
+    ++granted;
+  }
+  return granted;
+}
+
+// Waits (real time) until `done()` or 5 s.
+template <class F>
+bool eventually(F done) {
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return done();
+}
+
+std::string counter(const std::string& pool, const std::string& label, kp::TimePoint at) {
+  const auto day = std::chrono::floor<std::chrono::days>(at).time_since_epoch().count();
+  return kp::store::Redis::counter_key(pool, label, 0, static_cast<std::uint64_t>(day));
+}
+
+}  // namespace
+
+TEST_CASE("Redis: one instance spends exactly the limit, and Redis counts exactly what was leased") {
+  RedisServer server;
+  kp::clock::Manual clock{day_start + 9h};
+  Recorder recorder;
+  std::size_t granted = 0;
+  kp::store::Redis::Stats stats;
+  {
+    Pool pool{kp::store::Redis{options_for(server)}, clock, recorder.sink()};
+    const auto groq = pool.add_provider("groq");
+    pool.add_key(groq, kp::Secret{"gsk_one"}, {kp::Limit::requests(1'000).per_day()}, {.label = "k1"});
+    granted = spend_until_refused(pool, clock.now());
+    stats = pool.storage().stats();
+    const kp::Lease refused = pool.acquire({}, clock.now());
+    REQUIRE_FALSE(refused);
+    CHECK(refused.refusal().reason == kp::Reason::exhausted);
+    CHECK(refused.refusal().retry_after == std::chrono::nanoseconds{day_start + 24h - clock.now()});
+    const kp::Snapshot snap = pool.snapshot();
+    CHECK(snap.keys.at(0).limits.at(0).used == 1'000);
+  }
+  CHECK(granted == 1'000);
+  CHECK(server.get(counter("test", "k1", clock.now())) == 1'000);
+  CHECK(stats.leased == 1'000);
+  CHECK(stats.round_trips < 200);  // leases, not one call per request
+  // The fleet crossed 80%, 90% and 100% once each.
+  CHECK(recorder.count(kp::EventKind::threshold_crossed, 0.8) == 1);
+  CHECK(recorder.count(kp::EventKind::threshold_crossed, 0.9) == 1);
+  CHECK(recorder.count(kp::EventKind::key_exhausted) == 1);
+}
+
+TEST_CASE("Redis: what is in hand is given back when the pool is destroyed") {
+  RedisServer server;
+  kp::clock::Manual clock{day_start + 9h};
+  {
+    Pool pool{kp::store::Redis{options_for(server)}, clock};
+    const auto groq = pool.add_provider("groq");
+    pool.add_key(groq, kp::Secret{"gsk_one"}, {kp::Limit::requests(10'000).per_day()}, {.label = "k1"});
+    for (int i = 0; i < 7; ++i) REQUIRE(pool.acquire({}, clock.now()));
+    CHECK(server.get(counter("test", "k1", clock.now())) >= 7);  // leased ahead of use
+  }
+  CHECK(server.get(counter("test", "k1", clock.now())) == 7);
+}
+
+TEST_CASE("Redis: commits above and below the estimate reach Redis") {
+  RedisServer server;
+  kp::clock::Manual clock{day_start + 9h};
+  {
+    Pool pool{kp::store::Redis{options_for(server)}, clock};
+    const auto groq = pool.add_provider("groq");
+    pool.add_key(groq, kp::Secret{"gsk_one"}, {kp::Limit::tokens(100'000).per_day()}, {.label = "k1"});
+    kp::Lease a = pool.acquire({.tokens = 1'000}, clock.now());
+    REQUIRE(a);
+    a.commit({.tokens = 4'000});  // 3,000 beyond the lease
+    kp::Lease b = pool.acquire({.tokens = 1'000}, clock.now());
+    REQUIRE(b);
+    b.commit({.tokens = 200});
+  }
+  CHECK(server.get(counter("test", "k1", clock.now())) == 4'200);
+}
+
+TEST_CASE("Redis: a lease of an old window is never spent in the new one") {
+  RedisServer server;
+  kp::clock::Manual clock{day_start + 23h + 59min};
+  Pool pool{kp::store::Redis{options_for(server)}, clock};
+  const auto groq = pool.add_provider("groq");
+  pool.add_key(groq, kp::Secret{"gsk_one"}, {kp::Limit::requests(100).per_day()}, {.label = "k1"});
+  for (int i = 0; i < 30; ++i) REQUIRE(pool.acquire({}, clock.now()));
+  const kp::TimePoint yesterday = clock.now();
+  clock.advance(2min);  // the next day
+  CHECK(spend_until_refused(pool, clock.now()) == 100);
+  CHECK(server.get(counter("test", "k1", clock.now())) == 100);
+  CHECK(server.get(counter("test", "k1", yesterday)) >= 30);
+  CHECK(server.get(counter("test", "k1", yesterday)) <= 100);
+}
+
+TEST_CASE("Redis: two instances share one limit, and the fleet's thresholds fire once") {
+  RedisServer server;
+  kp::clock::Manual clock{day_start + 9h};
+  Recorder ra, rb;
+  Pool a{kp::store::Redis{options_for(server)}, clock, ra.sink()};
+  Pool b{kp::store::Redis{options_for(server)}, clock, rb.sink()};
+  for (Pool* p : {&a, &b}) {
+    const auto groq = p->add_provider("groq");
+    p->add_key(groq, kp::Secret{"gsk_one"}, {kp::Limit::requests(2'000).per_day()}, {.label = "shared"});
+  }
+  std::size_t from_a = 0, from_b = 0;
+  for (;;) {
+    kp::Lease la = a.acquire({}, clock.now());
+    kp::Lease lb = b.acquire({}, clock.now());
+    from_a += la ? 1 : 0;
+    from_b += lb ? 1 : 0;
+    if (!la && !lb) break;
+  }
+  CHECK(from_a + from_b == 2'000);
+  CHECK(from_a >= 700);  // equal demand: a fair share each
+  CHECK(from_b >= 700);
+  CHECK(ra.count(kp::EventKind::threshold_crossed, 0.8) + rb.count(kp::EventKind::threshold_crossed, 0.8) == 1);
+  CHECK(ra.count(kp::EventKind::key_exhausted) + rb.count(kp::EventKind::key_exhausted) == 1);
+  // Both see the fleet's usage in their snapshots.
+  CHECK(a.snapshot().keys.at(0).limits.at(0).used == 2'000);
+  CHECK(b.snapshot().keys.at(0).limits.at(0).used == 2'000);
+}
+
+TEST_CASE("Redis: disable, enable and reset on one instance reach the others") {
+  RedisServer server;
+  kp::clock::Manual clock{day_start + 9h};
+  auto options = options_for(server);
+  options.control_interval = 10ms;
+  Pool a{kp::store::Redis{options}, clock};
+  Pool b{kp::store::Redis{options}, clock};
+  kp::KeyId key{};
+  for (Pool* p : {&a, &b}) {
+    const auto groq = p->add_provider("groq");
+    key = p->add_key(groq, kp::Secret{"gsk_one"}, {kp::Limit::requests(50).per_day()}, {.label = "shared"});
+  }
+  REQUIRE(b.acquire({}, clock.now()));
+  a.disable(key);
+  CHECK(eventually([&] {
+    const kp::Lease l = b.acquire({}, clock.now());
+    return !l && l.refusal().reason == kp::Reason::disabled;
+  }));
+  a.enable(key);
+  CHECK(eventually([&] { return static_cast<bool>(b.acquire({}, clock.now())); }));
+  // Spend the rest, then reset on a: b can spend the whole limit again.
+  while (a.acquire({}, clock.now()) || b.acquire({}, clock.now())) {
+  }
+  a.reset(key);
+  CHECK(eventually([&] { return server.get(counter("test", "shared", clock.now())) == 0; }));
+  std::size_t after_reset = 0;
+  CHECK(eventually([&] {
+    after_reset += spend_until_refused(b, clock.now());
+    return after_reset > 0;
+  }));
+  after_reset += spend_until_refused(a, clock.now());
+  CHECK(after_reset <= 50);
+}
+
+TEST_CASE("Redis outage, refuse: only what is in hand is spent; service resumes when Redis returns") {
+  RedisServer server;
+  kp::clock::Manual clock{day_start + 9h};
+  Recorder recorder;
+  auto options = options_for(server);
+  options.timeout = 50ms;
+  options.reconnect_interval = 20ms;
+  options.min_lease = 20;
+  Pool pool{kp::store::Redis{options}, clock, recorder.sink()};
+  const auto groq = pool.add_provider("groq");
+  pool.add_key(groq, kp::Secret{"gsk_one"}, {kp::Limit::requests(1'000).per_day()}, {.label = "k1"});
+  REQUIRE(pool.acquire({}, clock.now()));
+  server.stop();
+  const std::size_t during = spend_until_refused(pool, clock.now());
+  CHECK(during < 1'000);  // the hand, no more
+  CHECK(eventually([&] { return recorder.count(kp::EventKind::backend_unavailable) == 1; }));
+  CHECK_FALSE(pool.acquire({}, clock.now()));
+  CHECK(recorder.count(kp::EventKind::backend_unavailable) == 1);  // once per outage
+  server.start();
+  CHECK(eventually([&] { return static_cast<bool>(pool.acquire({}, clock.now())); }));
+  CHECK(pool.storage().stats().available);
+}
+
+TEST_CASE("Redis outage, local_share: limit / expected instances, debited when Redis returns") {
+  RedisServer server;
+  kp::clock::Manual clock{day_start + 9h};
+  auto options = options_for(server);
+  options.on_outage = kp::store::Redis::OnOutage::local_share;
+  options.expected_instances = 4;
+  options.timeout = 50ms;
+  options.reconnect_interval = 20ms;
+  server.stop();
+  std::size_t during = 0;
+  {
+    Pool pool{kp::store::Redis{options}, clock};
+    const auto groq = pool.add_provider("groq");
+    pool.add_key(groq, kp::Secret{"gsk_one"}, {kp::Limit::requests(1'000).per_day()}, {.label = "k1"});
+    during = spend_until_refused(pool, clock.now());
+    CHECK(during == 250);
+    CHECK(pool.storage().stats().local_grants == 250);
+    server.start();
+    CHECK(eventually([&] { return server.get(counter("test", "k1", clock.now())) >= 250; }));
+  }
+  CHECK(server.get(counter("test", "k1", clock.now())) == 250);
+}
+
+TEST_CASE("Redis: a server that never answers holds an acquire for one timeout at most") {
+  // A listening socket that never accepts: connects succeed (the backlog), replies never come.
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(listen(fd, 16) == 0);
+  REQUIRE(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  kp::store::Redis::Options options;
+  options.port = ntohs(addr.sin_port);
+  options.timeout = 100ms;
+  kp::clock::Manual clock{day_start + 9h};
+  Recorder recorder;
+  {
+    Pool pool{kp::store::Redis{options}, clock, recorder.sink()};
+    const auto groq = pool.add_provider("groq");
+    pool.add_key(groq, kp::Secret{"gsk_one"}, {kp::Limit::requests(10).per_day()}, {.label = "k1"});
+    const auto start = std::chrono::steady_clock::now();
+    const kp::Lease lease = pool.acquire({}, clock.now());
+    const auto took = std::chrono::steady_clock::now() - start;
+    CHECK_FALSE(lease);
+    CHECK(took < 2s);  // one 100 ms timeout, with room for a slow machine
+    CHECK(recorder.count(kp::EventKind::backend_unavailable) == 1);
+  }
+  close(fd);
+}
+
+TEST_CASE("Redis: bad options and unleasable limits are refused with a clear error") {
+  using Options = kp::store::Redis::Options;
+  auto refuses = [](Options o, const char* what) {
+    CHECK_THROWS_WITH(kp::store::Redis{o}, Catch::Contains(what));
+  };
+  Options o;
+  o.port = 0;
+  refuses(o, "port");
+  o = {};
+  o.pool = "";
+  refuses(o, "pool name");
+  o = {};
+  o.pool = "a{b}";
+  refuses(o, "hash tag");
+  o = {};
+  o.timeout = 0ms;
+  refuses(o, "timeout");
+  o = {};
+  o.max_share = 0;
+  refuses(o, "max_share");
+  o = {};
+  o.min_lease = 10;
+  o.max_lease = 5;
+  refuses(o, "min_lease");
+  o = {};
+  o.on_outage = kp::store::Redis::OnOutage::local_share;
+  o.expected_instances = 0;
+  refuses(o, "expected_instances");
+  o = {};
+  o.rolling_hold = 0ms;
+  refuses(o, "rolling_hold");
+
+  RedisServer server;
+  kp::clock::Manual clock{day_start};
+  Pool pool{kp::store::Redis{options_for(server)}, clock};
+  const auto groq = pool.add_provider("groq");
+  CHECK_THROWS_WITH(pool.add_key(groq, kp::Secret{"gsk_b"},
+                                 {kp::Limit::requests(30).per_day().headroom(kp::Priority::batch, 0.5)}),
+                    Catch::Contains("headroom"));
+  // Nothing was added by the refused calls: a good key still goes in.
+  CHECK_NOTHROW(pool.add_key(groq, kp::Secret{"gsk_c"}, {kp::Limit::requests(30).per_day()}));
+}
+
+TEST_CASE("Redis: labels with separators do not collide in Redis") {
+  CHECK(kp::store::Redis::counter_key("p", "a:b", 0, 7) != kp::store::Redis::counter_key("p", "a%3Ab", 0, 7));
+  CHECK(kp::store::Redis::counter_key("p", "a:b", 0, 7) == "keypool:{p}:w:a%3Ab:0:7");
+}
+
+TEST_CASE("Redis: AUTH with a password, and with an ACL user; a wrong password is an outage, not a crash") {
+  SECTION("password") {
+    RedisServer server{{"--requirepass", "s3cret"}};
+    kp::clock::Manual clock{day_start + 9h};
+    auto options = options_for(server);
+    options.password = "s3cret";
+    Pool pool{kp::store::Redis{options}, clock};
+    const auto groq = pool.add_provider("groq");
+    pool.add_key(groq, kp::Secret{"gsk_one"}, {kp::Limit::requests(10).per_day()}, {.label = "k1"});
+    CHECK(spend_until_refused(pool, clock.now()) == 10);
+    CHECK(pool.storage().stats().available);
+  }
+  SECTION("ACL user limited to keypool's keys") {
+    RedisServer server{{"--user", "default", "off", "--user", "svc", "on", ">pw", "~keypool:*", "+@all"}};
+    kp::clock::Manual clock{day_start + 9h};
+    auto options = options_for(server);
+    options.user = "svc";
+    options.password = "pw";
+    Pool pool{kp::store::Redis{options}, clock};
+    const auto groq = pool.add_provider("groq");
+    pool.add_key(groq, kp::Secret{"gsk_one"}, {kp::Limit::requests(10).per_day()}, {.label = "k1"});
+    CHECK(spend_until_refused(pool, clock.now()) == 10);
+  }
+  SECTION("wrong password") {
+    RedisServer server{{"--requirepass", "s3cret"}};
+    kp::clock::Manual clock{day_start + 9h};
+    Recorder recorder;
+    auto options = options_for(server);
+    options.password = "wrong";
+    Pool pool{kp::store::Redis{options}, clock, recorder.sink()};
+    const auto groq = pool.add_provider("groq");
+    pool.add_key(groq, kp::Secret{"gsk_one"}, {kp::Limit::requests(10).per_day()}, {.label = "k1"});
+    CHECK_FALSE(pool.acquire({}, clock.now()));
+    CHECK_FALSE(pool.storage().stats().available);
+    CHECK(recorder.count(kp::EventKind::backend_unavailable) == 1);
+  }
+}
+
+TEST_CASE("Redis: a rolling limit is leased from the fleet's GCRA: burst, then the rate, shared by two instances") {
+  RedisServer server;
+  kp::clock::Manual clock{day_start + 9h};
+  auto options = options_for(server);
+  options.control_interval = 10ms;
+  Pool a{kp::store::Redis{options}, clock};
+  Pool b{kp::store::Redis{options}, clock};
+  for (Pool* p : {&a, &b}) {
+    const auto groq = p->add_provider("groq");
+    p->add_key(groq, kp::Secret{"gsk_one"}, {kp::Limit::requests(60).per(60s)}, {.label = "rate"});
+  }
+  // The burst: 60 between the two, no more.
+  std::size_t burst = 0;
+  for (;;) {
+    kp::Lease la = a.acquire({}, clock.now());
+    kp::Lease lb = b.acquire({}, clock.now());
+    burst += (la ? 1 : 0) + (lb ? 1 : 0);
+    if (!la && !lb) break;
+  }
+  CHECK(burst == 60);
+  const kp::Lease refused = a.acquire({}, clock.now());
+  REQUIRE_FALSE(refused);
+  CHECK(refused.refusal().reason == kp::Reason::rate_limited);
+  CHECK(refused.refusal().retry_after == 1s);  // one unit replenishes per second
+  // Ten seconds later the fleet has replenished ten units, whoever asks.
+  clock.advance(10s);
+  std::size_t later = 0;
+  CHECK(eventually([&] {  // a's hand may be empty until its dry-recheck passes
+    later += spend_until_refused(a, clock.now()) + spend_until_refused(b, clock.now());
+    return later >= 10;
+  }));
+  CHECK(later == 10);
+  CHECK(a.snapshot().keys.at(0).limits.at(0).used == 60);
+}
+
+TEST_CASE("Redis: rolling units held too long go back to the fleet") {
+  RedisServer server;
+  kp::clock::Manual clock{day_start + 9h};
+  auto options = options_for(server);
+  options.rolling_hold = 20ms;
+  options.min_lease = 30;
+  Pool a{kp::store::Redis{options}, clock};
+  Pool b{kp::store::Redis{options}, clock};
+  for (Pool* p : {&a, &b}) {
+    const auto groq = p->add_provider("groq");
+    p->add_key(groq, kp::Secret{"gsk_one"}, {kp::Limit::requests(60).per(60s)}, {.label = "rate"});
+  }
+  REQUIRE(a.acquire({}, clock.now()));  // a leases some and spends 1
+  // a holds its units idle; after the hold they are given back, and b can spend all 59.
+  std::size_t from_b = 0;
+  CHECK(eventually([&] {
+    from_b += spend_until_refused(b, clock.now());
+    return from_b == 59;
+  }));
+  CHECK(from_b == 59);
+  const kp::store::Redis::Stats stats = a.storage().stats();
+  CHECK(stats.returned + 1 == stats.leased);  // all a leased but the one it spent
+}
