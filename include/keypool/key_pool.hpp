@@ -261,6 +261,9 @@ class BasicKeyPool final : private detail::LeaseOwner, private detail::LeaseHost
   /// the counter words of the key it grants (and rolls back partial reservations on a key that
   /// refuses). Refusing costs one pass over the keys, with loads only where a load shows a
   /// limit full. Thread-safe.
+  /// With a leasing store (store::Redis), a refusal for lack of quota in hand first takes one
+  /// synchronous lease from the backend (one round trip, bounded by the store's timeout, and
+  /// skipped while the backend is known to be dry or unreachable), then tries once more.
   [[nodiscard]] Lease acquire(const Request& request = {}) noexcept { return acquire(request, clock_.now()); }
   [[nodiscard]] Lease acquire(const Request& request, TimePoint now) noexcept {
     Lease lease;  // filled in place: one named return, no copies
@@ -1060,6 +1063,8 @@ class BasicKeyPool final : private detail::LeaseOwner, private detail::LeaseHost
   /// Raises blocked_until to `until` unless it is already later (a longer deadline is never
   /// shortened). Returns true when it moved.
   bool block_until(const detail::KeyRecord& key, std::uint64_t until) noexcept {
+    // Leased: the provider's answer is about the key, for every instance: share the cooldown.
+    if constexpr (leasing) store_.publish_cooldown(key.id.value, until);
     auto blocked = detail::word(key.slot->blocked_until);
     std::uint64_t current = blocked.load(std::memory_order_relaxed);
     while (current < until) {
@@ -1089,6 +1094,7 @@ class BasicKeyPool final : private detail::LeaseOwner, private detail::LeaseHost
         if (outcome.until() == TimePoint::max()) {
           // Out until someone acts (billing: OpenAI's insufficient_quota, HTTP 402): disabled.
           const auto previous = detail::word(key.slot->blocked_until).exchange(disabled_until, std::memory_order_relaxed);
+          if constexpr (leasing) store_.publish_disabled(key.id.value, true);
           if (previous != disabled_until) emit_key_event(EventKind::key_disabled, key, now, TimePoint::max());
           return;
         }
@@ -1113,6 +1119,7 @@ class BasicKeyPool final : private detail::LeaseOwner, private detail::LeaseHost
                                          : window.end == longest_end;
           if (!matches) continue;
           fill_window(key, i, plans[i], now_sec);
+          if constexpr (leasing) store_.publish_exhausted(key.id.value, i);  // the fleet's window is spent too
           if constexpr (events_enabled) report_exhausted(key, i, plans[i], window.epoch, plans[i].amount, now);
           marked = true;
           latest_marked_end = std::max(latest_marked_end, window.end);
@@ -1127,6 +1134,7 @@ class BasicKeyPool final : private detail::LeaseOwner, private detail::LeaseHost
       }
       case Outcome::Kind::auth_failed: {
         const auto previous = detail::word(key.slot->blocked_until).exchange(disabled_until, std::memory_order_relaxed);
+        if constexpr (leasing) store_.publish_disabled(key.id.value, true);  // a refused credential is refused everywhere
         if (previous != disabled_until) emit_key_event(EventKind::key_disabled, key, now, TimePoint::max());
         return;
       }

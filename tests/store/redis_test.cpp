@@ -438,3 +438,53 @@ TEST_CASE("Redis: rolling units held too long go back to the fleet") {
   const kp::store::Redis::Stats stats = a.storage().stats();
   CHECK(stats.returned + 1 == stats.leased);  // all a leased but the one it spent
 }
+
+TEST_CASE("Redis: a provider's answers about a key reach every instance") {
+  RedisServer server;
+  kp::clock::Manual clock{day_start + 9h};
+  auto options = options_for(server);
+  options.control_interval = 10ms;
+  Pool a{kp::store::Redis{options}, clock};
+  Pool b{kp::store::Redis{options}, clock};
+  kp::KeyId key{};
+  for (Pool* p : {&a, &b}) {
+    const auto groq = p->add_provider("groq");
+    key = p->add_key(groq, kp::Secret{"gsk_one"}, {kp::Limit::requests(1'000).per_day()}, {.label = "shared"});
+  }
+  SECTION("a 429 with retry-after cools the key on every instance; enable clears it everywhere") {
+    REQUIRE(b.acquire({}, clock.now()));
+    kp::Lease lease = a.acquire({}, clock.now());
+    REQUIRE(lease);
+    lease.fail(kp::Outcome::rate_limited(30s));
+    CHECK(eventually([&] {
+      const kp::Lease l = b.acquire({}, clock.now());
+      return !l && l.refusal().reason == kp::Reason::cooling_down;
+    }));
+    const kp::Lease refused = b.acquire({}, clock.now());
+    CHECK(refused.refusal().retry_after <= 30s);
+    CHECK(refused.refusal().retry_after > 29s);
+    a.enable(key);
+    CHECK(eventually([&] { return static_cast<bool>(b.acquire({}, clock.now())); }));
+  }
+  SECTION("a daily quota the provider says is spent is spent for the fleet") {
+    kp::Lease lease = a.acquire({}, clock.now());
+    REQUIRE(lease);
+    lease.fail(kp::Outcome::quota_exhausted(kp::Metric::requests));
+    CHECK(eventually([&] { return server.get(counter("test", "shared", clock.now())) >= 1'000; }));
+    // b spends at most what it already held, then is refused until the day ends.
+    const std::size_t more = spend_until_refused(b, clock.now());
+    CHECK(more < 1'000);
+    const kp::Lease refused = b.acquire({}, clock.now());
+    REQUIRE_FALSE(refused);
+    CHECK(refused.refusal().reason == kp::Reason::exhausted);
+  }
+  SECTION("an invalid key is disabled on every instance") {
+    kp::Lease lease = a.acquire({}, clock.now());
+    REQUIRE(lease);
+    lease.fail(kp::Outcome::auth_failed());
+    CHECK(eventually([&] {
+      const kp::Lease l = b.acquire({}, clock.now());
+      return !l && l.refusal().reason == kp::Reason::disabled;
+    }));
+  }
+}

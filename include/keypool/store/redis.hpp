@@ -268,6 +268,22 @@ class Redis {
     if (key < state_->capacity) state_->keys[key].pending_disable.store(disabled ? 1 : 0, std::memory_order_release);
     state_->wake();
   }
+  /// The provider cooled key `key` down until `until_ns` (a 429): every instance rests it.
+  void publish_cooldown(std::size_t key, std::uint64_t until_ns) noexcept {
+    if (key >= state_->capacity || until_ns == disabled_until) return;
+    auto& pending = state_->keys[key].pending_cool;
+    std::uint64_t seen = pending.load(std::memory_order_relaxed);
+    while (seen < until_ns && !pending.compare_exchange_weak(seen, until_ns, std::memory_order_acq_rel)) {
+    }
+    state_->wake();
+  }
+  /// The provider said limit `limit` of key `key` is spent for its window: the fleet's count is
+  /// raised to the limit, so no instance leases more of it.
+  void publish_exhausted(std::size_t key, std::size_t limit) noexcept {
+    if (key >= state_->capacity || limit >= max_limits_per_key) return;
+    state_->keys[key].pending_fill.fetch_or(1u << limit, std::memory_order_acq_rel);
+    state_->wake();
+  }
   void publish_reset(std::size_t key, std::uint32_t limits) noexcept {
     if (key < state_->capacity) state_->keys[key].pending_reset.fetch_or(limits, std::memory_order_acq_rel);
     state_->wake();
@@ -304,8 +320,9 @@ class Redis {
 
  private:
   // Debit first, then spend: the fleet's count only ever includes what was handed out.
-  //   KEYS[1] the window's counter; ARGV: limit, want, minimum, share (‰), change, ttl (ms)
-  //   change > 0 gives units back, change < 0 debits units spent beyond leases.
+  //   KEYS[1] the window's counter; ARGV: limit, want, minimum, share (‰), change, ttl (ms), fill
+  //   change > 0 gives units back, change < 0 debits units spent beyond leases; fill '1' raises
+  //   the count to the limit (the provider said the window is spent).
   //   Returns {granted, count after, count before the grant}.
   static constexpr const char* lease_script = R"LUA(
 local used = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -315,6 +332,7 @@ local minimum = tonumber(ARGV[3])
 local share = tonumber(ARGV[4])
 used = used - tonumber(ARGV[5])
 if used < 0 then used = 0 end
+if ARGV[7] == '1' and used < limit then used = limit end
 local left = limit - used
 if left < 0 then left = 0 end
 local grant = math.min(want, math.max(math.ceil(left * share / 1000), minimum), left)
@@ -346,8 +364,9 @@ return {grant, math.ceil((tat - now) / interval), before, tat}
 )LUA";
 
   // Operator actions on a key: KEYS[1] the key's control hash; ARGV[1] the action
-  //   'disable' / 'enable': set the flag, bump 'dver';  'reset': bump 'gen', delete KEYS[2..].
-  //   Returns {disabled, dver, gen}.
+  //   'disable' / 'enable': set the flag, bump 'dver';  'reset': bump 'gen', delete KEYS[2..];
+  //   'cool': raise 'cool' (ms since the epoch) to ARGV[2];  'read': nothing.
+  //   Returns {disabled, dver, gen, reset mask, cool}.
   static constexpr const char* control_script = R"LUA(
 local action = ARGV[1]
 if action == 'disable' then
@@ -356,13 +375,20 @@ if action == 'disable' then
 elseif action == 'enable' then
   redis.call('HSET', KEYS[1], 'disabled', 0)
   redis.call('HINCRBY', KEYS[1], 'dver', 1)
+  redis.call('HDEL', KEYS[1], 'cool')
+elseif action == 'cool' then
+  local until_ms = tonumber(ARGV[2])
+  if until_ms > tonumber(redis.call('HGET', KEYS[1], 'cool') or '0') then
+    redis.call('HSET', KEYS[1], 'cool', ARGV[2])
+  end
 elseif action == 'reset' then
   redis.call('HINCRBY', KEYS[1], 'gen', 1)
   redis.call('HSET', KEYS[1], 'rmask', ARGV[2])
+  redis.call('HDEL', KEYS[1], 'cool')
   for i = 2, #KEYS do redis.call('DEL', KEYS[i]) end
 end
-local v = redis.call('HMGET', KEYS[1], 'disabled', 'dver', 'gen', 'rmask')
-return {tonumber(v[1] or '0'), tonumber(v[2] or '0'), tonumber(v[3] or '0'), tonumber(v[4] or '0')}
+local v = redis.call('HMGET', KEYS[1], 'disabled', 'dver', 'gen', 'rmask', 'cool')
+return {tonumber(v[1] or '0'), tonumber(v[2] or '0'), tonumber(v[3] or '0'), tonumber(v[4] or '0'), tonumber(v[5] or '0')}
 )LUA";
 
   static std::string escape(std::string_view label) {
@@ -418,6 +444,8 @@ return {tonumber(v[1] or '0'), tonumber(v[2] or '0'), tonumber(v[3] or '0'), ton
     // Operator actions to publish (any thread → background thread).
     std::atomic<int> pending_disable{-1};
     std::atomic<std::uint32_t> pending_reset{0};
+    std::atomic<std::uint64_t> pending_cool{0};    // a cooldown to share, ns since the epoch
+    std::atomic<std::uint32_t> pending_fill{0};    // limits the provider reported spent
     // The last control state seen (under State::io).
     bool control_seen = false;
     std::uint64_t seen_dver = 0;
@@ -702,7 +730,7 @@ return {tonumber(v[1] or '0'), tonumber(v[2] or '0'), tonumber(v[3] or '0'), ton
       const std::int64_t ttl_ms = std::max<std::int64_t>(1, (window_end - now_sec) * 1000) +
                                   std::chrono::duration_cast<std::chrono::milliseconds>(options.grace).count();
       return {"EVALSHA", lease_sha, "1", counter_name(l, epoch), std::to_string(l.amount),
-              std::to_string(want), std::to_string(minimum), share, std::to_string(change), std::to_string(ttl_ms)};
+              std::to_string(want), std::to_string(minimum), share, std::to_string(change), std::to_string(ttl_ms), "0"};
     }
 
     // A calendar limit's current window; a rolling limit has one endless "window", epoch 0.
@@ -820,6 +848,22 @@ return {tonumber(v[1] or '0'), tonumber(v[2] or '0'), tonumber(v[3] or '0'), ton
         p.own_reset = true;
         plan.push_back(std::move(p));
       }
+      if (const std::uint64_t cool = key.pending_cool.exchange(0, std::memory_order_acq_rel); cool != 0) {
+        Planned p{Planned::What::control, k, 0, 0, 0, 0, 0, 0, {}};
+        p.args = {"EVALSHA", control_sha, "1", key.control, "cool", std::to_string((cool + 999'999) / 1'000'000)};
+        plan.push_back(std::move(p));
+      }
+      if (const std::uint32_t fill = key.pending_fill.exchange(0, std::memory_order_acq_rel); fill != 0) {
+        for (std::size_t i = 0; i < key.limit_count; ++i) {
+          const LimitLease& l = key.limits[i];
+          if (!l.leased || l.rolling || (fill & (1u << i)) == 0) continue;
+          const detail::WindowNow current = window_of(l, now_sec);
+          Planned p{Planned::What::lease, k, i, current.epoch, 0, 0, 0, 0, {}};
+          p.args = lease_args(l, current.epoch, current.end, now_sec, 0, 0, 0);
+          p.args.back() = "1";
+          plan.push_back(std::move(p));
+        }
+      }
       if (disable >= 0) {
         Planned p{Planned::What::control, k, 0, 0, 0, 0, 0, 0, {}};
         p.args = {"EVALSHA", control_sha, "1", key.control, disable == 1 ? "disable" : "enable"};
@@ -886,21 +930,28 @@ return {tonumber(v[1] or '0'), tonumber(v[2] or '0'), tonumber(v[3] or '0'), ton
     }
 
     void apply_control(std::size_t k, KeyLease& key, const redisReply* reply, bool own_reset) noexcept {
-      if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 4) return;
+      if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 5) return;
       const bool disabled = reply->element[0]->integer != 0;
       const auto dver = static_cast<std::uint64_t>(reply->element[1]->integer);
       const auto gen = static_cast<std::uint64_t>(reply->element[2]->integer);
       const auto rmask = static_cast<std::uint32_t>(reply->element[3]->integer);
+      const auto cool_ms = static_cast<std::uint64_t>(std::max<long long>(0, reply->element[4]->integer));
       auto blocked = detail::word(key.slot->blocked_until);
+      // Another instance's cooldown (a 429 it saw): rest the key here too, unless disabled.
+      if (cool_ms != 0) {
+        const std::uint64_t until = cool_ms * 1'000'000;
+        std::uint64_t seen = blocked.load(std::memory_order_relaxed);
+        while (seen < until && seen != disabled_until &&
+               !blocked.compare_exchange_weak(seen, until, std::memory_order_relaxed)) {
+        }
+      }
       if (!key.control_seen || dver != key.seen_dver) {
-        // Joining: take over a disable in force. Later: follow every change, either way.
-        if (disabled || key.control_seen) {
-          if (disabled) {
-            blocked.store(disabled_until, std::memory_order_relaxed);
-          } else {
-            std::uint64_t seen = blocked.load(std::memory_order_relaxed);
-            if (seen == disabled_until) blocked.compare_exchange_strong(seen, 0, std::memory_order_relaxed);
-          }
+        // Joining: take over a disable in force. Later: follow every change, either way (an
+        // enable also ends a cooldown, as `enable` does).
+        if (disabled) {
+          blocked.store(disabled_until, std::memory_order_relaxed);
+        } else if (key.control_seen) {
+          blocked.store(0, std::memory_order_relaxed);
         }
         key.seen_dver = dver;
       }
