@@ -72,18 +72,6 @@ struct ForecastOptions {
 
 namespace detail {
 
-[[nodiscard]] inline std::uint64_t to_ns(TimePoint t) noexcept {
-  const auto count = t.time_since_epoch().count();
-  return count < 0 ? 0 : static_cast<std::uint64_t>(count);
-}
-[[nodiscard]] inline std::int64_t to_seconds(TimePoint t) noexcept {
-  const auto count = t.time_since_epoch().count();
-  return count < 0 ? 0 : count / 1'000'000'000;
-}
-[[nodiscard]] inline TimePoint from_seconds(std::int64_t seconds) noexcept {
-  return TimePoint{std::chrono::seconds{seconds}};
-}
-
 template <class Sink>
 inline constexpr bool discards_events_v = requires { requires Sink::discards_events; };
 

@@ -1044,7 +1044,10 @@ return {tonumber(v[1] or '0'), tonumber(v[2] or '0'), tonumber(v[3] or '0'), ton
           if (short_limits == 0) in_hand_now = true;  // another thread's lease landed meanwhile
         }
         if (in_hand_now) return true;
-        if (!available.load(std::memory_order_relaxed) && std::chrono::steady_clock::now() < next_connect) {
+        // Reconnecting (connect, AUTH, loading scripts) is the background thread's job: it could
+        // take several timeouts, and an acquire waits for one at most.
+        const bool reconnect_here = !thread.joinable() && std::chrono::steady_clock::now() >= next_connect;
+        if (context == nullptr && !reconnect_here) {
           if (options.on_outage == OnOutage::local_share) return share_locally(now, &amounts);
           return false;
         }
