@@ -36,6 +36,12 @@ class RedisServer {
     const char* binary = std::getenv("KEYPOOL_REDIS_SERVER");
     const std::string server = binary != nullptr && *binary != '\0' ? binary : "redis-server";
     const std::string port = std::to_string(port_);
+    // Everything the child needs is built before fork: a child of a multi-threaded process may
+    // only make async-signal-safe calls (no allocation) before exec.
+    std::vector<const char*> argv{server.c_str(), "--port", port.c_str(), "--bind", "127.0.0.1", "--save", "",
+                                  "--appendonly", "no", "--loglevel", "warning"};
+    for (const std::string& arg : extra_) argv.push_back(arg.c_str());
+    argv.push_back(nullptr);
     pid_ = fork();
     if (pid_ < 0) throw std::runtime_error("fork failed");
     if (pid_ == 0) {
@@ -44,11 +50,7 @@ class RedisServer {
         dup2(null, STDOUT_FILENO);
         dup2(null, STDERR_FILENO);
       }
-      std::vector<const char*> argv{server.c_str(), "--port", port.c_str(), "--bind", "127.0.0.1", "--save", "",
-                                    "--appendonly", "no", "--loglevel", "warning"};
-      for (const std::string& arg : extra_) argv.push_back(arg.c_str());
-      argv.push_back(nullptr);
-      execvp(server.c_str(), const_cast<char* const*>(argv.data()));
+      execvp(argv[0], const_cast<char* const*>(argv.data()));
       _exit(127);
     }
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{10};
