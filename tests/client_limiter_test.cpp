@@ -339,3 +339,28 @@ TEST_CASE("bad options throw keypool::Error saying what to fix", "[client_limite
   CHECK_THROWS_AS(Limiter({.requests = 10, .per = 1min, .burst = ~std::uint64_t{0}}), kp::Error);
   CHECK_NOTHROW(Limiter({.requests = 1, .per = hours{24 * 365 * 70}, .max_clients = 1}));
 }
+
+// -------------------------------------------------------------------------------------------------
+// Internals
+
+TEST_CASE("detail::DivideBy divides exactly without a division instruction", "[client_limiter][detail]") {
+  std::mt19937_64 random{7};
+  std::vector<std::uint64_t> divisors = {1, 2, 3, 6, 7, 1'000, 6'000'000'000, 142'857'143, (std::uint64_t{1} << 61) - 1,
+                                         std::uint64_t{1} << 61, (std::uint64_t{1} << 32) + 1};
+  for (int i = 0; i < 200; ++i) divisors.push_back(1 + (random() >> (3 + random() % 61)));
+  for (const std::uint64_t divisor : divisors) {
+    const kp::detail::DivideBy divide{divisor};
+    CAPTURE(divisor);
+    std::vector<std::uint64_t> dividends = {0, 1, divisor - 1, divisor, divisor + 1, kp::detail::DivideBy::max_dividend - 1};
+    for (std::uint64_t k : {std::uint64_t{2}, std::uint64_t{3}, std::uint64_t{1'000'003}})
+      if (divisor <= (kp::detail::DivideBy::max_dividend - 1) / k) {
+        dividends.push_back(divisor * k - 1);
+        dividends.push_back(divisor * k);
+      }
+    for (int i = 0; i < 200; ++i) dividends.push_back(random() >> (3 + random() % 61));
+    for (const std::uint64_t n : dividends) {
+      CAPTURE(n);
+      REQUIRE(divide(n) == n / divisor);
+    }
+  }
+}
