@@ -136,8 +136,25 @@ void BM_ClientLimiter_Refused(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
+/// The cost of two hot clients sharing a cache line: two threads, each charging its own client.
+/// same_line:1 is a table of 4 entries (one 64-byte line: the two clients' words false-share);
+/// same_line:0 a table of 65,536 (the two clients are on different lines but for a 3-in-65,536
+/// chance). What the entry layout (four per line, not padded) costs at worst.
+void BM_ClientLimiter_TwoHotClients(benchmark::State& state) {
+  static std::unique_ptr<kp::ClientLimiter> limiter;
+  if (state.thread_index() == 0)
+    limiter = std::make_unique<kp::ClientLimiter>(kp::ClientLimiter::Options{.requests = unreachable_rate,
+                                                                             .per = std::chrono::seconds{1},
+                                                                             .burst = unreachable_burst,
+                                                                             .max_clients = state.range(0) != 0 ? 4u : 65'536u});
+  const std::vector<std::string>& ids = client_ids(1000);
+  run(state, {ids[static_cast<std::size_t>(state.thread_index())]},
+      [&](const std::string& id, kp::TimePoint now) { return limiter->try_acquire(id, now).allowed; });
+}
+
 }  // namespace
 
+BENCHMARK(BM_ClientLimiter_TwoHotClients)->ArgName("same_line")->Arg(1)->Arg(0)->Threads(2)->UseRealTime();
 BENCHMARK(BM_ClientLimiter)->ArgName("clients")->Arg(1)->Arg(1000)->Arg(100000);
 BENCHMARK(BM_ClientLimiter)->ArgName("clients")->Arg(1)->Arg(1000)->Arg(100000)->Threads(2)->UseRealTime();
 BENCHMARK(BM_ClientLimiter_Baseline_MutexMap)->ArgName("clients")->Arg(1)->Arg(1000)->Arg(100000);

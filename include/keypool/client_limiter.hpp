@@ -118,9 +118,11 @@ inline void spin_pause() noexcept {
 /// without a limit, while the clients it already tracks keep their exact budgets.
 ///
 /// Guarantees (docs/client-limiter.md has the reasoning):
-/// - Never over-admits: under any interleaving of threads, a client's admitted cost over any span
-///   never exceeds what GCRA allows at the times the calls pass, and with time standing still a
-///   client is admitted exactly its burst, however many threads race for it.
+/// - Never over-admits: under any interleaving of threads, a client's admitted cost never exceeds
+///   what GCRA allows at the times the calls pass, and with time standing still a client is
+///   admitted exactly its burst, however many threads race for it. (Threads whose clock readings
+///   disagree: a client forgotten by a call at a later time and met again by a call at an earlier
+///   time gains at most the refill between the two readings; docs/client-limiter.md.)
 /// - Lock-free: no lock, no allocation, no system call on `try_acquire` and `peek`. One exception
 ///   to "exact": a request that finds another thread in the middle of installing the same new
 ///   client spins a bounded while (the installer is two stores from done) and, if that thread was
@@ -159,7 +161,7 @@ class ClientLimiter {
     /// idle. 1 ns for a contended install (see the class comment).
     Duration retry_after;
     /// Requests of cost 1 the client could still send right now, after this decision (for an
-    /// X-RateLimit-Remaining header). 0 when the client's window is full.
+    /// X-RateLimit-Remaining header). 0 after a refusal for a full window or a contended install.
     std::uint64_t remaining = 0;
     explicit operator bool() const noexcept { return allowed; }
   };
@@ -179,7 +181,7 @@ class ClientLimiter {
     const std::size_t size = std::bit_ceil(options_.max_clients);
     mask_ = size - 1;
     window_ = std::min(size, probe_window);
-    entries_ = std::make_unique<Entry[]>(size);
+    lines_ = std::make_unique<Line[]>((size + entries_per_line - 1) / entries_per_line);
   }
 
   ClientLimiter(const ClientLimiter&) = delete;
@@ -189,7 +191,8 @@ class ClientLimiter {
   /// IP address, an API token or its hash...); only its 64-bit hash is kept. Cost 0 charges
   /// nothing and creates no entry: it is allowed unless the clock stepped back behind the client's
   /// state (see `peek`). A cost above the burst is never allowed (retry_after = Duration::max()).
-  /// Thread-safe, lock-free, no allocation, no system call. O(probe_window) worst case.
+  /// Thread-safe, lock-free, no allocation, no system call. Reads at most probe_window entries
+  /// (again only if another thread changed one of them meanwhile).
   [[nodiscard]] Decision try_acquire(std::string_view client, TimePoint now, std::uint64_t cost = 1) noexcept {
     return try_acquire_hashed(hash(client), now, cost);
   }
@@ -235,9 +238,9 @@ class ClientLimiter {
     const std::uint64_t now_ns = clamp(now);
     std::size_t count = 0;
     for (std::size_t i = 0; i <= mask_; ++i) {
-      const std::uint64_t state = entries_[i].state.load(std::memory_order_acquire);
-      if ((state & install_bit) != 0 ||
-          (state > now_ns && entries_[i].key.load(std::memory_order_relaxed) != empty_key))
+      const Entry& e = entry_at(i);
+      const std::uint64_t state = e.state.load(std::memory_order_acquire);
+      if ((state & install_bit) != 0 || (state > now_ns && e.key.load(std::memory_order_relaxed) != empty_key))
         ++count;
     }
     return count;
@@ -282,6 +285,18 @@ class ClientLimiter {
     std::atomic<std::uint64_t> key{empty_key};  // written only by the thread holding the marker
   };
 
+  // Entries are grouped four to a 64-byte line, the table aligned on lines: a probe window spans
+  // 4 or 5 lines. Not padded one per line (see docs/client-limiter.md, "Layout").
+  static constexpr std::size_t entries_per_line = 4;
+  struct alignas(64) Line {
+    Entry entries[entries_per_line];
+  };
+  static_assert(sizeof(Line) == 64, "four entries must fill one cache line");
+
+  [[nodiscard]] Entry& entry_at(std::size_t index) const noexcept {
+    return lines_[index / entries_per_line].entries[index % entries_per_line];
+  }
+
   struct alignas(64) Stats {
     std::atomic<std::uint64_t> evictions{0};
     std::atomic<std::uint64_t> full{0};
@@ -324,7 +339,7 @@ class ClientLimiter {
   [[nodiscard]] static std::uint64_t marker_of(std::uint64_t key) noexcept { return install_bit | (key >> 1); }
 
   [[nodiscard]] Entry& entry(std::uint64_t key, std::size_t probe) const noexcept {
-    return entries_[(static_cast<std::size_t>(key) + probe) & mask_];
+    return entry_at((static_cast<std::size_t>(key) + probe) & mask_);
   }
 
   // Requests of cost 1 that fit at `now` with the client's TAT at `tat`.
@@ -426,6 +441,7 @@ class ClientLimiter {
       } else if (e.state.compare_exchange_weak(state, next, std::memory_order_acquire)) {
         return admitted(remaining_at(next, now));
       }
+      // (The CAS is acquire for its failure case: the state it read publishes the key read next.)
       if ((state & install_bit) != 0 || e.key.load(std::memory_order_relaxed) != key) {
         lost = true;
         return {};
@@ -511,7 +527,7 @@ class ClientLimiter {
   detail::DivideBy per_interval_;  // x / T without a division
   std::size_t mask_ = 0;         // capacity − 1
   std::size_t window_ = 0;       // min(capacity, probe_window)
-  std::unique_ptr<Entry[]> entries_;
+  std::unique_ptr<Line[]> lines_;
   // Written only on evictions and refusals, on a line of its own.
   Stats stats_;
 };
