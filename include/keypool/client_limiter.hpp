@@ -198,7 +198,8 @@ class ClientLimiter {
   }
 
   /// `try_acquire` for a client already reduced to 64 bits (e.g. an IPv4 address, or `hash(id)`
-  /// computed once for several calls): distinct values are distinct clients.
+  /// computed once for several calls): distinct values are distinct clients (but for one pair of
+  /// values among 2^64, which depends on hash_seed: the table reserves one key for "empty").
   /// Thread-safe, lock-free, no allocation, no system call.
   [[nodiscard]] Decision try_acquire_hashed(std::uint64_t client_hash, TimePoint now, std::uint64_t cost = 1) noexcept {
     const std::uint64_t key = key_of(client_hash);
