@@ -138,14 +138,15 @@ TEST_CASE("new clients taking over idle clients' entries under races keep exact 
 }
 
 TEST_CASE("threads that judge idleness at different times never install one client twice", "[stress][client_limiter]") {
-  // Thread t calls at base + t ns. Before each phase, filler clients are charged so that they fall
-  // idle at base + 3 ns: threads 3..7 may take their entries, threads 0..2 may not, so racing
-  // threads pick different entries for the same new client. A second entry for a client would
-  // give it a second burst; the installers' check for duplicates must prevent it. With T = 250 ms
-  // the 7 ns between the threads' times refill nothing: each client gets exactly its burst.
+  // Even threads call at base, odd threads at base + 7 ns. Before each phase, filler clients fill
+  // half the table and fall idle at base + 3 ns: odd threads may take their entries, even threads
+  // may not, so racing threads pick different entries for the same new client. A second entry
+  // for a client would give it a second burst; the installers' check for duplicates must prevent
+  // it (without that check this test fails in nearly every run). With T = 250 ms the 7 ns between
+  // the threads' times refill nothing: each client gets exactly its burst.
   constexpr std::uint64_t burst = 3;
   constexpr std::size_t per_phase = 1024;
-  constexpr std::size_t fillers = 2048;
+  constexpr std::size_t fillers = 4096;
   const std::size_t phases = scaled_work(100);
   Limiter limiter{{.requests = 4, .per = seconds{1}, .burst = burst, .max_clients = 8192}};
   const kp::Duration interval = limiter.emission_interval();
@@ -160,14 +161,14 @@ TEST_CASE("threads that judge idleness at different times never install one clie
     for (std::size_t phase = 0; phase < phases; ++phase) {
       const kp::TimePoint base = start_time + phase * 10s;
       if (t == 0) {
-        // Fillers fall idle at base + 3 ns (a refused filler would only make the test weaker:
-        // counted and checked below).
+        // Fillers fall idle at base + 3 ns. At half the table's capacity a few find their window
+        // full and are refused: that only makes the test a little weaker (checked below).
         for (std::size_t f = 0; f < fillers; ++f)
           if (!limiter.try_acquire("filler-" + std::to_string(phase) + "-" + std::to_string(f), base + 3ns - interval))
             ++fillers_refused[phase];
       }
       phase_start.arrive_and_wait();
-      const kp::TimePoint now = base + nanoseconds{t};
+      const kp::TimePoint now = base + nanoseconds{t % 2 == 0 ? 0 : 7};
       // Every thread takes the clients in the same order, so they race to install each one.
       std::vector<std::size_t> order(per_phase);
       std::iota(order.begin(), order.end(), std::size_t{0});
@@ -184,7 +185,7 @@ TEST_CASE("threads that judge idleness at different times never install one clie
   INFO("evictions: " << limiter.evictions() << ", full-window refusals (transient here): " << limiter.full_refusals()
                      << ", contended refusals: " << limiter.contended_refusals());
   CHECK(std::accumulate(gave_up.begin(), gave_up.end(), 0) == 0);
-  CHECK(std::accumulate(fillers_refused.begin(), fillers_refused.end(), 0) == 0);
+  CHECK(std::accumulate(fillers_refused.begin(), fillers_refused.end(), 0) < static_cast<int>(phases * fillers / 100));
   std::size_t exact = 0;
   for (std::size_t i = 0; i < phases * per_phase; ++i) {
     std::uint64_t total = 0;
