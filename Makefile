@@ -7,6 +7,7 @@
 #   make test-asan   the tests under AddressSanitizer + UBSan (build-asan/)
 #   make demo        build and run an example: DEMO=spike_day (default), DEMO=quickstart, …
 #   make bench       build and run the benchmarks (build-bench/), extra flags in BENCH_ARGS
+#   make docs        the API reference from the headers' comments (Doxygen, docs/Doxyfile) in build/docs/html/
 #   make clean       remove every build directory
 #
 # Variables: DEMO, DEMO_ARGS, BENCH_ARGS, CTEST_ARGS (e.g. CTEST_ARGS='-L unit' or '-R consumer').
@@ -25,7 +26,7 @@ CTEST_ARGS ?=
 PACKAGES := cmake g++ make pkg-config catch2 libbenchmark-dev libhiredis-dev redis-server \
             libcpp-httplib-dev nlohmann-json3-dev chromium
 
-.PHONY: all deps test test-tsan test-asan demo bench clean
+.PHONY: all deps test test-tsan test-asan demo bench docs clean
 
 all: test
 
@@ -76,6 +77,28 @@ bench: deps
 	cmake --preset bench
 	cmake --build --preset bench
 	./build-bench/benchmarks/keypool_bench --benchmark_min_time=0.2 $(BENCH_ARGS)
+
+# --- API reference: Doxygen over include/keypool/ (docs/Doxyfile) --------------------------------
+# Installs doxygen when missing and run as root (as deps does), otherwise says what to run. Lists the
+# doc-comment warnings by file (the whole list is in build/docs/warnings.log); they do not fail it.
+docs:
+	@if ! command -v doxygen >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" -eq 0 ]; then \
+	    echo "keypool: installing doxygen"; \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends doxygen; \
+	  else \
+	    echo "keypool: doxygen is missing. Install it with: sudo apt-get install -y doxygen"; \
+	    exit 1; \
+	  fi; \
+	fi
+	@rm -rf build/docs && mkdir -p build/docs
+	doxygen docs/Doxyfile
+	@warnings=$$(grep -c ': warning: ' build/docs/warnings.log || true); \
+	if [ "$$warnings" -gt 0 ]; then \
+	  echo "keypool: $$warnings doc-comment warnings (build/docs/warnings.log), by file:"; \
+	  sed -n 's|^$(CURDIR)/||; s|^\([^:]*\):[0-9]*: warning: .*|\1|p' build/docs/warnings.log | sort | uniq -c | sort -rn; \
+	fi
+	@echo "keypool: API reference in build/docs/html/index.html"
 
 clean:
 	rm -rf build build-tsan build-asan build-bench
