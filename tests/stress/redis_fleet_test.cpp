@@ -125,7 +125,7 @@ std::string fleet_counter() {
 TEST_CASE("Redis fleet: 4 processes x 2 threads, leases only on demand, admit exactly the limit") {
   RedisServer server;
   Shared* shared = map_shared();
-  const std::uint64_t limit = scaled_work(20'000);
+  const std::uint64_t limit = scaled_work(100'000);
   auto options = fleet_options(server);
   options.refill_interval = 0ms;  // no background thread: every lease is taken by a thread that spends it
   wait_all(start_fleet(4, 2, options, limit, shared));
@@ -137,7 +137,7 @@ TEST_CASE("Redis fleet: 4 processes x 2 threads, leases only on demand, admit ex
 TEST_CASE("Redis fleet: 4 processes x 2 threads with background refills never over-admit and lose nothing") {
   RedisServer server;
   Shared* shared = map_shared();
-  const std::uint64_t limit = scaled_work(20'000);
+  const std::uint64_t limit = scaled_work(100'000);
   auto options = fleet_options(server);
   options.max_lease = 200;
   wait_all(start_fleet(4, 2, options, limit, shared));
@@ -155,7 +155,7 @@ TEST_CASE("Redis fleet: 4 processes x 2 threads with background refills never ov
 TEST_CASE("Redis fleet: an instance killed mid-run wastes at most its lease; the others finish") {
   RedisServer server;
   Shared* shared = map_shared();
-  const std::uint64_t limit = scaled_work(20'000);
+  const std::uint64_t limit = scaled_work(100'000);
   auto options = fleet_options(server);
   options.refill_interval = 0ms;
   options.max_lease = 100;
