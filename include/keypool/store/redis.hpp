@@ -241,26 +241,20 @@ class Redis {
     const State& s = *state_;
     if (key >= s.capacity || limit >= max_limits_per_key) return 0;
     const LimitLease& lease = s.keys[key].limits[limit];
-    // The epoch and the count are published together under a sequence: read a consistent pair.
-    for (;;) {
-      const std::uint64_t before = lease.fleet_seq.load(std::memory_order_acquire);
-      const std::uint64_t seen_epoch = lease.fleet_epoch.load(std::memory_order_relaxed);
-      const std::uint64_t debited = lease.fleet_debited.load(std::memory_order_relaxed);
-      std::atomic_thread_fence(std::memory_order_acquire);
-      if ((before & 1) == 0 && lease.fleet_seq.load(std::memory_order_relaxed) == before) {
-        if (lease.rolling) {
-          if (before == 0) return 0;  // never leased
-          // `debited` is the fleet's theoretical arrival time, in microseconds.
-          const double ahead_us = static_cast<double>(debited) - static_cast<double>(detail::to_ns(now)) / 1000.0;
-          const double interval_us = static_cast<double>(lease.interval_ns) / 1000.0;
-          const auto used = ahead_us <= 0 ? std::uint64_t{0}
-                                          : std::min(lease.amount, static_cast<std::uint64_t>(std::ceil(ahead_us / interval_us)));
-          return used - std::min(used, in_hand);
-        }
-        if (seen_epoch != epoch) return 0;
-        return debited - std::min(debited, in_hand);
-      }
+    if (lease.rolling) {
+      const std::uint64_t tat_us = lease.fleet_tat.load(std::memory_order_relaxed);
+      if (tat_us == 0) return 0;  // never leased
+      // The fleet's theoretical arrival time, in microseconds: what is not yet replenished.
+      const double ahead_us = static_cast<double>(tat_us) - static_cast<double>(detail::to_ns(now)) / 1000.0;
+      const double interval_us = static_cast<double>(lease.interval_ns) / 1000.0;
+      const auto used = ahead_us <= 0 ? std::uint64_t{0}
+                                      : std::min(lease.amount, static_cast<std::uint64_t>(std::ceil(ahead_us / interval_us)));
+      return used - std::min(used, in_hand);
     }
+    const std::uint64_t fleet = lease.fleet.load(std::memory_order_relaxed);
+    if ((fleet >> fleet_count_bits) != (epoch & fleet_epoch_mask)) return 0;
+    const std::uint64_t debited = fleet & fleet_count_mask;
+    return debited - std::min(debited, in_hand);
   }
 
   /// Queued for the background thread (never blocks): every instance applies it.
@@ -391,6 +385,10 @@ local v = redis.call('HMGET', KEYS[1], 'disabled', 'dver', 'gen', 'rmask', 'cool
 return {tonumber(v[1] or '0'), tonumber(v[2] or '0'), tonumber(v[3] or '0'), tonumber(v[4] or '0'), tonumber(v[5] or '0')}
 )LUA";
 
+  static constexpr unsigned fleet_count_bits = 40;
+  static constexpr std::uint64_t fleet_count_mask = (std::uint64_t{1} << fleet_count_bits) - 1;
+  static constexpr std::uint64_t fleet_epoch_mask = (std::uint64_t{1} << 24) - 1;
+
   static std::string escape(std::string_view label) {
     std::string out;
     out.reserve(label.size());
@@ -429,10 +427,10 @@ return {tonumber(v[1] or '0'), tonumber(v[2] or '0'), tonumber(v[3] or '0'), ton
     std::chrono::steady_clock::time_point leased_at{};  // rolling: the last grant
     std::uint64_t owed = 0;            // granted locally in an outage, not yet debited in Redis
     std::uint64_t owed_epoch = 0;
-    // For snapshots (any thread): the fleet's count of `fleet_epoch`, published under a sequence.
-    std::atomic<std::uint64_t> fleet_seq{0};
-    std::atomic<std::uint64_t> fleet_epoch{0};
-    std::atomic<std::uint64_t> fleet_debited{0};
+    // For snapshots (any thread), one word each: calendar, (window index mod 2^24) << 40 | the
+    // fleet's count (saturating at 2^40 − 1); rolling, the fleet's TAT in microseconds.
+    std::atomic<std::uint64_t> fleet{0};
+    std::atomic<std::uint64_t> fleet_tat{0};
   };
 
   struct KeyLease {
@@ -486,7 +484,7 @@ return {tonumber(v[1] or '0'), tonumber(v[2] or '0'), tonumber(v[3] or '0'), ton
     std::atomic<bool> available{false};
 
     // The connection and everything planned with it.
-    std::timed_mutex io;
+    std::mutex io;
     redisContext* context = nullptr;
     std::string lease_sha, rolling_sha, control_sha;
     bool outage_reported = false;
@@ -917,13 +915,12 @@ return {tonumber(v[1] or '0'), tonumber(v[2] or '0'), tonumber(v[3] or '0'), ton
       } else if (granted != 0) {
         l.dry_epoch = ~std::uint64_t{0};
       }
-      if (p.epoch >= l.fleet_epoch.load(std::memory_order_relaxed)) {
-        l.fleet_seq.fetch_add(1, std::memory_order_acq_rel);
-        l.fleet_epoch.store(p.epoch, std::memory_order_relaxed);
-        l.fleet_debited.store(l.rolling && reply->elements >= 4 ? static_cast<std::uint64_t>(std::max<long long>(0, reply->element[3]->integer))
-                                                                 : after,
-                              std::memory_order_relaxed);
-        l.fleet_seq.fetch_add(1, std::memory_order_release);
+      if (l.rolling) {
+        if (reply->elements >= 4)
+          l.fleet_tat.store(static_cast<std::uint64_t>(std::max<long long>(0, reply->element[3]->integer)), std::memory_order_relaxed);
+      } else if (p.epoch == l.epoch) {
+        l.fleet.store(((p.epoch & fleet_epoch_mask) << fleet_count_bits) | std::min(after, fleet_count_mask),
+                      std::memory_order_relaxed);
       }
       if (!l.rolling && after > before && host != nullptr) host->lease_fleet_usage(p.key, p.limit, p.epoch, before, after, now);
       (void)now_sec;
@@ -1002,8 +999,15 @@ return {tonumber(v[1] or '0'), tonumber(v[2] or '0'), tonumber(v[3] or '0'), ton
       if (host == nullptr) return false;
       const auto start = std::chrono::steady_clock::now();
       const auto deadline = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(options.timeout);
-      std::unique_lock lock{io, std::defer_lock};
-      if (!lock.try_lock_until(deadline)) return false;
+      // Wait for the background thread's round trip, if one is in flight, until the deadline.
+      // (A polling try_lock, not timed_mutex::try_lock_until: ThreadSanitizer cannot see the
+      // latter's pthread_mutex_clocklock, and the wait is one round trip at most anyway.)
+      std::unique_lock lock{io, std::try_to_lock};
+      while (!lock.owns_lock()) {
+        if (std::chrono::steady_clock::now() >= deadline) return false;
+        std::this_thread::sleep_for(std::chrono::microseconds{20});
+        lock.try_lock();
+      }
       current_time = now;
       try {
         const std::int64_t now_sec = detail::to_seconds(now);
