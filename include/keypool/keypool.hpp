@@ -8,6 +8,7 @@
 #include <keypool/alert/ostream.hpp>
 #include <keypool/alert/queued.hpp>
 #include <keypool/classify.hpp>
+#include <keypool/client_limiter.hpp>
 #include <keypool/clock/coarse.hpp>
 #include <keypool/clock/manual.hpp>
 #include <keypool/clock/system.hpp>
