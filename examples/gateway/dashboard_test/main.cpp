@@ -325,6 +325,11 @@ void check_png(Checks& checks, const std::filesystem::path& path, std::uint32_t 
 int main(int argc, char** argv) {
   const std::filesystem::path out_dir = argc > 1 ? std::filesystem::path{argv[1]} : std::filesystem::current_path();
   const auto chromium = gateway_test::find_chromium();
+  if (chromium && ::access(chromium->c_str(), X_OK) != 0) {
+    std::cerr << "gateway_dashboard_test: KEYPOOL_CHROMIUM=" << chromium->string()
+              << " is not an executable file; point it at a Chromium or Chrome binary, or unset it\n";
+    return 1;
+  }
   if (!chromium) {
     if (const char* skip = std::getenv("KEYPOOL_SKIP_BROWSER"); skip != nullptr && std::string_view{skip} == "1") {
       std::cout << "gateway_dashboard_test: SKIPPED: no Chromium found and KEYPOOL_SKIP_BROWSER=1\n";
