@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <ostream>
 #include <sstream>
 #include <string>
@@ -25,17 +26,12 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include <keypool/client_limiter.hpp>
 #include <keypool/keypool.hpp>
 
 #include "config.hpp"
 #include "constant_time.hpp"
 
-#if __has_include(<keypool/client_limiter.hpp>)
-#include <keypool/client_limiter.hpp>
-#define GATEWAY_HAVE_CLIENT_LIMITER 1
-#else
-#define GATEWAY_HAVE_CLIENT_LIMITER 0
-#endif
 
 #if __has_include("dashboard.hpp")
 #include "dashboard.hpp"
@@ -143,14 +139,14 @@ class Gateway {
     } else {
       log_.line("admin endpoints disabled: " + config_.admin_token_env + " is not set");
     }
-#if GATEWAY_HAVE_CLIENT_LIMITER
-    if (config_.client_requests != 0)
-      limiter_ = std::make_unique<kp::ClientLimiter>(
-          kp::ClientLimiter::Options{.requests = config_.client_requests, .per = config_.client_per});
-#else
-    if (config_.client_requests != 0)
-      log_.line("warning: this build has no keypool::ClientLimiter; client_limit is not enforced");
-#endif
+    if (config_.client_requests != 0) {
+      // A random hash seed: clients cannot pick addresses that crowd one probe window.
+      std::random_device random;
+      limiter_ = std::make_unique<kp::ClientLimiter>(kp::ClientLimiter::Options{
+          .requests = config_.client_requests,
+          .per = config_.client_per,
+          .hash_seed = (std::uint64_t{random()} << 32) | random()});
+    }
     monitor_ = std::make_unique<kp::Monitor<Pool>>(pool_, std::chrono::seconds{1});
     routes();
   }
@@ -231,7 +227,6 @@ class Gateway {
   // POST /v1/chat/completions
 
   void chat(const httplib::Request& req, httplib::Response& res) {
-#if GATEWAY_HAVE_CLIENT_LIMITER
     if (limiter_) {
       const auto decision = limiter_->try_acquire(req.remote_addr, pool_.clock().now());
       if (!decision.allowed) {
@@ -245,8 +240,8 @@ class Gateway {
         count(Result::client_limited);
         return;
       }
+      res.set_header("X-RateLimit-Remaining", std::to_string(decision.remaining));
     }
-#endif
 
     nlohmann::json body;
     kp::Request request;
@@ -488,9 +483,7 @@ class Gateway {
   std::vector<kp::ProviderId> providers_;
   std::vector<std::pair<std::string, kp::KeyId>> key_labels_;
   kp::Secret admin_token_;
-#if GATEWAY_HAVE_CLIENT_LIMITER
-  std::unique_ptr<kp::ClientLimiter> limiter_;
-#endif
+  std::unique_ptr<kp::ClientLimiter> limiter_;  // null: client_limit off
   std::array<std::atomic<std::uint64_t>, 6> results_{};
   std::unique_ptr<std::atomic<std::uint64_t>[]> answers_;
   std::unique_ptr<kp::Monitor<Pool>> monitor_;
