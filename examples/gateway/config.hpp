@@ -71,7 +71,11 @@ struct Config {
   /// Completion tokens assumed when a request names no max_tokens.
   std::uint64_t default_max_tokens = 256;
   std::size_t threads = 8;
-  std::string webhook_url;
+  /// `webhook STYLE URL [CHAT_ID]`: pool events are also posted there (empty url: none).
+  std::string webhook_style;        // slack, telegram or event
+  std::string webhook_url;          // the URL, or env:NAME (read from the environment at start)
+  std::string webhook_chat_id;      // telegram only
+  std::size_t webhook_line = 0;
   std::vector<ProviderConfig> providers;
 };
 
@@ -256,12 +260,28 @@ inline void split_url(std::string_view url, std::string& origin, std::string& pa
         arity(words, 2, "threads N (1 to 256)");
         config.threads = static_cast<std::size_t>(number("threads", words[1], 1, 256));
       } else if (directive == "webhook") {
-        arity(words, 2, "webhook URL, e.g. webhook http://127.0.0.1:9000/alerts");
-        std::string origin, path;
-        config_detail::split_url(words[1], origin, path);
-        if (origin.empty() || (words[1].rfind("http://", 0) != 0 && words[1].rfind("https://", 0) != 0))
-          fail("'webhook': '" + std::string{words[1]} + "' is not an http:// or https:// URL");
-        config.webhook_url = std::string{words[1]};
+        const std::string_view usage =
+            "webhook slack|telegram|event URL [CHAT_ID], e.g. webhook slack env:SLACK_WEBHOOK_URL "
+            "(env:NAME reads the URL from the environment, so the file holds no credential)";
+        if (words.size() < 3 || words.size() > 4) fail("'webhook' expects: " + std::string{usage});
+        if (words[1] != "slack" && words[1] != "telegram" && words[1] != "event")
+          fail("'webhook': unknown style '" + std::string{words[1]} + "' (slack, telegram or event)");
+        if ((words[1] == "telegram") != (words.size() == 4))
+          fail(words[1] == "telegram" ? "'webhook telegram' needs a CHAT_ID after the URL"
+                                      : "'webhook': only the telegram style takes a CHAT_ID");
+        const std::string_view url = words[2];
+        if (url.rfind("env:", 0) == 0) {
+          if (url.size() == 4) fail("'webhook': env: needs a variable name, e.g. env:SLACK_WEBHOOK_URL");
+        } else {
+          std::string origin, path;
+          config_detail::split_url(url, origin, path);
+          if (origin.empty() || (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0))
+            fail("'webhook': the URL must start with http:// or https:// (or be env:NAME)");
+        }
+        config.webhook_style = std::string{words[1]};
+        config.webhook_url = std::string{url};
+        if (words.size() == 4) config.webhook_chat_id = std::string{words[3]};
+        config.webhook_line = line_no;
       }
       continue;
     }

@@ -31,14 +31,10 @@
 
 #include "config.hpp"
 #include "constant_time.hpp"
-
-
-#if __has_include("dashboard.hpp")
 #include "dashboard.hpp"
-#define GATEWAY_HAVE_DASHBOARD 1
-#else
-#define GATEWAY_HAVE_DASHBOARD 0
-#endif
+#include "webhook.hpp"
+
+
 
 namespace gateway {
 
@@ -94,7 +90,7 @@ class Gateway {
   /// `config_file` names the file in errors. Throws ConfigError (environment problems are
   /// reported at the line of the provider concerned).
   Gateway(Config config, std::string config_file, Log& log)
-      : config_(std::move(config)), log_(log), pool_(make_pool()) {
+      : config_(std::move(config)), log_(log), webhook_(make_webhook(config_file)), pool_(make_pool()) {
     std::size_t providers_with_keys = 0;
     for (std::size_t p = 0; p < config_.providers.size(); ++p) {
       const ProviderConfig& provider = config_.providers[p];
@@ -173,6 +169,30 @@ class Gateway {
   [[nodiscard]] const std::string& listen_host() const noexcept { return config_.listen_host; }
 
  private:
+  // The webhook of the config, if any. Throws ConfigError at the webhook's line.
+  std::unique_ptr<Webhook> make_webhook(const std::string& config_file) {
+    if (config_.webhook_url.empty()) return nullptr;
+    std::string url = config_.webhook_url;
+    if (url.rfind("env:", 0) == 0) {
+      const char* value = std::getenv(url.c_str() + 4);
+      if (value == nullptr || *value == '\0')
+        throw ConfigError(config_file, config_.webhook_line, "'webhook': " + url.substr(4) + " is not set in the environment");
+      url = value;
+    }
+    WebhookOptions options;
+    options.style = config_.webhook_style == "telegram" ? WebhookStyle::telegram
+                    : config_.webhook_style == "event"  ? WebhookStyle::event
+                                                        : WebhookStyle::slack;
+    options.chat_id = config_.webhook_chat_id;
+    try {
+      auto webhook = std::make_unique<Webhook>(url, options);
+      log_.line("alerts are also posted to " + webhook->origin() + " (" + config_.webhook_style + ")");
+      return webhook;
+    } catch (const kp::Error& e) {
+      throw ConfigError(config_file, config_.webhook_line, std::string{"'webhook': "} + e.what());
+    }
+  }
+
   Pool make_pool() {
     std::size_t keys = 0;
     // Capacity: count the keys first (env::keys is cheap); duplicates are reported later.
@@ -183,8 +203,15 @@ class Gateway {
       }
     }
     return Pool{kp::Capacity{std::max<std::size_t>(keys, 1)},
+                // On the queue's drainer thread: a slow webhook never stalls a request.
                 kp::alert::Queued<kp::alert::Callback>{kp::alert::Callback{[this](const kp::Event& event) {
                   log_.line("event: " + kp::format_event(event));
+                  if (!webhook_) return;
+                  try {
+                    webhook_->emit(event);
+                  } catch (const std::exception& e) {
+                    log_.line(std::string{"webhook: "} + e.what());
+                  }
                 }}}};
   }
 
@@ -202,11 +229,9 @@ class Gateway {
     server_.Get("/health", [](const httplib::Request&, httplib::Response& res) {
       res.set_content("{\"status\":\"ok\"}", "application/json");
     });
-#if GATEWAY_HAVE_DASHBOARD
     server_.Get("/dashboard", [](const httplib::Request&, httplib::Response& res) {
       res.set_content(std::string{gateway::dashboard_html}, "text/html; charset=utf-8");
     });
-#endif
     server_.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
       log_.line(req.remote_addr + " " + req.method + " " + req.path + " " + std::to_string(res.status));
     });
@@ -479,6 +504,7 @@ class Gateway {
 
   Config config_;
   Log& log_;
+  std::unique_ptr<Webhook> webhook_;  // null: no webhook configured
   Pool pool_;
   std::vector<kp::ProviderId> providers_;
   std::vector<std::pair<std::string, kp::KeyId>> key_labels_;

@@ -27,6 +27,7 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <regex>
 #include <set>
@@ -426,9 +427,61 @@ provider groq
   note("disabled keys are not tried again (the fake saw exactly 2 unknown keys)");
 }
 
+/// A local endpoint that records the JSON documents POSTed to /hook.
+class Receiver {
+ public:
+  Receiver() {
+    server_.Post("/hook", [this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard lock{mutex_};
+      bodies_.push_back(req.body);
+      res.set_content("ok", "text/plain");
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread{[this] { server_.listen_after_bind(); }};
+  }
+  ~Receiver() {
+    while (!server_.is_running()) std::this_thread::sleep_for(1ms);
+    server_.stop();
+    thread_.join();
+  }
+  [[nodiscard]] int port() const { return port_; }
+  /// Waits up to 10 s for a posted event of `kind`.
+  bool wait_for(const std::string& kind) {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      {
+        std::lock_guard lock{mutex_};
+        for (const std::string& body : bodies_) {
+          const json event = json::parse(body, nullptr, false);
+          if (event.is_object() && event.value("kind", "") == kind) return true;
+        }
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    return false;
+  }
+  std::string all() {
+    std::lock_guard lock{mutex_};
+    std::string out;
+    for (const std::string& body : bodies_) out += body + "\n";
+    return out;
+  }
+
+ private:
+  httplib::Server server_;
+  int port_ = 0;
+  std::thread thread_;
+  std::mutex mutex_;
+  std::vector<std::string> bodies_;
+};
+
 void exhausted() {
   {
-    Rig rig{{"gemini:AIza_test_daily_8888:rpd=2"}, globals + gemini_block, {{"GEMINI_API_KEY", "AIza_test_daily_8888"}}};
+    Receiver receiver;
+    Rig rig{{"gemini:AIza_test_daily_8888:rpd=2"},
+            "webhook event env:E2E_WEBHOOK\n" + globals + gemini_block,
+            {{"GEMINI_API_KEY", "AIza_test_daily_8888"},
+             {"E2E_WEBHOOK", "http://127.0.0.1:" + std::to_string(receiver.port()) + "/hook"}}};
     for (int i = 0; i < 2; ++i) E2E_CHECK(rig.chat("hi")->status == 200, rig.logs());
     const auto answer = rig.chat("hi");
     E2E_CHECK(answer->status == 429, answer->status << " " << answer->body << "\n" << rig.logs());
@@ -447,6 +500,9 @@ void exhausted() {
     E2E_CHECK(rig.chat("hi")->status == 429, "");
     E2E_CHECK(rig.fake_stats()["keys"][0]["refused"] == 1, "an exhausted key is not called again: " << rig.fake_stats().dump());
     note("later requests are refused by the pool without calling the provider");
+    E2E_CHECK(receiver.wait_for("key_exhausted") && receiver.wait_for("all_exhausted"),
+              "the webhook must receive key_exhausted and all_exhausted; it got:\n" << receiver.all() << rig.logs());
+    note("the webhook (URL from the environment) received key_exhausted and all_exhausted");
   }
   {
     Rig rig{{"groq:gsk_test_rolling_9999"},
@@ -588,7 +644,11 @@ void metrics() {
   E2E_CHECK(health && health->status == 200, "");
   const auto status = rig.gw->Get("/quota-status");
   E2E_CHECK(status && status->get_header_value("Content-Type") == "application/json" && json::accept(status->body), "");
-  note("/quota-status is JSON; /health answers 200");
+  const auto dashboard = rig.gw->Get("/dashboard");
+  E2E_CHECK(dashboard && dashboard->status == 200 && dashboard->get_header_value("Content-Type").starts_with("text/html") &&
+                dashboard->body.find("quota-status") != std::string::npos,
+            "GET /dashboard must serve the page that reads quota-status");
+  note("/quota-status is JSON; /health answers 200; /dashboard serves the HTML page");
 }
 
 void bad_config() {
@@ -617,6 +677,9 @@ void bad_config() {
       {"max_attempts 0\n" + provider, 1, "out of range (1 to 10)"},
       {"client_limit 10 every minute\n" + provider, 1, "'client_limit' expects"},
       {"# nothing\n", 1, "no provider defined"},
+      {"webhook pigeon http://127.0.0.1:9/hook\n" + provider, 1, "unknown style 'pigeon'"},
+      {"webhook telegram http://127.0.0.1:9/hook\n" + provider, 1, "needs a CHAT_ID"},
+      {"webhook slack env:\n" + provider, 1, "env: needs a variable name"},
   };
   const auto run = [](const std::string& name, const std::string& text, const std::map<std::string, std::string>& env) {
     const fs::path conf = paths.work / "gateway.conf";
