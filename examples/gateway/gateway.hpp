@@ -246,6 +246,16 @@ class Gateway {
     res.set_content(nlohmann::json{{"error", std::move(error)}}.dump(), "application/json");
   }
 
+  // "minute", "second", "hour", else "90 s" or "250 ms".
+  static std::string period_name(std::chrono::nanoseconds period) {
+    if (period == std::chrono::minutes{1}) return "minute";
+    if (period == std::chrono::seconds{1}) return "second";
+    if (period == std::chrono::hours{1}) return "hour";
+    if (period % std::chrono::seconds{1} == std::chrono::nanoseconds::zero())
+      return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(period).count()) + " s";
+    return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(period).count()) + " ms";
+  }
+
   void count(Result result) noexcept { results_[static_cast<std::size_t>(result)].fetch_add(1, std::memory_order_relaxed); }
 
   // ---------------------------------------------------------------------------------------------
@@ -259,8 +269,8 @@ class Gateway {
         res.set_header("Retry-After", std::to_string(wait));
         json_error(res, 429, "client_rate_limited",
                    "this client sent more than " + std::to_string(config_.client_requests) + " requests per " +
-                       std::to_string(std::chrono::duration<double>(config_.client_per).count()) +
-                       " s; retry in " + std::to_string(wait) + " s (other clients are not affected)",
+                       period_name(config_.client_per) + "; retry in " + std::to_string(wait) +
+                       " s (other clients are not affected)",
                    {{"retry_after_s", wait}, {"client", req.remote_addr}});
         count(Result::client_limited);
         return;
