@@ -295,6 +295,8 @@ class Gateway {
       return;
     }
 
+    // Each provider gets its own model name, or the client's.
+    const nlohmann::json client_model = body.contains("model") ? body["model"] : nlohmann::json{};
     std::chrono::nanoseconds backoff = config_.backoff;
     std::string last_failure;
     int last_status = 0;
@@ -308,6 +310,8 @@ class Gateway {
       const std::size_t p = lease.provider().value;
       const ProviderConfig& provider = config_.providers[p];
       if (!provider.model.empty()) body["model"] = provider.model;
+      else if (!client_model.is_null()) body["model"] = client_model;
+      else body.erase("model");
 
       httplib::Client client{provider.origin};
       const auto timeout = std::chrono::duration_cast<std::chrono::microseconds>(config_.upstream_timeout);
@@ -459,8 +463,11 @@ class Gateway {
       return;
     }
     const std::string authorization = req.get_header_value("Authorization");
-    constexpr std::string_view scheme = "Bearer ";
-    const bool has_bearer = authorization.size() > scheme.size() && authorization.compare(0, scheme.size(), scheme) == 0;
+    // The scheme's name is case-insensitive (RFC 9110 §11.1).
+    constexpr std::string_view scheme = "bearer ";
+    bool has_bearer = authorization.size() > scheme.size();
+    for (std::size_t i = 0; has_bearer && i < scheme.size(); ++i)
+      has_bearer = (authorization[i] | 0x20) == scheme[i];
     const std::string_view presented = has_bearer ? std::string_view{authorization}.substr(scheme.size()) : std::string_view{};
     if (!constant_time_equal(presented, admin_token_.reveal())) {
       res.set_header("WWW-Authenticate", has_bearer ? R"(Bearer realm="keypool-gateway", error="invalid_token")"

@@ -375,6 +375,7 @@ void failover() {
   E2E_CHECK(header(answer, "X-Gateway-Provider") == "gemini" && header(answer, "X-Gateway-Attempts") == "3",
             "expected gemini after two groq 429s, got " << header(answer, "X-Gateway-Provider") << " after "
                                                         << header(answer, "X-Gateway-Attempts") << " attempts\n" << rig.logs());
+  E2E_CHECK(json::parse(answer->body)["model"] == "gemini-2.0-flash", "each provider gets its model: " << answer->body);
   json stats = rig.fake_stats();
   for (int k = 0; k < 2; ++k)
     E2E_CHECK(stats["keys"][k]["ok"] == 1 && stats["keys"][k]["refused"] == 1, stats.dump());
@@ -403,6 +404,7 @@ provider gemini
   base_url FAKE/gemini/v1beta/openai
   keys_env GEMINI_API_KEY
   auth header x-goog-api-key
+  model gemini-2.0-flash
   limit requests 1000 per day
 provider groq
   tier 1
@@ -415,6 +417,8 @@ provider groq
   E2E_CHECK(answer->status == 200 && header(answer, "X-Gateway-Key") == "groq-2" && header(answer, "X-Gateway-Attempts") == "3",
             answer->status << " " << header(answer, "X-Gateway-Key") << " attempts " << header(answer, "X-Gateway-Attempts")
                            << "\n" << rig.logs());
+  E2E_CHECK(json::parse(answer->body)["model"] == "client-model",
+            "groq has no model of its own: the client's must reach it, not gemini's: " << answer->body);
   const json status = rig.quota_status();
   for (const std::string label : {"gemini-1", "groq-1"})
     E2E_CHECK(key_of(status, label)["status"] == "disabled", label << ": " << key_of(status, label).dump());
@@ -566,6 +570,9 @@ void admin() {
   E2E_CHECK(used() == 1, "a refused reset must change nothing");
   note("a wrong, truncated, or non-bearer token: 401, nothing reset");
 
+  answer = rig.gw->Post("/quota-status/reset?key=groq-1", {{"Authorization", "bearer " + token}}, "", "text/plain");
+  E2E_CHECK(answer && answer->status == 200, "the scheme name is case-insensitive: " << (answer ? answer->status : 0));
+  E2E_CHECK(rig.chat("hello")->status == 200 && used() == 1, "");
   answer = rig.gw->Post("/quota-status/reset?key=nobody", {{"Authorization", "Bearer " + token}}, "", "text/plain");
   E2E_CHECK(answer && answer->status == 404, (answer ? answer->body : ""));
   answer = rig.gw->Post("/quota-status/reset", {{"Authorization", "Bearer " + token}}, "", "text/plain");
