@@ -223,6 +223,8 @@ class Gateway {
     });
     server_.Post("/quota-status/reset",
                  [this](const httplib::Request& req, httplib::Response& res) { admin_reset(req, res); });
+    server_.Post("/quota-status/enable",
+                 [this](const httplib::Request& req, httplib::Response& res) { admin_enable(req, res); });
     server_.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
       res.set_content(metrics(), "text/plain; version=0.0.4; charset=utf-8");
     });
@@ -454,13 +456,15 @@ class Gateway {
   // ---------------------------------------------------------------------------------------------
   // POST /quota-status/reset
 
-  void admin_reset(const httplib::Request& req, httplib::Response& res) {
+  // True when the request carries the admin token; otherwise answers 403 (no token configured)
+  // or 401 and returns false.
+  bool authorized(const httplib::Request& req, httplib::Response& res) {
     if (admin_token_.empty()) {
       // 403, not 404: the endpoint exists, but no credential can open it until an operator sets
       // the token; the body says how, so the operator is not left guessing at a wrong URL.
       json_error(res, 403, "admin_disabled",
                  "admin endpoints are off: start the gateway with " + config_.admin_token_env + " set");
-      return;
+      return false;
     }
     const std::string authorization = req.get_header_value("Authorization");
     // The scheme's name is case-insensitive (RFC 9110 §11.1).
@@ -474,9 +478,35 @@ class Gateway {
                                                     : R"(Bearer realm="keypool-gateway")");
       json_error(res, 401, "unauthorized",
                  has_bearer ? "the bearer token is wrong" : "send Authorization: Bearer <admin token>");
-      log_.line("admin reset refused for " + req.remote_addr + (has_bearer ? " (wrong token)" : " (no token)"));
+      log_.line("admin request refused for " + req.remote_addr + " " + req.path + (has_bearer ? " (wrong token)" : " (no token)"));
+      return false;
+    }
+    return true;
+  }
+  // The key labelled `label`, if any.
+  std::optional<kp::KeyId> key_labelled(std::string_view label) const {
+    for (const auto& [name, id] : key_labels_)
+      if (name == label) return id;
+    return std::nullopt;
+  }
+
+  // POST /quota-status/enable?key=LABEL: lets a disabled key (refused credential, spent credit)
+  // serve again once the operator has fixed it.
+  void admin_enable(const httplib::Request& req, httplib::Response& res) {
+    if (!authorized(req, res)) return;
+    const std::string label = req.get_param_value("key");
+    const auto id = key_labelled(label);
+    if (!id) {
+      json_error(res, 404, "unknown_key", "no key is labelled '" + label + "' (see /quota-status); give ?key=LABEL");
       return;
     }
+    pool_.enable(*id);
+    res.set_content(nlohmann::json{{"enabled", label}}.dump(), "application/json");
+    log_.line("admin enabled key " + label + " (" + req.remote_addr + ")");
+  }
+
+  void admin_reset(const httplib::Request& req, httplib::Response& res) {
+    if (!authorized(req, res)) return;
     if (req.has_param("key")) {
       const std::string label = req.get_param_value("key");
       for (const auto& [name, id] : key_labels_) {

@@ -11,7 +11,7 @@ target_link_libraries(gateway_e2e PRIVATE keypool::keypool ${keypool_example_lin
 keypool_own_target(gateway_e2e)
 add_dependencies(gateway_e2e ${example} fake_provider)
 
-foreach(scenario IN ITEMS success failover bad_key exhausted upstream_failure admin client_limit metrics
+foreach(scenario IN ITEMS success failover bad_key openai_quota exhausted upstream_failure admin client_limit metrics
                           bad_config shutdown)
   add_test(NAME examples.gateway.e2e.${scenario}
            COMMAND gateway_e2e ${scenario} --gateway $<TARGET_FILE:${example}> --fake $<TARGET_FILE:fake_provider>

@@ -3,8 +3,8 @@
 //
 //   gateway_e2e SCENARIO --gateway PATH --fake PATH --work DIR
 //
-// Scenarios: success, failover, bad_key, exhausted, upstream_failure, admin, client_limit,
-// metrics, bad_config, shutdown. Each prints what it checked and exits 0, or prints what went
+// Scenarios: success, failover, bad_key, openai_quota, exhausted, upstream_failure, admin,
+// client_limit, metrics, bad_config, shutdown. Each prints what it checked and exits 0, or prints what went
 // wrong (with the children's logs) and exits 1. Children get only the environment the scenario
 // gives them (never the developer's real keys) and are stopped on every path; if this driver is
 // killed, the kernel kills them (PR_SET_PDEATHSIG).
@@ -247,6 +247,16 @@ struct Rig {
   }
 };
 
+/// Polls `condition` for up to 5 s (for what the gateway does on another thread).
+bool eventually(const std::function<bool()>& condition) {
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(10ms);
+  }
+  return true;
+}
+
 /// The key labelled `label` in a /quota-status document.
 json key_of(const json& status, const std::string& label) {
   for (const json& key : status["keys"])
@@ -391,8 +401,8 @@ void failover() {
   for (const std::string label : {"groq-1", "groq-2"})
     E2E_CHECK(key_of(status, label)["status"] == "cooling_down", label << ": " << key_of(status, label).dump());
   E2E_CHECK(used_of(status, "gemini-1", "requests", "day") == 2, status.dump());
-  E2E_CHECK(rig.gateway->err().find("failover provider=groq to_provider=gemini") != std::string::npos,
-            "the failover event is logged\n" << rig.logs());
+  E2E_CHECK(eventually([&] { return rig.gateway->err().find("failover provider=groq to_provider=gemini") != std::string::npos; }),
+            "the failover event is logged (events reach the log from the alert queue's thread)\n" << rig.logs());
   note("the next request goes straight to gemini; groq's keys show cooling_down; the failover event is logged");
 }
 
@@ -478,6 +488,42 @@ class Receiver {
   std::mutex mutex_;
   std::vector<std::string> bodies_;
 };
+
+void openai_quota() {
+  Rig rig{{"openai:sk-test-credit-1919:quota=1", "openai:sk-test-credit-2020"},
+          globals + R"(
+provider openai
+  base_url FAKE/openai/v1
+  model gpt-4o-mini
+  limit requests 1000 per day
+)",
+          {{"OPENAI_API_KEYS", "sk-test-credit-1919,sk-test-credit-2020"}, {"GATEWAY_ADMIN_TOKEN", "e2e-admin-token-abcdefghijklmnop"}}};
+  // Whatever order round-robin takes, the first key serves once, then answers insufficient_quota.
+  for (int i = 0; i < 6 && rig.fake_stats()["keys"][0]["refused"] == 0; ++i) {
+    const auto answer = rig.chat("hello");
+    E2E_CHECK(answer->status == 200, "every request is served (by the other key if need be): " << answer->status << " "
+                                                                                              << answer->body << "\n" << rig.logs());
+  }
+  E2E_CHECK(rig.fake_stats()["keys"][0]["refused"] == 1, rig.fake_stats().dump() << "\n" << rig.logs());
+  for (int i = 0; i < 3; ++i) {
+    const auto answer = rig.chat("hello");
+    E2E_CHECK(answer->status == 200 && header(answer, "X-Gateway-Key") == "openai-2" && header(answer, "X-Gateway-Attempts") == "1",
+              answer->status << " " << header(answer, "X-Gateway-Key") << "\n" << rig.logs());
+  }
+  const json stats = rig.fake_stats();
+  E2E_CHECK(stats["keys"][0]["ok"] == 1 && stats["keys"][0]["refused"] == 1, "a key out of credit is not tried again: " << stats.dump());
+  const json key = key_of(rig.quota_status(), "openai-1");
+  E2E_CHECK(key["status"] != "available" && key["last_error"]["kind"] == "quota_exhausted", key.dump());
+  note("OpenAI's insufficient_quota takes the key out (status " + key["status"].get<std::string>() +
+       "); its requests go to the other key");
+  auto enable = rig.gw->Post("/quota-status/enable?key=openai-1", "", "text/plain");
+  E2E_CHECK(enable && enable->status == 401, "enable needs the admin token");
+  enable = rig.gw->Post("/quota-status/enable?key=openai-1", {{"Authorization", "Bearer e2e-admin-token-abcdefghijklmnop"}}, "",
+                        "text/plain");
+  E2E_CHECK(enable && enable->status == 200, (enable ? enable->body : "no answer"));
+  E2E_CHECK(key_of(rig.quota_status(), "openai-1")["status"] == "available", key_of(rig.quota_status(), "openai-1").dump());
+  note("after the credit is topped up, POST /quota-status/enable?key=openai-1 (with the token) brings the key back");
+}
 
 void exhausted() {
   {
@@ -588,7 +634,7 @@ void admin() {
   E2E_CHECK(logs.find(token) == std::string::npos, "the admin token appears in the gateway's output");
   E2E_CHECK(logs.find(token.substr(0, 12)) == std::string::npos, "part of the admin token appears in the output");
   E2E_CHECK(logs.find("gsk_test_admin_1313") == std::string::npos, "a provider key appears in the gateway's output");
-  E2E_CHECK(logs.find("admin reset refused") != std::string::npos, "refusals are logged (without the token)\n" << logs);
+  E2E_CHECK(logs.find("admin request refused") != std::string::npos, "refusals are logged (without the token)\n" << logs);
   note("neither the admin token nor the provider key appears in the gateway's logs");
 
   Rig off{{"groq:gsk_test_admin_1313"}, globals + groq_block, {{"GROQ_API_KEY", "gsk_test_admin_1313"}}, "_no_token"};
@@ -744,6 +790,7 @@ void shutdown() {
 const std::map<std::string, std::function<void()>> scenarios{
     {"success", success},     {"failover", failover},         {"bad_key", bad_key},
     {"exhausted", exhausted}, {"upstream_failure", upstream_failure}, {"admin", admin},
+    {"openai_quota", openai_quota},
     {"client_limit", client_limit}, {"metrics", metrics},     {"bad_config", bad_config},
     {"shutdown", shutdown}};
 
