@@ -1,0 +1,831 @@
+// End-to-end tests of the gateway: real fake_provider and gateway processes on loopback ports,
+// driven over HTTP. One scenario per run:
+//
+//   gateway_e2e SCENARIO --gateway PATH --fake PATH --work DIR
+//
+// Scenarios: success, failover, bad_key, openai_quota, exhausted, upstream_failure, admin,
+// client_limit, metrics, bad_config, shutdown. Each prints what it checked and exits 0, or prints what went
+// wrong (with the children's logs) and exits 1. Children get only the environment the scenario
+// gives them (never the developer's real keys) and are stopped on every path; if this driver is
+// killed, the kernel kills them (PR_SET_PDEATHSIG).
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+struct Paths {
+  std::string gateway, fake;
+  fs::path work;
+};
+Paths paths;
+
+// ---- Failing loudly -------------------------------------------------------------------------------
+
+struct Failure : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+#define E2E_CHECK(condition, message)                                                                              \
+  do {                                                                                                             \
+    if (!(condition)) {                                                                                            \
+      std::ostringstream what_;                                                                                    \
+      what_ << __FILE__ << ":" << __LINE__ << ": check failed: " #condition "\n  " << message;                      \
+      throw Failure(what_.str());                                                                                  \
+    }                                                                                                              \
+  } while (0)
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in{path};
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+void write_file(const fs::path& path, const std::string& text) {
+  std::ofstream out{path};
+  out << text;
+  if (!out) throw Failure("cannot write " + path.string());
+}
+
+void note(const std::string& text) { std::cout << "  ok: " << text << std::endl; }
+
+// ---- Child processes ------------------------------------------------------------------------------
+
+/// A child process with its stdout and stderr in files. Stopped (SIGTERM, then SIGKILL after 5 s)
+/// when destroyed.
+class Child {
+ public:
+  Child(std::string name, std::vector<std::string> argv, std::map<std::string, std::string> env)
+      : name_(std::move(name)), out_(paths.work / (name_ + ".out")), err_(paths.work / (name_ + ".err")) {
+    std::vector<std::string> env_strings;
+    for (const auto& [key, value] : env) env_strings.push_back(key + "=" + value);
+    std::vector<char*> args, envp;
+    for (std::string& arg : argv) args.push_back(arg.data());
+    args.push_back(nullptr);
+    for (std::string& entry : env_strings) envp.push_back(entry.data());
+    envp.push_back(nullptr);
+    const pid_t parent = getpid();
+    pid_ = fork();
+    if (pid_ < 0) throw Failure("fork failed: " + std::string{std::strerror(errno)});
+    if (pid_ == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);  // no orphans if the driver dies
+      if (getppid() != parent) _exit(127);
+      const int out = open(out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      const int err = open(err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (out < 0 || err < 0) _exit(127);
+      dup2(out, STDOUT_FILENO);
+      dup2(err, STDERR_FILENO);
+      execve(args[0], args.data(), envp.data());
+      _exit(127);
+    }
+  }
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+  ~Child() {
+    try {
+      stop(SIGTERM);
+    } catch (...) {
+    }
+  }
+
+  /// Waits for "listening on ADDRESS:PORT" on its stdout; returns PORT.
+  int port() {
+    const auto deadline = std::chrono::steady_clock::now() + 15s;
+    const std::regex listening{R"(listening on [^:\s]+:(\d+))"};
+    while (std::chrono::steady_clock::now() < deadline) {
+      std::smatch match;
+      const std::string out = read_file(out_);
+      if (std::regex_search(out, match, listening)) return std::stoi(match[1]);
+      if (const auto status = poll_exit())
+        throw Failure(name_ + " exited (" + describe(*status) + ") before listening; its stderr:\n" + read_file(err_));
+      std::this_thread::sleep_for(10ms);
+    }
+    throw Failure(name_ + " did not print 'listening on' within 15 s; its stderr:\n" + read_file(err_));
+  }
+
+  /// Sends `signal` and waits up to 5 s for the exit (then SIGKILL). Returns the wait status.
+  int stop(int signal) {
+    if (pid_ <= 0) return status_;
+    kill(pid_, signal);
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (poll_exit()) return status_;
+      std::this_thread::sleep_for(10ms);
+    }
+    kill(pid_, SIGKILL);
+    waitpid(pid_, &status_, 0);
+    pid_ = -1;
+    killed_ = true;
+    return status_;
+  }
+  /// Waits up to `timeout` for the child to exit by itself; returns its wait status, or nothing.
+  std::optional<int> wait_exit(std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (auto status = poll_exit()) return status;
+      std::this_thread::sleep_for(10ms);
+    }
+    return std::nullopt;
+  }
+  [[nodiscard]] bool killed() const { return killed_; }
+  [[nodiscard]] std::string out() const { return read_file(out_); }
+  [[nodiscard]] std::string err() const { return read_file(err_); }
+  [[nodiscard]] const std::string& name() const { return name_; }
+
+  static std::string describe(int status) {
+    if (WIFEXITED(status)) return "exit status " + std::to_string(WEXITSTATUS(status));
+    if (WIFSIGNALED(status)) return "killed by signal " + std::to_string(WTERMSIG(status));
+    return "status " + std::to_string(status);
+  }
+
+ private:
+  std::optional<int> poll_exit() {
+    if (pid_ <= 0) return status_;
+    if (waitpid(pid_, &status_, WNOHANG) == pid_) {
+      pid_ = -1;
+      return status_;
+    }
+    return std::nullopt;
+  }
+
+  std::string name_;
+  fs::path out_, err_;
+  pid_t pid_ = -1;
+  int status_ = 0;
+  bool killed_ = false;
+};
+
+// ---- The rig: a fake provider and a gateway -----------------------------------------------------
+
+struct Rig {
+  std::unique_ptr<Child> fake;
+  std::unique_ptr<Child> gateway;
+  int fake_port = 0, gateway_port = 0;
+  std::unique_ptr<httplib::Client> gw, provider;
+
+  /// Starts the fake with `keys` (PROVIDER:KEY[:LIMITS]), writes `config` with FAKE replaced by
+  /// the fake's origin, and starts the gateway with `env`.
+  Rig(const std::vector<std::string>& keys, std::string config, std::map<std::string, std::string> env,
+      const std::string& suffix = "") {
+    std::vector<std::string> fake_args{paths.fake, "--port", "0"};
+    for (const std::string& key : keys) {
+      fake_args.push_back("--key");
+      fake_args.push_back(key);
+    }
+    fake = std::make_unique<Child>("fake_provider" + suffix, fake_args, std::map<std::string, std::string>{});
+    fake_port = fake->port();
+    const std::string origin = "http://127.0.0.1:" + std::to_string(fake_port);
+    for (std::size_t at = config.find("FAKE"); at != std::string::npos; at = config.find("FAKE", at))
+      config.replace(at, 4, origin);
+    const fs::path conf = paths.work / ("gateway" + suffix + ".conf");
+    write_file(conf, config);
+    gateway = std::make_unique<Child>("gateway" + suffix,
+                                      std::vector<std::string>{paths.gateway, "--config", conf.string(), "--port", "0"},
+                                      std::move(env));
+    gateway_port = gateway->port();
+    gw = std::make_unique<httplib::Client>("127.0.0.1", gateway_port);
+    gw->set_read_timeout(30, 0);
+    provider = std::make_unique<httplib::Client>("127.0.0.1", fake_port);
+  }
+
+  /// Both logs, for failure messages.
+  [[nodiscard]] std::string logs() const {
+    return "--- gateway stderr ---\n" + gateway->err() + "--- fake_provider stderr ---\n" + fake->err();
+  }
+
+  httplib::Result chat(const std::string& content, const httplib::Headers& headers = {}, const std::string& extra = "") {
+    const std::string body = R"({"model":"client-model",)" + extra + R"("messages":[{"role":"user","content":)" +
+                             json(content).dump() + "}]}";
+    auto result = gw->Post("/v1/chat/completions", headers, body, "application/json");
+    if (!result) throw Failure("no answer from the gateway: " + httplib::to_string(result.error()) + "\n" + logs());
+    return result;
+  }
+
+  json quota_status() {
+    const auto result = gw->Get("/quota-status");
+    E2E_CHECK(result && result->status == 200, "GET /quota-status failed\n" << logs());
+    return json::parse(result->body);
+  }
+
+  json fake_stats() {
+    const auto result = provider->Get("/admin/stats");
+    E2E_CHECK(result && result->status == 200, "GET /admin/stats of the fake failed");
+    return json::parse(result->body);
+  }
+};
+
+/// Polls `condition` for up to 5 s (for what the gateway does on another thread).
+bool eventually(const std::function<bool()>& condition) {
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(10ms);
+  }
+  return true;
+}
+
+/// The key labelled `label` in a /quota-status document.
+json key_of(const json& status, const std::string& label) {
+  for (const json& key : status["keys"])
+    if (key["label"] == label) return key;
+  throw Failure("no key labelled " + label + " in /quota-status: " + status.dump());
+}
+
+/// The `used` figure of `label`'s limit of `metric` over `window`.
+std::uint64_t used_of(const json& status, const std::string& label, const std::string& metric, const std::string& window) {
+  const json key = key_of(status, label);
+  for (const json& limit : key["limits"])
+    if (limit["metric"] == metric && limit["window"] == window) return limit["used"].get<std::uint64_t>();
+  throw Failure("key " + label + " has no " + metric + " per " + window + " limit: " + status.dump());
+}
+
+std::string header(const httplib::Result& result, const std::string& name) { return result->get_header_value(name); }
+
+/// An HTTP POST of a chat completion from a given local address (127.0.0.2: another client).
+/// Returns the status.
+int chat_from(const std::string& local_address, int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) throw Failure("socket failed");
+  sockaddr_in local{};
+  local.sin_family = AF_INET;
+  inet_pton(AF_INET, local_address.c_str(), &local.sin_addr);
+  sockaddr_in remote{};
+  remote.sin_family = AF_INET;
+  remote.sin_port = htons(static_cast<std::uint16_t>(port));
+  inet_pton(AF_INET, "127.0.0.1", &remote.sin_addr);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0 ||
+      connect(fd, reinterpret_cast<sockaddr*>(&remote), sizeof remote) != 0) {
+    const std::string error = std::strerror(errno);
+    close(fd);
+    throw Failure("cannot connect from " + local_address + ": " + error);
+  }
+  const std::string body = R"({"model":"m","messages":[{"role":"user","content":"from another client"}]})";
+  const std::string request = "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                              "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+  if (write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
+    close(fd);
+    throw Failure("write failed");
+  }
+  std::string answer;
+  char buffer[4096];
+  for (ssize_t n; (n = read(fd, buffer, sizeof buffer)) > 0;) answer.append(buffer, static_cast<std::size_t>(n));
+  close(fd);
+  std::smatch match;
+  if (!std::regex_search(answer, match, std::regex{R"(^HTTP/1\.[01] (\d{3}))"}))
+    throw Failure("not an HTTP answer: " + answer);
+  return std::stoi(match[1]);
+}
+
+// Seconds from now to the next midnight UTC.
+std::int64_t seconds_to_midnight_utc() {
+  const auto now = std::chrono::system_clock::now();
+  const auto midnight = std::chrono::floor<std::chrono::days>(now) + std::chrono::days{1};
+  return std::chrono::duration_cast<std::chrono::seconds>(midnight - now).count();
+}
+
+const std::string groq_block = R"(
+provider groq
+  tier 0
+  base_url FAKE/groq/openai/v1
+  keys_env GROQ_API_KEY
+  model llama-3.1-8b-instant
+  limit requests 1000 per day
+  limit tokens 100000 per day
+)";
+const std::string gemini_block = R"(
+provider gemini
+  tier 1
+  base_url FAKE/gemini/v1beta/openai
+  keys_env GEMINI_API_KEY
+  model gemini-2.0-flash
+  limit requests 1000 per day
+)";
+const std::string globals = "backoff 10ms\nclient_limit 1000 per minute\n";
+
+// ---- Scenarios --------------------------------------------------------------------------------------
+
+void success() {
+  Rig rig{{"groq:gsk_test_alpha_1111"}, globals + groq_block, {{"GROQ_API_KEY", "gsk_test_alpha_1111"}}};
+  // 40 characters: 10 prompt tokens; the fake completes with 12.
+  const std::string content(40, 'x');
+  auto answer = rig.chat(content);
+  E2E_CHECK(answer->status == 200, "status " << answer->status << " " << answer->body << "\n" << rig.logs());
+  const json body = json::parse(answer->body);
+  E2E_CHECK(body["usage"]["total_tokens"] == 22, body.dump());
+  E2E_CHECK(body["model"] == "llama-3.1-8b-instant", "the provider's model was not substituted: " << body.dump());
+  E2E_CHECK(header(answer, "X-Gateway-Provider") == "groq" && header(answer, "X-Gateway-Key") == "groq-1",
+            "provider/key headers: " << header(answer, "X-Gateway-Provider") << " " << header(answer, "X-Gateway-Key"));
+  json status = rig.quota_status();
+  E2E_CHECK(used_of(status, "groq-1", "tokens", "day") == 22,
+            "the real usage (22 tokens), not the estimate, is committed: " << status.dump());
+  E2E_CHECK(used_of(status, "groq-1", "requests", "day") == 1, status.dump());
+  E2E_CHECK(key_of(status, "groq-1")["successes"] == 1, status.dump());
+  note("a completion is forwarded with the provider's model; its usage (22 tokens) is what /quota-status counts");
+
+  answer = rig.chat(content, {}, R"("max_tokens":5,)");
+  E2E_CHECK(answer->status == 200, answer->body);
+  status = rig.quota_status();
+  E2E_CHECK(used_of(status, "groq-1", "tokens", "day") == 22 + 15, status.dump());
+  note("a second completion (max_tokens 5: 15 tokens) adds exactly its usage");
+
+  auto bad = rig.gw->Post("/v1/chat/completions", "{not json", "application/json");
+  E2E_CHECK(bad && bad->status == 400 && json::parse(bad->body)["error"]["type"] == "invalid_request_error",
+            (bad ? bad->body : "no answer"));
+  bad = rig.gw->Post("/v1/chat/completions", R"({"stream":true,"messages":[{"role":"user","content":"hi"}]})", "application/json");
+  E2E_CHECK(bad && bad->status == 400 && bad->body.find("stream") != std::string::npos, (bad ? bad->body : "no answer"));
+  E2E_CHECK(rig.fake_stats()["keys"][0]["ok"] == 2, "invalid requests must not reach the provider");
+  note("malformed JSON and stream:true get 400 without reaching the provider");
+}
+
+void failover() {
+  Rig rig{{"groq:gsk_test_alpha_1111:rpm=1", "groq:gsk_test_bravo_2222:rpm=1", "gemini:AIza_test_charlie_3333"},
+          globals + groq_block + gemini_block,
+          {{"GROQ_API_KEYS", "gsk_test_alpha_1111,gsk_test_bravo_2222"}, {"GEMINI_API_KEY", "AIza_test_charlie_3333"}}};
+  for (int i = 1; i <= 2; ++i) {
+    const auto answer = rig.chat("hello " + std::to_string(i));
+    E2E_CHECK(answer->status == 200 && header(answer, "X-Gateway-Provider") == "groq",
+              "request " << i << ": " << answer->status << " " << header(answer, "X-Gateway-Provider") << "\n" << rig.logs());
+  }
+  note("the first two requests are served by groq, one per key");
+  auto answer = rig.chat("hello 3");
+  E2E_CHECK(answer->status == 200, answer->status << " " << answer->body << "\n" << rig.logs());
+  E2E_CHECK(header(answer, "X-Gateway-Provider") == "gemini" && header(answer, "X-Gateway-Attempts") == "3",
+            "expected gemini after two groq 429s, got " << header(answer, "X-Gateway-Provider") << " after "
+                                                        << header(answer, "X-Gateway-Attempts") << " attempts\n" << rig.logs());
+  E2E_CHECK(json::parse(answer->body)["model"] == "gemini-2.0-flash", "each provider gets its model: " << answer->body);
+  json stats = rig.fake_stats();
+  for (int k = 0; k < 2; ++k)
+    E2E_CHECK(stats["keys"][k]["ok"] == 1 && stats["keys"][k]["refused"] == 1, stats.dump());
+  note("the third request met a 429 on both groq keys (their minute is spent) and was served by gemini");
+
+  answer = rig.chat("hello 4");
+  E2E_CHECK(answer->status == 200 && header(answer, "X-Gateway-Provider") == "gemini" && header(answer, "X-Gateway-Attempts") == "1",
+            header(answer, "X-Gateway-Provider") << " " << header(answer, "X-Gateway-Attempts"));
+  stats = rig.fake_stats();
+  E2E_CHECK(stats["keys"][0]["refused"] == 1 && stats["keys"][1]["refused"] == 1,
+            "cooling groq keys must not be tried again: " << stats.dump());
+  const json status = rig.quota_status();
+  for (const std::string label : {"groq-1", "groq-2"})
+    E2E_CHECK(key_of(status, label)["status"] == "cooling_down", label << ": " << key_of(status, label).dump());
+  E2E_CHECK(used_of(status, "gemini-1", "requests", "day") == 2, status.dump());
+  E2E_CHECK(eventually([&] { return rig.gateway->err().find("failover provider=groq to_provider=gemini") != std::string::npos; }),
+            "the failover event is logged (events reach the log from the alert queue's thread)\n" << rig.logs());
+  note("the next request goes straight to gemini; groq's keys show cooling_down; the failover event is logged");
+}
+
+void bad_key() {
+  Rig rig{{"groq:gsk_test_good_4444", "gemini:AIza_test_good_5555"},
+          globals + R"(
+provider gemini
+  tier 0
+  base_url FAKE/gemini/v1beta/openai
+  keys_env GEMINI_API_KEY
+  auth header x-goog-api-key
+  model gemini-2.0-flash
+  limit requests 1000 per day
+provider groq
+  tier 1
+  base_url FAKE/groq/openai/v1
+  keys_env GROQ_API_KEY
+  limit requests 1000 per day
+)",
+          {{"GEMINI_API_KEY", "AIza_test_unknown_6666"}, {"GROQ_API_KEY_1", "gsk_test_unknown_7777"}, {"GROQ_API_KEY_2", "gsk_test_good_4444"}}};
+  auto answer = rig.chat("hello");
+  E2E_CHECK(answer->status == 200 && header(answer, "X-Gateway-Key") == "groq-2" && header(answer, "X-Gateway-Attempts") == "3",
+            answer->status << " " << header(answer, "X-Gateway-Key") << " attempts " << header(answer, "X-Gateway-Attempts")
+                           << "\n" << rig.logs());
+  E2E_CHECK(json::parse(answer->body)["model"] == "client-model",
+            "groq has no model of its own: the client's must reach it, not gemini's: " << answer->body);
+  const json status = rig.quota_status();
+  for (const std::string label : {"gemini-1", "groq-1"})
+    E2E_CHECK(key_of(status, label)["status"] == "disabled", label << ": " << key_of(status, label).dump());
+  note("gemini's 400 API_KEY_INVALID and groq's 401 disable those keys; the request is served by the good key");
+  for (int i = 0; i < 3; ++i) {
+    answer = rig.chat("again");
+    E2E_CHECK(answer->status == 200 && header(answer, "X-Gateway-Attempts") == "1", answer->status);
+  }
+  E2E_CHECK(rig.fake_stats()["unknown_key"] == 2, rig.fake_stats().dump());
+  note("disabled keys are not tried again (the fake saw exactly 2 unknown keys)");
+}
+
+/// A local endpoint that records the JSON documents POSTed to /hook.
+class Receiver {
+ public:
+  Receiver() {
+    server_.Post("/hook", [this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard lock{mutex_};
+      bodies_.push_back(req.body);
+      res.set_content("ok", "text/plain");
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread{[this] { server_.listen_after_bind(); }};
+  }
+  ~Receiver() {
+    while (!server_.is_running()) std::this_thread::sleep_for(1ms);
+    server_.stop();
+    thread_.join();
+  }
+  [[nodiscard]] int port() const { return port_; }
+  /// Waits up to 10 s for a posted event of `kind`.
+  bool wait_for(const std::string& kind) {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      {
+        std::lock_guard lock{mutex_};
+        for (const std::string& body : bodies_) {
+          const json event = json::parse(body, nullptr, false);
+          if (event.is_object() && event.value("kind", "") == kind) return true;
+        }
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    return false;
+  }
+  std::string all() {
+    std::lock_guard lock{mutex_};
+    std::string out;
+    for (const std::string& body : bodies_) out += body + "\n";
+    return out;
+  }
+
+ private:
+  httplib::Server server_;
+  int port_ = 0;
+  std::thread thread_;
+  std::mutex mutex_;
+  std::vector<std::string> bodies_;
+};
+
+void openai_quota() {
+  Rig rig{{"openai:sk-test-credit-1919:quota=1", "openai:sk-test-credit-2020"},
+          globals + R"(
+provider openai
+  base_url FAKE/openai/v1
+  model gpt-4o-mini
+  limit requests 1000 per day
+)",
+          {{"OPENAI_API_KEYS", "sk-test-credit-1919,sk-test-credit-2020"}, {"GATEWAY_ADMIN_TOKEN", "e2e-admin-token-abcdefghijklmnop"}}};
+  // Whatever order round-robin takes, the first key serves once, then answers insufficient_quota.
+  for (int i = 0; i < 6 && rig.fake_stats()["keys"][0]["refused"] == 0; ++i) {
+    const auto answer = rig.chat("hello");
+    E2E_CHECK(answer->status == 200, "every request is served (by the other key if need be): " << answer->status << " "
+                                                                                              << answer->body << "\n" << rig.logs());
+  }
+  E2E_CHECK(rig.fake_stats()["keys"][0]["refused"] == 1, rig.fake_stats().dump() << "\n" << rig.logs());
+  for (int i = 0; i < 3; ++i) {
+    const auto answer = rig.chat("hello");
+    E2E_CHECK(answer->status == 200 && header(answer, "X-Gateway-Key") == "openai-2" && header(answer, "X-Gateway-Attempts") == "1",
+              answer->status << " " << header(answer, "X-Gateway-Key") << "\n" << rig.logs());
+  }
+  const json stats = rig.fake_stats();
+  E2E_CHECK(stats["keys"][0]["ok"] == 1 && stats["keys"][0]["refused"] == 1, "a key out of credit is not tried again: " << stats.dump());
+  const json key = key_of(rig.quota_status(), "openai-1");
+  E2E_CHECK(key["status"] != "available" && key["last_error"]["kind"] == "quota_exhausted", key.dump());
+  note("OpenAI's insufficient_quota takes the key out (status " + key["status"].get<std::string>() +
+       "); its requests go to the other key");
+  auto enable = rig.gw->Post("/quota-status/enable?key=openai-1", "", "text/plain");
+  E2E_CHECK(enable && enable->status == 401, "enable needs the admin token");
+  enable = rig.gw->Post("/quota-status/enable?key=openai-1", {{"Authorization", "Bearer e2e-admin-token-abcdefghijklmnop"}}, "",
+                        "text/plain");
+  E2E_CHECK(enable && enable->status == 200, (enable ? enable->body : "no answer"));
+  E2E_CHECK(key_of(rig.quota_status(), "openai-1")["status"] == "available", key_of(rig.quota_status(), "openai-1").dump());
+  note("after the credit is topped up, POST /quota-status/enable?key=openai-1 (with the token) brings the key back");
+}
+
+void exhausted() {
+  {
+    Receiver receiver;
+    Rig rig{{"gemini:AIza_test_daily_8888:rpd=2"},
+            "webhook event env:E2E_WEBHOOK\n" + globals + gemini_block,
+            {{"GEMINI_API_KEY", "AIza_test_daily_8888"},
+             {"E2E_WEBHOOK", "http://127.0.0.1:" + std::to_string(receiver.port()) + "/hook"}}};
+    for (int i = 0; i < 2; ++i) E2E_CHECK(rig.chat("hi")->status == 200, rig.logs());
+    const auto answer = rig.chat("hi");
+    E2E_CHECK(answer->status == 429, answer->status << " " << answer->body << "\n" << rig.logs());
+    const json body = json::parse(answer->body);
+    E2E_CHECK(body["error"]["type"] == "all_keys_exhausted" && body["error"]["reason"] == "exhausted", body.dump());
+    const std::string retry_after = header(answer, "Retry-After");
+    E2E_CHECK(!retry_after.empty() && std::to_string(body["error"]["retry_after_s"].get<std::int64_t>()) == retry_after,
+              "Retry-After '" << retry_after << "' must equal retry_after_s: " << body.dump());
+    const std::int64_t expected = seconds_to_midnight_utc();
+    const std::int64_t got = std::stoll(retry_after);
+    E2E_CHECK(got >= expected - 5 && got <= expected + 5,
+              "a spent daily quota resumes at midnight UTC (in ~" << expected << " s), Retry-After says " << got);
+    E2E_CHECK(body["error"]["resumes_at"].get<std::string>().ends_with("T00:00:00Z"), body.dump());
+    note("Gemini's per-day RESOURCE_EXHAUSTED spends the key's day: 429, Retry-After " + retry_after +
+         " s = until midnight UTC, resumes_at " + body["error"]["resumes_at"].get<std::string>());
+    E2E_CHECK(rig.chat("hi")->status == 429, "");
+    E2E_CHECK(rig.fake_stats()["keys"][0]["refused"] == 1, "an exhausted key is not called again: " << rig.fake_stats().dump());
+    note("later requests are refused by the pool without calling the provider");
+    E2E_CHECK(receiver.wait_for("key_exhausted") && receiver.wait_for("all_exhausted"),
+              "the webhook must receive key_exhausted and all_exhausted; it got:\n" << receiver.all() << rig.logs());
+    note("the webhook (URL from the environment) received key_exhausted and all_exhausted");
+  }
+  {
+    Rig rig{{"groq:gsk_test_rolling_9999"},
+            globals + R"(
+provider groq
+  base_url FAKE/groq/openai/v1
+  limit requests 2 per 60s
+)",
+            {{"GROQ_API_KEY", "gsk_test_rolling_9999"}}, "_rolling"};
+    for (int i = 0; i < 2; ++i) E2E_CHECK(rig.chat("hi")->status == 200, rig.logs());
+    const auto answer = rig.chat("hi");
+    E2E_CHECK(answer->status == 429, answer->status << " " << answer->body);
+    const json body = json::parse(answer->body);
+    const std::int64_t retry = std::stoll(header(answer, "Retry-After"));
+    E2E_CHECK(body["error"]["reason"] == "rate_limited" && retry >= 1 && retry <= 30,
+              "2 per 60 s frees one request every 30 s; Retry-After " << retry << " " << body.dump());
+    E2E_CHECK(rig.fake_stats()["keys"][0]["ok"] == 2 && rig.fake_stats()["keys"][0]["refused"] == 0, rig.fake_stats().dump());
+    note("the gateway's own limit (2 per 60 s) refuses the third request before the provider: Retry-After " +
+         std::to_string(retry) + " s");
+  }
+}
+
+void upstream_failure() {
+  Rig rig{{"groq:gsk_test_flaky_1212"},
+          "backoff 100ms\nmax_attempts 3\n" + groq_block, {{"GROQ_API_KEY", "gsk_test_flaky_1212"}}};
+  const auto forced = rig.provider->Post("/admin/fail?provider=groq&status=503&count=3", "", "text/plain");
+  E2E_CHECK(forced && forced->status == 200, "cannot arm the fake's failures");
+  const auto started = std::chrono::steady_clock::now();
+  const auto answer = rig.chat("hi");
+  const auto took = std::chrono::steady_clock::now() - started;
+  E2E_CHECK(answer->status == 502, answer->status << " " << answer->body);
+  const json body = json::parse(answer->body);
+  E2E_CHECK(body["error"]["type"] == "upstream_failed" && body["error"]["attempts"] == 3 && body["error"]["last_status"] == 503,
+            body.dump());
+  E2E_CHECK(took >= 300ms, "backoff 100 ms then 200 ms between three attempts; took "
+                               << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
+  E2E_CHECK(rig.fake_stats()["keys"][0]["refused"] == 3, rig.fake_stats().dump());
+  note("three 503s: three attempts with backoff 100 ms, 200 ms, then 502 upstream_failed");
+}
+
+void admin() {
+  const std::string token = "e2e-admin-token-0123456789abcdef";
+  Rig rig{{"groq:gsk_test_admin_1313"}, globals + groq_block,
+          {{"GROQ_API_KEY", "gsk_test_admin_1313"}, {"GATEWAY_ADMIN_TOKEN", token}}};
+  E2E_CHECK(rig.chat("hello")->status == 200, rig.logs());
+  const auto used = [&] { return used_of(rig.quota_status(), "groq-1", "requests", "day"); };
+  E2E_CHECK(used() == 1, "");
+
+  auto answer = rig.gw->Post("/quota-status/reset", "", "text/plain");
+  E2E_CHECK(answer && answer->status == 401, (answer ? answer->status : 0));
+  E2E_CHECK(answer->get_header_value("WWW-Authenticate").starts_with("Bearer"), answer->get_header_value("WWW-Authenticate"));
+  E2E_CHECK(used() == 1, "a refused reset must change nothing");
+  note("no token: 401 with WWW-Authenticate: Bearer, nothing reset");
+
+  std::string wrong = token;
+  wrong.back() = 'X';
+  for (const std::string& authorization : {"Bearer " + wrong, "Bearer " + token.substr(0, 10), "Basic " + token, token}) {
+    answer = rig.gw->Post("/quota-status/reset", {{"Authorization", authorization}}, "", "text/plain");
+    E2E_CHECK(answer && answer->status == 401, "Authorization '" << authorization << "': " << (answer ? answer->status : 0));
+  }
+  E2E_CHECK(used() == 1, "a refused reset must change nothing");
+  note("a wrong, truncated, or non-bearer token: 401, nothing reset");
+
+  answer = rig.gw->Post("/quota-status/reset?key=groq-1", {{"Authorization", "bearer " + token}}, "", "text/plain");
+  E2E_CHECK(answer && answer->status == 200, "the scheme name is case-insensitive: " << (answer ? answer->status : 0));
+  E2E_CHECK(rig.chat("hello")->status == 200 && used() == 1, "");
+  answer = rig.gw->Post("/quota-status/reset?key=nobody", {{"Authorization", "Bearer " + token}}, "", "text/plain");
+  E2E_CHECK(answer && answer->status == 404, (answer ? answer->body : ""));
+  answer = rig.gw->Post("/quota-status/reset", {{"Authorization", "Bearer " + token}}, "", "text/plain");
+  E2E_CHECK(answer && answer->status == 200, (answer ? answer->body : ""));
+  E2E_CHECK(used() == 0, "the reset forgets the usage");
+  E2E_CHECK(rig.chat("again")->status == 200 && used() == 1, "");
+  answer = rig.gw->Post("/quota-status/reset?key=groq-1", {{"Authorization", "Bearer " + token}}, "", "text/plain");
+  E2E_CHECK(answer && answer->status == 200 && used() == 0, (answer ? answer->body : ""));
+  note("the right token resets all keys, or one (?key=groq-1); an unknown key label: 404");
+
+  rig.gateway->stop(SIGTERM);
+  const std::string logs = rig.gateway->out() + rig.gateway->err();
+  E2E_CHECK(logs.find(token) == std::string::npos, "the admin token appears in the gateway's output");
+  E2E_CHECK(logs.find(token.substr(0, 12)) == std::string::npos, "part of the admin token appears in the output");
+  E2E_CHECK(logs.find("gsk_test_admin_1313") == std::string::npos, "a provider key appears in the gateway's output");
+  E2E_CHECK(logs.find("admin request refused") != std::string::npos, "refusals are logged (without the token)\n" << logs);
+  note("neither the admin token nor the provider key appears in the gateway's logs");
+
+  Rig off{{"groq:gsk_test_admin_1313"}, globals + groq_block, {{"GROQ_API_KEY", "gsk_test_admin_1313"}}, "_no_token"};
+  answer = off.gw->Post("/quota-status/reset", {{"Authorization", "Bearer " + token}}, "", "text/plain");
+  E2E_CHECK(answer && answer->status == 403 && answer->body.find("GATEWAY_ADMIN_TOKEN") != std::string::npos,
+            (answer ? std::to_string(answer->status) + " " + answer->body : "no answer"));
+  note("without GATEWAY_ADMIN_TOKEN the endpoint answers 403 and says which variable to set");
+}
+
+void client_limit() {
+  Rig rig{{"groq:gsk_test_client_1414"}, "client_limit 3 per minute\n" + groq_block, {{"GROQ_API_KEY", "gsk_test_client_1414"}}};
+  for (int i = 1; i <= 3; ++i) E2E_CHECK(rig.chat("hi")->status == 200, "request " << i << "\n" << rig.logs());
+  const auto answer = rig.chat("hi");
+  E2E_CHECK(answer->status == 429, answer->status << " " << answer->body << "\n" << rig.logs());
+  const json body = json::parse(answer->body);
+  E2E_CHECK(body["error"]["type"] == "client_rate_limited", "must be told apart from exhausted keys: " << body.dump());
+  const std::int64_t retry = std::stoll(header(answer, "Retry-After"));
+  E2E_CHECK(retry >= 1 && retry <= 60 && body["error"]["retry_after_s"] == retry, retry << " " << body.dump());
+  E2E_CHECK(rig.fake_stats()["keys"][0]["ok"] == 3, "a refused client must not reach the provider");
+  note("the 4th request of a client within a minute: 429 client_rate_limited, Retry-After " + std::to_string(retry) + " s");
+  const int other = chat_from("127.0.0.2", rig.gateway_port);
+  E2E_CHECK(other == 200, "another client (127.0.0.2) must not be limited; got " << other << "\n" << rig.logs());
+  E2E_CHECK(rig.chat("hi")->status == 429, "the first client is still limited");
+  note("another client (from 127.0.0.2) is served meanwhile");
+  const std::string metrics = rig.gw->Get("/metrics")->body;
+  E2E_CHECK(metrics.find("keypool_gateway_requests_total{result=\"client_limited\"} 2") != std::string::npos, metrics);
+}
+
+void metrics() {
+  Rig rig{{"groq:gsk_test_metrics_1515:rpm=1"}, globals + groq_block, {{"GROQ_API_KEY", "gsk_test_metrics_1515"}}};
+  E2E_CHECK(rig.chat("hi")->status == 200, rig.logs());
+  E2E_CHECK(rig.chat("hi")->status == 429, rig.logs());
+  const auto answer = rig.gw->Get("/metrics");
+  E2E_CHECK(answer && answer->status == 200, "");
+  E2E_CHECK(answer->get_header_value("Content-Type").starts_with("text/plain; version=0.0.4"), answer->get_header_value("Content-Type"));
+  const std::regex sample{R"(^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*"(?:,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*")*\})? (-?[0-9.]+(?:[eE][-+]?[0-9]+)?|NaN|[+-]Inf)$)"};
+  const std::regex type_line{R"(^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$)"};
+  std::istringstream lines{answer->body};
+  std::set<std::string> typed;
+  std::size_t samples = 0;
+  for (std::string line; std::getline(lines, line);) {
+    std::smatch match;
+    if (line.starts_with("# HELP ")) continue;
+    if (std::regex_match(line, match, type_line)) {
+      typed.insert(match[1]);
+      continue;
+    }
+    E2E_CHECK(std::regex_match(line, match, sample), "not a Prometheus sample line: '" << line << "'");
+    E2E_CHECK(typed.count(match[1]) == 1, "sample of " << match[1] << " before its # TYPE line");
+    ++samples;
+  }
+  E2E_CHECK(samples > 10, answer->body);
+  for (const std::string expected : {"keypool_gateway_requests_total{result=\"ok\"} 1",
+                                     "keypool_gateway_requests_total{result=\"keys_exhausted\"} 1",
+                                     "keypool_gateway_upstream_answers_total{provider=\"groq\",outcome=\"success\"} 1",
+                                     "keypool_gateway_upstream_answers_total{provider=\"groq\",outcome=\"rate_limited\"} 1"})
+    E2E_CHECK(answer->body.find(expected) != std::string::npos, "missing '" << expected << "' in\n" << answer->body);
+  note("/metrics is Prometheus text (" + std::to_string(samples) + " samples, each after its # TYPE) with the gateway's counters");
+  const auto health = rig.gw->Get("/health");
+  E2E_CHECK(health && health->status == 200, "");
+  const auto status = rig.gw->Get("/quota-status");
+  E2E_CHECK(status && status->get_header_value("Content-Type") == "application/json" && json::accept(status->body), "");
+  const auto dashboard = rig.gw->Get("/dashboard");
+  E2E_CHECK(dashboard && dashboard->status == 200 && dashboard->get_header_value("Content-Type").starts_with("text/html") &&
+                dashboard->body.find("quota-status") != std::string::npos,
+            "GET /dashboard must serve the page that reads quota-status");
+  note("/quota-status is JSON; /health answers 200; /dashboard serves the HTML page");
+}
+
+void bad_config() {
+  struct Case {
+    std::string text;
+    int line;
+    std::string says;
+  };
+  const std::string provider = "provider groq\n  base_url http://127.0.0.1:9/v1\n";
+  const std::vector<Case> cases{
+      {"listen 127.0.0.1 eighty\n" + provider, 1, "'eighty' is not a whole number"},
+      {"listen 127.0.0.1 70000\n" + provider, 1, "out of range"},
+      {"# comment\n\nfrobnicate 3\n" + provider, 3, "unknown directive 'frobnicate'"},
+      {provider + "provider groq\n  base_url http://127.0.0.1:9/v1\n", 3, "provider 'groq' is defined twice (first at line 1)"},
+      {provider + "  limit requests 0 per minute\n", 3, "a limit of 0 requests admits nothing"},
+      {provider + "  limit requests 10 per fortnight\n", 3, "'fortnight' is not a period"},
+      {provider + "  limit bananas 10 per day\n", 3, "unknown metric 'bananas'"},
+      {provider + "  limit requests 10 per day zone NOT-A-ZONE\n", 3, "NOT-A-ZONE"},
+      {"max_attempts 3\nprovider groq\n  tier 1\n", 2, "provider 'groq' has no base_url"},
+      {"base_url http://127.0.0.1:9/v1\n", 1, "belongs in a provider block"},
+      {provider + "max_attempts 2\n", 3, "is a global directive"},
+      {provider + "  tier 1\n  tier 2\n", 4, "'tier' given twice"},
+      {provider + "  base_url ftp://x\n", 3, "'base_url' given twice for provider 'groq' (first at line 2)"},
+      {"provider groq\n  base_url ftp://example/v1\n", 2, "must start with http:// or https://"},
+      {"backoff soon\n" + provider, 1, "'soon' is not a duration"},
+      {"max_attempts 0\n" + provider, 1, "out of range (1 to 10)"},
+      {"client_limit 10 every minute\n" + provider, 1, "'client_limit' expects"},
+      {"# nothing\n", 1, "no provider defined"},
+      {"webhook pigeon http://127.0.0.1:9/hook\n" + provider, 1, "unknown style 'pigeon'"},
+      {"webhook telegram http://127.0.0.1:9/hook\n" + provider, 1, "needs a CHAT_ID"},
+      {"webhook slack env:\n" + provider, 1, "env: needs a variable name"},
+  };
+  const auto run = [](const std::string& name, const std::string& text, const std::map<std::string, std::string>& env) {
+    const fs::path conf = paths.work / "gateway.conf";
+    write_file(conf, text);
+    Child child{name, {paths.gateway, "--config", conf.string(), "--check"}, env};
+    const auto status = child.wait_exit(10s);
+    if (!status) throw Failure(name + ": the gateway did not exit on its own within 10 s");
+    return std::pair{*status, child.err()};
+  };
+  const std::map<std::string, std::string> env{{"GROQ_API_KEY", "gsk_test_config_1616"}};
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    const auto [status, err] = run("bad_config_" + std::to_string(i), cases[i].text, env);
+    const std::string where = "gateway.conf:" + std::to_string(cases[i].line) + ": ";
+    E2E_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 2, "case " << i << ": " << Child::describe(status) << "\n" << err);
+    E2E_CHECK(err.find(where) != std::string::npos && err.find(cases[i].says) != std::string::npos,
+              "case " << i << ": expected '" << where << "…" << cases[i].says << "' in stderr, got:\n" << err);
+  }
+  note(std::to_string(cases.size()) + " bad configurations: each exits 2 with 'gateway.conf:LINE: message' on the right line");
+
+  const std::string good = "listen 127.0.0.1 0\n" + provider;
+  auto [status, err] = run("good_config", good, env);
+  E2E_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, Child::describe(status) << "\n" << err);
+  std::tie(status, err) = run("no_keys", good, {});
+  E2E_CHECK(WEXITSTATUS(status) == 2 && err.find("gateway.conf:2: no provider has a key") != std::string::npos &&
+                err.find("GROQ_API_KEY") != std::string::npos, err);
+  std::tie(status, err) = run("duplicate_keys", "provider groq\n  base_url http://127.0.0.1:9/v1\n  keys_env MY_GROQ\n",
+                              {{"MY_GROQ_1", "gsk_test_twice_1717"}, {"MY_GROQ_2", "gsk_test_twice_1717"}});
+  E2E_CHECK(WEXITSTATUS(status) == 2 && err.find("gateway.conf:3: ") != std::string::npos &&
+                err.find("MY_GROQ_1 and MY_GROQ_2") != std::string::npos && err.find("gsk_test_twice_1717") == std::string::npos,
+            err);
+  note("a valid file passes --check; no keys in the environment, or one key twice, is reported at its line (without the key)");
+  Child missing{"missing_config", {paths.gateway, "--config", (paths.work / "does-not-exist.conf").string()}, env};
+  const auto missing_status = missing.wait_exit(10s);
+  E2E_CHECK(missing_status && WEXITSTATUS(*missing_status) == 2 && missing.err().find("cannot open") != std::string::npos, missing.err());
+  note("a missing file exits 2 and says so");
+}
+
+void shutdown() {
+  for (const int signal : {SIGTERM, SIGINT}) {
+    Rig rig{{"groq:gsk_test_stop_1818"}, globals + groq_block, {{"GROQ_API_KEY", "gsk_test_stop_1818"}},
+            signal == SIGTERM ? "_term" : "_int"};
+    E2E_CHECK(rig.chat("hi")->status == 200, rig.logs());
+    const auto started = std::chrono::steady_clock::now();
+    const int status = rig.gateway->stop(signal);
+    const auto took = std::chrono::steady_clock::now() - started;
+    E2E_CHECK(!rig.gateway->killed() && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+              "the gateway must exit 0 on " << (signal == SIGTERM ? "SIGTERM" : "SIGINT") << ", got "
+                                            << Child::describe(status) << "\n" << rig.logs());
+    E2E_CHECK(took < 3s, "shutdown took " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
+    E2E_CHECK(rig.gateway->err().find("stopped") != std::string::npos, rig.logs());
+    note(std::string{"the gateway stops cleanly on "} + (signal == SIGTERM ? "SIGTERM" : "SIGINT") + " (exit 0)");
+  }
+}
+
+const std::map<std::string, std::function<void()>> scenarios{
+    {"success", success},     {"failover", failover},         {"bad_key", bad_key},
+    {"exhausted", exhausted}, {"upstream_failure", upstream_failure}, {"admin", admin},
+    {"openai_quota", openai_quota},
+    {"client_limit", client_limit}, {"metrics", metrics},     {"bad_config", bad_config},
+    {"shutdown", shutdown}};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string scenario;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--gateway" && i + 1 < argc) paths.gateway = argv[++i];
+    else if (arg == "--fake" && i + 1 < argc) paths.fake = argv[++i];
+    else if (arg == "--work" && i + 1 < argc) paths.work = argv[++i];
+    else if (scenario.empty() && !arg.starts_with("--")) scenario = arg;
+    else {
+      std::cerr << "gateway_e2e: unexpected argument '" << arg << "'\n";
+      return 2;
+    }
+  }
+  if (scenario.empty() || paths.gateway.empty() || paths.fake.empty() || paths.work.empty() || !scenarios.contains(scenario)) {
+    std::cerr << "usage: gateway_e2e SCENARIO --gateway PATH --fake PATH --work DIR\nscenarios:";
+    for (const auto& [name, run] : scenarios) std::cerr << " " << name;
+    std::cerr << "\n";
+    return 2;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  std::cout << "scenario " << scenario << std::endl;
+  try {
+    std::error_code ignored;
+    fs::remove_all(paths.work, ignored);
+    fs::create_directories(paths.work);
+    scenarios.at(scenario)();
+  } catch (const std::exception& e) {
+    std::cout << "FAILED: " << e.what() << std::endl;
+    return 1;
+  }
+  std::cout << "passed" << std::endl;
+  return 0;
+}

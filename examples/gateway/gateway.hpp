@@ -1,0 +1,566 @@
+// The gateway: an OpenAI-compatible HTTP proxy in front of rate-limited providers. Each chat
+// completion gets a key from a keypool::KeyPool (tier by tier), is forwarded with it, and the
+// provider's answer is classified and settled on the lease (real usage committed, limits learnt,
+// retried on another key when the key was limited); when no key can serve, the client gets a 429
+// with Retry-After saying when service resumes.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <ctime>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <ostream>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include <keypool/client_limiter.hpp>
+#include <keypool/keypool.hpp>
+
+#include "config.hpp"
+#include "constant_time.hpp"
+#include "dashboard.hpp"
+#include "webhook.hpp"
+
+
+
+namespace gateway {
+
+namespace kp = keypool;
+
+/// The pool: tier-by-tier failover (round-robin inside a tier); events go through a bounded
+/// lock-free queue to a thread that logs them (and posts them to the webhook, if configured).
+using Pool = kp::KeyPool<kp::select::Priority<kp::select::RoundRobin>, kp::alert::Queued<kp::alert::Callback>>;
+
+/// "2026-11-24T00:00:00Z" (whole seconds, rounded down).
+[[nodiscard]] inline std::string format_time(kp::TimePoint t) {
+  const std::time_t seconds = std::chrono::system_clock::to_time_t(
+      std::chrono::time_point_cast<std::chrono::system_clock::duration>(std::chrono::floor<std::chrono::seconds>(t)));
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char text[32];
+  const std::size_t size = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return std::string{text, size};
+}
+
+/// Whole seconds to wait, rounded up, at least 1 (a Retry-After of 0 invites a busy loop).
+[[nodiscard]] inline std::int64_t retry_after_seconds(kp::Duration wait) {
+  const auto seconds = std::chrono::ceil<std::chrono::seconds>(wait).count();
+  return std::max<std::int64_t>(seconds, 1);
+}
+
+/// Writes whole lines to a stream shared by threads. Never given a secret.
+class Log {
+ public:
+  explicit Log(std::ostream& out) : out_(out) {}
+  void line(std::string_view text) {
+    std::lock_guard lock{mutex_};
+    out_ << text << '\n' << std::flush;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::ostream& out_;
+};
+
+/// The running gateway. Construct it (reads the keys from the environment), `bind`, then `run`
+/// until `stop` (from another thread, e.g. on SIGTERM).
+class Gateway {
+ public:
+  /// What a chat completion request ended as, for /metrics.
+  enum class Result : std::size_t { ok, provider_error, client_limited, keys_exhausted, upstream_failed, invalid_request };
+  static constexpr std::array<std::string_view, 6> result_names{"ok", "provider_error", "client_limited",
+                                                                "keys_exhausted", "upstream_failed", "invalid_request"};
+  /// Upstream answers per provider: the six Outcome kinds, then "no_answer" (connection failed).
+  static constexpr std::size_t answer_kinds = 7;
+
+  /// Builds the pool from `config` and the keys the environment holds for each provider.
+  /// `config_file` names the file in errors. Throws ConfigError (environment problems are
+  /// reported at the line of the provider concerned).
+  Gateway(Config config, std::string config_file, Log& log)
+      : config_(std::move(config)), log_(log), webhook_(make_webhook(config_file)), pool_(make_pool()) {
+    std::size_t providers_with_keys = 0;
+    for (std::size_t p = 0; p < config_.providers.size(); ++p) {
+      const ProviderConfig& provider = config_.providers[p];
+      const std::size_t line = provider.keys_env_line != 0 ? provider.keys_env_line : provider.line;
+      std::vector<kp::Secret> keys;
+      try {
+        keys = kp::env::keys(provider.keys_env);
+      } catch (const kp::Error& e) {
+        throw ConfigError(config_file, line, std::string{"provider '"} + provider.name + "': " + e.what());
+      }
+      const kp::ProviderId id = pool_.add_provider(provider.name, provider.tier);
+      providers_.push_back(id);
+      if (keys.empty()) {
+        log_.line("warning: provider '" + provider.name + "' has no key: set " + provider.keys_env + ", " +
+                  provider.keys_env + "_1.. or " + provider.keys_env + "S");
+        continue;
+      }
+      ++providers_with_keys;
+      for (std::size_t k = 0; k < keys.size(); ++k) {
+        const std::string label = provider.name + "-" + std::to_string(k + 1);
+        try {
+          const kp::KeyId key = pool_.add_key(id, std::move(keys[k]), provider.limits, {.label = label});
+          key_labels_.emplace_back(label, key);
+        } catch (const kp::Error& e) {
+          throw ConfigError(config_file, line, std::string{"provider '"} + provider.name + "': " + e.what());
+        }
+      }
+      log_.line("provider " + provider.name + " (tier " + std::to_string(provider.tier) + "): " +
+                std::to_string(keys.size()) + " key(s) from " + provider.keys_env);
+    }
+    if (providers_with_keys == 0)
+      throw ConfigError(config_file, config_.providers.front().line,
+                        "no provider has a key in the environment (for provider '" + config_.providers.front().name +
+                            "' set " + config_.providers.front().keys_env + ")");
+    answers_ = std::make_unique<std::atomic<std::uint64_t>[]>(config_.providers.size() * answer_kinds);
+
+    if (const char* token = std::getenv(config_.admin_token_env.c_str()); token != nullptr && *token != '\0') {
+      admin_token_ = kp::Secret{token};
+      if (admin_token_.size() < 16)
+        log_.line("warning: the admin token in " + config_.admin_token_env + " is short (" +
+                  std::to_string(admin_token_.size()) + " characters); use 32 random characters or more");
+    } else {
+      log_.line("admin endpoints disabled: " + config_.admin_token_env + " is not set");
+    }
+    if (config_.client_requests != 0) {
+      // A random hash seed: clients cannot pick addresses that crowd one probe window.
+      std::random_device random;
+      limiter_ = std::make_unique<kp::ClientLimiter>(kp::ClientLimiter::Options{
+          .requests = config_.client_requests,
+          .per = config_.client_per,
+          .hash_seed = (std::uint64_t{random()} << 32) | random()});
+    }
+    monitor_ = std::make_unique<kp::Monitor<Pool>>(pool_, std::chrono::seconds{1});
+    routes();
+  }
+
+  Gateway(const Gateway&) = delete;
+  Gateway& operator=(const Gateway&) = delete;
+  ~Gateway() { stop(); }
+
+  /// Binds the listening socket; returns the port (the chosen one when the config says 0), or
+  /// -1 when the address cannot be bound.
+  int bind() {
+    server_.new_task_queue = [threads = config_.threads] { return new httplib::ThreadPool(threads); };
+    server_.set_payload_max_length(std::size_t{4} << 20);
+    if (config_.listen_port == 0) return server_.bind_to_any_port(config_.listen_host);
+    return server_.bind_to_port(config_.listen_host, config_.listen_port) ? config_.listen_port : -1;
+  }
+  /// Serves until stop(). Returns false if the server failed.
+  bool run() { return server_.listen_after_bind(); }
+  /// Stops serving (requests in progress finish). Thread-safe; harmless before run.
+  void stop() { server_.stop(); }
+  [[nodiscard]] bool running() const { return server_.is_running(); }
+
+  [[nodiscard]] Pool& pool() noexcept { return pool_; }
+  [[nodiscard]] const std::string& listen_host() const noexcept { return config_.listen_host; }
+
+ private:
+  // The webhook of the config, if any. Throws ConfigError at the webhook's line.
+  std::unique_ptr<Webhook> make_webhook(const std::string& config_file) {
+    if (config_.webhook_url.empty()) return nullptr;
+    std::string url = config_.webhook_url;
+    if (url.rfind("env:", 0) == 0) {
+      const char* value = std::getenv(url.c_str() + 4);
+      if (value == nullptr || *value == '\0')
+        throw ConfigError(config_file, config_.webhook_line, "'webhook': " + url.substr(4) + " is not set in the environment");
+      url = value;
+    }
+    WebhookOptions options;
+    options.style = config_.webhook_style == "telegram" ? WebhookStyle::telegram
+                    : config_.webhook_style == "event"  ? WebhookStyle::event
+                                                        : WebhookStyle::slack;
+    options.chat_id = config_.webhook_chat_id;
+    try {
+      auto webhook = std::make_unique<Webhook>(url, options);
+      log_.line("alerts are also posted to " + webhook->origin() + " (" + config_.webhook_style + ")");
+      return webhook;
+    } catch (const kp::Error& e) {
+      throw ConfigError(config_file, config_.webhook_line, std::string{"'webhook': "} + e.what());
+    }
+  }
+
+  Pool make_pool() {
+    std::size_t keys = 0;
+    // Capacity: count the keys first (env::keys is cheap); duplicates are reported later.
+    for (const ProviderConfig& provider : config_.providers) {
+      try {
+        keys += kp::env::keys(provider.keys_env).size();
+      } catch (const kp::Error&) {
+      }
+    }
+    return Pool{kp::Capacity{std::max<std::size_t>(keys, 1)},
+                // On the queue's drainer thread: a slow webhook never stalls a request.
+                kp::alert::Queued<kp::alert::Callback>{kp::alert::Callback{[this](const kp::Event& event) {
+                  log_.line("event: " + kp::format_event(event));
+                  if (!webhook_) return;
+                  try {
+                    webhook_->emit(event);
+                  } catch (const std::exception& e) {
+                    log_.line(std::string{"webhook: "} + e.what());
+                  }
+                }}}};
+  }
+
+  void routes() {
+    server_.Post("/v1/chat/completions",
+                 [this](const httplib::Request& req, httplib::Response& res) { chat(req, res); });
+    server_.Get("/quota-status", [this](const httplib::Request&, httplib::Response& res) {
+      res.set_content(kp::to_json(pool_.snapshot()), "application/json");
+    });
+    server_.Post("/quota-status/reset",
+                 [this](const httplib::Request& req, httplib::Response& res) { admin_reset(req, res); });
+    server_.Post("/quota-status/enable",
+                 [this](const httplib::Request& req, httplib::Response& res) { admin_enable(req, res); });
+    server_.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+      res.set_content(metrics(), "text/plain; version=0.0.4; charset=utf-8");
+    });
+    server_.Get("/health", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content("{\"status\":\"ok\"}", "application/json");
+    });
+    server_.Get("/dashboard", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content(std::string{gateway::dashboard_html}, "text/html; charset=utf-8");
+    });
+    server_.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+      log_.line(req.remote_addr + " " + req.method + " " + req.path + " " + std::to_string(res.status));
+    });
+  }
+
+  static void json_error(httplib::Response& res, int status, std::string_view type, std::string_view message,
+                         nlohmann::json extra = nlohmann::json::object()) {
+    nlohmann::json error = std::move(extra);
+    error["type"] = type;
+    error["message"] = message;
+    res.status = status;
+    res.set_content(nlohmann::json{{"error", std::move(error)}}.dump(), "application/json");
+  }
+
+  // "minute", "second", "hour", else "90 s" or "250 ms".
+  static std::string period_name(std::chrono::nanoseconds period) {
+    if (period == std::chrono::minutes{1}) return "minute";
+    if (period == std::chrono::seconds{1}) return "second";
+    if (period == std::chrono::hours{1}) return "hour";
+    if (period % std::chrono::seconds{1} == std::chrono::nanoseconds::zero())
+      return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(period).count()) + " s";
+    return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(period).count()) + " ms";
+  }
+
+  void count(Result result) noexcept { results_[static_cast<std::size_t>(result)].fetch_add(1, std::memory_order_relaxed); }
+
+  // ---------------------------------------------------------------------------------------------
+  // POST /v1/chat/completions
+
+  void chat(const httplib::Request& req, httplib::Response& res) {
+    if (limiter_) {
+      const auto decision = limiter_->try_acquire(req.remote_addr, pool_.clock().now());
+      if (!decision.allowed) {
+        const std::int64_t wait = retry_after_seconds(decision.retry_after);
+        res.set_header("Retry-After", std::to_string(wait));
+        json_error(res, 429, "client_rate_limited",
+                   "this client sent more than " + std::to_string(config_.client_requests) + " requests per " +
+                       period_name(config_.client_per) + "; retry in " + std::to_string(wait) +
+                       " s (other clients are not affected)",
+                   {{"retry_after_s", wait}, {"client", req.remote_addr}});
+        count(Result::client_limited);
+        return;
+      }
+      res.set_header("X-RateLimit-Remaining", std::to_string(decision.remaining));
+    }
+
+    nlohmann::json body;
+    kp::Request request;
+    try {
+      body = nlohmann::json::parse(req.body);
+      if (!body.is_object()) throw std::invalid_argument("the body is not a JSON object");
+      if (body.contains("stream") && body["stream"].is_boolean() && body["stream"].get<bool>())
+        throw std::invalid_argument("\"stream\": true is not supported by this gateway; send the request without it");
+      if (!body.contains("messages") || !body["messages"].is_array() || body["messages"].empty())
+        throw std::invalid_argument("\"messages\" must be a non-empty array");
+      request.tokens = estimate_tokens(body);
+      request.priority = priority_of(req.get_header_value("X-Request-Priority"));
+    } catch (const std::exception& e) {
+      json_error(res, 400, "invalid_request_error", std::string{"invalid request: "} + e.what());
+      count(Result::invalid_request);
+      return;
+    }
+
+    // Each provider gets its own model name, or the client's.
+    const nlohmann::json client_model = body.contains("model") ? body["model"] : nlohmann::json{};
+    std::chrono::nanoseconds backoff = config_.backoff;
+    std::string last_failure;
+    int last_status = 0;
+    for (unsigned attempt = 1; attempt <= config_.max_attempts; ++attempt) {
+      kp::Lease lease = pool_.acquire(request);
+      if (!lease) {
+        refuse(res, lease.refusal(), last_failure);
+        count(Result::keys_exhausted);
+        return;
+      }
+      const std::size_t p = lease.provider().value;
+      const ProviderConfig& provider = config_.providers[p];
+      if (!provider.model.empty()) body["model"] = provider.model;
+      else if (!client_model.is_null()) body["model"] = client_model;
+      else body.erase("model");
+
+      httplib::Client client{provider.origin};
+      const auto timeout = std::chrono::duration_cast<std::chrono::microseconds>(config_.upstream_timeout);
+      client.set_connection_timeout(std::chrono::duration_cast<std::chrono::seconds>(timeout).count(),
+                                    static_cast<time_t>(timeout.count() % 1'000'000));
+      client.set_read_timeout(std::chrono::duration_cast<std::chrono::seconds>(timeout).count(),
+                              static_cast<time_t>(timeout.count() % 1'000'000));
+      client.set_write_timeout(std::chrono::duration_cast<std::chrono::seconds>(timeout).count(),
+                               static_cast<time_t>(timeout.count() % 1'000'000));
+      httplib::Headers headers;
+      if (provider.auth == AuthStyle::bearer)
+        headers.emplace("Authorization", "Bearer " + std::string{lease.secret().reveal()});
+      else
+        headers.emplace(provider.auth_header, std::string{lease.secret().reveal()});
+      const auto answer = client.Post(provider.path_prefix + "/chat/completions", headers, body.dump(), "application/json");
+
+      if (!answer) {
+        lease.fail(kp::Outcome::transient());
+        answers_[p * answer_kinds + 6].fetch_add(1, std::memory_order_relaxed);
+        last_failure = provider.name + "/" + std::string{lease.label()} + ": no answer (" + httplib::to_string(answer.error()) + ")";
+        last_status = 0;
+        log_.line("attempt " + std::to_string(attempt) + ": " + last_failure);
+        sleep_backoff(backoff, attempt);
+        continue;
+      }
+
+      const kp::Outcome outcome = kp::classify(answer->status, answer->headers, answer->body, pool_.clock().now());
+      answers_[p * answer_kinds + static_cast<std::size_t>(outcome.kind())].fetch_add(1, std::memory_order_relaxed);
+      if (outcome.kind() == kp::Outcome::Kind::success) {
+        const std::uint64_t tokens = usage_tokens(answer->body).value_or(request.tokens);
+        lease.commit({.tokens = tokens}, outcome);
+        pass_through(res, *answer, provider.name, lease.label(), attempt);
+        count(Result::ok);
+        log_.line("chat " + req.remote_addr + " -> " + provider.name + "/" + std::string{lease.label()} + " " +
+                  std::to_string(answer->status) + " tokens=" + std::to_string(tokens) + " attempts=" + std::to_string(attempt));
+        return;
+      }
+      lease.fail(outcome);
+      if (outcome.kind() == kp::Outcome::Kind::bad_request) {
+        // The request's own fault: another key would answer the same.
+        pass_through(res, *answer, provider.name, lease.label(), attempt);
+        count(Result::provider_error);
+        return;
+      }
+      last_status = answer->status;
+      last_failure = provider.name + "/" + std::string{lease.label()} + " answered " + std::to_string(answer->status) +
+                     " (" + std::string{kp::to_string(outcome.kind())} + ")";
+      log_.line("attempt " + std::to_string(attempt) + ": " + last_failure + "; trying another key");
+      if (outcome.kind() == kp::Outcome::Kind::transient) sleep_backoff(backoff, attempt);
+    }
+    json_error(res, 502, "upstream_failed",
+               "no provider answered successfully after " + std::to_string(config_.max_attempts) +
+                   " attempts; last: " + last_failure,
+               {{"attempts", config_.max_attempts}, {"last_status", last_status}});
+    count(Result::upstream_failed);
+  }
+
+  // Waits `backoff` before the next attempt (if there is one), then doubles it (at most 5 s).
+  void sleep_backoff(std::chrono::nanoseconds& backoff, unsigned attempt) const {
+    if (attempt >= config_.max_attempts || backoff <= std::chrono::nanoseconds::zero()) return;
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min<std::chrono::nanoseconds>(backoff * 2, std::chrono::seconds{5});
+  }
+
+  // The seed's graceful degradation: say why, and when service resumes.
+  void refuse(httplib::Response& res, const kp::Refusal& refusal, const std::string& last_failure) const {
+    nlohmann::json extra{{"reason", kp::to_string(refusal.reason)}};
+    if (!last_failure.empty()) extra["last_failure"] = last_failure;
+    if (refusal.permanent()) {
+      const bool too_large = refusal.reason == kp::Reason::too_large;
+      json_error(res, too_large ? 413 : 503, too_large ? "request_too_large" : "no_keys_available",
+                 too_large ? "the request costs more than any key may ever admit; make it smaller"
+                           : "no key can serve (all disabled, or none configured); an operator must act",
+                 std::move(extra));
+      return;
+    }
+    const std::int64_t wait = retry_after_seconds(refusal.retry_after);
+    extra["retry_after_s"] = wait;
+    extra["resumes_at"] = format_time(refusal.resets_at);
+    res.set_header("Retry-After", std::to_string(wait));
+    json_error(res, 429, "all_keys_exhausted",
+               "every provider key is spent or rate limited (" + std::string{kp::to_string(refusal.reason)} +
+                   "); service resumes at " + format_time(refusal.resets_at) + ", in " + std::to_string(wait) + " s",
+               std::move(extra));
+  }
+
+  static void pass_through(httplib::Response& res, const httplib::Response& answer, std::string_view provider,
+                           std::string_view label, unsigned attempt) {
+    res.status = answer.status;
+    const std::string type = answer.get_header_value("Content-Type");
+    res.set_content(answer.body, type.empty() ? "application/json" : type.c_str());
+    for (const char* name : {"Retry-After", "x-request-id"})
+      if (answer.has_header(name)) res.set_header(name, answer.get_header_value(name));
+    res.set_header("X-Gateway-Provider", std::string{provider});
+    res.set_header("X-Gateway-Key", std::string{label});
+    res.set_header("X-Gateway-Attempts", std::to_string(attempt));
+  }
+
+  // What the request may cost: its text at about 4 characters a token, plus the completion it
+  // allows. Only an estimate: the real usage is committed from the answer.
+  std::uint64_t estimate_tokens(const nlohmann::json& body) const {
+    std::uint64_t characters = 0;
+    for (const auto& message : body["messages"]) {
+      if (!message.is_object() || !message.contains("content")) continue;
+      const auto& content = message["content"];
+      if (content.is_string()) {
+        characters += content.get_ref<const std::string&>().size();
+      } else if (content.is_array()) {
+        for (const auto& part : content)
+          if (part.is_object() && part.contains("text") && part["text"].is_string())
+            characters += part["text"].get_ref<const std::string&>().size();
+      }
+    }
+    std::uint64_t completion = config_.default_max_tokens;
+    for (const char* name : {"max_completion_tokens", "max_tokens"})
+      if (body.contains(name) && body[name].is_number_unsigned()) completion = body[name].get<std::uint64_t>();
+    return (characters + 3) / 4 + completion;
+  }
+
+  static kp::Priority priority_of(std::string_view header) {
+    if (header.empty() || header == "normal") return kp::Priority::normal;
+    if (header == "batch") return kp::Priority::batch;
+    if (header == "critical") return kp::Priority::critical;
+    throw std::invalid_argument("X-Request-Priority must be batch, normal or critical");
+  }
+
+  // usage.total_tokens of an OpenAI-style answer (or prompt + completion), if present.
+  static std::optional<std::uint64_t> usage_tokens(const std::string& body) {
+    const auto answer = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+    if (!answer.is_object() || !answer.contains("usage") || !answer["usage"].is_object()) return std::nullopt;
+    const auto& usage = answer["usage"];
+    if (usage.contains("total_tokens") && usage["total_tokens"].is_number_unsigned())
+      return usage["total_tokens"].get<std::uint64_t>();
+    if (usage.contains("prompt_tokens") && usage["prompt_tokens"].is_number_unsigned() &&
+        usage.contains("completion_tokens") && usage["completion_tokens"].is_number_unsigned())
+      return usage["prompt_tokens"].get<std::uint64_t>() + usage["completion_tokens"].get<std::uint64_t>();
+    return std::nullopt;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // POST /quota-status/reset
+
+  // True when the request carries the admin token; otherwise answers 403 (no token configured)
+  // or 401 and returns false.
+  bool authorized(const httplib::Request& req, httplib::Response& res) {
+    if (admin_token_.empty()) {
+      // 403, not 404: the endpoint exists, but no credential can open it until an operator sets
+      // the token; the body says how, so the operator is not left guessing at a wrong URL.
+      json_error(res, 403, "admin_disabled",
+                 "admin endpoints are off: start the gateway with " + config_.admin_token_env + " set");
+      return false;
+    }
+    const std::string authorization = req.get_header_value("Authorization");
+    // The scheme's name is case-insensitive (RFC 9110 §11.1).
+    constexpr std::string_view scheme = "bearer ";
+    bool has_bearer = authorization.size() > scheme.size();
+    for (std::size_t i = 0; has_bearer && i < scheme.size(); ++i)
+      has_bearer = (authorization[i] | 0x20) == scheme[i];
+    const std::string_view presented = has_bearer ? std::string_view{authorization}.substr(scheme.size()) : std::string_view{};
+    if (!constant_time_equal(presented, admin_token_.reveal())) {
+      res.set_header("WWW-Authenticate", has_bearer ? R"(Bearer realm="keypool-gateway", error="invalid_token")"
+                                                    : R"(Bearer realm="keypool-gateway")");
+      json_error(res, 401, "unauthorized",
+                 has_bearer ? "the bearer token is wrong" : "send Authorization: Bearer <admin token>");
+      log_.line("admin request refused for " + req.remote_addr + " " + req.path + (has_bearer ? " (wrong token)" : " (no token)"));
+      return false;
+    }
+    return true;
+  }
+  // The key labelled `label`, if any.
+  std::optional<kp::KeyId> key_labelled(std::string_view label) const {
+    for (const auto& [name, id] : key_labels_)
+      if (name == label) return id;
+    return std::nullopt;
+  }
+
+  // POST /quota-status/enable?key=LABEL: lets a disabled key (refused credential, spent credit)
+  // serve again once the operator has fixed it.
+  void admin_enable(const httplib::Request& req, httplib::Response& res) {
+    if (!authorized(req, res)) return;
+    const std::string label = req.get_param_value("key");
+    const auto id = key_labelled(label);
+    if (!id) {
+      json_error(res, 404, "unknown_key", "no key is labelled '" + label + "' (see /quota-status); give ?key=LABEL");
+      return;
+    }
+    pool_.enable(*id);
+    res.set_content(nlohmann::json{{"enabled", label}}.dump(), "application/json");
+    log_.line("admin enabled key " + label + " (" + req.remote_addr + ")");
+  }
+
+  void admin_reset(const httplib::Request& req, httplib::Response& res) {
+    if (!authorized(req, res)) return;
+    if (req.has_param("key")) {
+      const std::string label = req.get_param_value("key");
+      for (const auto& [name, id] : key_labels_) {
+        if (name != label) continue;
+        pool_.reset(id);
+        res.set_content(nlohmann::json{{"reset", label}}.dump(), "application/json");
+        log_.line("admin reset of key " + label + " by " + req.remote_addr);
+        return;
+      }
+      json_error(res, 404, "unknown_key", "no key is labelled '" + label + "' (see /quota-status)");
+      return;
+    }
+    pool_.reset_all();
+    res.set_content(nlohmann::json{{"reset", "all"}, {"keys", key_labels_.size()}}.dump(), "application/json");
+    log_.line("admin reset of all keys by " + req.remote_addr);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // GET /metrics
+
+  std::string metrics() const {
+    std::string out = kp::to_prometheus(pool_.snapshot());
+    if (!out.empty() && out.back() != '\n') out += '\n';
+    out += "# HELP keypool_gateway_requests_total Chat completion requests answered by the gateway, by result.\n"
+           "# TYPE keypool_gateway_requests_total counter\n";
+    for (std::size_t r = 0; r < result_names.size(); ++r)
+      out += "keypool_gateway_requests_total{result=\"" + std::string{result_names[r]} + "\"} " +
+             std::to_string(results_[r].load(std::memory_order_relaxed)) + "\n";
+    out += "# HELP keypool_gateway_upstream_answers_total Answers from providers, by provider and meaning "
+           "(no_answer: the connection failed).\n"
+           "# TYPE keypool_gateway_upstream_answers_total counter\n";
+    for (std::size_t p = 0; p < config_.providers.size(); ++p) {
+      for (std::size_t k = 0; k < answer_kinds; ++k) {
+        const std::string_view kind =
+            k < 6 ? kp::to_string(static_cast<kp::Outcome::Kind>(k)) : std::string_view{"no_answer"};
+        out += "keypool_gateway_upstream_answers_total{provider=\"" + config_.providers[p].name + "\",outcome=\"" +
+               std::string{kind} + "\"} " + std::to_string(answers_[p * answer_kinds + k].load(std::memory_order_relaxed)) + "\n";
+      }
+    }
+    return out;
+  }
+
+  Config config_;
+  Log& log_;
+  std::unique_ptr<Webhook> webhook_;  // null: no webhook configured
+  Pool pool_;
+  std::vector<kp::ProviderId> providers_;
+  std::vector<std::pair<std::string, kp::KeyId>> key_labels_;
+  kp::Secret admin_token_;
+  std::unique_ptr<kp::ClientLimiter> limiter_;  // null: client_limit off
+  std::array<std::atomic<std::uint64_t>, 6> results_{};
+  std::unique_ptr<std::atomic<std::uint64_t>[]> answers_;
+  std::unique_ptr<kp::Monitor<Pool>> monitor_;
+  httplib::Server server_;
+};
+
+}  // namespace gateway
