@@ -1035,12 +1035,14 @@ class BasicKeyPool final : private detail::LeaseOwner, private detail::LeaseHost
     for (;;) {
       const std::uint64_t stored = plan.packing.epoch(seen);
       if (stored > current.epoch) return;  // the clock stepped back: leave the later window alone
-      const std::uint64_t used = stored == current.epoch ? plan.packing.used(seen) : 0;
+      // Leased: a stale window holds nothing in hand (the limit), so a report only ever lowers
+      // the hand; it never hands out quota the backend did not debit.
+      const std::uint64_t used = stored == current.epoch ? plan.packing.used(seen) : (leasing ? plan.amount : 0);
       if (used >= floor) return;
       if (state.compare_exchange_weak(seen, plan.packing.pack(current.epoch, floor), std::memory_order_relaxed)) {
         detail::word(key.slot->counters[i].window_end)
             .store(detail::WindowEnd::pack(current.epoch, current.end), std::memory_order_relaxed);
-        if constexpr (events_enabled) {
+        if constexpr (events_enabled && !leasing) {
           if (floor >= plan.threshold_at[0]) report_crossings(key, i, plan, current.epoch, used, floor, now);
         }
         return;

@@ -355,15 +355,33 @@ TEST_CASE("Redis: AUTH with a password, and with an ACL user; a wrong password i
     CHECK(pool.storage().stats().available);
   }
   SECTION("ACL user limited to keypool's keys") {
-    RedisServer server{{"--user", "default", "off", "--user", "svc", "on", ">pw", "~keypool:*", "+@all"}};
+        // The least-privilege user docs/scale-out.md documents, exactly.
+    RedisServer server{{"--user", "default", "off", "--user", "svc", "on", ">pw", "~keypool:*", "+evalsha", "+script|load",
+                        "+get", "+set", "+del", "+hset", "+hget", "+hdel", "+hincrby", "+hmget", "+auth", "+select", "+ping"}};
     kp::clock::Manual clock{day_start + 9h};
     auto options = options_for(server);
     options.user = "svc";
     options.password = "pw";
+    options.control_interval = 10ms;
     Pool pool{kp::store::Redis{options}, clock};
     const auto groq = pool.add_provider("groq");
-    pool.add_key(groq, kp::Secret{"gsk_one"}, {kp::Limit::requests(10).per_day()}, {.label = "k1"});
+    const kp::KeyId key = pool.add_key(groq, kp::Secret{"gsk_one"}, {kp::Limit::requests(10).per(60s), kp::Limit::requests(100).per_day()}, {.label = "k1"});
     CHECK(spend_until_refused(pool, clock.now()) == 10);
+    // Every script path under that user: a cooldown, an enable, a spent window, a reset.
+    clock.advance(60s);
+    kp::Lease lease;
+    REQUIRE(eventually([&] {  // the rolling limit was dry: asked again after dry_recheck
+      lease = pool.acquire({}, clock.now());
+      return static_cast<bool>(lease);
+    }));
+    lease.fail(kp::Outcome::rate_limited(5s));
+    pool.enable(key);
+    pool.reset(key);
+    std::this_thread::sleep_for(100ms);
+    const kp::store::Redis::Stats stats = pool.storage().stats();
+    CHECK(stats.available);
+    CHECK(stats.outages == 0);
+    CHECK(stats.errors == 0);  // no NOPERM: the documented permissions are enough
   }
   SECTION("wrong password") {
     RedisServer server{{"--requirepass", "s3cret"}};
@@ -487,4 +505,62 @@ TEST_CASE("Redis: a provider's answers about a key reach every instance") {
       return !l && l.refusal().reason == kp::Reason::disabled;
     }));
   }
+}
+
+TEST_CASE("Redis: a provider's remaining-report never hands out quota Redis did not debit") {
+  RedisServer server;
+  kp::clock::Manual clock{day_start + 23h + 59min};
+  Pool a{kp::store::Redis{options_for(server)}, clock};
+  Pool b{kp::store::Redis{options_for(server)}, clock};
+  for (Pool* p : {&a, &b}) {
+    const auto groq = p->add_provider("groq");
+    p->add_key(groq, kp::Secret{"gsk_one"}, {kp::Limit::requests(1'000).per_day()}, {.label = "shared"});
+  }
+  kp::Lease late = a.acquire({}, clock.now());  // a lease of yesterday
+  REQUIRE(late);
+  clock.advance(2min);
+  const std::size_t from_b = spend_until_refused(b, clock.now());
+  // The old lease settles with a report that 500 are left today: a must not take them.
+  late.commit(kp::Cost{}, kp::Outcome::success().with_remaining({kp::Metric::requests, 500, 1'000, clock.now() + 1h}),
+              clock.now());
+  const std::size_t from_a = spend_until_refused(a, clock.now());
+  CHECK(from_a + from_b <= 1'000);
+  CHECK(server.get(counter("test", "shared", clock.now())) == static_cast<long long>(from_a + from_b));
+}
+
+TEST_CASE("Redis: a reset followed at once by traffic never over-admits") {
+  RedisServer server;
+  kp::clock::Manual clock{day_start + 9h};
+  for (int round = 0; round < 10; ++round) {
+    auto options = options_for(server, "reset-" + std::to_string(round));
+    Pool pool{kp::store::Redis{options}, clock};
+    const auto groq = pool.add_provider("groq");
+    const kp::KeyId key = pool.add_key(groq, kp::Secret{"gsk_one"}, {kp::Limit::requests(1'000).per_day()}, {.label = "k"});
+    for (int i = 0; i < 100; ++i) REQUIRE(pool.acquire({}, clock.now()));
+    pool.reset(key);
+    std::size_t after = 0;
+    CHECK(eventually([&] {
+      after += spend_until_refused(pool, clock.now());
+      return after >= 1'000;
+    }));
+    CHECK(after == 1'000);
+    CHECK(server.get(counter("reset-" + std::to_string(round), "k", clock.now())) == 1'000);
+  }
+}
+
+TEST_CASE("Redis: a corrupted counter fails that key only, not the connection or the others") {
+  RedisServer server;
+  kp::clock::Manual clock{day_start + 9h};
+  server.command("SET", counter("test", "bad", clock.now()), "oops");
+  Recorder recorder;
+  Pool pool{kp::store::Redis{options_for(server)}, clock, recorder.sink()};
+  const auto groq = pool.add_provider("groq");
+  pool.add_key(groq, kp::Secret{"gsk_bad"}, {kp::Limit::requests(100).per_day()}, {.label = "bad"});
+  pool.add_key(groq, kp::Secret{"gsk_good"}, {kp::Limit::requests(100).per_day()}, {.label = "good"});
+  std::this_thread::sleep_for(50ms);
+  CHECK(spend_until_refused(pool, clock.now()) == 100);  // the good key's whole day
+  CHECK(server.get(counter("test", "good", clock.now())) == 100);
+  CHECK(pool.storage().stats().outages == 0);
+  CHECK(pool.storage().stats().errors > 0);  // the bad key's scripts, refused by Redis
+  CHECK(recorder.count(kp::EventKind::backend_unavailable) == 0);
 }

@@ -111,6 +111,7 @@ class Redis {
     std::uint64_t local_grants = 0;      // units granted locally during outages (OnOutage::local_share)
     std::uint64_t dropped = 0;           // units granted for a window that had already ended locally
     std::uint64_t outages = 0;           // times Redis became unreachable
+    std::uint64_t errors = 0;            // commands Redis answered with an error (a wrong-type key, NOPERM): no effect
     bool available = false;              // Redis reachable at the last attempt
   };
 
@@ -201,7 +202,18 @@ class Redis {
 
   /// Nothing to make durable: Redis holds what was leased, and the in-hand part is given back at
   /// `detach`.
-  void flush() noexcept {}
+  /// Without a background thread (`refill_interval` zero), this is when operator actions,
+  /// cooldowns, debts and outage grants are exchanged with Redis (`poll()` calls it); with one,
+  /// nothing to do.
+  void flush() noexcept {
+    State& s = *state_;
+    if (s.host == nullptr || s.thread.joinable()) return;
+    {
+      std::lock_guard lock{s.io};
+      s.tick(s.host->lease_now());
+    }
+    s.deliver();
+  }
 
   // --- Leasing (called by the pool) ----------------------------------------------------------------
 
@@ -214,6 +226,7 @@ class Redis {
       std::lock_guard lock{s.io};
       s.ensure_connected(std::chrono::steady_clock::now());
     }
+    s.deliver();
     if (s.options.refill_interval > Duration::zero()) s.thread = std::thread{[&s] { s.run(); }};
   }
 
@@ -222,16 +235,24 @@ class Redis {
   void detach() noexcept {
     State& s = *state_;
     s.stop_thread();
+    {
+      std::lock_guard lock{s.io};
+      if (s.host != nullptr) s.give_back_all(s.host->lease_now());
+      s.disconnect();
+    }
+    s.deliver();
     std::lock_guard lock{s.io};
-    if (s.host != nullptr) s.give_back_all(s.host->lease_now());
-    s.disconnect();
     s.host = nullptr;
   }
 
   /// Called by a refused acquire: leases, in one round trip, what `amounts` needs on every key
   /// whose hand is short and whose fleet quota is not known to be dry. Returns whether anything
   /// was granted. Waits at most `timeout` in total (for the connection and the round trip).
-  bool lease_sync(const detail::Amounts& amounts, TimePoint now) noexcept { return state_->lease_sync(amounts, now); }
+  bool lease_sync(const detail::Amounts& amounts, TimePoint now) noexcept {
+    const bool granted = state_->lease_sync(amounts, now);
+    state_->deliver();  // events of the round trip, outside the store's lock
+    return granted;
+  }
 
   /// Snapshot support: the fleet's usage of a limit, as last seen from Redis, less `in_hand`
   /// (what this instance leased and has not spent): for a calendar limit in window `epoch`, for a
@@ -298,6 +319,7 @@ class Redis {
     out.local_grants = s.stats.local_grants.load(std::memory_order_relaxed);
     out.dropped = s.stats.dropped.load(std::memory_order_relaxed);
     out.outages = s.stats.outages.load(std::memory_order_relaxed);
+    out.errors = s.stats.errors.load(std::memory_order_relaxed);
     out.available = s.available.load(std::memory_order_relaxed);
     return out;
   }
@@ -358,9 +380,9 @@ return {grant, math.ceil((tat - now) / interval), before, tat}
 )LUA";
 
   // Operator actions on a key: KEYS[1] the key's control hash; ARGV[1] the action
-  //   'disable' / 'enable': set the flag, bump 'dver';  'reset': bump 'gen', delete KEYS[2..];
-  //   'cool': raise 'cool' (ms since the epoch) to ARGV[2];  'read': nothing.
-  //   Returns {disabled, dver, gen, reset mask, cool}.
+  //   'disable' / 'enable': set the flag, bump 'dver';  'reset': bump 'gen<i>' for each limit
+  //   index in ARGV[2..], delete KEYS[2..];  'cool': raise 'cool' (ms since the epoch) to ARGV[2];
+  //   'read': nothing.  Returns {disabled, dver, cool, gen0, …, gen7}.
   static constexpr const char* control_script = R"LUA(
 local action = ARGV[1]
 if action == 'disable' then
@@ -376,13 +398,14 @@ elseif action == 'cool' then
     redis.call('HSET', KEYS[1], 'cool', ARGV[2])
   end
 elseif action == 'reset' then
-  redis.call('HINCRBY', KEYS[1], 'gen', 1)
-  redis.call('HSET', KEYS[1], 'rmask', ARGV[2])
+  for i = 2, #ARGV do redis.call('HINCRBY', KEYS[1], 'gen' .. ARGV[i], 1) end
   redis.call('HDEL', KEYS[1], 'cool')
   for i = 2, #KEYS do redis.call('DEL', KEYS[i]) end
 end
-local v = redis.call('HMGET', KEYS[1], 'disabled', 'dver', 'gen', 'rmask', 'cool')
-return {tonumber(v[1] or '0'), tonumber(v[2] or '0'), tonumber(v[3] or '0'), tonumber(v[4] or '0'), tonumber(v[5] or '0')}
+local v = redis.call('HMGET', KEYS[1], 'disabled', 'dver', 'cool', 'gen0', 'gen1', 'gen2', 'gen3', 'gen4', 'gen5', 'gen6', 'gen7')
+local out = {}
+for i = 1, 11 do out[i] = tonumber(v[i] or '0') end
+return out
 )LUA";
 
   static constexpr unsigned fleet_count_bits = 40;
@@ -447,12 +470,12 @@ return {tonumber(v[1] or '0'), tonumber(v[2] or '0'), tonumber(v[3] or '0'), ton
     // The last control state seen (under State::io).
     bool control_seen = false;
     std::uint64_t seen_dver = 0;
-    std::uint64_t seen_gen = 0;
+    std::array<std::uint64_t, max_limits_per_key> seen_gen{};
   };
 
   struct Counters {
     std::atomic<std::uint64_t> round_trips{0}, commands{0}, sync_round_trips{0}, leases{0}, leased{0}, returned{0},
-        debited_late{0}, local_grants{0}, dropped{0}, outages{0};
+        debited_late{0}, local_grants{0}, dropped{0}, outages{0}, errors{0};
   };
 
   // One planned command and where its reply goes.
@@ -466,7 +489,12 @@ return {tonumber(v[1] or '0'), tonumber(v[2] or '0'), tonumber(v[3] or '0'), ton
     std::uint64_t giving;     // units this command gives back (already taken from the hand)
     std::uint64_t owed;       // outage grants this command debits
     std::vector<std::string> args;
-    bool own_reset = false;   // this instance's reset: not applied again when its reply shows it
+    std::uint32_t own_reset = 0;  // limits this instance reset: not applied again when its reply shows it
+    // What to publish again if the command is not answered (operator actions are never lost).
+    int disable = -1;
+    std::uint64_t cool = 0;
+    bool fill = false;
+    std::uint64_t generation = 0;  // the key's reset generation when planned: a grant after a reset is void
   };
 
   struct State {
@@ -490,6 +518,35 @@ return {tonumber(v[1] or '0'), tonumber(v[2] or '0'), tonumber(v[3] or '0'), ton
     bool outage_reported = false;
     std::chrono::steady_clock::time_point next_connect{};
 
+    // Events to deliver once `io` is released: a sink may call back into the pool.
+    struct Deferred {
+      bool outage;
+      std::size_t key, limit;
+      std::uint64_t epoch, before, after;
+      TimePoint at, retry_at;
+    };
+    std::vector<Deferred> deferred;
+    std::vector<Deferred> delivering;  // the thread delivering takes turns through `deliver_mutex`
+    std::mutex deliver_mutex;
+
+    std::atomic<bool> events_waiting{false};
+
+    void deliver() noexcept {
+      if (!events_waiting.load(std::memory_order_acquire)) return;  // the common case: nothing, no lock
+      std::lock_guard turn{deliver_mutex};
+      {
+        std::lock_guard lock{io};
+        delivering.swap(deferred);
+        events_waiting.store(false, std::memory_order_release);
+      }
+      for (const Deferred& d : delivering) {
+        if (host == nullptr) break;
+        if (d.outage) host->lease_backend_unavailable(d.at, d.retry_at);
+        else host->lease_fleet_usage(d.key, d.limit, d.epoch, d.before, d.after, d.at);
+      }
+      delivering.clear();
+    }
+
     std::thread thread;
     std::mutex wake_mutex;
     std::condition_variable wake_cv;
@@ -506,8 +563,11 @@ return {tonumber(v[1] or '0'), tonumber(v[2] or '0'), tonumber(v[3] or '0'), ton
           if (stopping) return;
           woken = false;
         }
-        std::lock_guard lock{io};
-        tick(host->lease_now());
+        {
+          std::lock_guard lock{io};
+          tick(host->lease_now());
+        }
+        deliver();
       }
     }
     void wake() noexcept {
@@ -548,7 +608,8 @@ return {tonumber(v[1] or '0'), tonumber(v[2] or '0'), tonumber(v[3] or '0'), ton
         stats.outages.fetch_add(1, std::memory_order_relaxed);
         if (host != nullptr) {
           const TimePoint now = host->lease_now();
-          host->lease_backend_unavailable(now, now + options.reconnect_interval);
+          deferred.push_back(Deferred{true, 0, 0, 0, 0, 0, now, now + options.reconnect_interval});
+          events_waiting.store(true, std::memory_order_release);
         }
       }
     }
@@ -569,18 +630,32 @@ return {tonumber(v[1] or '0'), tonumber(v[2] or '0'), tonumber(v[3] or '0'), ton
       return ok;
     }
 
-    bool ensure_connected(std::chrono::steady_clock::time_point steady_now) noexcept {
+    // Connects, authenticates and loads the scripts: each step bounded by `timeout`, and all of
+    // them by `deadline` when one is given (a refused acquire's).
+    bool ensure_connected(std::chrono::steady_clock::time_point steady_now,
+                          std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max()) noexcept {
       if (context != nullptr) return true;
       if (steady_now < next_connect) return false;
-      const timeval tv = to_timeval(options.timeout);
+      auto step = [&]() -> Duration {
+        if (deadline == std::chrono::steady_clock::time_point::max()) return options.timeout;
+        return std::min<Duration>(options.timeout, std::chrono::duration_cast<Duration>(deadline - std::chrono::steady_clock::now()));
+      };
+      auto within = [&] {
+        const Duration left = step();
+        return left > Duration::zero() && redisSetTimeout(context, to_timeval(left)) == REDIS_OK;
+      };
+      const Duration first = step();
+      if (first <= Duration::zero()) return false;
+      const timeval tv = to_timeval(first);
       context = options.unix_socket.empty() ? redisConnectWithTimeout(options.host.c_str(), options.port, tv)
                                             : redisConnectUnixWithTimeout(options.unix_socket.c_str(), tv);
-      bool ok = context != nullptr && context->err == 0 && redisSetTimeout(context, tv) == REDIS_OK;
+      bool ok = context != nullptr && context->err == 0 && within();
       if (ok && !options.password.empty())
-        ok = options.user.empty() ? simple({"AUTH", options.password}) : simple({"AUTH", options.user, options.password});
-      if (ok && options.database != 0) ok = simple({"SELECT", std::to_string(options.database)});
+        ok = within() && (options.user.empty() ? simple({"AUTH", options.password}) : simple({"AUTH", options.user, options.password}));
+      if (ok && options.database != 0) ok = within() && simple({"SELECT", std::to_string(options.database)});
       if (ok)
-        ok = simple({"SCRIPT", "LOAD", lease_script}, &lease_sha) && simple({"SCRIPT", "LOAD", rolling_script}, &rolling_sha) &&
+        ok = within() && simple({"SCRIPT", "LOAD", lease_script}, &lease_sha) && within() &&
+             simple({"SCRIPT", "LOAD", rolling_script}, &rolling_sha) && within() &&
              simple({"SCRIPT", "LOAD", control_script}, &control_sha);
       if (!ok) {
         fail(steady_now);
@@ -588,7 +663,6 @@ return {tonumber(v[1] or '0'), tonumber(v[2] or '0'), tonumber(v[3] or '0'), ton
       }
       available.store(true, std::memory_order_relaxed);
       outage_reported = false;
-      for (std::size_t k = 0; k < key_count.load(std::memory_order_acquire); ++k) keys[k].control_seen = false;
       return true;
     }
 
@@ -597,7 +671,7 @@ return {tonumber(v[1] or '0'), tonumber(v[2] or '0'), tonumber(v[3] or '0'), ton
     bool exchange(std::vector<Planned>& plan, std::vector<redisReply*>& replies, std::chrono::steady_clock::time_point deadline) noexcept {
       replies.assign(plan.size(), nullptr);
       const auto steady_now = std::chrono::steady_clock::now();
-      if (!ensure_connected(steady_now)) return false;
+      if (!ensure_connected(steady_now, deadline)) return false;
       const auto left = std::max(deadline - steady_now, std::chrono::steady_clock::duration{std::chrono::microseconds{100}});
       redisSetTimeout(context, to_timeval(std::chrono::duration_cast<Duration>(left)));
       std::vector<const char*> ptrs;
@@ -616,6 +690,7 @@ return {tonumber(v[1] or '0'), tonumber(v[2] or '0'), tonumber(v[3] or '0'), ton
       }
       stats.round_trips.fetch_add(1, std::memory_order_relaxed);
       stats.commands.fetch_add(plan.size(), std::memory_order_relaxed);
+      bool noscript = false;
       for (std::size_t i = 0; i < plan.size(); ++i) {
         void* reply = nullptr;
         if (redisGetReply(context, &reply) != REDIS_OK || reply == nullptr) {
@@ -623,16 +698,17 @@ return {tonumber(v[1] or '0'), tonumber(v[2] or '0'), tonumber(v[3] or '0'), ton
           return false;
         }
         replies[i] = static_cast<redisReply*>(reply);
+        // An error answers one command (a wrong-type key, a refused permission): that command
+        // has no effect and the others stand. NOSCRIPT means the scripts are gone (SCRIPT FLUSH,
+        // a failover): reconnect, which loads them again.
         if (replies[i]->type == REDIS_REPLY_ERROR) {
-          // NOSCRIPT (a SCRIPT FLUSH) or a wrong-type key: reconnect, which reloads the scripts.
-          for (std::size_t j = i + 1; j < plan.size(); ++j) {
-            void* rest = nullptr;
-            if (redisGetReply(context, &rest) != REDIS_OK) break;
-            replies[j] = static_cast<redisReply*>(rest);
-          }
-          fail(std::chrono::steady_clock::now());
-          return false;
+          stats.errors.fetch_add(1, std::memory_order_relaxed);
+          if (std::string_view{replies[i]->str, replies[i]->len}.starts_with("NOSCRIPT")) noscript = true;
         }
+      }
+      if (noscript) {
+        disconnect();
+        next_connect = std::chrono::steady_clock::time_point{};  // reload at once, no outage
       }
       return true;
     }
@@ -793,6 +869,7 @@ return {tonumber(v[1] or '0'), tonumber(v[2] or '0'), tonumber(v[3] or '0'), ton
           std::uint64_t debt = h.in_hand < 0 ? static_cast<std::uint64_t>(-h.in_hand) : 0;
           if (h.word_epoch < current.epoch && h.used > l.amount) {
             Planned p{Planned::What::lease, k, i, h.word_epoch, 0, h.used - l.amount, 0, 0, {}};
+            p.generation = detail::word(key.slot->generation).load(std::memory_order_relaxed);
             p.args = lease_args(l, h.word_epoch, detail::window_end_of(l.limit, h.word_epoch), now_sec, 0, 0,
                                 -static_cast<std::int64_t>(p.debt));
             plan.push_back(std::move(p));
@@ -803,6 +880,7 @@ return {tonumber(v[1] or '0'), tonumber(v[2] or '0'), tonumber(v[3] or '0'), ton
             const std::uint64_t giving = take_hand(key, i, 0);
             if (giving != 0) {
               Planned p{Planned::What::lease, k, i, 0, 0, 0, giving, 0, {}};
+              p.generation = detail::word(key.slot->generation).load(std::memory_order_relaxed);
               p.args = lease_args(l, 0, 0, now_sec, 0, 0, static_cast<std::int64_t>(giving));
               plan.push_back(std::move(p));
               continue;
@@ -816,6 +894,7 @@ return {tonumber(v[1] or '0'), tonumber(v[2] or '0'), tonumber(v[3] or '0'), ton
           if (!blocked && !dry && in_hand * 2 < l.size) want = l.size - in_hand;
           if (want == 0 && debt == 0 && owed == 0) continue;
           Planned p{Planned::What::lease, k, i, current.epoch, want, debt, 0, owed, {}};
+          p.generation = detail::word(key.slot->generation).load(std::memory_order_relaxed);
           p.args = lease_args(l, current.epoch, current.end, now_sec, want, std::min(want, l.min_lease),
                               -static_cast<std::int64_t>(debt + owed));
           plan.push_back(std::move(p));
@@ -828,27 +907,25 @@ return {tonumber(v[1] or '0'), tonumber(v[2] or '0'), tonumber(v[3] or '0'), ton
       const std::uint32_t reset = key.pending_reset.exchange(0, std::memory_order_acq_rel);
       if (reset != 0) {
         Planned p{Planned::What::control, k, 0, 0, 0, 0, 0, 0, {}};
-        p.args = {"EVALSHA", control_sha, "0", key.control, "reset", std::to_string(reset)};
-        std::size_t n = 1;
+        // KEYS: the control hash, then the counters to delete; ARGV: "reset", the limit indices.
+        std::vector<std::string> counters, indices;
         for (std::size_t i = 0; i < key.limit_count; ++i) {
+          if ((reset & (1u << i)) == 0) continue;
+          indices.push_back(std::to_string(i));
           const LimitLease& l = key.limits[i];
-          if (!l.leased || (reset & (1u << i)) == 0) continue;
-          p.args.push_back(counter_name(l, window_of(l, now_sec).epoch));
-          ++n;
+          if (l.leased) counters.push_back(counter_name(l, window_of(l, now_sec).epoch));
         }
-        p.args[2] = std::to_string(n);
-        // KEYS come before ARGV: move "reset" and the mask behind the keys.
-        std::vector<std::string> args{p.args[0], p.args[1], p.args[2], p.args[3]};
-        for (std::size_t a = 6; a < p.args.size(); ++a) args.push_back(p.args[a]);
-        args.push_back("reset");
-        args.push_back(std::to_string(reset));
-        p.args = std::move(args);
-        p.own_reset = true;
+        p.args = {"EVALSHA", control_sha, std::to_string(1 + counters.size()), key.control};
+        for (std::string& c : counters) p.args.push_back(std::move(c));
+        p.args.push_back("reset");
+        for (std::string& i : indices) p.args.push_back(std::move(i));
+        p.own_reset = reset;
         plan.push_back(std::move(p));
       }
       if (const std::uint64_t cool = key.pending_cool.exchange(0, std::memory_order_acq_rel); cool != 0) {
         Planned p{Planned::What::control, k, 0, 0, 0, 0, 0, 0, {}};
         p.args = {"EVALSHA", control_sha, "1", key.control, "cool", std::to_string((cool + 999'999) / 1'000'000)};
+        p.cool = cool;
         plan.push_back(std::move(p));
       }
       if (const std::uint32_t fill = key.pending_fill.exchange(0, std::memory_order_acq_rel); fill != 0) {
@@ -857,14 +934,17 @@ return {tonumber(v[1] or '0'), tonumber(v[2] or '0'), tonumber(v[3] or '0'), ton
           if (!l.leased || l.rolling || (fill & (1u << i)) == 0) continue;
           const detail::WindowNow current = window_of(l, now_sec);
           Planned p{Planned::What::lease, k, i, current.epoch, 0, 0, 0, 0, {}};
+          p.generation = detail::word(key.slot->generation).load(std::memory_order_relaxed);
           p.args = lease_args(l, current.epoch, current.end, now_sec, 0, 0, 0);
           p.args.back() = "1";
+          p.fill = true;
           plan.push_back(std::move(p));
         }
       }
       if (disable >= 0) {
         Planned p{Planned::What::control, k, 0, 0, 0, 0, 0, 0, {}};
         p.args = {"EVALSHA", control_sha, "1", key.control, disable == 1 ? "disable" : "enable"};
+        p.disable = disable;
         plan.push_back(std::move(p));
       }
       if (reset == 0 && disable < 0 && read_controls) {
@@ -878,6 +958,20 @@ return {tonumber(v[1] or '0'), tonumber(v[2] or '0'), tonumber(v[3] or '0'), ton
 
     void apply(const Planned& p, const redisReply* reply, TimePoint now, bool ok) noexcept {
       KeyLease& key = keys[p.key];
+      if (!ok) {
+        // Unanswered operator actions are published again on the next round trip.
+        if (p.own_reset != 0) key.pending_reset.fetch_or(p.own_reset, std::memory_order_acq_rel);
+        if (p.disable >= 0) {
+          int expected = -1;
+          key.pending_disable.compare_exchange_strong(expected, p.disable, std::memory_order_acq_rel);
+        }
+        if (p.cool != 0) {
+          std::uint64_t seen = key.pending_cool.load(std::memory_order_relaxed);
+          while (seen < p.cool && !key.pending_cool.compare_exchange_weak(seen, p.cool, std::memory_order_acq_rel)) {
+          }
+        }
+        if (p.fill) key.pending_fill.fetch_or(1u << p.limit, std::memory_order_acq_rel);
+      }
       if (p.what == Planned::What::control) {
         if (ok) apply_control(p.key, key, reply, p.own_reset);
         return;
@@ -895,7 +989,12 @@ return {tonumber(v[1] or '0'), tonumber(v[2] or '0'), tonumber(v[3] or '0'), ton
       if (p.owed != 0 && l.owed_epoch == p.epoch) l.owed -= std::min(l.owed, p.owed);
       stats.debited_late.fetch_add(p.debt + p.owed, std::memory_order_relaxed);
       stats.returned.fetch_add(p.giving, std::memory_order_relaxed);
-      if (granted != 0 || p.debt != 0) {
+      // A reset since this was planned voids it: the counts it would adjust are gone (a grant is
+      // wasted, never spent against the fresh count; a debt was forgiven with the reset).
+      const bool void_by_reset = detail::word(key.slot->generation).load(std::memory_order_relaxed) != p.generation;
+      if (void_by_reset) {
+        stats.dropped.fetch_add(granted, std::memory_order_relaxed);
+      } else if (granted != 0 || p.debt != 0) {
         const std::int64_t end = l.rolling ? 0 : detail::window_end_of(l.limit, p.epoch);
         if (give_hand(key, p.limit, p.epoch, end, granted, p.debt)) {
           if (l.epoch == p.epoch) l.granted += granted;
@@ -922,17 +1021,18 @@ return {tonumber(v[1] or '0'), tonumber(v[2] or '0'), tonumber(v[3] or '0'), ton
         l.fleet.store(((p.epoch & fleet_epoch_mask) << fleet_count_bits) | std::min(after, fleet_count_mask),
                       std::memory_order_relaxed);
       }
-      if (!l.rolling && after > before && host != nullptr) host->lease_fleet_usage(p.key, p.limit, p.epoch, before, after, now);
+      if (!l.rolling && after > before) {
+        deferred.push_back(Deferred{false, p.key, p.limit, p.epoch, before, after, now, {}});
+        events_waiting.store(true, std::memory_order_release);
+      }
       (void)now_sec;
     }
 
-    void apply_control(std::size_t k, KeyLease& key, const redisReply* reply, bool own_reset) noexcept {
-      if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 5) return;
+    void apply_control(std::size_t k, KeyLease& key, const redisReply* reply, std::uint32_t own_reset) noexcept {
+      if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 3 + max_limits_per_key) return;
       const bool disabled = reply->element[0]->integer != 0;
       const auto dver = static_cast<std::uint64_t>(reply->element[1]->integer);
-      const auto gen = static_cast<std::uint64_t>(reply->element[2]->integer);
-      const auto rmask = static_cast<std::uint32_t>(reply->element[3]->integer);
-      const auto cool_ms = static_cast<std::uint64_t>(std::max<long long>(0, reply->element[4]->integer));
+      const auto cool_ms = static_cast<std::uint64_t>(std::max<long long>(0, reply->element[2]->integer));
       auto blocked = detail::word(key.slot->blocked_until);
       // Another instance's cooldown (a 429 it saw): rest the key here too, unless disabled.
       if (cool_ms != 0) {
@@ -952,8 +1052,14 @@ return {tonumber(v[1] or '0'), tonumber(v[2] or '0'), tonumber(v[3] or '0'), ton
         }
         key.seen_dver = dver;
       }
-      if (key.control_seen && gen != key.seen_gen && !own_reset && host != nullptr) host->lease_reset(k, rmask);
-      key.seen_gen = gen;
+      // Resets, per limit: every generation that moved, except this instance's own.
+      std::uint32_t reset = 0;
+      for (std::size_t i = 0; i < max_limits_per_key; ++i) {
+        const auto gen = static_cast<std::uint64_t>(reply->element[3 + i]->integer);
+        if (key.control_seen && gen != key.seen_gen[i] && (own_reset & (1u << i)) == 0) reset |= 1u << i;
+        key.seen_gen[i] = gen;
+      }
+      if (reset != 0 && host != nullptr) host->lease_reset(k, reset);
       key.control_seen = true;
     }
 
@@ -977,7 +1083,8 @@ return {tonumber(v[1] or '0'), tonumber(v[2] or '0'), tonumber(v[3] or '0'), ton
         std::vector<Planned> plan;
         plan_tick(now, plan, dt);
         if (plan.empty()) return;
-        run_plan(plan, now, steady_now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(options.timeout));
+        run_plan(plan, now, std::chrono::steady_clock::now() +
+                                std::chrono::duration_cast<std::chrono::steady_clock::duration>(options.timeout));
       } catch (...) {
         // Allocation failure: skip this tick.
       }
@@ -1018,6 +1125,9 @@ return {tonumber(v[1] or '0'), tonumber(v[2] or '0'), tonumber(v[3] or '0'), ton
           KeyLease& key = keys[k];
           if (key.slot == nullptr) continue;
           if (detail::word(key.slot->blocked_until).load(std::memory_order_relaxed) > detail::to_ns(now)) continue;
+          // A reset not yet published: a lease now would be debited from a count about to be
+          // deleted. The background thread publishes it first.
+          if (key.pending_reset.load(std::memory_order_acquire) != 0) continue;
           std::size_t short_limits = 0;
           std::size_t first = plan.size();
           bool dry = false;
@@ -1041,6 +1151,7 @@ return {tonumber(v[1] or '0'), tonumber(v[2] or '0'), tonumber(v[3] or '0'), ton
             l.size = std::min(l.max_lease, l.size * 2);
             const std::uint64_t want = std::max(shortfall, l.size);
             Planned p{Planned::What::lease, k, i, current.epoch, want, 0, 0, 0, {}};
+            p.generation = detail::word(key.slot->generation).load(std::memory_order_relaxed);
             p.args = lease_args(l, current.epoch, current.end, now_sec, want, shortfall, 0);
             plan.push_back(std::move(p));
           }
@@ -1127,6 +1238,7 @@ return {tonumber(v[1] or '0'), tonumber(v[2] or '0'), tonumber(v[3] or '0'), ton
             const std::uint64_t owed = l.owed_epoch == current.epoch ? l.owed : 0;
             if (giving == 0 && debt == 0 && owed == 0) continue;
             Planned p{Planned::What::lease, k, i, current.epoch, 0, debt, giving, owed, {}};
+            p.generation = detail::word(key.slot->generation).load(std::memory_order_relaxed);
             p.args = lease_args(l, current.epoch, current.end, now_sec, 0, 0,
                                 static_cast<std::int64_t>(giving) - static_cast<std::int64_t>(debt + owed));
             plan.push_back(std::move(p));
