@@ -173,7 +173,9 @@ TEST_CASE("Redis fleet: an instance killed mid-run wastes at most its lease; the
   wait_all(pids);
   const std::uint64_t admitted = total(shared, 4);
   CHECK(admitted <= limit);
-  CHECK(limit - admitted <= options.max_lease);  // the killed instance's hand, no more
+  // Unspent: the killed instance's hand (at most one lease), plus the grants its 2 threads had
+  // received but not yet counted in shared memory when the kill landed.
+  CHECK(limit - admitted <= options.max_lease + 2);
   CHECK(server.get(fleet_counter()) == static_cast<long long>(limit));
   munmap(shared, sizeof(Shared));
 }
