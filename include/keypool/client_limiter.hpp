@@ -163,6 +163,7 @@ class ClientLimiter {
     /// Requests of cost 1 the client could still send right now, after this decision (for an
     /// X-RateLimit-Remaining header). 0 after a refusal for a full window or a contended install.
     std::uint64_t remaining = 0;
+    /// Same as `allowed`.
     explicit operator bool() const noexcept { return allowed; }
   };
 

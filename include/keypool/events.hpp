@@ -49,21 +49,21 @@ enum class EventKind : std::uint8_t {
 /// An event never carries a secret: keys are named by their label.
 struct Event {
   EventKind kind = EventKind::threshold_crossed;
-  TimePoint at{};                  // when it happened, on the pool's clock
-  ProviderId provider{};           // the provider concerned (from-provider for failover)
+  TimePoint at{};                  ///< when it happened, on the pool's clock
+  ProviderId provider{};           ///< the provider concerned (from-provider for failover)
   std::string_view provider_name{};
-  KeyId key{};                     // the key concerned, if any
+  KeyId key{};                     ///< the key concerned, if any
   std::string_view key_label{};
-  Metric metric = Metric::requests;  // the limit concerned, if any
-  std::string_view window{};       // "minute", "day", "rolling", …
-  double level = 0.0;              // threshold_crossed: the level passed (0.8 = 80%)
-  std::uint64_t used = 0;          // usage of the limit after the event
-  std::uint64_t limit = 0;         // the limit's amount
-  TimePoint resets_at{};           // when the limit, key or provider can serve again
-  Duration eta{};                  // exhaustion_forecast: time until exhaustion at the current rate
-  ProviderId to_provider{};        // failover: where traffic went
+  Metric metric = Metric::requests;  ///< the limit concerned, if any
+  std::string_view window{};       ///< "minute", "day", "rolling", …
+  double level = 0.0;              ///< threshold_crossed: the level passed (0.8 = 80%)
+  std::uint64_t used = 0;          ///< usage of the limit after the event
+  std::uint64_t limit = 0;         ///< the limit's amount
+  TimePoint resets_at{};           ///< when the limit, key or provider can serve again
+  Duration eta{};                  ///< exhaustion_forecast: time until exhaustion at the current rate
+  ProviderId to_provider{};        ///< failover: where traffic went
   std::string_view to_provider_name{};
-  std::uint64_t count = 0;         // events_dropped: how many
+  std::uint64_t count = 0;         ///< events_dropped: how many
 };
 
 }  // namespace keypool

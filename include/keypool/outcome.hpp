@@ -19,8 +19,8 @@ namespace keypool {
 struct ProviderRemaining {
   Metric metric = Metric::requests;
   std::uint64_t remaining = 0;
-  std::uint64_t limit = 0;     // the provider's limit, 0 when not reported
-  TimePoint resets_at{};       // when the provider's window resets, {} when not reported
+  std::uint64_t limit = 0;     ///< the provider's limit, 0 when not reported
+  TimePoint resets_at{};       ///< when the provider's window resets, {} when not reported
   friend constexpr bool operator==(const ProviderRemaining&, const ProviderRemaining&) = default;
 };
 

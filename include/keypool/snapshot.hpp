@@ -41,13 +41,13 @@ enum class KeyStatus : std::uint8_t {
 /// One limit of one key.
 struct LimitUsage {
   Metric metric = Metric::requests;
-  std::string window;          // "minute", "day", "rolling", "request", …
-  std::string description;     // "tokens 14400 per day"
-  std::uint64_t used = 0;      // in the current window (rolling: the amount not yet replenished)
+  std::string window;          ///< "minute", "day", "rolling", "request", …
+  std::string description;     ///< "tokens 14400 per day"
+  std::uint64_t used = 0;      ///< in the current window (rolling: the amount not yet replenished)
   std::uint64_t limit = 0;
   std::uint64_t remaining = 0;
-  double fraction = 0.0;       // used / limit
-  TimePoint resets_at{};       // end of the current window (rolling: when fully replenished)
+  double fraction = 0.0;       ///< used / limit
+  TimePoint resets_at{};       ///< end of the current window (rolling: when fully replenished)
   /// Usage rate measured between polls (exponentially weighted), per second; 0 before two polls.
   double rate_per_second = 0.0;
   /// When the limit runs out at that rate, if before `resets_at` (calendar limits only).
@@ -63,15 +63,15 @@ struct KeySnapshot {
   std::uint32_t tier = 0;
   KeyStatus status = KeyStatus::available;
   std::uint32_t weight = 1;
-  TimePoint blocked_until{};   // cooldown end (TimePoint::max() when disabled)
+  TimePoint blocked_until{};   ///< cooldown end (TimePoint::max() when disabled)
   /// When the key can serve again if it cannot now (cooldown end, earliest reset of a full
   /// limit); absent when it can serve, or never will (disabled).
   std::optional<TimePoint> available_at{};
   // Health counters, since the counters' storage was created (they persist with a persistent store).
-  std::uint64_t successes = 0;             // leases committed
-  std::uint64_t failures = 0;              // leases failed, any outcome but bad_request and success
-  std::uint64_t rate_limited = 0;          // of which rate_limited or quota_exhausted
-  std::uint64_t consecutive_failures = 0;  // transient failures in a row (the circuit breaker's count)
+  std::uint64_t successes = 0;             ///< leases committed
+  std::uint64_t failures = 0;              ///< leases failed, any outcome but bad_request and success
+  std::uint64_t rate_limited = 0;          ///< of which rate_limited or quota_exhausted
+  std::uint64_t consecutive_failures = 0;  ///< transient failures in a row (the circuit breaker's count)
   /// The last failure: its kind, HTTP status (0 when unknown) and time.
   std::optional<Outcome::Kind> last_error{};
   int last_error_status = 0;
@@ -84,7 +84,7 @@ struct KeySnapshot {
 /// Figures summed over a group of keys (a provider, or the whole pool).
 struct Totals {
   std::size_t keys = 0;
-  std::size_t available = 0;     // status available, warning or critical: can serve now
+  std::size_t available = 0;     ///< status available, warning or critical: can serve now
   std::size_t cooling_down = 0;
   std::size_t exhausted = 0;
   std::size_t disabled = 0;
@@ -117,8 +117,8 @@ struct Snapshot {
   std::vector<KeySnapshot> keys;
   std::vector<ProviderSnapshot> providers;
   Totals totals;
-  std::uint64_t events_dropped = 0;  // by a queued alert sink, when the pool's sink reports it
-  std::uint64_t sink_failures = 0;   // exceptions thrown by the alert sink and swallowed
+  std::uint64_t events_dropped = 0;  ///< by a queued alert sink, when the pool's sink reports it
+  std::uint64_t sink_failures = 0;   ///< exceptions thrown by the alert sink and swallowed
 };
 
 }  // namespace keypool

@@ -13,11 +13,11 @@ namespace keypool {
 
 /// A key being added to a pool. Never holds key material.
 struct KeyBinding {
-  std::size_t index = 0;        // position in the pool's key table, 0 ≤ index < capacity
-  std::string_view label{};     // unique in the pool; a persistent store matches keys by it
-  std::uint64_t layout = 0;     // fingerprint of the key's limits: a stored slot with another is incompatible
-  std::span<const Limit> limits{};  // the key's limits, in counter order (a persistent store may describe them)
-  std::string_view provider{};  // the provider's name
+  std::size_t index = 0;        ///< position in the pool's key table, 0 ≤ index < capacity
+  std::string_view label{};     ///< unique in the pool; a persistent store matches keys by it
+  std::uint64_t layout = 0;     ///< fingerprint of the key's limits: a stored slot with another is incompatible
+  std::span<const Limit> limits{};  ///< the key's limits, in counter order (a persistent store may describe them)
+  std::string_view provider{};  ///< the provider's name
 };
 
 }  // namespace keypool

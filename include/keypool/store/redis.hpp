@@ -51,12 +51,12 @@ enum class RedisOnOutage : std::uint8_t {
 
 /// store::Redis's options (also store::Redis::Options).
 struct RedisOptions {
-  std::string host = "127.0.0.1";
-  int port = 6379;
-  std::string unix_socket{};   // when set, used instead of host and port
-  std::string user{};          // ACL user (Redis 6+); empty: AUTH with the password only
-  std::string password{};      // empty: no AUTH
-  int database = 0;
+  std::string host = "127.0.0.1";  ///< Redis' address (TCP)
+  int port = 6379;                 ///< Redis' port, 1..65535
+  std::string unix_socket{};       ///< when set, used instead of host and port
+  std::string user{};              ///< ACL user (Redis 6+); empty: AUTH with the password only
+  std::string password{};          ///< empty: no AUTH
+  int database = 0;                ///< SELECTed after connecting when not 0
   /// Namespace: every Redis key is "keypool:{pool}:…". Instances sharing quota use one name.
   std::string pool = "default";
   /// Bound on every Redis call (connect, and each round trip). A stuck Redis never blocks an
@@ -69,7 +69,7 @@ struct RedisOptions {
   Duration lease_horizon = std::chrono::milliseconds{200};
   /// Lease size bounds, in the limit's units; 0: limit ÷ 1000 (at least 1) and limit ÷ 16.
   std::uint64_t min_lease = 0;
-  std::uint64_t max_lease = 0;
+  std::uint64_t max_lease = 0;  ///< see min_lease
   /// One lease takes at most this fraction of what the fleet has left in the window (but at
   /// least `min_lease`), so near the end of a window no instance hoards the last units.
   double max_share = 0.125;
@@ -84,7 +84,7 @@ struct RedisOptions {
   Duration reconnect_interval = std::chrono::milliseconds{250};
   /// Redis keys outlive their window by this much.
   Duration grace = std::chrono::minutes{5};
-  RedisOnOutage on_outage = RedisOnOutage::refuse;
+  RedisOnOutage on_outage = RedisOnOutage::refuse;  ///< what to do while Redis cannot be reached
   /// For RedisOnOutage::local_share: how many instances share each limit.
   std::uint32_t expected_instances = 1;
 };
@@ -92,29 +92,31 @@ struct RedisOptions {
 
 /// Counter slots in process memory whose quota is leased from Redis: calendar windows as chunks of
 /// the window's amount, rolling limits as units of the fleet's GCRA. Limits per request are
-/// checked locally; per-priority headroom is refused at `add_key` (not leased yet). Thread-safe as the pool requires; its own thread runs between `attach` and
-/// `detach` (the pool calls both).
+/// checked locally; per-priority headroom is refused at `add_key` (not leased yet). Thread-safe
+/// as the pool requires; its own thread runs between `attach` and `detach` (the pool calls both).
 class Redis {
  public:
-  using OnOutage = RedisOnOutage;
-  using Options = RedisOptions;
+  using OnOutage = RedisOnOutage;  ///< see RedisOnOutage
+  using Options = RedisOptions;    ///< see RedisOptions
 
   /// What the store has done since it was built. Read with `stats()`; thread-safe.
   struct Stats {
-    std::uint64_t round_trips = 0;       // pipelines sent (each one network round trip)
-    std::uint64_t commands = 0;          // Redis commands in them
-    std::uint64_t sync_round_trips = 0;  // of which taken by a refused acquire
-    std::uint64_t leases = 0;            // lease scripts that granted something
-    std::uint64_t leased = 0;            // units granted by Redis
-    std::uint64_t returned = 0;          // units given back to Redis
-    std::uint64_t debited_late = 0;      // units spent beyond leases (commits above estimate, outage grants), debited after
-    std::uint64_t local_grants = 0;      // units granted locally during outages (OnOutage::local_share)
-    std::uint64_t dropped = 0;           // units granted for a window that had already ended locally
-    std::uint64_t outages = 0;           // times Redis became unreachable
-    std::uint64_t errors = 0;            // commands Redis answered with an error (a wrong-type key, NOPERM): no effect
-    bool available = false;              // Redis reachable at the last attempt
+    std::uint64_t round_trips = 0;       ///< pipelines sent (each one network round trip)
+    std::uint64_t commands = 0;          ///< Redis commands in them
+    std::uint64_t sync_round_trips = 0;  ///< of which taken by a refused acquire
+    std::uint64_t leases = 0;            ///< lease scripts that granted something
+    std::uint64_t leased = 0;            ///< units granted by Redis
+    std::uint64_t returned = 0;          ///< units given back to Redis
+    std::uint64_t debited_late = 0;      ///< units spent beyond leases (commits above estimate, outage grants), debited after
+    std::uint64_t local_grants = 0;      ///< units granted locally during outages (OnOutage::local_share)
+    std::uint64_t dropped = 0;           ///< units granted but never spendable: their window had ended locally, or a reset came first
+    std::uint64_t outages = 0;           ///< times Redis became unreachable
+    std::uint64_t errors = 0;            ///< commands Redis answered with an error (a wrong-type key, NOPERM): no effect
+    bool available = false;              ///< Redis reachable at the last attempt
   };
 
+  /// Marks a leasing store: the pool keeps its windows as "limit minus what is in hand" (see
+  /// store/leasing.hpp).
   static constexpr bool leases_quota = true;
 
   /// Checks the options (throws keypool::Error on a bad one). Connects in `attach`.
@@ -140,8 +142,9 @@ class Redis {
     if (o.database < 0) throw Error("store::Redis: database must not be negative");
   }
 
+  /// Movable before `attach` (the pool moves it in); the state lives on the heap.
   Redis(Redis&&) noexcept = default;
-  Redis& operator=(Redis&&) noexcept = default;
+  Redis& operator=(Redis&&) noexcept = default;  ///< as the move constructor
   ~Redis() {
     if (state_) state_->stop_thread();
   }
@@ -299,6 +302,8 @@ class Redis {
     state_->keys[key].pending_fill.fetch_or(1u << limit, std::memory_order_acq_rel);
     state_->wake();
   }
+  /// A reset of key `key`'s limits whose bit is set in `limits`: every instance forgets them, and
+  /// the fleet's counts are deleted.
   void publish_reset(std::size_t key, std::uint32_t limits) noexcept {
     if (key < state_->capacity) state_->keys[key].pending_reset.fetch_or(limits, std::memory_order_acq_rel);
     state_->wake();
@@ -306,6 +311,7 @@ class Redis {
 
   // --- Inspection ----------------------------------------------------------------------------------
 
+  /// What the store has done so far (each figure read atomically; not a consistent cut).
   [[nodiscard]] Stats stats() const noexcept {
     const State& s = *state_;
     Stats out;
@@ -323,6 +329,7 @@ class Redis {
     out.available = s.available.load(std::memory_order_relaxed);
     return out;
   }
+  /// The options it was built with.
   [[nodiscard]] const Options& options() const noexcept { return state_->options; }
 
   /// The Redis key holding the fleet's count of a window (for tools and tests):
