@@ -54,6 +54,12 @@ kp::store::Redis::Options options_for(const RedisServer& server, std::string poo
   return o;
 }
 
+/// Adds to `pool` the key every instance of a test's fleet shares: provider "groq", one limit.
+kp::KeyId add_shared_key(Pool& pool, const kp::Limit& limit, const char* label) {
+  const auto groq = pool.add_provider("groq");
+  return pool.add_key(groq, kp::Secret{"gsk_one"}, {limit}, {.label = label});
+}
+
 std::size_t spend_until_refused(Pool& pool, kp::TimePoint now, std::size_t most = 1'000'000) {
   std::size_t granted = 0;
   while (granted < most) {
@@ -163,10 +169,8 @@ TEST_CASE("Redis: two instances share one limit, and the fleet's thresholds fire
   Recorder ra, rb;
   Pool a{kp::store::Redis{options_for(server)}, clock, ra.sink()};
   Pool b{kp::store::Redis{options_for(server)}, clock, rb.sink()};
-  for (Pool* p : {&a, &b}) {
-    const auto groq = p->add_provider("groq");
-    p->add_key(groq, kp::Secret{"gsk_one"}, {kp::Limit::requests(2'000).per_day()}, {.label = "shared"});
-  }
+  add_shared_key(a, kp::Limit::requests(2'000).per_day(), "shared");
+  add_shared_key(b, kp::Limit::requests(2'000).per_day(), "shared");
   std::size_t from_a = 0, from_b = 0;
   for (;;) {
     kp::Lease la = a.acquire({}, clock.now());
@@ -192,11 +196,8 @@ TEST_CASE("Redis: disable, enable and reset on one instance reach the others") {
   options.control_interval = 10ms;
   Pool a{kp::store::Redis{options}, clock};
   Pool b{kp::store::Redis{options}, clock};
-  kp::KeyId key{};
-  for (Pool* p : {&a, &b}) {
-    const auto groq = p->add_provider("groq");
-    key = p->add_key(groq, kp::Secret{"gsk_one"}, {kp::Limit::requests(50).per_day()}, {.label = "shared"});
-  }
+  const kp::KeyId key = add_shared_key(a, kp::Limit::requests(50).per_day(), "shared");
+  add_shared_key(b, kp::Limit::requests(50).per_day(), "shared");
   REQUIRE(b.acquire({}, clock.now()));
   a.disable(key);
   CHECK(eventually([&] {
@@ -405,10 +406,8 @@ TEST_CASE("Redis: a rolling limit is leased from the fleet's GCRA: burst, then t
   options.control_interval = 10ms;
   Pool a{kp::store::Redis{options}, clock};
   Pool b{kp::store::Redis{options}, clock};
-  for (Pool* p : {&a, &b}) {
-    const auto groq = p->add_provider("groq");
-    p->add_key(groq, kp::Secret{"gsk_one"}, {kp::Limit::requests(60).per(60s)}, {.label = "rate"});
-  }
+  add_shared_key(a, kp::Limit::requests(60).per(60s), "rate");
+  add_shared_key(b, kp::Limit::requests(60).per(60s), "rate");
   // The burst: 60 between the two, no more.
   std::size_t burst = 0;
   for (;;) {
@@ -441,10 +440,8 @@ TEST_CASE("Redis: rolling units held too long go back to the fleet") {
   options.min_lease = 30;
   Pool a{kp::store::Redis{options}, clock};
   Pool b{kp::store::Redis{options}, clock};
-  for (Pool* p : {&a, &b}) {
-    const auto groq = p->add_provider("groq");
-    p->add_key(groq, kp::Secret{"gsk_one"}, {kp::Limit::requests(60).per(60s)}, {.label = "rate"});
-  }
+  add_shared_key(a, kp::Limit::requests(60).per(60s), "rate");
+  add_shared_key(b, kp::Limit::requests(60).per(60s), "rate");
   REQUIRE(a.acquire({}, clock.now()));  // a leases some and spends 1
   // a holds its units idle; after the hold they are given back, and b can spend all 59.
   std::size_t from_b = 0;
@@ -464,11 +461,8 @@ TEST_CASE("Redis: a provider's answers about a key reach every instance") {
   options.control_interval = 10ms;
   Pool a{kp::store::Redis{options}, clock};
   Pool b{kp::store::Redis{options}, clock};
-  kp::KeyId key{};
-  for (Pool* p : {&a, &b}) {
-    const auto groq = p->add_provider("groq");
-    key = p->add_key(groq, kp::Secret{"gsk_one"}, {kp::Limit::requests(1'000).per_day()}, {.label = "shared"});
-  }
+  const kp::KeyId key = add_shared_key(a, kp::Limit::requests(1'000).per_day(), "shared");
+  add_shared_key(b, kp::Limit::requests(1'000).per_day(), "shared");
   SECTION("a 429 with retry-after cools the key on every instance; enable clears it everywhere") {
     REQUIRE(b.acquire({}, clock.now()));
     kp::Lease lease = a.acquire({}, clock.now());
@@ -512,10 +506,8 @@ TEST_CASE("Redis: a provider's remaining-report never hands out quota Redis did 
   kp::clock::Manual clock{day_start + 23h + 59min};
   Pool a{kp::store::Redis{options_for(server)}, clock};
   Pool b{kp::store::Redis{options_for(server)}, clock};
-  for (Pool* p : {&a, &b}) {
-    const auto groq = p->add_provider("groq");
-    p->add_key(groq, kp::Secret{"gsk_one"}, {kp::Limit::requests(1'000).per_day()}, {.label = "shared"});
-  }
+  add_shared_key(a, kp::Limit::requests(1'000).per_day(), "shared");
+  add_shared_key(b, kp::Limit::requests(1'000).per_day(), "shared");
   kp::Lease late = a.acquire({}, clock.now());  // a lease of yesterday
   REQUIRE(late);
   clock.advance(2min);
