@@ -12,6 +12,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <keypool/keypool.hpp>
@@ -54,10 +55,11 @@ kp::store::Redis::Options options_for(const RedisServer& server, std::string poo
   return o;
 }
 
-/// Adds to `pool` the key every instance of a test's fleet shares: provider "groq", one limit.
-kp::KeyId add_shared_key(Pool& pool, const kp::Limit& limit, const char* label) {
+/// Adds provider "groq" and the one key of a test to `pool`. The instances of a test's fleet each
+/// add it with the same label and limits, so they share its quota.
+kp::KeyId add_groq_key(Pool& pool, std::vector<kp::Limit> limits, const char* label) {
   const auto groq = pool.add_provider("groq");
-  return pool.add_key(groq, kp::Secret{"gsk_one"}, {limit}, {.label = label});
+  return pool.add_key(groq, kp::Secret{"gsk_one"}, std::move(limits), {.label = label});
 }
 
 std::size_t spend_until_refused(Pool& pool, kp::TimePoint now, std::size_t most = 1'000'000) {
@@ -97,8 +99,7 @@ TEST_CASE("Redis: one instance spends exactly the limit, and Redis counts exactl
   kp::store::Redis::Stats stats;
   {
     Pool pool{kp::store::Redis{options_for(server)}, clock, recorder.sink()};
-    const auto groq = pool.add_provider("groq");
-    pool.add_key(groq, kp::Secret{"gsk_one"}, {kp::Limit::requests(1'000).per_day()}, {.label = "k1"});
+    add_groq_key(pool, {kp::Limit::requests(1'000).per_day()}, "k1");
     granted = spend_until_refused(pool, clock.now());
     stats = pool.storage().stats();
     const kp::Lease refused = pool.acquire({}, clock.now());
@@ -123,8 +124,7 @@ TEST_CASE("Redis: what is in hand is given back when the pool is destroyed") {
   kp::clock::Manual clock{day_start + 9h};
   {
     Pool pool{kp::store::Redis{options_for(server)}, clock};
-    const auto groq = pool.add_provider("groq");
-    pool.add_key(groq, kp::Secret{"gsk_one"}, {kp::Limit::requests(10'000).per_day()}, {.label = "k1"});
+    add_groq_key(pool, {kp::Limit::requests(10'000).per_day()}, "k1");
     for (int i = 0; i < 7; ++i) REQUIRE(pool.acquire({}, clock.now()));
     CHECK(server.get(counter("test", "k1", clock.now())) >= 7);  // leased ahead of use
   }
@@ -136,8 +136,7 @@ TEST_CASE("Redis: commits above and below the estimate reach Redis") {
   kp::clock::Manual clock{day_start + 9h};
   {
     Pool pool{kp::store::Redis{options_for(server)}, clock};
-    const auto groq = pool.add_provider("groq");
-    pool.add_key(groq, kp::Secret{"gsk_one"}, {kp::Limit::tokens(100'000).per_day()}, {.label = "k1"});
+    add_groq_key(pool, {kp::Limit::tokens(100'000).per_day()}, "k1");
     kp::Lease a = pool.acquire({.tokens = 1'000}, clock.now());
     REQUIRE(a);
     a.commit({.tokens = 4'000});  // 3,000 beyond the lease
@@ -152,8 +151,7 @@ TEST_CASE("Redis: a lease of an old window is never spent in the new one") {
   RedisServer server;
   kp::clock::Manual clock{day_start + 23h + 59min};
   Pool pool{kp::store::Redis{options_for(server)}, clock};
-  const auto groq = pool.add_provider("groq");
-  pool.add_key(groq, kp::Secret{"gsk_one"}, {kp::Limit::requests(100).per_day()}, {.label = "k1"});
+  add_groq_key(pool, {kp::Limit::requests(100).per_day()}, "k1");
   for (int i = 0; i < 30; ++i) REQUIRE(pool.acquire({}, clock.now()));
   const kp::TimePoint yesterday = clock.now();
   clock.advance(2min);  // the next day
@@ -169,8 +167,8 @@ TEST_CASE("Redis: two instances share one limit, and the fleet's thresholds fire
   Recorder ra, rb;
   Pool a{kp::store::Redis{options_for(server)}, clock, ra.sink()};
   Pool b{kp::store::Redis{options_for(server)}, clock, rb.sink()};
-  add_shared_key(a, kp::Limit::requests(2'000).per_day(), "shared");
-  add_shared_key(b, kp::Limit::requests(2'000).per_day(), "shared");
+  add_groq_key(a, {kp::Limit::requests(2'000).per_day()}, "shared");
+  add_groq_key(b, {kp::Limit::requests(2'000).per_day()}, "shared");
   std::size_t from_a = 0, from_b = 0;
   for (;;) {
     kp::Lease la = a.acquire({}, clock.now());
@@ -196,8 +194,8 @@ TEST_CASE("Redis: disable, enable and reset on one instance reach the others") {
   options.control_interval = 10ms;
   Pool a{kp::store::Redis{options}, clock};
   Pool b{kp::store::Redis{options}, clock};
-  const kp::KeyId key = add_shared_key(a, kp::Limit::requests(50).per_day(), "shared");
-  add_shared_key(b, kp::Limit::requests(50).per_day(), "shared");
+  const kp::KeyId key = add_groq_key(a, {kp::Limit::requests(50).per_day()}, "shared");
+  add_groq_key(b, {kp::Limit::requests(50).per_day()}, "shared");
   REQUIRE(b.acquire({}, clock.now()));
   a.disable(key);
   CHECK(eventually([&] {
@@ -229,8 +227,7 @@ TEST_CASE("Redis outage, refuse: only what is in hand is spent; service resumes 
   options.reconnect_interval = 20ms;
   options.min_lease = 20;
   Pool pool{kp::store::Redis{options}, clock, recorder.sink()};
-  const auto groq = pool.add_provider("groq");
-  pool.add_key(groq, kp::Secret{"gsk_one"}, {kp::Limit::requests(1'000).per_day()}, {.label = "k1"});
+  add_groq_key(pool, {kp::Limit::requests(1'000).per_day()}, "k1");
   REQUIRE(pool.acquire({}, clock.now()));
   server.stop();
   const std::size_t during = spend_until_refused(pool, clock.now());
@@ -255,8 +252,7 @@ TEST_CASE("Redis outage, local_share: limit / expected instances, debited when R
   std::size_t during = 0;
   {
     Pool pool{kp::store::Redis{options}, clock};
-    const auto groq = pool.add_provider("groq");
-    pool.add_key(groq, kp::Secret{"gsk_one"}, {kp::Limit::requests(1'000).per_day()}, {.label = "k1"});
+    add_groq_key(pool, {kp::Limit::requests(1'000).per_day()}, "k1");
     during = spend_until_refused(pool, clock.now());
     CHECK(during == 250);
     CHECK(pool.storage().stats().local_grants == 250);
@@ -283,8 +279,7 @@ TEST_CASE("Redis: a server that never answers holds an acquire for one timeout a
   Recorder recorder;
   {
     Pool pool{kp::store::Redis{options}, clock, recorder.sink()};
-    const auto groq = pool.add_provider("groq");
-    pool.add_key(groq, kp::Secret{"gsk_one"}, {kp::Limit::requests(10).per_day()}, {.label = "k1"});
+    add_groq_key(pool, {kp::Limit::requests(10).per_day()}, "k1");
     const auto start = std::chrono::steady_clock::now();
     const kp::Lease lease = pool.acquire({}, clock.now());
     const auto took = std::chrono::steady_clock::now() - start;
@@ -350,8 +345,7 @@ TEST_CASE("Redis: AUTH with a password, and with an ACL user; a wrong password i
     auto options = options_for(server);
     options.password = "s3cret";
     Pool pool{kp::store::Redis{options}, clock};
-    const auto groq = pool.add_provider("groq");
-    pool.add_key(groq, kp::Secret{"gsk_one"}, {kp::Limit::requests(10).per_day()}, {.label = "k1"});
+    add_groq_key(pool, {kp::Limit::requests(10).per_day()}, "k1");
     CHECK(spend_until_refused(pool, clock.now()) == 10);
     CHECK(pool.storage().stats().available);
   }
@@ -365,8 +359,7 @@ TEST_CASE("Redis: AUTH with a password, and with an ACL user; a wrong password i
     options.password = "pw";
     options.control_interval = 10ms;
     Pool pool{kp::store::Redis{options}, clock};
-    const auto groq = pool.add_provider("groq");
-    const kp::KeyId key = pool.add_key(groq, kp::Secret{"gsk_one"}, {kp::Limit::requests(10).per(60s), kp::Limit::requests(100).per_day()}, {.label = "k1"});
+    const kp::KeyId key = add_groq_key(pool, {kp::Limit::requests(10).per(60s), kp::Limit::requests(100).per_day()}, "k1");
     CHECK(spend_until_refused(pool, clock.now()) == 10);
     // Every script path under that user: a cooldown, an enable, a spent window, a reset.
     clock.advance(60s);
@@ -391,8 +384,7 @@ TEST_CASE("Redis: AUTH with a password, and with an ACL user; a wrong password i
     auto options = options_for(server);
     options.password = "wrong";
     Pool pool{kp::store::Redis{options}, clock, recorder.sink()};
-    const auto groq = pool.add_provider("groq");
-    pool.add_key(groq, kp::Secret{"gsk_one"}, {kp::Limit::requests(10).per_day()}, {.label = "k1"});
+    add_groq_key(pool, {kp::Limit::requests(10).per_day()}, "k1");
     CHECK_FALSE(pool.acquire({}, clock.now()));
     CHECK_FALSE(pool.storage().stats().available);
     CHECK(recorder.count(kp::EventKind::backend_unavailable) == 1);
@@ -406,8 +398,8 @@ TEST_CASE("Redis: a rolling limit is leased from the fleet's GCRA: burst, then t
   options.control_interval = 10ms;
   Pool a{kp::store::Redis{options}, clock};
   Pool b{kp::store::Redis{options}, clock};
-  add_shared_key(a, kp::Limit::requests(60).per(60s), "rate");
-  add_shared_key(b, kp::Limit::requests(60).per(60s), "rate");
+  add_groq_key(a, {kp::Limit::requests(60).per(60s)}, "rate");
+  add_groq_key(b, {kp::Limit::requests(60).per(60s)}, "rate");
   // The burst: 60 between the two, no more.
   std::size_t burst = 0;
   for (;;) {
@@ -446,8 +438,8 @@ TEST_CASE("Redis: rolling units held too long go back to the fleet") {
   options.min_lease = 30;
   Pool a{kp::store::Redis{options}, clock};
   Pool b{kp::store::Redis{options}, clock};
-  add_shared_key(a, kp::Limit::requests(60).per(60s), "rate");
-  add_shared_key(b, kp::Limit::requests(60).per(60s), "rate");
+  add_groq_key(a, {kp::Limit::requests(60).per(60s)}, "rate");
+  add_groq_key(b, {kp::Limit::requests(60).per(60s)}, "rate");
   REQUIRE(a.acquire({}, clock.now()));  // a leases some and spends 1
   // a holds its units idle; after the hold they are given back, and b can spend all 59.
   std::size_t from_b = 0;
@@ -467,8 +459,8 @@ TEST_CASE("Redis: a provider's answers about a key reach every instance") {
   options.control_interval = 10ms;
   Pool a{kp::store::Redis{options}, clock};
   Pool b{kp::store::Redis{options}, clock};
-  const kp::KeyId key = add_shared_key(a, kp::Limit::requests(1'000).per_day(), "shared");
-  add_shared_key(b, kp::Limit::requests(1'000).per_day(), "shared");
+  const kp::KeyId key = add_groq_key(a, {kp::Limit::requests(1'000).per_day()}, "shared");
+  add_groq_key(b, {kp::Limit::requests(1'000).per_day()}, "shared");
   SECTION("a 429 with retry-after cools the key on every instance; enable clears it everywhere") {
     REQUIRE(b.acquire({}, clock.now()));
     kp::Lease lease = a.acquire({}, clock.now());
@@ -512,8 +504,8 @@ TEST_CASE("Redis: a provider's remaining-report never hands out quota Redis did 
   kp::clock::Manual clock{day_start + 23h + 59min};
   Pool a{kp::store::Redis{options_for(server)}, clock};
   Pool b{kp::store::Redis{options_for(server)}, clock};
-  add_shared_key(a, kp::Limit::requests(1'000).per_day(), "shared");
-  add_shared_key(b, kp::Limit::requests(1'000).per_day(), "shared");
+  add_groq_key(a, {kp::Limit::requests(1'000).per_day()}, "shared");
+  add_groq_key(b, {kp::Limit::requests(1'000).per_day()}, "shared");
   kp::Lease late = a.acquire({}, clock.now());  // a lease of yesterday
   REQUIRE(late);
   clock.advance(2min);
@@ -532,8 +524,7 @@ TEST_CASE("Redis: a reset followed at once by traffic never over-admits") {
   for (int round = 0; round < 10; ++round) {
     auto options = options_for(server, "reset-" + std::to_string(round));
     Pool pool{kp::store::Redis{options}, clock};
-    const auto groq = pool.add_provider("groq");
-    const kp::KeyId key = pool.add_key(groq, kp::Secret{"gsk_one"}, {kp::Limit::requests(1'000).per_day()}, {.label = "k"});
+    const kp::KeyId key = add_groq_key(pool, {kp::Limit::requests(1'000).per_day()}, "k");
     for (int i = 0; i < 100; ++i) REQUIRE(pool.acquire({}, clock.now()));
     pool.reset(key);
     std::size_t after = 0;
