@@ -28,10 +28,12 @@
 #include <thread>
 #include <vector>
 
+#include <keypool/detail/limit_plan.hpp>
 #include <keypool/detail/packed_window.hpp>
 #include <keypool/error.hpp>
 #include <keypool/key_slot.hpp>
 #include <keypool/limit.hpp>
+#include <keypool/options.hpp>
 #include <keypool/request.hpp>
 #include <keypool/store/binding.hpp>
 #include <keypool/store/leasing.hpp>
@@ -183,8 +185,7 @@ class Redis {
       lease.limit = limit;
       lease.amount = limit.amount();
       if (lease.rolling) {
-        const auto period = static_cast<std::uint64_t>(limit.period().count());
-        lease.interval_ns = (period + lease.amount - 1) / lease.amount;  // as the pool's plan: rounded up
+        lease.interval_ns = detail::LimitPlan{limit, Thresholds{}}.interval_ns;  // the pool's own figure
       } else {
         lease.packing = detail::PackedWindow{limit.unit()};
       }
