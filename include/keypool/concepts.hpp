@@ -78,6 +78,11 @@ concept SelectionPolicy = std::move_constructible<S> && requires(S& s, detail::S
 ///  4. Slot memory must support lock-free, address-free 64-bit atomics (any normal mapping does).
 ///  5. `s.flush()` makes recorded usage durable as far as the store can; called by poll() and the
 ///     pool's destructor, never on the hot path. Must not throw.
+///  6. Optional: `using accounting = keypool::accounting::Leased;` declares that the slot's counter
+///     words hold quota leased from a shared backend rather than the usage itself; S must then
+///     also satisfy keypool::accounting::LeasingStore (every hook the pool calls: attach, detach,
+///     lease_sync, fleet_used, publish_*), or the pool refuses it at compile time. Without it the
+///     pool counts with keypool::accounting::Local. See <keypool/accounting/accounting.hpp>.
 template <class S>
 concept StoragePolicy = std::move_constructible<S> &&
     requires(S& s, std::size_t capacity, const KeyBinding& binding) {

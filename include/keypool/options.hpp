@@ -1,5 +1,5 @@
-// Identifiers and construction options of a pool: Capacity, Thresholds, KeyOptions, KeyId,
-// ProviderId.
+// Identifiers and construction options of a pool: Capacity, Thresholds, HealthOptions,
+// ForecastOptions, KeyOptions, KeyId, ProviderId.
 #pragma once
 
 #include <algorithm>
@@ -10,7 +10,10 @@
 #include <initializer_list>
 #include <string>
 
+#include <chrono>
+
 #include <keypool/error.hpp>
+#include <keypool/time.hpp>
 
 namespace keypool {
 
@@ -57,6 +60,30 @@ class Thresholds {
  private:
   std::array<double, max_levels> levels_{};
   std::size_t count_ = 0;
+};
+
+/// How the pool treats a key's health. Passed to the constructor like Capacity (optional).
+struct HealthOptions {
+  /// Cooldown after `Outcome::rate_limited()` with no retry time, or `quota_exhausted` of a
+  /// metric the key has no calendar limit for.
+  Duration default_cooldown = std::chrono::seconds{60};
+  /// Consecutive transient failures that open the circuit.
+  std::uint32_t circuit_threshold = 3;
+  /// First open-circuit cooldown; doubles with each further failure, ±25% jitter, never more
+  /// than `circuit_max`.
+  Duration circuit_base = std::chrono::seconds{1};
+  Duration circuit_max = std::chrono::minutes{5};
+};
+
+/// How poll() measures usage rates and forecasts exhaustion. Passed to the constructor like
+/// Capacity (optional).
+struct ForecastOptions {
+  /// Time constant of the exponentially weighted usage rate: a rate change is half absorbed
+  /// after about 0.7 × smoothing of polls.
+  Duration smoothing = std::chrono::minutes{10};
+  /// No forecast until the rate has been measured over at least this long (since the first poll
+  /// that saw the key), so one burst does not predict the day.
+  Duration warmup = std::chrono::minutes{5};
 };
 
 /// Per-key options for `add_key`. `label` names the key everywhere a person reads (events,

@@ -4,10 +4,34 @@
 #pragma once
 
 #include <type_traits>
+#include <utility>
 
 #include <keypool/concepts.hpp>
 
 namespace keypool::detail {
+
+// --- The pool's constructor arguments: any order, each at most once --------------------------
+
+/// How many of Args are T (after removing references and cv).
+template <class T, class... Args>
+constexpr int count_of() noexcept {
+  return (int{std::is_same_v<T, std::remove_cvref_t<Args>>} + ... + 0);
+}
+template <class T, class... Accepted>
+inline constexpr bool is_one_of = (std::is_same_v<T, Accepted> || ...);
+
+template <class T, class First, class... Rest>
+decltype(auto) find_arg(First&& first, Rest&&... rest) noexcept {
+  if constexpr (std::is_same_v<T, std::remove_cvref_t<First>>) return std::forward<First>(first);
+  else return find_arg<T>(std::forward<Rest>(rest)...);
+}
+/// The argument of type T (copied or moved as it was passed), or a default T. Each argument is
+/// forwarded to exactly one member, so moving from it is safe.
+template <class T, class... Args>
+T pick_arg(Args&&... args) {
+  if constexpr (count_of<T, Args...>() == 0) return T{};
+  else return T(find_arg<T>(std::forward<Args>(args)...));
+}
 
 template <class T> inline constexpr bool is_selection_v = SelectionPolicy<T>;
 template <class T> inline constexpr bool is_storage_v = StoragePolicy<T>;

@@ -28,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include <keypool/accounting/leased.hpp>
 #include <keypool/detail/limit_plan.hpp>
 #include <keypool/detail/packed_window.hpp>
 #include <keypool/error.hpp>
@@ -36,7 +37,6 @@
 #include <keypool/options.hpp>
 #include <keypool/request.hpp>
 #include <keypool/store/binding.hpp>
-#include <keypool/store/leasing.hpp>
 #include <keypool/time.hpp>
 
 namespace keypool::store {
@@ -117,9 +117,9 @@ class Redis {
     bool available = false;              ///< Redis reachable at the last attempt
   };
 
-  /// Marks a leasing store: the pool keeps its windows as "limit minus what is in hand" (see
-  /// store/leasing.hpp).
-  static constexpr bool leases_quota = true;
+  /// Quota is leased: the pool keeps its windows as "limit minus what is in hand" and counts
+  /// through accounting::Leased (see accounting/leased.hpp).
+  using accounting = keypool::accounting::Leased;
 
   /// Checks the options (throws keypool::Error on a bad one). Connects in `attach`.
   explicit Redis(Options options = {}) : state_(std::make_unique<State>(std::move(options))) {
@@ -182,17 +182,11 @@ class Redis {
       lease.leased = limit.kind() == Limit::Kind::window || limit.kind() == Limit::Kind::rolling;
       if (!lease.leased) continue;
       lease.rolling = limit.kind() == Limit::Kind::rolling;
-      lease.limit = limit;
-      lease.amount = limit.amount();
-      if (lease.rolling) {
-        lease.interval_ns = detail::LimitPlan{limit, Thresholds{}}.interval_ns;  // the pool's own figure
-      } else {
-        lease.packing = detail::PackedWindow{limit.unit()};
-      }
-      lease.min_lease = s.options.min_lease != 0 ? s.options.min_lease : std::max<std::uint64_t>(1, lease.amount / 1000);
-      lease.max_lease = s.options.max_lease != 0 ? s.options.max_lease : std::max<std::uint64_t>(1, lease.amount / 16);
-      lease.min_lease = std::min(lease.min_lease, lease.amount);
-      lease.max_lease = std::clamp(lease.max_lease, lease.min_lease, lease.amount);
+      lease.plan = detail::LimitPlan{limit, Thresholds{}};  // the pool's own figures (packing, interval)
+      lease.min_lease = s.options.min_lease != 0 ? s.options.min_lease : std::max<std::uint64_t>(1, lease.plan.amount / 1000);
+      lease.max_lease = s.options.max_lease != 0 ? s.options.max_lease : std::max<std::uint64_t>(1, lease.plan.amount / 16);
+      lease.min_lease = std::min(lease.min_lease, lease.plan.amount);
+      lease.max_lease = std::clamp(lease.max_lease, lease.min_lease, lease.plan.amount);
       lease.size = lease.min_lease;
       lease.counter_prefix = s.prefix + (lease.rolling ? "r:" : "w:") + escape(binding.label) + ":" + std::to_string(i) +
                              (lease.rolling ? "" : ":");
@@ -223,7 +217,7 @@ class Redis {
 
   /// Connects (bounded by `timeout`; an unreachable Redis is an outage, not an error) and starts
   /// the background thread.
-  void attach(detail::LeaseHost& host) {
+  void attach(keypool::accounting::LeaseHost& host) {
     State& s = *state_;
     s.host = &host;
     {
@@ -271,9 +265,9 @@ class Redis {
       if (tat_us == 0) return 0;  // never leased
       // The fleet's theoretical arrival time, in microseconds: what is not yet replenished.
       const double ahead_us = static_cast<double>(tat_us) - static_cast<double>(detail::to_ns(now)) / 1000.0;
-      const double interval_us = static_cast<double>(lease.interval_ns) / 1000.0;
+      const double interval_us = static_cast<double>(lease.plan.interval_ns) / 1000.0;
       const auto used = ahead_us <= 0 ? std::uint64_t{0}
-                                      : std::min(lease.amount, static_cast<std::uint64_t>(std::ceil(ahead_us / interval_us)));
+                                      : std::min(lease.plan.amount, static_cast<std::uint64_t>(std::ceil(ahead_us / interval_us)));
       return used - std::min(used, in_hand);
     }
     const std::uint64_t fleet = lease.fleet.load(std::memory_order_relaxed);
@@ -440,10 +434,7 @@ return out
     // Set by bind, then read-only.
     bool leased = false;
     bool rolling = false;              // a rolling (GCRA) limit: the word is the signed hand
-    std::uint64_t interval_ns = 0;     // rolling: ns per unit
-    Limit limit{Limit::requests(1).per_day()};
-    detail::PackedWindow packing{detail::WindowUnit::day};
-    std::uint64_t amount = 0;
+    detail::LimitPlan plan{Limit::requests(1).per_day(), Thresholds{}};  // the limit, as the pool counts it
     std::uint64_t min_lease = 1;
     std::uint64_t max_lease = 1;
     std::string counter_prefix;
@@ -515,7 +506,7 @@ return out
     std::unique_ptr<KeyLease[]> keys;
     std::size_t capacity = 0;
     std::atomic<std::size_t> key_count{0};
-    detail::LeaseHost* host = nullptr;
+    keypool::accounting::LeaseHost* host = nullptr;
     Counters stats;
     std::atomic<bool> available{false};
 
@@ -729,69 +720,33 @@ return out
 
     // --- Local words -------------------------------------------------------------------------------
 
-    struct Hand {
-      std::uint64_t word_epoch;
-      std::uint64_t used;
-      std::int64_t in_hand;  // for the current window; negative: spent beyond leases
-    };
-    static Hand hand(const KeyLease& key, std::size_t i, std::uint64_t current) noexcept {
+    // What is in hand for a limit, through the leased accounting's operations (the store never
+    // writes a counter word itself).
+    using Hand = keypool::accounting::LeasedWindow::Hand;
+    static Hand hand(KeyLease& key, std::size_t i, std::uint64_t current) noexcept {
       const LimitLease& l = key.limits[i];
-      const std::uint64_t w = detail::word(key.slot->counters[i].state).load(std::memory_order_relaxed);
-      if (l.rolling) return Hand{0, 0, static_cast<std::int64_t>(w)};
-      Hand h{l.packing.epoch(w), l.packing.used(w), 0};
-      if (h.word_epoch == current) h.in_hand = static_cast<std::int64_t>(l.amount) - static_cast<std::int64_t>(h.used);
-      return h;
+      if (l.rolling) return Hand{0, 0, keypool::accounting::LeasedRolling::hand(key.slot->counters[i])};
+      return keypool::accounting::LeasedWindow::hand(l.plan, key.slot->counters[i], current);
     }
 
     // Adds `units` to what is in hand for window `epoch` (and settles `debt`). Returns false when
     // the local word has moved on to a later window (the units are then worthless).
-    static bool give_hand(const KeyLease& key, std::size_t i, std::uint64_t epoch, std::int64_t window_end,
-                          std::uint64_t units, std::uint64_t debt) noexcept {
+    static bool give_hand(KeyLease& key, std::size_t i, std::uint64_t epoch, std::int64_t window_end, std::uint64_t units,
+                          std::uint64_t debt) noexcept {
       const LimitLease& l = key.limits[i];
-      auto state = detail::word(key.slot->counters[i].state);
-      if (l.rolling) {
-        state.fetch_add(units + debt, std::memory_order_relaxed);
-        return true;
-      }
-      std::uint64_t seen = state.load(std::memory_order_relaxed);
-      for (;;) {
-        const std::uint64_t stored = l.packing.epoch(seen);
-        std::uint64_t desired;
-        if (stored == epoch) {
-          const std::uint64_t used = l.packing.used(seen);
-          desired = l.packing.pack(epoch, used - std::min(used, units + debt));
-        } else if (stored < epoch) {
-          desired = l.packing.pack(epoch, l.amount - std::min(l.amount, units));
-        } else {
-          return false;
-        }
-        if (state.compare_exchange_weak(seen, desired, std::memory_order_relaxed)) {
-          if (stored != epoch)
-            detail::word(key.slot->counters[i].window_end).store(detail::WindowEnd::pack(epoch, window_end), std::memory_order_relaxed);
-          return true;
-        }
-      }
+      if (!l.rolling) return keypool::accounting::LeasedWindow::give(l.plan, key.slot->counters[i], epoch, window_end, units, debt);
+      keypool::accounting::LeasedRolling::give(key.slot->counters[i], units, debt);
+      return true;
     }
 
     // Takes back everything in hand for window `epoch`: returns the units taken.
-    static std::uint64_t take_hand(const KeyLease& key, std::size_t i, std::uint64_t epoch) noexcept {
+    static std::uint64_t take_hand(KeyLease& key, std::size_t i, std::uint64_t epoch) noexcept {
       const LimitLease& l = key.limits[i];
-      auto state = detail::word(key.slot->counters[i].state);
-      std::uint64_t seen = state.load(std::memory_order_relaxed);
-      if (l.rolling) {
-        for (;;) {
-          if (static_cast<std::int64_t>(seen) <= 0) return 0;
-          if (state.compare_exchange_weak(seen, 0, std::memory_order_relaxed)) return seen;
-        }
-      }
-      for (;;) {
-        if (l.packing.epoch(seen) != epoch) return 0;
-        const std::uint64_t used = l.packing.used(seen);
-        if (used >= l.amount) return 0;
-        if (state.compare_exchange_weak(seen, l.packing.pack(epoch, l.amount), std::memory_order_relaxed))
-          return l.amount - used;
-      }
+      if (l.rolling) return keypool::accounting::LeasedRolling::take(key.slot->counters[i]);
+      return keypool::accounting::LeasedWindow::take(l.plan, key.slot->counters[i], epoch);
     }
+
+    static std::uint64_t generation(const KeyLease& key) noexcept { return keypool::accounting::Leased::generation(*key.slot); }
 
     // --- Planning ------------------------------------------------------------------------------------
 
@@ -802,8 +757,8 @@ return out
         // Times in microseconds: exact in a Lua number (a double) for centuries.
         const std::int64_t now_us = detail::to_ns(current_time) / 1000;
         char interval[32];
-        std::snprintf(interval, sizeof interval, "%.3f", static_cast<double>(l.interval_ns) / 1000.0);
-        const std::uint64_t burst_us = l.amount * l.interval_ns / 1000;
+        std::snprintf(interval, sizeof interval, "%.3f", static_cast<double>(l.plan.interval_ns) / 1000.0);
+        const std::uint64_t burst_us = l.plan.amount * l.plan.interval_ns / 1000;
         const std::int64_t ttl_ms = static_cast<std::int64_t>(burst_us / 1000) + 1 +
                                     std::chrono::duration_cast<std::chrono::milliseconds>(options.grace).count();
         return {"EVALSHA", rolling_sha, "1", l.counter_prefix, std::to_string(now_us), interval, std::to_string(burst_us),
@@ -811,14 +766,14 @@ return out
       }
       const std::int64_t ttl_ms = std::max<std::int64_t>(1, (window_end - now_sec) * 1000) +
                                   std::chrono::duration_cast<std::chrono::milliseconds>(options.grace).count();
-      return {"EVALSHA", lease_sha, "1", counter_name(l, epoch), std::to_string(l.amount),
+      return {"EVALSHA", lease_sha, "1", counter_name(l, epoch), std::to_string(l.plan.amount),
               std::to_string(want), std::to_string(minimum), share, std::to_string(change), std::to_string(ttl_ms), "0"};
     }
 
     // A calendar limit's current window; a rolling limit has one endless "window", epoch 0.
-    static detail::WindowNow window_of(const LimitLease& l, std::int64_t now_sec) noexcept {
+    static keypool::accounting::WindowNow window_of(const LimitLease& l, std::int64_t now_sec) noexcept {
       if (l.rolling) return {0, now_sec + 1};
-      return detail::current_window_of(l.limit, now_sec);
+      return keypool::accounting::current_window_of(l.plan.limit, now_sec);
     }
     static std::string counter_name(const LimitLease& l, std::uint64_t epoch) {
       return l.rolling ? l.counter_prefix : l.counter_prefix + std::to_string(epoch);
@@ -864,21 +819,21 @@ return out
         KeyLease& key = keys[k];
         if (key.slot == nullptr) continue;
         plan_control(k, key, now_sec, read_controls, plan);
-        const bool blocked = detail::word(key.slot->blocked_until).load(std::memory_order_relaxed) > detail::to_ns(now);
+        const bool blocked = keypool::accounting::Leased::resting(*key.slot, detail::to_ns(now));
         for (std::size_t i = 0; i < key.limit_count; ++i) {
           LimitLease& l = key.limits[i];
           if (!l.leased) continue;
-          const detail::WindowNow current = window_of(l, now_sec);
+          const keypool::accounting::WindowNow current = window_of(l, now_sec);
           const Hand h = hand(key, i, current.epoch);
           if (h.word_epoch > current.epoch) continue;  // the clock stepped back: leave that window alone
           start_window(l, current.epoch);
           sample_rate(l, h, dt);
           // Debts: the current window's, and a past window's still in the local word.
           std::uint64_t debt = h.in_hand < 0 ? static_cast<std::uint64_t>(-h.in_hand) : 0;
-          if (h.word_epoch < current.epoch && h.used > l.amount) {
-            Planned p{Planned::What::lease, k, i, h.word_epoch, 0, h.used - l.amount, 0, 0, {}};
-            p.generation = detail::word(key.slot->generation).load(std::memory_order_relaxed);
-            p.args = lease_args(l, h.word_epoch, detail::window_end_of(l.limit, h.word_epoch), now_sec, 0, 0,
+          if (h.word_epoch < current.epoch && h.used > l.plan.amount) {
+            Planned p{Planned::What::lease, k, i, h.word_epoch, 0, h.used - l.plan.amount, 0, 0, {}};
+            p.generation = generation(key);
+            p.args = lease_args(l, h.word_epoch, keypool::accounting::window_end_of(l.plan.limit, h.word_epoch), now_sec, 0, 0,
                                 -static_cast<std::int64_t>(p.debt));
             plan.push_back(std::move(p));
           }
@@ -888,7 +843,7 @@ return out
             const std::uint64_t giving = take_hand(key, i, 0);
             if (giving != 0) {
               Planned p{Planned::What::lease, k, i, 0, 0, 0, giving, 0, {}};
-              p.generation = detail::word(key.slot->generation).load(std::memory_order_relaxed);
+              p.generation = generation(key);
               p.args = lease_args(l, 0, 0, now_sec, 0, 0, static_cast<std::int64_t>(giving));
               plan.push_back(std::move(p));
               continue;
@@ -902,7 +857,7 @@ return out
           if (!blocked && !dry && in_hand * 2 < l.size) want = l.size - in_hand;
           if (want == 0 && debt == 0 && owed == 0) continue;
           Planned p{Planned::What::lease, k, i, current.epoch, want, debt, 0, owed, {}};
-          p.generation = detail::word(key.slot->generation).load(std::memory_order_relaxed);
+          p.generation = generation(key);
           p.args = lease_args(l, current.epoch, current.end, now_sec, want, std::min(want, l.min_lease),
                               -static_cast<std::int64_t>(debt + owed));
           plan.push_back(std::move(p));
@@ -940,9 +895,9 @@ return out
         for (std::size_t i = 0; i < key.limit_count; ++i) {
           const LimitLease& l = key.limits[i];
           if (!l.leased || l.rolling || (fill & (1u << i)) == 0) continue;
-          const detail::WindowNow current = window_of(l, now_sec);
+          const keypool::accounting::WindowNow current = window_of(l, now_sec);
           Planned p{Planned::What::lease, k, i, current.epoch, 0, 0, 0, 0, {}};
-          p.generation = detail::word(key.slot->generation).load(std::memory_order_relaxed);
+          p.generation = generation(key);
           p.args = lease_args(l, current.epoch, current.end, now_sec, 0, 0, 0);
           p.args.back() = "1";
           p.fill = true;
@@ -999,11 +954,11 @@ return out
       stats.returned.fetch_add(p.giving, std::memory_order_relaxed);
       // A reset since this was planned voids it: the counts it would adjust are gone (a grant is
       // wasted, never spent against the fresh count; a debt was forgiven with the reset).
-      const bool void_by_reset = detail::word(key.slot->generation).load(std::memory_order_relaxed) != p.generation;
+      const bool void_by_reset = generation(key) != p.generation;
       if (void_by_reset) {
         stats.dropped.fetch_add(granted, std::memory_order_relaxed);
       } else if (granted != 0 || p.debt != 0) {
-        const std::int64_t end = l.rolling ? 0 : detail::window_end_of(l.limit, p.epoch);
+        const std::int64_t end = l.rolling ? 0 : keypool::accounting::window_end_of(l.plan.limit, p.epoch);
         if (give_hand(key, p.limit, p.epoch, end, granted, p.debt)) {
           if (l.epoch == p.epoch) l.granted += granted;
           if (granted != 0) l.leased_at = std::chrono::steady_clock::now();
@@ -1015,7 +970,7 @@ return out
         stats.leases.fetch_add(1, std::memory_order_relaxed);
         stats.leased.fetch_add(granted, std::memory_order_relaxed);
       }
-      if (p.want != 0 && granted < p.want && after >= l.amount) {
+      if (p.want != 0 && granted < p.want && after >= l.plan.amount) {
         l.dry_epoch = p.epoch;
         l.dry_until = std::chrono::steady_clock::now() +
                       std::chrono::duration_cast<std::chrono::steady_clock::duration>(options.dry_recheck);
@@ -1041,23 +996,12 @@ return out
       const bool disabled = reply->element[0]->integer != 0;
       const auto dver = static_cast<std::uint64_t>(reply->element[1]->integer);
       const auto cool_ms = static_cast<std::uint64_t>(std::max<long long>(0, reply->element[2]->integer));
-      auto blocked = detail::word(key.slot->blocked_until);
       // Another instance's cooldown (a 429 it saw): rest the key here too, unless disabled.
-      if (cool_ms != 0) {
-        const std::uint64_t until = cool_ms * 1'000'000;
-        std::uint64_t seen = blocked.load(std::memory_order_relaxed);
-        while (seen < until && seen != disabled_until &&
-               !blocked.compare_exchange_weak(seen, until, std::memory_order_relaxed)) {
-        }
-      }
+      if (cool_ms != 0 && host != nullptr) host->lease_cooldown(k, cool_ms * 1'000'000);
       if (!key.control_seen || dver != key.seen_dver) {
         // Joining: take over a disable in force. Later: follow every change, either way (an
         // enable also ends a cooldown, as `enable` does).
-        if (disabled) {
-          blocked.store(disabled_until, std::memory_order_relaxed);
-        } else if (key.control_seen) {
-          blocked.store(0, std::memory_order_relaxed);
-        }
+        if ((disabled || key.control_seen) && host != nullptr) host->lease_disabled(k, disabled);
         key.seen_dver = dver;
       }
       // Resets, per limit: every generation that moved, except this instance's own.
@@ -1132,7 +1076,7 @@ return out
         for (std::size_t k = 0; k < count; ++k) {
           KeyLease& key = keys[k];
           if (key.slot == nullptr) continue;
-          if (detail::word(key.slot->blocked_until).load(std::memory_order_relaxed) > detail::to_ns(now)) continue;
+          if (keypool::accounting::Leased::resting(*key.slot, detail::to_ns(now))) continue;
           // A reset not yet published: a lease now would be debited from a count about to be
           // deleted. The background thread publishes it first.
           if (key.pending_reset.load(std::memory_order_acquire) != 0) continue;
@@ -1142,11 +1086,11 @@ return out
           for (std::size_t i = 0; i < key.limit_count; ++i) {
             LimitLease& l = key.limits[i];
             if (!l.leased) continue;
-            const detail::WindowNow current = window_of(l, now_sec);
+            const keypool::accounting::WindowNow current = window_of(l, now_sec);
             const Hand h = hand(key, i, current.epoch);
             if (h.word_epoch > current.epoch) continue;
             start_window(l, current.epoch);
-            const std::uint64_t need = amounts[static_cast<std::size_t>(l.limit.metric())];
+            const std::uint64_t need = amounts[static_cast<std::size_t>(l.plan.limit.metric())];
             const std::int64_t have = h.in_hand;
             if (have >= static_cast<std::int64_t>(need)) continue;
             ++short_limits;
@@ -1159,7 +1103,7 @@ return out
             l.size = std::min(l.max_lease, l.size * 2);
             const std::uint64_t want = std::max(shortfall, l.size);
             Planned p{Planned::What::lease, k, i, current.epoch, want, 0, 0, 0, {}};
-            p.generation = detail::word(key.slot->generation).load(std::memory_order_relaxed);
+            p.generation = generation(key);
             p.args = lease_args(l, current.epoch, current.end, now_sec, want, shortfall, 0);
             plan.push_back(std::move(p));
           }
@@ -1198,16 +1142,16 @@ return out
         for (std::size_t i = 0; i < key.limit_count; ++i) {
           LimitLease& l = key.limits[i];
           if (!l.leased || l.rolling) continue;  // a rate has no window share to grant: refused in an outage
-          const detail::WindowNow current = window_of(l, now_sec);
+          const keypool::accounting::WindowNow current = window_of(l, now_sec);
           const Hand h = hand(key, i, current.epoch);
           if (h.word_epoch > current.epoch) continue;
           start_window(l, current.epoch);
-          const std::uint64_t share = (l.amount + options.expected_instances - 1) / options.expected_instances;
+          const std::uint64_t share = (l.plan.amount + options.expected_instances - 1) / options.expected_instances;
           const std::uint64_t budget = share - std::min(share, l.granted);
           const std::uint64_t in_hand = h.in_hand > 0 ? static_cast<std::uint64_t>(h.in_hand) : 0;
           std::uint64_t want = in_hand * 2 < l.size ? l.size - in_hand : 0;
           if (amounts != nullptr) {
-            const std::uint64_t need = (*amounts)[static_cast<std::size_t>(l.limit.metric())];
+            const std::uint64_t need = (*amounts)[static_cast<std::size_t>(l.plan.limit.metric())];
             if (need > in_hand) want = std::max(want, need - in_hand);
           }
           const std::uint64_t g = std::min(want, budget);
@@ -1239,14 +1183,14 @@ return out
           for (std::size_t i = 0; i < key.limit_count; ++i) {
             LimitLease& l = key.limits[i];
             if (!l.leased) continue;
-            const detail::WindowNow current = window_of(l, now_sec);
+            const keypool::accounting::WindowNow current = window_of(l, now_sec);
             const Hand h = hand(key, i, current.epoch);
             const std::uint64_t debt = h.in_hand < 0 ? static_cast<std::uint64_t>(-h.in_hand) : 0;
             const std::uint64_t giving = take_hand(key, i, current.epoch);
             const std::uint64_t owed = l.owed_epoch == current.epoch ? l.owed : 0;
             if (giving == 0 && debt == 0 && owed == 0) continue;
             Planned p{Planned::What::lease, k, i, current.epoch, 0, debt, giving, owed, {}};
-            p.generation = detail::word(key.slot->generation).load(std::memory_order_relaxed);
+            p.generation = generation(key);
             p.args = lease_args(l, current.epoch, current.end, now_sec, 0, 0,
                                 static_cast<std::int64_t>(giving) - static_cast<std::int64_t>(debt + owed));
             plan.push_back(std::move(p));
