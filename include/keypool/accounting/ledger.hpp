@@ -21,20 +21,29 @@ struct Ledger {
   using Rolling = RollingCounter;
 
   /// Reserves `amount` for a request of priority `level` at `now`; `out` says where (for a
-  /// release or a charge later) and, for a window, the usage before.
+  /// release or a charge later) and, for a window, the usage before. A calendar window whose
+  /// stored window is current takes the inlined fast path; everything else one call.
   [[nodiscard, gnu::always_inline]] static inline Admission reserve(const detail::LimitPlan& plan, KeySlot::Counter& counter,
                                                                    std::uint64_t amount, std::size_t level,
                                                                    const Instant& now, Reserved& out) noexcept {
+    if (plan.kind == Limit::Kind::window) [[likely]] {
+      if (Window::reserve_current(plan, counter, amount, plan.cap[level], now.sec, out)) [[likely]]
+        return Admission::granted;
+      return Window::reserve(plan, counter, amount, plan.cap[level], now.sec, out);
+    }
+    return reserve_other(plan, counter, amount, level, now, out);
+  }
+
+  /// A rolling limit or a cap per request (out of line: the hot path is the calendar window).
+  [[gnu::noinline]] static Admission reserve_other(const detail::LimitPlan& plan, KeySlot::Counter& counter, std::uint64_t amount,
+                                                   std::size_t level, const Instant& now, Reserved& out) noexcept {
     switch (plan.kind) {
-      case Limit::Kind::window:
-        if (Window::reserve_current(plan, counter, amount, plan.cap[level], now.sec, out)) [[likely]]
-          return Admission::granted;
-        return Window::reserve(plan, counter, amount, plan.cap[level], now.sec, out);
       case Limit::Kind::rolling:
         return Rolling::reserve(plan, counter, amount, plan.cap[level], now.ns, out);
       case Limit::Kind::per_request:
         out = {};
         return amount <= plan.amount ? Admission::granted : Admission::too_large;
+      case Limit::Kind::window:
       case Limit::Kind::unset:
         break;
     }
@@ -72,16 +81,11 @@ struct Ledger {
   }
 
   /// Why the limit cannot admit `amount` at priority `level` now, and for how long (loads only).
-  [[nodiscard]] static Verdict wait(const detail::LimitPlan& plan, KeySlot::Counter& counter, std::uint64_t amount,
-                                    std::size_t level, const Instant& now) noexcept {
-    switch (plan.kind) {
-      case Limit::Kind::window: return Window::wait(plan, counter, amount, plan.cap[level], now);
-      case Limit::Kind::rolling: return Rolling::wait(plan, counter, amount, plan.cap[level], now.ns);
-      case Limit::Kind::per_request:
-        if (amount > plan.amount) return {Reason::too_large, Duration::max()};
-        return {};
-      case Limit::Kind::unset: break;
-    }
+  [[nodiscard, gnu::always_inline]] static inline Verdict wait(const detail::LimitPlan& plan, KeySlot::Counter& counter,
+                                                              std::uint64_t amount, std::size_t level, const Instant& now) noexcept {
+    if (plan.kind == Limit::Kind::window) [[likely]] return Window::wait(plan, counter, amount, plan.cap[level], now);
+    if (plan.kind == Limit::Kind::rolling) return Rolling::wait(plan, counter, amount, plan.cap[level], now.ns);
+    if (plan.kind == Limit::Kind::per_request && amount > plan.amount) return {Reason::too_large, Duration::max()};
     return {};
   }
 

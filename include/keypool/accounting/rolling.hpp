@@ -22,7 +22,7 @@ namespace keypool::accounting {
 struct Gcra {
   /// Admits `amount` when the TAT after it is at most `burst` (ns, the priority's cap) ahead of
   /// now. Refuses without a write.
-  [[gnu::noinline]] static Admission reserve(const detail::LimitPlan& plan, KeySlot::Counter& counter, std::uint64_t amount,
+  static Admission reserve(const detail::LimitPlan& plan, KeySlot::Counter& counter, std::uint64_t amount,
                                              std::uint64_t burst, std::uint64_t now_ns, Reserved& out) noexcept {
     if (amount > plan.amount) return Admission::too_large;  // also keeps amount × interval from overflowing
     const std::uint64_t increment = amount * plan.interval_ns;
@@ -98,7 +98,7 @@ struct Gcra {
 
 struct LeasedRolling {
   /// Spends `amount` from the hand; refuses (without a write) when the hand is short.
-  [[gnu::noinline]] static Admission reserve(const detail::LimitPlan& plan, KeySlot::Counter& counter, std::uint64_t amount,
+  static Admission reserve(const detail::LimitPlan& plan, KeySlot::Counter& counter, std::uint64_t amount,
                                              std::uint64_t /*burst*/, std::uint64_t /*now_ns*/, Reserved& out) noexcept {
     if (amount > plan.amount) return Admission::too_large;
     auto hand = detail::word(counter.state);
