@@ -12,9 +12,11 @@
 #include <limits>
 #include <optional>
 #include <ranges>
+#include <string>
 #include <span>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 
 #include <keypool/detail/http_parse.hpp>
 #include <keypool/detail/provider_dialects.hpp>
@@ -539,20 +541,143 @@ constexpr void scan_text(std::string_view text, BodySignals& signals) noexcept {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// The dialects' JSON fields, codes and quota ids, flattened at compile time into one array each
+// and walked by unrolled code: each row's strings are then constants, compared as fast as the
+// literals of a hand-written chain (a loop over the rows would call memcmp for each).
+
+/// Calls `visit(std::integral_constant<std::size_t, I>{})` for I = 0, 1, … N - 1 until one
+/// returns true; whether one did.
+template <std::size_t N, class Visit>
+constexpr bool any_row(Visit&& visit) noexcept {
+  return [&]<std::size_t... I>(std::index_sequence<I...>) {
+    return (visit(std::integral_constant<std::size_t, I>{}) || ...);
+  }(std::make_index_sequence<N>{});
+}
+
+/// `text == name` for a non-empty `name` known at compile time: the lengths, the first bytes,
+/// then the rest.
+[[nodiscard]] constexpr bool same_text(std::string_view text, std::string_view name) noexcept {
+  return text.size() == name.size() && text.front() == name.front() &&
+         std::char_traits<char>::compare(text.data(), name.data(), name.size()) == 0;
+}
+
+/// What a JSON key is to the dialects.
+enum class FieldRole : std::uint8_t { other, message, code, quota_id, retry_delay };
+
+/// A JSON key some dialect names: its role, and the dialect (its index in body_dialects).
+struct FieldName {
+  std::string_view key;
+  FieldRole role = FieldRole::other;
+  std::size_t dialect = 0;
+};
+
+/// Every dialect's JSON keys, dialect by dialect; of a key named twice, the first counts.
+inline constexpr std::size_t field_name_count = [] {
+  std::size_t count = 0;
+  for (const dialect::BodyDialect& body_dialect : dialect::body_dialects)
+    count += body_dialect.message_fields.size() + body_dialect.code_fields.size() + body_dialect.quota_id_fields.size() +
+             body_dialect.retry_delay_fields.size();
+  return count;
+}();
+inline constexpr std::array<FieldName, field_name_count> field_names = [] {
+  std::array<FieldName, field_name_count> all{};
+  std::size_t next = 0;
+  for (std::size_t d = 0; d < std::size(dialect::body_dialects); ++d) {
+    const dialect::BodyDialect& body_dialect = dialect::body_dialects[d];
+    for (const std::string_view key : body_dialect.message_fields) all[next++] = {key, FieldRole::message, d};
+    for (const std::string_view key : body_dialect.code_fields) all[next++] = {key, FieldRole::code, d};
+    for (const std::string_view key : body_dialect.quota_id_fields) all[next++] = {key, FieldRole::quota_id, d};
+    for (const std::string_view key : body_dialect.retry_delay_fields) all[next++] = {key, FieldRole::retry_delay, d};
+  }
+  return all;
+}();
+
+/// What `key` is to the dialects (role `other` when none names it).
+[[nodiscard]] constexpr FieldName field_of(std::string_view key) noexcept {
+  FieldName found{key};
+  any_row<field_name_count>([&](auto row) {
+    constexpr FieldName name = field_names[decltype(row)::value];
+    if (!same_text(key, name.key)) return false;
+    found = name;
+    return true;
+  });
+  return found;
+}
+
+/// Every dialect's code values, in table order.
+inline constexpr std::size_t code_value_count = [] {
+  std::size_t count = 0;
+  for (const dialect::BodyDialect& body_dialect : dialect::body_dialects) count += body_dialect.codes.size();
+  return count;
+}();
+inline constexpr std::array<dialect::CodeValue, code_value_count> code_values = [] {
+  std::array<dialect::CodeValue, code_value_count> all{};
+  std::size_t next = 0;
+  for (const dialect::BodyDialect& body_dialect : dialect::body_dialects)
+    for (const dialect::CodeValue& code : body_dialect.codes) all[next++] = code;
+  return all;
+}();
+
+[[nodiscard]] constexpr bool matches(const dialect::CodeValue& code, std::string_view value) noexcept {
+  switch (code.match) {
+    case dialect::Match::exact: return same_text(value, code.value);
+    case dialect::Match::prefix: return value.size() >= code.value.size() && same_text(value.substr(0, code.value.size()), code.value);
+    case dialect::Match::ignoring_case: return http::iequals(value, code.value);
+  }
+  return false;
+}
+
+// What the dialects' code values say about the code field `key`: every row that matches applies.
+constexpr void read_code(std::string_view key, std::string_view value, bool is_string, BodySignals& signals) noexcept {
+  any_row<code_value_count>([&](auto row) {
+    constexpr dialect::CodeValue code = code_values[decltype(row)::value];
+    if (!same_text(key, code.field) || (code.strings_only && !is_string) || !matches(code, value)) return false;
+    switch (code.meaning) {
+      case dialect::CodeMeaning::limit_exhausted: signals.limit_exhausted_code = true; break;
+      case dialect::CodeMeaning::key_refused: signals.key_refused = true; break;
+      case dialect::CodeMeaning::counts_tokens: signals.code_metric = Metric::tokens; break;
+      case dialect::CodeMeaning::counts_requests: signals.code_metric = Metric::requests; break;
+    }
+    return false;
+  });
+}
+
+/// A dialect's quota-id metric, with the dialect (its index in body_dialects).
+struct QuotaIdMetricRow {
+  std::size_t dialect = 0;
+  dialect::QuotaIdMetric named{};
+};
+
+/// Every dialect's quota-id metrics, in table order.
+inline constexpr std::size_t quota_id_metric_count = [] {
+  std::size_t count = 0;
+  for (const dialect::BodyDialect& body_dialect : dialect::body_dialects) count += body_dialect.quota_id_metrics.size();
+  return count;
+}();
+inline constexpr std::array<QuotaIdMetricRow, quota_id_metric_count> quota_id_metrics = [] {
+  std::array<QuotaIdMetricRow, quota_id_metric_count> all{};
+  std::size_t next = 0;
+  for (std::size_t d = 0; d < std::size(dialect::body_dialects); ++d)
+    for (const dialect::QuotaIdMetric& named : dialect::body_dialects[d].quota_id_metrics) all[next++] = {d, named};
+  return all;
+}();
+
 // A quota id (Google's QuotaFailure quotaId or quotaMetric:
 // "GenerateRequestsPerDayPerProjectPerModel-FreeTier", "GenerateContentInputTokensPerModelPerMinute-FreeTier",
-// "generativelanguage.googleapis.com/generate_content_free_tier_input_token_count"): its period, by
-// the words, and its metric, by the dialect's quota-id metrics (else requests).
-constexpr void read_violation(std::string_view id, std::span<const dialect::QuotaIdMetric> metrics, BodySignals& signals) noexcept {
+// "generativelanguage.googleapis.com/generate_content_free_tier_input_token_count") of the dialect
+// `dialect_index`: its period, by the words, and its metric, by the dialect's quota-id metrics
+// (else requests).
+constexpr void read_violation(std::string_view id, std::size_t dialect_index, BodySignals& signals) noexcept {
   BodySignals id_says;
   scan_text(id, id_says);
   Metric metric = Metric::requests;
-  for (const dialect::QuotaIdMetric& named : metrics) {
-    if (http::icontains(id, named.text)) {
-      metric = named.metric;
-      break;
-    }
-  }
+  any_row<quota_id_metric_count>([&](auto row) {
+    constexpr QuotaIdMetricRow candidate = quota_id_metrics[decltype(row)::value];
+    if (candidate.dialect != dialect_index || !http::icontains(id, candidate.named.text)) return false;
+    metric = candidate.named.metric;
+    return true;
+  });
   if (id_says.period == Period::long_window) {
     // Of several spent daily quotas, requests first: a spent request quota stops every call.
     if (!signals.per_day_violation || metric == Metric::requests) signals.per_day_metric = metric;
@@ -560,51 +685,6 @@ constexpr void read_violation(std::string_view id, std::span<const dialect::Quot
   } else if (id_says.period == Period::short_window) {
     signals.short_violation = true;
   }
-}
-
-[[nodiscard]] constexpr bool matches(const dialect::CodeValue& code, std::string_view value) noexcept {
-  switch (code.match) {
-    case dialect::Match::exact: return value == code.value;
-    case dialect::Match::prefix: return value.starts_with(code.value);
-    case dialect::Match::ignoring_case: return http::iequals(value, code.value);
-  }
-  return false;
-}
-
-// What the dialects' code values say about the code field `key`.
-constexpr void read_code(std::string_view key, std::string_view value, bool is_string, BodySignals& signals) noexcept {
-  for (const dialect::BodyDialect& body_dialect : dialect::body_dialects) {
-    for (const dialect::CodeValue& code : body_dialect.codes) {
-      if (code.field != key || (code.strings_only && !is_string) || !matches(code, value)) continue;
-      switch (code.meaning) {
-        case dialect::CodeMeaning::limit_exhausted: signals.limit_exhausted_code = true; break;
-        case dialect::CodeMeaning::key_refused: signals.key_refused = true; break;
-        case dialect::CodeMeaning::counts_tokens: signals.code_metric = Metric::tokens; break;
-        case dialect::CodeMeaning::counts_requests: signals.code_metric = Metric::requests; break;
-      }
-    }
-  }
-}
-
-/// What a JSON key is to the dialects, and the first dialect that names it.
-enum class FieldRole : std::uint8_t { other, message, code, quota_id, retry_delay };
-struct Field {
-  FieldRole role = FieldRole::other;
-  const dialect::BodyDialect* dialect = nullptr;
-};
-[[nodiscard]] constexpr Field field_of(std::string_view key) noexcept {
-  const auto names = [key](std::span<const std::string_view> fields) {
-    for (const std::string_view field : fields)
-      if (field == key) return true;
-    return false;
-  };
-  for (const dialect::BodyDialect& body_dialect : dialect::body_dialects) {
-    if (names(body_dialect.message_fields)) return {FieldRole::message, &body_dialect};
-    if (names(body_dialect.code_fields)) return {FieldRole::code, &body_dialect};
-    if (names(body_dialect.quota_id_fields)) return {FieldRole::quota_id, &body_dialect};
-    if (names(body_dialect.retry_delay_fields)) return {FieldRole::retry_delay, &body_dialect};
-  }
-  return {};
 }
 
 /// Everything the body says. A JSON body (first non-space byte '{' or '[') is read field by field:
@@ -619,7 +699,7 @@ struct Field {
   bool known_field = false;
   if (first < body.size() && (body[first] == '{' || body[first] == '[')) {
     http::for_each_json_field(body.substr(first), [&](std::string_view key, std::string_view value, bool is_string) noexcept {
-      const Field field = field_of(key);
+      const FieldName field = field_of(key);
       switch (field.role) {
         case FieldRole::other: break;
         case FieldRole::message:
@@ -633,7 +713,7 @@ struct Field {
           break;
         case FieldRole::quota_id:
           known_field = true;
-          read_violation(value, field.dialect->quota_id_metrics, signals);
+          read_violation(value, field.dialect, signals);
           break;
         case FieldRole::retry_delay:
           known_field = true;

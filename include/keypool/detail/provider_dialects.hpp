@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <span>
 #include <string_view>
@@ -301,6 +302,15 @@ namespace checks {
   return true;
 }
 
+[[nodiscard]] constexpr bool field_names_are_given() noexcept {
+  for (const BodyDialect& dialect : body_dialects)
+    for (const std::span<const std::string_view> fields :
+         {dialect.message_fields, dialect.code_fields, dialect.quota_id_fields, dialect.retry_delay_fields})
+      for (const std::string_view field : fields)
+        if (field.empty()) return false;
+  return true;
+}
+
 [[nodiscard]] constexpr bool is_code_field(std::string_view key) noexcept {
   for (const BodyDialect& dialect : body_dialects)
     for (const std::string_view field : dialect.code_fields)
@@ -333,6 +343,7 @@ static_assert(checks::header_names_are_lowercase(),
               "dialect::header_families, retry_headers: every header name must be given, in lowercase (classify looks headers up by lowercase name)");
 static_assert(checks::shares_follow_their_whole(),
               "dialect::header_families: list a Part::share figure after the whole figure of its metric");
+static_assert(checks::field_names_are_given(), "dialect::body_dialects: a JSON field name must not be empty");
 static_assert(checks::code_values_name_code_fields(),
               "dialect::body_dialects: a CodeValue's field must be one of some dialect's code_fields, and its value not empty");
 static_assert(checks::words_are_lowercase(),
