@@ -203,6 +203,29 @@ struct Reports {
 };
 
 // ---------------------------------------------------------------------------------------------
+// Walking the tables of dialect:: row by row, unrolled at compile time: each row's names are then
+// constants, looked up and compared as fast as the literals of a hand-written chain, and with
+// no_headers the header walk folds away (a loop over the rows would compare through memcmp and
+// look every name up at run time).
+
+/// Calls `visit(std::integral_constant<std::size_t, I>{})` for I = 0, 1, … N - 1 until one
+/// returns true; whether one did.
+template <std::size_t N, class Visit>
+constexpr bool any_row(Visit&& visit) {
+  return [&]<std::size_t... I>(std::index_sequence<I...>) {
+    return (visit(std::integral_constant<std::size_t, I>{}) || ...);
+  }(std::make_index_sequence<N>{});
+}
+
+/// Calls `visit(std::integral_constant<std::size_t, I>{})` for I = 0, 1, … N - 1.
+template <std::size_t N, class Visit>
+constexpr void for_each_row(Visit&& visit) {
+  [&]<std::size_t... I>(std::index_sequence<I...>) {
+    (visit(std::integral_constant<std::size_t, I>{}), ...);
+  }(std::make_index_sequence<N>{});
+}
+
+// ---------------------------------------------------------------------------------------------
 // Rate-limit and retry headers, as the tables of dialect:: name them
 
 /// A reset that names a time (RFC 3339, seconds or milliseconds since 1970), or nullopt when
@@ -270,33 +293,65 @@ std::optional<ProviderRemaining> read_limit(const Headers<Lookup>& headers, cons
   return left_a <= left_b ? a : b;
 }
 
-/// Adds to `reports` what one header family reports: its whole figures in table order, then, for
-/// each metric without one, the tighter of its shares (see dialect::Part).
-template <class Lookup>
-void read_family(const Headers<Lookup>& headers, const dialect::HeaderFamily& family, TimePoint now, Reports& reports) {
-  std::array<bool, metric_count> whole_reported{};
-  std::array<std::optional<ProviderRemaining>, metric_count> tightest_share{};
+/// Row F of dialect::header_families, as read_family takes a family: `value` is the row.
+template <std::size_t F>
+struct HeaderFamilyRow {
+  static constexpr const dialect::HeaderFamily& value = dialect::header_families[F];
+};
+
+/// Where read_family keeps the tightest share of each metric: slot `of_metric[m] - 1`, none for
+/// a metric without shares (0).
+struct ShareSlots {
+  std::array<std::size_t, metric_count> of_metric{};
+  std::size_t count = 0;
+};
+[[nodiscard]] constexpr ShareSlots share_slots(const dialect::HeaderFamily& family) noexcept {
+  ShareSlots slots;
   for (const dialect::LimitHeaders& names : family.limits) {
-    const auto metric = static_cast<std::size_t>(names.metric);
-    if (names.part == dialect::Part::share && whole_reported[metric]) continue;
-    const auto report = read_limit(headers, names, family.reset_format, now);
-    if (!report) continue;
-    if (names.part == dialect::Part::whole) {
+    std::size_t& slot = slots.of_metric[static_cast<std::size_t>(names.metric)];
+    if (names.part == dialect::Part::share && slot == 0) slot = ++slots.count;
+  }
+  return slots;
+}
+
+/// Adds to `reports` what the header family `Family::value` (a constexpr dialect::HeaderFamily)
+/// reports: its whole figures in table order, then, for each metric without one, the tighter of
+/// its shares (see dialect::Part).
+template <class Family, class Lookup>
+void read_family(const Headers<Lookup>& headers, TimePoint now, Reports& reports) {
+  constexpr const dialect::HeaderFamily& family = Family::value;
+  constexpr ShareSlots slots = share_slots(family);
+  std::array<bool, metric_count> whole_reported{};
+  std::array<std::optional<ProviderRemaining>, slots.count> tightest_share{};
+  for_each_row<family.limits.size()>([&](auto row) {
+    constexpr const dialect::LimitHeaders& names = Family::value.limits[decltype(row)::value];
+    constexpr auto metric = static_cast<std::size_t>(names.metric);
+    if (names.part == dialect::Part::share && whole_reported[metric]) return;
+    const auto report = read_limit(headers, names, Family::value.reset_format, now);
+    if (!report) return;
+    if constexpr (names.part == dialect::Part::whole) {
       reports.add(*report);
       whole_reported[metric] = true;
     } else {
-      tightest_share[metric] = tightest_share[metric] ? tighter(*tightest_share[metric], *report) : *report;
+      std::optional<ProviderRemaining>& tightest = tightest_share[slots.of_metric[metric] - 1];
+      tightest = tightest ? tighter(*tightest, *report) : *report;
     }
-  }
-  for (std::size_t metric = 0; metric < metric_count; ++metric)
-    if (tightest_share[metric] && !whole_reported[metric]) reports.add(*tightest_share[metric]);
+  });
+  for_each_row<metric_count>([&](auto row) {
+    constexpr std::size_t metric = decltype(row)::value;
+    if constexpr (slots.of_metric[metric] != 0) {
+      const std::optional<ProviderRemaining>& tightest = tightest_share[slots.of_metric[metric] - 1];
+      if (tightest && !whole_reported[metric]) reports.add(*tightest);
+    }
+  });
 }
 
 /// What every header family reports, in table order.
 template <class Lookup>
 Reports read_reports(const Headers<Lookup>& headers, TimePoint now) {
   Reports reports;
-  for (const dialect::HeaderFamily& family : dialect::header_families) read_family(headers, family, now, reports);
+  for_each_row<std::size(dialect::header_families)>(
+      [&](auto family) { read_family<HeaderFamilyRow<decltype(family)::value>>(headers, now, reports); });
   return reports;
 }
 
@@ -315,12 +370,14 @@ Reports read_reports(const Headers<Lookup>& headers, TimePoint now) {
 /// The wait the retry headers ask for: the first of dialect::retry_headers with a valid value.
 template <class Lookup>
 std::optional<Duration> retry_after_header(const Headers<Lookup>& headers, TimePoint now) {
-  for (const dialect::RetryHeader& header : dialect::retry_headers) {
-    const auto wait = headers.template read<std::optional<Duration>>(
-        header.name, [&header, now](std::string_view v) { return retry_wait(v, header.format, now); });
-    if (wait) return wait;
-  }
-  return std::nullopt;
+  std::optional<Duration> wait;
+  any_row<std::size(dialect::retry_headers)>([&](auto row) {
+    constexpr const dialect::RetryHeader& header = dialect::retry_headers[decltype(row)::value];
+    constexpr dialect::RetryFormat format = header.format;
+    wait = headers.template read<std::optional<Duration>>(header.name, [now](std::string_view v) { return retry_wait(v, format, now); });
+    return wait.has_value();
+  });
+  return wait;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -543,17 +600,7 @@ constexpr void scan_text(std::string_view text, BodySignals& signals) noexcept {
 
 // ---------------------------------------------------------------------------------------------
 // The dialects' JSON fields, codes and quota ids, flattened at compile time into one array each
-// and walked by unrolled code: each row's strings are then constants, compared as fast as the
-// literals of a hand-written chain (a loop over the rows would call memcmp for each).
-
-/// Calls `visit(std::integral_constant<std::size_t, I>{})` for I = 0, 1, … N - 1 until one
-/// returns true; whether one did.
-template <std::size_t N, class Visit>
-constexpr bool any_row(Visit&& visit) noexcept {
-  return [&]<std::size_t... I>(std::index_sequence<I...>) {
-    return (visit(std::integral_constant<std::size_t, I>{}) || ...);
-  }(std::make_index_sequence<N>{});
-}
+// and walked by unrolled code (any_row), like the header families.
 
 /// `text == name` for a non-empty `name` known at compile time: the lengths, the first bytes,
 /// then the rest.

@@ -33,32 +33,53 @@ const TimePoint now{sys_days{2026y / November / 23} + 8h};  // 1795420800 s sinc
 
 kp::Outcome answer_to(int status, const Headers& headers, std::string_view body) { return kp::classify(status, headers, body, now); }
 
-const dialect::HeaderFamily* family_named(std::string_view name) {
-  const auto* found = std::find_if(std::begin(dialect::header_families), std::end(dialect::header_families),
-                                   [name](const dialect::HeaderFamily& family) { return family.name == name; });
-  return found == std::end(dialect::header_families) ? nullptr : found;
+// The header family row named `name` (a compile error below when there is none).
+constexpr std::size_t family_index(std::string_view name) {
+  std::size_t index = 0;
+  while (index < std::size(dialect::header_families) && dialect::header_families[index].name != name) ++index;
+  return index;
 }
+constexpr std::size_t openai_family = family_index("openai");
+constexpr std::size_t anthropic_family = family_index("anthropic");
+static_assert(openai_family < std::size(dialect::header_families) && anthropic_family < std::size(dialect::header_families));
+using OpenAIFamily = answer::HeaderFamilyRow<openai_family>;
+using AnthropicFamily = answer::HeaderFamilyRow<anthropic_family>;
 
-// What one family reports of `headers`, as classify would attach it.
-std::vector<ProviderRemaining> figures(const dialect::HeaderFamily& family, const Headers& headers) {
+// What the family `Family::value` reports of `headers`, as classify would attach it.
+template <class Family>
+std::vector<ProviderRemaining> figures(const Headers& headers) {
   const kp::MapHeaders<Headers> lookup{headers};
   const answer::Headers<kp::MapHeaders<Headers>> reader{lookup};
   answer::Reports reports;
-  answer::read_family(reader, family, now, reports);
+  answer::read_family<Family>(reader, now, reports);
   return {reports.items.begin(), reports.items.begin() + static_cast<std::ptrdiff_t>(reports.count)};
 }
 
-// A family of one request figure named x-test-*, resetting in `format`.
+// A family of one request figure named x-test-*, resetting in `Format`.
 constexpr dialect::LimitHeaders test_limits[] = {{Metric::requests, "x-test-limit", "x-test-remaining", "x-test-reset"}};
-std::vector<ProviderRemaining> test_figures(dialect::ResetFormat format, std::string reset) {
-  const dialect::HeaderFamily family{"test", test_limits, format};
-  return figures(family, {{"x-test-limit", "100"}, {"x-test-remaining", "42"}, {"x-test-reset", std::move(reset)}});
+template <dialect::ResetFormat Format>
+struct TestFamily {
+  static constexpr dialect::HeaderFamily value{"test", test_limits, Format};
+};
+template <dialect::ResetFormat Format>
+std::vector<ProviderRemaining> test_figures(std::string reset) {
+  return figures<TestFamily<Format>>({{"x-test-limit", "100"}, {"x-test-remaining", "42"}, {"x-test-reset", std::move(reset)}});
 }
-std::optional<TimePoint> reset_read(dialect::ResetFormat format, std::string reset) {
-  const auto read = test_figures(format, std::move(reset));
+template <dialect::ResetFormat Format>
+std::optional<TimePoint> reset_read(std::string reset) {
+  const auto read = test_figures<Format>(std::move(reset));
   if (read.empty()) return std::nullopt;  // dropped: stale
   return read.front().resets_at;
 }
+
+// Groq's meaning of the openai family's names, as a row may say it: requests per day, tokens per minute.
+constexpr dialect::LimitHeaders groq_windows[] = {
+    {Metric::requests, "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests", dialect::Window::day},
+    {Metric::tokens, "x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens", dialect::Window::minute},
+};
+struct GroqWindowsFamily {
+  static constexpr dialect::HeaderFamily value{"groq", groq_windows, dialect::ResetFormat::go_duration};
+};
 
 }  // namespace
 
@@ -79,27 +100,23 @@ TEST_CASE("every row of the provider tables has its test here", "[provider_diale
 // Header families
 
 TEST_CASE("header family openai: x-ratelimit-*-requests and -tokens as OpenAI and Groq send them, Go-duration resets", "[provider_dialects][headers]") {
-  const auto* family = family_named("openai");
-  REQUIRE(family != nullptr);
-  auto read = figures(*family, openai_headers);
+  auto read = figures<OpenAIFamily>(openai_headers);
   REQUIRE(read.size() == 2);
   CHECK(read[0] == ProviderRemaining{Metric::requests, 9'999, 10'000, now + 6ms});
   CHECK(read[1] == ProviderRemaining{Metric::tokens, 1'999'877, 2'000'000, now + 3ms});
-  read = figures(*family, groq_headers);
+  read = figures<OpenAIFamily>(groq_headers);
   REQUIRE(read.size() == 2);
   CHECK(read[0] == ProviderRemaining{Metric::requests, 14'370, 14'400, now + 2min + 59'560ms});
   CHECK(read[1] == ProviderRemaining{Metric::tokens, 17'997, 18'000, now + 7'660ms});
   // Each figure stands alone: Groq's 429 may carry the tokens headers only.
-  read = figures(*family, {{"x-ratelimit-remaining-tokens", "0"}, {"x-ratelimit-reset-tokens", "7.66s"}});
+  read = figures<OpenAIFamily>({{"x-ratelimit-remaining-tokens", "0"}, {"x-ratelimit-reset-tokens", "7.66s"}});
   REQUIRE(read.size() == 1);
   CHECK(read[0] == ProviderRemaining{Metric::tokens, 0, 0, now + 7'660ms});
-  CHECK(figures(*family, anthropic_headers).empty());
+  CHECK(figures<OpenAIFamily>(anthropic_headers).empty());
 }
 
 TEST_CASE("header family anthropic: RFC 3339 resets; input and output tokens only stand in for the tokens figure", "[provider_dialects][headers]") {
-  const auto* family = family_named("anthropic");
-  REQUIRE(family != nullptr);
-  auto read = figures(*family, anthropic_headers);
+  auto read = figures<AnthropicFamily>(anthropic_headers);
   REQUIRE(read.size() == 2);
   CHECK(read[0] == ProviderRemaining{Metric::requests, 3'999, 4'000, now + 1s});
   CHECK(read[1] == ProviderRemaining{Metric::tokens, 452'000, 480'000, now + 4s});
@@ -113,7 +130,7 @@ TEST_CASE("header family anthropic: RFC 3339 resets; input and output tokens onl
   };
   const answer::Headers<decltype(recording)> reader{recording};
   answer::Reports reports;
-  answer::read_family(reader, *family, now, reports);
+  answer::read_family<AnthropicFamily>(reader, now, reports);
   CHECK(reports.count == 2);
   CHECK(std::none_of(asked.begin(), asked.end(), [](const std::string& name) { return name.find("put-tokens") != std::string::npos; }));
   // Without it, the shares stand for it: here input alone, as output's reset is now (its window
@@ -121,50 +138,42 @@ TEST_CASE("header family anthropic: RFC 3339 resets; input and output tokens onl
   Headers shares_only;
   std::copy_if(anthropic_headers.begin(), anthropic_headers.end(), std::back_inserter(shares_only),
                [](const auto& header) { return !header.first.starts_with("anthropic-ratelimit-tokens-"); });
-  read = figures(*family, shares_only);
+  read = figures<AnthropicFamily>(shares_only);
   REQUIRE(read.size() == 2);
   CHECK(read[0] == ProviderRemaining{Metric::requests, 3'999, 4'000, now + 1s});
   CHECK(read[1] == ProviderRemaining{Metric::tokens, 372'000, 400'000, now + 4s});
-  CHECK(figures(*family, openai_headers).empty());
+  CHECK(figures<AnthropicFamily>(openai_headers).empty());
 }
 
 TEST_CASE("the reset formats a family may name: waits from now, or times (a passed time drops the stale figure)", "[provider_dialects][headers]") {
   using dialect::ResetFormat;
-  CHECK(reset_read(ResetFormat::go_duration, "6m0s") == now + 6min);
-  CHECK(reset_read(ResetFormat::go_duration, "1.5") == now + 1'500ms);             // bare seconds
-  CHECK(reset_read(ResetFormat::go_duration, "1795420830") == TimePoint{});         // a timestamp: too far to be a wait
-  CHECK(reset_read(ResetFormat::seconds, "60") == now + 60s);
-  CHECK(reset_read(ResetFormat::seconds, "0.25") == now + 250ms);
-  CHECK(reset_read(ResetFormat::seconds, "6m0s") == TimePoint{});                   // not seconds: reset unknown
-  CHECK(reset_read(ResetFormat::rfc3339, "2026-11-23T08:00:30Z") == now + 30s);
-  CHECK(reset_read(ResetFormat::rfc3339, "2026-11-23T09:00:30+01:00") == now + 30s);
-  CHECK(reset_read(ResetFormat::rfc3339, "2026-11-23T07:59:59Z") == std::nullopt);  // passed: stale
-  CHECK(reset_read(ResetFormat::rfc3339, "2028-01-01T00:00:00Z") == TimePoint{});   // further than a year
-  CHECK(reset_read(ResetFormat::unix_seconds, "1795420830") == now + 30s);
-  CHECK(reset_read(ResetFormat::unix_seconds, "1795420800") == std::nullopt);       // now: that window is over
-  CHECK(reset_read(ResetFormat::unix_seconds, "1795420830.5") == TimePoint{});      // whole seconds only
-  CHECK(reset_read(ResetFormat::unix_seconds, "99999999999999999999") == TimePoint{});
-  CHECK(reset_read(ResetFormat::unix_seconds, "18446744073709551615") == TimePoint{});  // past TimePoint's range
-  CHECK(reset_read(ResetFormat::unix_milliseconds, "1795420830500") == now + 30'500ms);
-  CHECK(reset_read(ResetFormat::unix_milliseconds, "1795420830") == std::nullopt);  // seconds read as ms: 1970, stale
-  CHECK(reset_read(ResetFormat::unix_milliseconds, "-1795420830500") == TimePoint{});
+  CHECK(reset_read<ResetFormat::go_duration>("6m0s") == now + 6min);
+  CHECK(reset_read<ResetFormat::go_duration>("1.5") == now + 1'500ms);             // bare seconds
+  CHECK(reset_read<ResetFormat::go_duration>("1795420830") == TimePoint{});         // a timestamp: too far to be a wait
+  CHECK(reset_read<ResetFormat::seconds>("60") == now + 60s);
+  CHECK(reset_read<ResetFormat::seconds>("0.25") == now + 250ms);
+  CHECK(reset_read<ResetFormat::seconds>("6m0s") == TimePoint{});                   // not seconds: reset unknown
+  CHECK(reset_read<ResetFormat::rfc3339>("2026-11-23T08:00:30Z") == now + 30s);
+  CHECK(reset_read<ResetFormat::rfc3339>("2026-11-23T09:00:30+01:00") == now + 30s);
+  CHECK(reset_read<ResetFormat::rfc3339>("2026-11-23T07:59:59Z") == std::nullopt);  // passed: stale
+  CHECK(reset_read<ResetFormat::rfc3339>("2028-01-01T00:00:00Z") == TimePoint{});   // further than a year
+  CHECK(reset_read<ResetFormat::unix_seconds>("1795420830") == now + 30s);
+  CHECK(reset_read<ResetFormat::unix_seconds>("1795420800") == std::nullopt);       // now: that window is over
+  CHECK(reset_read<ResetFormat::unix_seconds>("1795420830.5") == TimePoint{});      // whole seconds only
+  CHECK(reset_read<ResetFormat::unix_seconds>("99999999999999999999") == TimePoint{});
+  CHECK(reset_read<ResetFormat::unix_seconds>("18446744073709551615") == TimePoint{});  // past TimePoint's range
+  CHECK(reset_read<ResetFormat::unix_milliseconds>("1795420830500") == now + 30'500ms);
+  CHECK(reset_read<ResetFormat::unix_milliseconds>("1795420830") == std::nullopt);  // seconds read as ms: 1970, stale
+  CHECK(reset_read<ResetFormat::unix_milliseconds>("-1795420830500") == TimePoint{});
   // Whatever the format, the figure itself is read the same.
-  const auto read = test_figures(ResetFormat::unix_seconds, "1795420830");
+  const auto read = test_figures<ResetFormat::unix_seconds>("1795420830");
   REQUIRE(read.size() == 1);
   CHECK(read[0] == ProviderRemaining{Metric::requests, 42, 100, now + 30s});
 }
 
 TEST_CASE("a row's window is carried for the pool, not read: the same headers give the same reports", "[provider_dialects][headers]") {
-  const auto* openai = family_named("openai");
-  REQUIRE(openai != nullptr);
-  for (const auto& limit : openai->limits) CHECK(limit.window == dialect::Window::unknown);  // OpenAI and Groq share these names
-  // Groq's meaning, as the next rows will say it: requests per day, tokens per minute.
-  const dialect::LimitHeaders groq_windows[] = {
-      {Metric::requests, "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests", dialect::Window::day},
-      {Metric::tokens, "x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens", dialect::Window::minute},
-  };
-  const dialect::HeaderFamily groq{"groq", groq_windows, dialect::ResetFormat::go_duration};
-  CHECK(figures(groq, groq_headers) == figures(*openai, groq_headers));
+  for (const auto& limit : OpenAIFamily::value.limits) CHECK(limit.window == dialect::Window::unknown);  // OpenAI and Groq share these names
+  CHECK(figures<GroqWindowsFamily>(groq_headers) == figures<OpenAIFamily>(groq_headers));
 }
 
 // =============================================================================================
