@@ -12,10 +12,14 @@
 #include <limits>
 #include <optional>
 #include <ranges>
+#include <string>
+#include <span>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 
 #include <keypool/detail/http_parse.hpp>
+#include <keypool/detail/provider_dialects.hpp>
 #include <keypool/outcome.hpp>
 #include <keypool/request.hpp>
 #include <keypool/time.hpp>
@@ -198,36 +202,85 @@ struct Reports {
   }
 };
 
-// OpenAI, Groq and compatible: x-ratelimit-{limit,remaining,reset}-{requests,tokens}. The reset is
-// a Go duration ("6m0s", "7.66s", "20ms"); plain decimal seconds ("60", "1.5") are accepted too,
-// and an epoch timestamp, being further than max_wait, is ignored.
-template <class Lookup>
-std::optional<ProviderRemaining> openai_report(const Headers<Lookup>& headers, Metric metric, std::string_view limit_name,
-                                               std::string_view remaining_name, std::string_view reset_name, TimePoint now) {
-  const auto remaining = headers.count(remaining_name);
-  if (!remaining) return std::nullopt;
-  ProviderRemaining report{.metric = metric, .remaining = *remaining, .limit = headers.count(limit_name).value_or(0)};
-  const auto reset = headers.template read<std::optional<Duration>>(reset_name, [](std::string_view v) {
-    if (auto d = http::parse_go_duration(v)) return d;
-    return http::parse_decimal(v, std::chrono::seconds{1});
-  });
-  if (reset) report.resets_at = after(now, *reset);
-  return report;
+// ---------------------------------------------------------------------------------------------
+// Walking the tables of dialect:: row by row, unrolled at compile time: each row's names are then
+// constants, looked up and compared as fast as the literals of a hand-written chain, and with
+// no_headers the header walk folds away (a loop over the rows would compare through memcmp and
+// look every name up at run time).
+
+/// Calls `visit(std::integral_constant<std::size_t, I>{})` for I = 0, 1, … N - 1 until one
+/// returns true; whether one did.
+template <std::size_t N, class Visit>
+constexpr bool any_row(Visit&& visit) {
+  return [&]<std::size_t... I>(std::index_sequence<I...>) {
+    return (visit(std::integral_constant<std::size_t, I>{}) || ...);
+  }(std::make_index_sequence<N>{});
 }
 
-// Anthropic: anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-{limit,remaining,reset},
-// the reset an RFC 3339 time.
+/// Calls `visit(std::integral_constant<std::size_t, I>{})` for I = 0, 1, … N - 1.
+template <std::size_t N, class Visit>
+constexpr void for_each_row(Visit&& visit) {
+  [&]<std::size_t... I>(std::index_sequence<I...>) {
+    (visit(std::integral_constant<std::size_t, I>{}), ...);
+  }(std::make_index_sequence<N>{});
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rate-limit and retry headers, as the tables of dialect:: name them
+
+/// A reset that names a time (RFC 3339, seconds or milliseconds since 1970), or nullopt when
+/// `text` is not one or the time does not fit a TimePoint.
+[[nodiscard]] constexpr std::optional<TimePoint> reset_time(std::string_view text, dialect::ResetFormat format) noexcept {
+  constexpr auto max_ns = static_cast<std::uint64_t>(std::numeric_limits<Duration::rep>::max());
+  const auto since_epoch = [&](std::uint64_t ns_per_unit) -> std::optional<TimePoint> {
+    const auto count = http::parse_uint(text);
+    if (!count || *count > max_ns / ns_per_unit) return std::nullopt;
+    return TimePoint{Duration{static_cast<Duration::rep>(*count * ns_per_unit)}};
+  };
+  switch (format) {
+    case dialect::ResetFormat::rfc3339: return http::parse_rfc3339(text);
+    case dialect::ResetFormat::unix_seconds: return since_epoch(1'000'000'000);
+    case dialect::ResetFormat::unix_milliseconds: return since_epoch(1'000'000);
+    case dialect::ResetFormat::go_duration:
+    case dialect::ResetFormat::seconds: break;
+  }
+  return std::nullopt;
+}
+
+/// A reset that names a wait (a Go duration, decimal seconds), or nullopt. A Go-duration family's
+/// bare decimal seconds are accepted; an epoch timestamp there, being further than max_wait, is not.
+[[nodiscard]] constexpr std::optional<Duration> reset_wait(std::string_view text, dialect::ResetFormat format) noexcept {
+  switch (format) {
+    case dialect::ResetFormat::go_duration:
+      if (auto wait = http::parse_go_duration(text)) return wait;
+      return http::parse_decimal(text, std::chrono::seconds{1});
+    case dialect::ResetFormat::seconds: return http::parse_decimal(text, std::chrono::seconds{1});
+    case dialect::ResetFormat::rfc3339:
+    case dialect::ResetFormat::unix_seconds:
+    case dialect::ResetFormat::unix_milliseconds: break;
+  }
+  return std::nullopt;
+}
+
+/// One limit's figures, read from the headers `names` gives in `format`: nullopt when its
+/// remaining count is absent or malformed, or when its reset time has already passed (that
+/// window is over: the count is stale). A reset further than max_wait is left unknown.
 template <class Lookup>
-std::optional<ProviderRemaining> anthropic_report(const Headers<Lookup>& headers, Metric metric, std::string_view limit_name,
-                                                  std::string_view remaining_name, std::string_view reset_name, TimePoint now) {
-  const auto remaining = headers.count(remaining_name);
+std::optional<ProviderRemaining> read_limit(const Headers<Lookup>& headers, const dialect::LimitHeaders& names,
+                                            dialect::ResetFormat format, TimePoint now) {
+  const auto remaining = headers.count(names.remaining);
   if (!remaining) return std::nullopt;
-  ProviderRemaining report{.metric = metric, .remaining = *remaining, .limit = headers.count(limit_name).value_or(0)};
-  const auto reset = headers.template read<std::optional<TimePoint>>(reset_name, [](std::string_view v) { return http::parse_rfc3339(v); });
-  if (reset) {
-    const auto wait = wait_until(*reset, now);
-    if (wait && *wait == Duration::zero()) return std::nullopt;  // that window is over: the count is stale
-    if (wait) report.resets_at = *reset;
+  ProviderRemaining report{.metric = names.metric, .remaining = *remaining, .limit = headers.count(names.limit).value_or(0)};
+  if (dialect::names_a_time(format)) {
+    const auto reset = headers.template read<std::optional<TimePoint>>(names.reset, [format](std::string_view v) { return reset_time(v, format); });
+    if (reset) {
+      const auto wait = wait_until(*reset, now);
+      if (wait && *wait == Duration::zero()) return std::nullopt;
+      if (wait) report.resets_at = *reset;
+    }
+  } else {
+    const auto reset = headers.template read<std::optional<Duration>>(names.reset, [format](std::string_view v) { return reset_wait(v, format); });
+    if (reset) report.resets_at = after(now, *reset);
   }
   return report;
 }
@@ -240,47 +293,91 @@ std::optional<ProviderRemaining> anthropic_report(const Headers<Lookup>& headers
   return left_a <= left_b ? a : b;
 }
 
+/// Row F of dialect::header_families, as read_family takes a family: `value` is the row.
+template <std::size_t F>
+struct HeaderFamilyRow {
+  static constexpr const dialect::HeaderFamily& value = dialect::header_families[F];
+};
+
+/// Where read_family keeps the tightest share of each metric: slot `of_metric[m] - 1`, none for
+/// a metric without shares (0).
+struct ShareSlots {
+  std::array<std::size_t, metric_count> of_metric{};
+  std::size_t count = 0;
+};
+[[nodiscard]] constexpr ShareSlots share_slots(const dialect::HeaderFamily& family) noexcept {
+  ShareSlots slots;
+  for (const dialect::LimitHeaders& names : family.limits) {
+    std::size_t& slot = slots.of_metric[static_cast<std::size_t>(names.metric)];
+    if (names.part == dialect::Part::share && slot == 0) slot = ++slots.count;
+  }
+  return slots;
+}
+
+/// Adds to `reports` what the header family `Family::value` (a constexpr dialect::HeaderFamily)
+/// reports: its whole figures in table order, then, for each metric without one, the tighter of
+/// its shares (see dialect::Part).
+template <class Family, class Lookup>
+void read_family(const Headers<Lookup>& headers, TimePoint now, Reports& reports) {
+  constexpr const dialect::HeaderFamily& family = Family::value;
+  constexpr ShareSlots slots = share_slots(family);
+  std::array<bool, metric_count> whole_reported{};
+  std::array<std::optional<ProviderRemaining>, slots.count> tightest_share{};
+  for_each_row<family.limits.size()>([&](auto row) {
+    constexpr const dialect::LimitHeaders& names = Family::value.limits[decltype(row)::value];
+    constexpr auto metric = static_cast<std::size_t>(names.metric);
+    if (names.part == dialect::Part::share && whole_reported[metric]) return;
+    const auto report = read_limit(headers, names, Family::value.reset_format, now);
+    if (!report) return;
+    if constexpr (names.part == dialect::Part::whole) {
+      reports.add(*report);
+      whole_reported[metric] = true;
+    } else {
+      std::optional<ProviderRemaining>& tightest = tightest_share[slots.of_metric[metric] - 1];
+      tightest = tightest ? tighter(*tightest, *report) : *report;
+    }
+  });
+  for_each_row<metric_count>([&](auto row) {
+    constexpr std::size_t metric = decltype(row)::value;
+    if constexpr (slots.of_metric[metric] != 0) {
+      const std::optional<ProviderRemaining>& tightest = tightest_share[slots.of_metric[metric] - 1];
+      if (tightest && !whole_reported[metric]) reports.add(*tightest);
+    }
+  });
+}
+
+/// What every header family reports, in table order.
 template <class Lookup>
 Reports read_reports(const Headers<Lookup>& headers, TimePoint now) {
   Reports reports;
-  if (auto r = openai_report(headers, Metric::requests, "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests",
-                             "x-ratelimit-reset-requests", now))
-    reports.add(*r);
-  if (auto r = openai_report(headers, Metric::tokens, "x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens",
-                             "x-ratelimit-reset-tokens", now))
-    reports.add(*r);
-  if (auto r = anthropic_report(headers, Metric::requests, "anthropic-ratelimit-requests-limit",
-                                "anthropic-ratelimit-requests-remaining", "anthropic-ratelimit-requests-reset", now))
-    reports.add(*r);
-  // anthropic-ratelimit-tokens-* is the most restrictive of input and output; without it, the
-  // tighter of the two stands for it (one tokens report: the pool counts input and output together).
-  if (auto r = anthropic_report(headers, Metric::tokens, "anthropic-ratelimit-tokens-limit",
-                                "anthropic-ratelimit-tokens-remaining", "anthropic-ratelimit-tokens-reset", now)) {
-    reports.add(*r);
-  } else {
-    const auto input = anthropic_report(headers, Metric::tokens, "anthropic-ratelimit-input-tokens-limit",
-                                        "anthropic-ratelimit-input-tokens-remaining", "anthropic-ratelimit-input-tokens-reset", now);
-    const auto output = anthropic_report(headers, Metric::tokens, "anthropic-ratelimit-output-tokens-limit",
-                                         "anthropic-ratelimit-output-tokens-remaining", "anthropic-ratelimit-output-tokens-reset", now);
-    if (input && output) reports.add(tighter(*input, *output));
-    else if (input) reports.add(*input);
-    else if (output) reports.add(*output);
-  }
+  for_each_row<std::size(dialect::header_families)>(
+      [&](auto family) { read_family<HeaderFamilyRow<decltype(family)::value>>(headers, now, reports); });
   return reports;
 }
 
-/// The wait a Retry-After header asks for: retry-after-ms (milliseconds, as OpenAI sends), then
-/// Retry-After as delta-seconds or an HTTP-date (a date already passed: zero).
+/// The wait one retry header's value asks for (an HTTP-date already passed: zero), or nullopt.
+[[nodiscard]] constexpr std::optional<Duration> retry_wait(std::string_view text, dialect::RetryFormat format, TimePoint now) noexcept {
+  switch (format) {
+    case dialect::RetryFormat::milliseconds: return http::parse_decimal(text, std::chrono::milliseconds{1});
+    case dialect::RetryFormat::seconds_or_http_date:
+      if (auto seconds = http::parse_decimal(text, std::chrono::seconds{1})) return seconds;
+      if (auto date = http::parse_http_date(text, now)) return wait_until(*date, now);
+      return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+/// The wait the retry headers ask for: the first of dialect::retry_headers with a valid value.
 template <class Lookup>
 std::optional<Duration> retry_after_header(const Headers<Lookup>& headers, TimePoint now) {
-  if (auto ms = headers.template read<std::optional<Duration>>(
-          "retry-after-ms", [](std::string_view v) { return http::parse_decimal(v, std::chrono::milliseconds{1}); }))
-    return ms;
-  return headers.template read<std::optional<Duration>>("retry-after", [now](std::string_view v) -> std::optional<Duration> {
-    if (auto seconds = http::parse_decimal(v, std::chrono::seconds{1})) return seconds;
-    if (auto date = http::parse_http_date(v, now)) return wait_until(*date, now);
-    return std::nullopt;
+  std::optional<Duration> wait;
+  any_row<std::size(dialect::retry_headers)>([&](auto row) {
+    constexpr const dialect::RetryHeader& header = dialect::retry_headers[decltype(row)::value];
+    constexpr dialect::RetryFormat format = header.format;
+    wait = headers.template read<std::optional<Duration>>(header.name, [now](std::string_view v) { return retry_wait(v, format, now); });
+    return wait.has_value();
   });
+  return wait;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -300,84 +397,65 @@ struct BodySignals {
   std::optional<Metric> period_metric;        // what the first period's limit counts
   std::optional<Metric> quota_metric;         // the word before "quota" ("token quota")
   std::optional<Duration> text_wait;          // "try again in 12m19.296s", "retry in 38s", "try again in 20 seconds"
-  // JSON fields.
-  std::optional<Metric> type_metric;          // "type": "tokens" | "requests" (OpenAI, Groq)
-  bool resource_exhausted = false;            // Google: "status": "RESOURCE_EXHAUSTED"
-  bool key_invalid = false;                   // Google: "reason": "API_KEY_INVALID" (or another API_KEY_*)
-  bool per_day_violation = false;             // Google QuotaFailure: a quotaId/quotaMetric per day (or month)
+  // JSON fields (dialect::BodyDialect).
+  std::optional<Metric> code_metric;          // a code naming the metric: "type": "tokens" | "requests" (OpenAI, Groq)
+  bool limit_exhausted_code = false;          // a code saying a limit is exhausted: "status": "RESOURCE_EXHAUSTED" (Google)
+  bool key_refused = false;                   // a code refusing the credential: "reason": "API_KEY_INVALID" (Google)
+  bool per_day_violation = false;             // a quota id per day (or month): Google's QuotaFailure quotaId/quotaMetric
   Metric per_day_metric = Metric::tokens;
   bool short_violation = false;               // … per minute (or second, hour)
-  std::optional<Duration> retry_delay;        // Google RetryInfo: "retryDelay": "38s"
+  std::optional<Duration> retry_delay;        // a retry-delay field: Google's RetryInfo "retryDelay": "38s"
 
   /// Whether the words speak of a quota or rate limit (what lets a body override its status).
   [[nodiscard]] bool says_limit() const noexcept { return quota || rate || (size_limit && period != Period::unknown); }
 };
 
-enum class Word : std::uint8_t { quota, rate, limit, billing, long_period, short_period, wait };
-enum class Bound : std::uint8_t { start, word };  // start: a word (or camelCase hump) begins; word: alone, like "RPD"
+using dialect::Bound;
+using dialect::Word;
+using dialect::WordPattern;
 
-struct Pattern {
-  std::string_view text;  // lowercase; ' ' matches any run (possibly empty) of ' ', '_', '-'
-  Word word;
-  Bound bound = Bound::start;
-  std::optional<Metric> metric = std::nullopt;
-  bool metric_after = false;  // the metric is the next word ("daily token limit"), not the previous ("tokens per day")
-};
+/// How many words the dialects look for, all together.
+inline constexpr std::size_t word_count = [] {
+  std::size_t count = 0;
+  for (const dialect::BodyDialect& body_dialect : dialect::body_dialects) count += body_dialect.words.size();
+  return count;
+}();
 
-inline constexpr Pattern patterns[] = {
-    {"quota", Word::quota},
-    {"rate limit", Word::rate},
-    {"limit exceeded", Word::limit},
-    {"limit reached", Word::limit},
-    {"too many requests", Word::rate},
-    {"429", Word::rate, Bound::word},
-    {"insufficient quota", Word::billing},
-    {"billing hard limit", Word::billing},
-    {"billing not active", Word::billing},
-    {"credit balance is too low", Word::billing},
-    {"per day", Word::long_period},
-    {"per month", Word::long_period},
-    {"/ day", Word::long_period},
-    {"/ month", Word::long_period},
-    {"daily", Word::long_period, Bound::start, std::nullopt, true},
-    {"monthly", Word::long_period, Bound::start, std::nullopt, true},
-    {"rpd", Word::long_period, Bound::word, Metric::requests},
-    {"tpd", Word::long_period, Bound::word, Metric::tokens},
-    {"per min", Word::short_period},
-    {"per sec", Word::short_period},
-    {"per hour", Word::short_period},
-    {"/ min", Word::short_period},
-    {"/ sec", Word::short_period},
-    {"/ hour", Word::short_period},
-    {"hourly", Word::short_period, Bound::start, std::nullopt, true},
-    {"rpm", Word::short_period, Bound::word, Metric::requests},
-    {"tpm", Word::short_period, Bound::word, Metric::tokens},
-    {"itpm", Word::short_period, Bound::word, Metric::tokens},
-    {"otpm", Word::short_period, Bound::word, Metric::tokens},
-    {"try again in", Word::wait},
-    {"try again after", Word::wait},
-    {"retry in", Word::wait},
-    {"retry after", Word::wait},
-};
-inline constexpr std::size_t pattern_count = sizeof patterns / sizeof patterns[0];
+/// The words of every dialect, in table order: what scan_text looks for in any text.
+inline constexpr std::array<WordPattern, word_count> words = [] {
+  std::array<WordPattern, word_count> all{};
+  std::size_t next = 0;
+  for (const dialect::BodyDialect& body_dialect : dialect::body_dialects)
+    for (const WordPattern& pattern : body_dialect.words) all[next++] = pattern;
+  return all;
+}();
 
-// For each byte, the patterns that begin with it (lowercase), so the scan tries only those.
+// For each byte, the words that begin with it (either case), so the scan tries only those.
 struct FirstByteIndex {
-  std::array<std::array<std::uint8_t, 8>, 256> ids{};
+  static constexpr std::size_t capacity = 8;
+  std::array<std::array<std::uint8_t, capacity>, 256> ids{};
   std::array<std::uint8_t, 256> count{};
+  bool overflowed = false;
+  constexpr void add(unsigned char byte, std::size_t word) noexcept {
+    if (count[byte] == capacity) {
+      overflowed = true;
+      return;
+    }
+    ids[byte][count[byte]++] = static_cast<std::uint8_t>(word);
+  }
 };
+static_assert(word_count <= 256, "dialect::body_dialects: more than 256 words; FirstByteIndex numbers them in a byte");
 inline constexpr FirstByteIndex first_byte_index = [] {
   FirstByteIndex index;
-  for (std::size_t p = 0; p < pattern_count; ++p) {
-    const auto first = static_cast<unsigned char>(patterns[p].text[0]);
-    index.ids[first][index.count[first]++] = static_cast<std::uint8_t>(p);
-    if (first >= 'a' && first <= 'z') {
-      const auto upper = static_cast<unsigned char>(first - ('a' - 'A'));
-      index.ids[upper][index.count[upper]++] = static_cast<std::uint8_t>(p);
-    }
+  for (std::size_t w = 0; w < word_count; ++w) {
+    const auto first = static_cast<unsigned char>(words[w].text[0]);
+    index.add(first, w);
+    if (first >= 'a' && first <= 'z') index.add(static_cast<unsigned char>(first - ('a' - 'A')), w);
   }
   return index;
 }();
+static_assert(!first_byte_index.overflowed,
+              "dialect::body_dialects: more words than FirstByteIndex::capacity begin with one letter; raise the capacity");
 
 [[nodiscard]] constexpr bool is_separator(char c) noexcept { return c == ' ' || c == '_' || c == '-'; }
 [[nodiscard]] constexpr bool is_upper(char c) noexcept { return c >= 'A' && c <= 'Z'; }
@@ -396,6 +474,17 @@ inline constexpr FirstByteIndex first_byte_index = [] {
   }
   return i;
 }
+
+// No word matches where another one begins, so the order of the tables never decides how a text
+// is read, and a new row cannot change what an existing one finds.
+[[nodiscard]] constexpr bool words_are_unambiguous() noexcept {
+  for (std::size_t i = 0; i < word_count; ++i)
+    for (std::size_t j = 0; j < word_count; ++j)
+      if (i != j && match_end(words[j].text, 0, words[i].text) != 0) return false;
+  return true;
+}
+static_assert(words_are_unambiguous(),
+              "dialect::body_dialects: one word pattern matches the start of another (or appears twice): merge them");
 
 [[nodiscard]] constexpr std::optional<Metric> metric_of_word(std::string_view word) noexcept {
   if (http::istarts_with(word, "token")) return Metric::tokens;
@@ -469,7 +558,7 @@ constexpr void scan_text(std::string_view text, BodySignals& signals) noexcept {
     const bool alone_start = pos == 0 || !http::is_alnum(text[pos - 1]);
     std::size_t advance = 1;
     for (std::size_t k = 0; k < candidates; ++k) {
-      const Pattern& pattern = patterns[first_byte_index.ids[byte][k]];
+      const WordPattern& pattern = words[first_byte_index.ids[byte][k]];
       if (pattern.bound == Bound::start && http::is_alpha(c) && !word_start) continue;
       if (pattern.bound == Bound::word && !alone_start) continue;
       const std::size_t end = match_end(text, pos, pattern.text);
@@ -509,36 +598,146 @@ constexpr void scan_text(std::string_view text, BodySignals& signals) noexcept {
   }
 }
 
-// A Google QuotaFailure violation's quotaId or quotaMetric:
+// ---------------------------------------------------------------------------------------------
+// The dialects' JSON fields, codes and quota ids, flattened at compile time into one array each
+// and walked by unrolled code (any_row), like the header families.
+
+/// `text == name` for a non-empty `name` known at compile time: the lengths, the first bytes,
+/// then the rest.
+[[nodiscard]] constexpr bool same_text(std::string_view text, std::string_view name) noexcept {
+  return text.size() == name.size() && text.front() == name.front() &&
+         std::char_traits<char>::compare(text.data(), name.data(), name.size()) == 0;
+}
+
+/// What a JSON key is to the dialects.
+enum class FieldRole : std::uint8_t { other, message, code, quota_id, retry_delay };
+
+/// A JSON key some dialect names: its role, and the dialect (its index in body_dialects).
+struct FieldName {
+  std::string_view key;
+  FieldRole role = FieldRole::other;
+  std::size_t dialect = 0;
+};
+
+/// Every dialect's JSON keys, dialect by dialect; of a key named twice, the first counts.
+inline constexpr std::size_t field_name_count = [] {
+  std::size_t count = 0;
+  for (const dialect::BodyDialect& body_dialect : dialect::body_dialects)
+    count += body_dialect.message_fields.size() + body_dialect.code_fields.size() + body_dialect.quota_id_fields.size() +
+             body_dialect.retry_delay_fields.size();
+  return count;
+}();
+inline constexpr std::array<FieldName, field_name_count> field_names = [] {
+  std::array<FieldName, field_name_count> all{};
+  std::size_t next = 0;
+  for (std::size_t d = 0; d < std::size(dialect::body_dialects); ++d) {
+    const dialect::BodyDialect& body_dialect = dialect::body_dialects[d];
+    for (const std::string_view key : body_dialect.message_fields) all[next++] = {key, FieldRole::message, d};
+    for (const std::string_view key : body_dialect.code_fields) all[next++] = {key, FieldRole::code, d};
+    for (const std::string_view key : body_dialect.quota_id_fields) all[next++] = {key, FieldRole::quota_id, d};
+    for (const std::string_view key : body_dialect.retry_delay_fields) all[next++] = {key, FieldRole::retry_delay, d};
+  }
+  return all;
+}();
+
+/// What `key` is to the dialects (role `other` when none names it).
+[[nodiscard]] constexpr FieldName field_of(std::string_view key) noexcept {
+  FieldName found{key};
+  any_row<field_name_count>([&](auto row) {
+    constexpr FieldName name = field_names[decltype(row)::value];
+    if (!same_text(key, name.key)) return false;
+    found = name;
+    return true;
+  });
+  return found;
+}
+
+/// Every dialect's code values, in table order.
+inline constexpr std::size_t code_value_count = [] {
+  std::size_t count = 0;
+  for (const dialect::BodyDialect& body_dialect : dialect::body_dialects) count += body_dialect.codes.size();
+  return count;
+}();
+inline constexpr std::array<dialect::CodeValue, code_value_count> code_values = [] {
+  std::array<dialect::CodeValue, code_value_count> all{};
+  std::size_t next = 0;
+  for (const dialect::BodyDialect& body_dialect : dialect::body_dialects)
+    for (const dialect::CodeValue& code : body_dialect.codes) all[next++] = code;
+  return all;
+}();
+
+[[nodiscard]] constexpr bool matches(const dialect::CodeValue& code, std::string_view value) noexcept {
+  switch (code.match) {
+    case dialect::Match::exact: return same_text(value, code.value);
+    case dialect::Match::prefix: return value.size() >= code.value.size() && same_text(value.substr(0, code.value.size()), code.value);
+    case dialect::Match::ignoring_case: return http::iequals(value, code.value);
+  }
+  return false;
+}
+
+// What the dialects' code values say about the code field `key`: every row that matches applies.
+constexpr void read_code(std::string_view key, std::string_view value, bool is_string, BodySignals& signals) noexcept {
+  any_row<code_value_count>([&](auto row) {
+    constexpr dialect::CodeValue code = code_values[decltype(row)::value];
+    if (!same_text(key, code.field) || (code.strings_only && !is_string) || !matches(code, value)) return false;
+    switch (code.meaning) {
+      case dialect::CodeMeaning::limit_exhausted: signals.limit_exhausted_code = true; break;
+      case dialect::CodeMeaning::key_refused: signals.key_refused = true; break;
+      case dialect::CodeMeaning::counts_tokens: signals.code_metric = Metric::tokens; break;
+      case dialect::CodeMeaning::counts_requests: signals.code_metric = Metric::requests; break;
+    }
+    return false;
+  });
+}
+
+/// A dialect's quota-id metric, with the dialect (its index in body_dialects).
+struct QuotaIdMetricRow {
+  std::size_t dialect = 0;
+  dialect::QuotaIdMetric named{};
+};
+
+/// Every dialect's quota-id metrics, in table order.
+inline constexpr std::size_t quota_id_metric_count = [] {
+  std::size_t count = 0;
+  for (const dialect::BodyDialect& body_dialect : dialect::body_dialects) count += body_dialect.quota_id_metrics.size();
+  return count;
+}();
+inline constexpr std::array<QuotaIdMetricRow, quota_id_metric_count> quota_id_metrics = [] {
+  std::array<QuotaIdMetricRow, quota_id_metric_count> all{};
+  std::size_t next = 0;
+  for (std::size_t d = 0; d < std::size(dialect::body_dialects); ++d)
+    for (const dialect::QuotaIdMetric& named : dialect::body_dialects[d].quota_id_metrics) all[next++] = {d, named};
+  return all;
+}();
+
+// A quota id (Google's QuotaFailure quotaId or quotaMetric:
 // "GenerateRequestsPerDayPerProjectPerModel-FreeTier", "GenerateContentInputTokensPerModelPerMinute-FreeTier",
-// "generativelanguage.googleapis.com/generate_content_free_tier_input_token_count".
-constexpr void read_violation(std::string_view id, BodySignals& signals) noexcept {
-  BodySignals words;
-  scan_text(id, words);
-  const Metric metric = http::icontains(id, "token") ? Metric::tokens : Metric::requests;
-  if (words.period == Period::long_window) {
+// "generativelanguage.googleapis.com/generate_content_free_tier_input_token_count") of the dialect
+// `dialect_index`: its period, by the words, and its metric, by the dialect's quota-id metrics
+// (else requests).
+constexpr void read_violation(std::string_view id, std::size_t dialect_index, BodySignals& signals) noexcept {
+  BodySignals id_says;
+  scan_text(id, id_says);
+  Metric metric = Metric::requests;
+  any_row<quota_id_metric_count>([&](auto row) {
+    constexpr QuotaIdMetricRow candidate = quota_id_metrics[decltype(row)::value];
+    if (candidate.dialect != dialect_index || !http::icontains(id, candidate.named.text)) return false;
+    metric = candidate.named.metric;
+    return true;
+  });
+  if (id_says.period == Period::long_window) {
     // Of several spent daily quotas, requests first: a spent request quota stops every call.
     if (!signals.per_day_violation || metric == Metric::requests) signals.per_day_metric = metric;
     signals.per_day_violation = true;
-  } else if (words.period == Period::short_window) {
+  } else if (id_says.period == Period::short_window) {
     signals.short_violation = true;
   }
 }
 
-// Keys whose string value is prose to scan, and keys whose value is a code to scan.
-[[nodiscard]] constexpr bool is_text_key(std::string_view key) noexcept {
-  return key == "message" || key == "msg" || key == "detail" || key == "error" || key == "error_message" ||
-         key == "errorMessage" || key == "error_description";
-}
-[[nodiscard]] constexpr bool is_code_key(std::string_view key) noexcept {
-  return key == "code" || key == "type" || key == "status" || key == "reason" || key == "error_code" ||
-         key == "errorCode" || key == "error_type";
-}
-
 /// Everything the body says. A JSON body (first non-space byte '{' or '[') is read field by field:
-/// only message and code fields are scanned for words, so an echoed prompt ("input": …) cannot
-/// pass for the provider's words; a JSON body with none of those fields, and any other body, is
-/// scanned as text. Only the first max_scanned_body bytes are read.
+/// only the dialects' message and code fields are scanned for words, so an echoed prompt
+/// ("input": …) cannot pass for the provider's words; a JSON body with none of the dialects'
+/// fields, and any other body, is scanned as text. Only the first max_scanned_body bytes are read.
 [[nodiscard]] constexpr BodySignals read_body(std::string_view body) noexcept {
   BodySignals signals;
   if (body.size() > max_scanned_body) body = body.substr(0, max_scanned_body);
@@ -547,24 +746,26 @@ constexpr void read_violation(std::string_view id, BodySignals& signals) noexcep
   bool known_field = false;
   if (first < body.size() && (body[first] == '{' || body[first] == '[')) {
     http::for_each_json_field(body.substr(first), [&](std::string_view key, std::string_view value, bool is_string) noexcept {
-      if (is_text_key(key)) {
-        known_field = true;
-        if (is_string) scan_text(value, signals);
-      } else if (is_code_key(key)) {
-        known_field = true;
-        scan_text(value, signals);
-        if (key == "status" && value == "RESOURCE_EXHAUSTED") signals.resource_exhausted = true;
-        if (key == "reason" && value.starts_with("API_KEY_")) signals.key_invalid = true;
-        if (key == "type" && is_string) {
-          if (http::iequals(value, "tokens")) signals.type_metric = Metric::tokens;
-          else if (http::iequals(value, "requests")) signals.type_metric = Metric::requests;
-        }
-      } else if (key == "quotaId" || key == "quotaMetric") {
-        known_field = true;
-        read_violation(value, signals);
-      } else if (key == "retryDelay") {
-        known_field = true;
-        if (!signals.retry_delay) signals.retry_delay = http::parse_go_duration(value);
+      const FieldName field = field_of(key);
+      switch (field.role) {
+        case FieldRole::other: break;
+        case FieldRole::message:
+          known_field = true;
+          if (is_string) scan_text(value, signals);
+          break;
+        case FieldRole::code:
+          known_field = true;
+          scan_text(value, signals);
+          read_code(key, value, is_string, signals);
+          break;
+        case FieldRole::quota_id:
+          known_field = true;
+          read_violation(value, field.dialect, signals);
+          break;
+        case FieldRole::retry_delay:
+          known_field = true;
+          if (!signals.retry_delay) signals.retry_delay = http::parse_go_duration(value);
+          break;
       }
       return true;
     });
@@ -604,17 +805,18 @@ Outcome decide(int status, const Headers<Lookup>& headers, std::string_view body
 
   const BodySignals body_says = read_body(body);
   if (body_says.billing) return Outcome::quota_exhausted(Metric::spend, TimePoint::max());
-  if (body_says.key_invalid && status < 500 && status != 429) return Outcome::auth_failed();
+  if (body_says.key_refused && status < 500 && status != 429) return Outcome::auth_failed();
 
   const std::optional<Duration> header_wait = retry_after_header(headers, now);
 
-  // Google's RESOURCE_EXHAUSTED (Gemini, Vertex AI): a daily quota violation marks the day spent.
-  // Its retryDelay is the hint of the per-minute bucket and is not taken as the day's end.
-  const bool google_quota = body_says.per_day_violation || body_says.short_violation;
-  if (body_says.resource_exhausted || (status == 429 && google_quota)) {
-    const bool daily = google_quota ? body_says.per_day_violation : body_says.period == Period::long_window;
+  // A code saying a limit is exhausted, or a 429 naming violated quotas (Google's RESOURCE_EXHAUSTED
+  // and QuotaFailure: Gemini, Vertex AI): a daily quota violation marks the day spent. The retry
+  // delay is the hint of the per-minute bucket and is not taken as the day's end.
+  const bool quota_violated = body_says.per_day_violation || body_says.short_violation;
+  if (body_says.limit_exhausted_code || (status == 429 && quota_violated)) {
+    const bool daily = quota_violated ? body_says.per_day_violation : body_says.period == Period::long_window;
     if (daily) {
-      const Metric metric = google_quota ? body_says.per_day_metric : body_says.period_metric.value_or(Metric::requests);
+      const Metric metric = quota_violated ? body_says.per_day_metric : body_says.period_metric.value_or(Metric::requests);
       return Outcome::quota_exhausted(metric);
     }
     return Outcome::rate_limited(first_wait({body_says.retry_delay, header_wait, body_says.text_wait, exhausted_reset(reports, now)}));
@@ -624,7 +826,7 @@ Outcome decide(int status, const Headers<Lookup>& headers, std::string_view body
   // quota, not a bad credential).
   if (status == 429 || body_says.says_limit()) {
     const auto metric = [&](std::optional<Metric> named) {
-      return named ? *named : body_says.type_metric.value_or(Metric::requests);
+      return named ? *named : body_says.code_metric.value_or(Metric::requests);
     };
     if (body_says.period == Period::long_window) {
       // A per-day (or per-month) quota. Only a time the message itself gives ("Please try again
@@ -682,7 +884,8 @@ Outcome classify_answer(int status, const Lookup& lookup, std::string_view body,
 ///  5. the status: 401/403 → auth_failed, 429 → rate_limited, 5xx → transient, 4xx → bad_request.
 /// The status is recorded (`Outcome::status`) and the rate-limit headers — `x-ratelimit-*`
 /// (OpenAI, Groq), `anthropic-ratelimit-*` — are attached as `ProviderRemaining` reports, on
-/// every outcome, resets as `now + duration` or the RFC 3339 time.
+/// every outcome, resets as `now + duration` or the RFC 3339 time. Which headers, codes and words
+/// each provider uses is data: the tables of <keypool/detail/provider_dialects.hpp>.
 ///
 /// Never throws: malformed or hostile input (garbage, truncated JSON, NUL bytes, non-UTF-8, huge
 /// bodies) degrades to what the status means; an exception from the header lookup is caught.

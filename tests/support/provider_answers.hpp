@@ -48,6 +48,15 @@ inline constexpr std::string_view openai_insufficient_quota = R"({
     }
 })";
 
+inline constexpr std::string_view openai_billing_not_active = R"({
+    "error": {
+        "message": "Your account is not active, please check your billing details on our website.",
+        "type": "billing_not_active",
+        "param": null,
+        "code": "billing_not_active"
+    }
+})";
+
 inline constexpr std::string_view openai_invalid_key = R"({
     "error": {
         "message": "Incorrect API key provided: sk-proj-********************************************wxyz. You can find your API key at https://platform.openai.com/account/api-keys.",

@@ -2,6 +2,7 @@
 // window that contains 1970-01-01T00:00:00Z: the arithmetic behind per_day() and friends.
 #pragma once
 
+#include <keypool/detail/civil_date.hpp>
 #include <keypool/zone.hpp>
 
 #include <algorithm>

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string_view>
 
+#include <keypool/detail/civil_date.hpp>
 #include <keypool/time.hpp>
 
 namespace keypool::detail::http {
@@ -261,36 +262,10 @@ struct DurationPrefix {
 
 namespace date_detail {
 
-// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
-[[nodiscard]] constexpr std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) noexcept {
-  y -= m <= 2 ? 1 : 0;
-  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const auto yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146'097 + static_cast<std::int64_t>(doe) - 719'468;
-}
-
-[[nodiscard]] constexpr bool is_leap(std::int64_t y) noexcept { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
-
-[[nodiscard]] constexpr unsigned days_in_month(std::int64_t y, unsigned m) noexcept {
-  constexpr unsigned lengths[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  return m == 2 && is_leap(y) ? 29 : lengths[m - 1];
-}
-
 // The civil year of a time point (for RFC 850's two-digit years).
 [[nodiscard]] constexpr std::int64_t year_of(TimePoint t) noexcept {
-  std::int64_t days = t.time_since_epoch().count() / 86'400'000'000'000;
-  if (t.time_since_epoch().count() < 0 && t.time_since_epoch().count() % 86'400'000'000'000 != 0) --days;
-  // H. Hinnant's civil_from_days, year only.
-  days += 719'468;
-  const std::int64_t era = (days >= 0 ? days : days - 146'096) / 146'097;
-  const auto doe = static_cast<unsigned>(days - era * 146'097);
-  const unsigned yoe = (doe - doe / 1'460 + doe / 36'524 - doe / 146'096) / 365;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  const unsigned m = mp < 10 ? mp + 3 : mp - 9;
-  return static_cast<std::int64_t>(yoe) + era * 400 + (m <= 2 ? 1 : 0);
+  constexpr std::int64_t ns_per_day = seconds_per_day * 1'000'000'000;
+  return civil_from_days(floor_div(t.time_since_epoch().count(), ns_per_day)).year;
 }
 
 // Reads exactly `count` digits at text[pos]; advances pos.
@@ -353,7 +328,7 @@ namespace date_detail {
 [[nodiscard]] constexpr std::optional<TimePoint> make_time(std::int64_t y, unsigned m, unsigned d, std::int64_t second_of_day) noexcept {
   // 1678 … 2261: the years a nanosecond time point holds whole.
   if (y < 1678 || y > 2261 || m < 1 || m > 12 || d < 1 || d > days_in_month(y, m)) return std::nullopt;
-  const std::int64_t seconds = days_from_civil(y, m, d) * 86'400 + second_of_day;
+  const std::int64_t seconds = days_from_civil(y, m, d) * seconds_per_day + second_of_day;
   return TimePoint{std::chrono::seconds{seconds}};
 }
 

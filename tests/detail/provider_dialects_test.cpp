@@ -1,0 +1,247 @@
+// Specification of classify's provider tables (keypool::detail::dialect): each row, shown on
+// answers as its providers send them, and what a row's fields mean (reset formats, shares,
+// windows). A new provider is a row in include/keypool/detail/provider_dialects.hpp and a test here.
+#include <keypool/classify.hpp>
+#include <keypool/detail/provider_dialects.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "support/provider_answers.hpp"
+
+namespace {
+
+namespace kp = keypool;
+namespace answer = keypool::detail::answer;
+namespace dialect = keypool::detail::dialect;
+using namespace std::chrono;
+using namespace std::chrono_literals;
+using Kind = kp::Outcome::Kind;
+using kp::Metric;
+using kp::ProviderRemaining;
+using kp::TimePoint;
+using namespace provider_answers;
+
+const TimePoint now{sys_days{2026y / November / 23} + 8h};  // 1795420800 s since 1970
+
+kp::Outcome answer_to(int status, const Headers& headers, std::string_view body) { return kp::classify(status, headers, body, now); }
+
+// The header family row named `name` (a compile error below when there is none).
+constexpr std::size_t family_index(std::string_view name) {
+  std::size_t index = 0;
+  while (index < std::size(dialect::header_families) && dialect::header_families[index].name != name) ++index;
+  return index;
+}
+constexpr std::size_t openai_family = family_index("openai");
+constexpr std::size_t anthropic_family = family_index("anthropic");
+static_assert(openai_family < std::size(dialect::header_families) && anthropic_family < std::size(dialect::header_families));
+using OpenAIFamily = answer::HeaderFamilyRow<openai_family>;
+using AnthropicFamily = answer::HeaderFamilyRow<anthropic_family>;
+
+// What the family `Family::value` reports of `headers`, as classify would attach it.
+template <class Family>
+std::vector<ProviderRemaining> figures(const Headers& headers) {
+  const kp::MapHeaders<Headers> lookup{headers};
+  const answer::Headers<kp::MapHeaders<Headers>> reader{lookup};
+  answer::Reports reports;
+  answer::read_family<Family>(reader, now, reports);
+  return {reports.items.begin(), reports.items.begin() + static_cast<std::ptrdiff_t>(reports.count)};
+}
+
+// A family of one request figure named x-test-*, resetting in `Format`.
+constexpr dialect::LimitHeaders test_limits[] = {{Metric::requests, "x-test-limit", "x-test-remaining", "x-test-reset"}};
+template <dialect::ResetFormat Format>
+struct TestFamily {
+  static constexpr dialect::HeaderFamily value{"test", test_limits, Format};
+};
+template <dialect::ResetFormat Format>
+std::vector<ProviderRemaining> test_figures(std::string reset) {
+  return figures<TestFamily<Format>>({{"x-test-limit", "100"}, {"x-test-remaining", "42"}, {"x-test-reset", std::move(reset)}});
+}
+template <dialect::ResetFormat Format>
+std::optional<TimePoint> reset_read(std::string reset) {
+  const auto read = test_figures<Format>(std::move(reset));
+  if (read.empty()) return std::nullopt;  // dropped: stale
+  return read.front().resets_at;
+}
+
+// Groq's meaning of the openai family's names, as a row may say it: requests per day, tokens per minute.
+constexpr dialect::LimitHeaders groq_windows[] = {
+    {Metric::requests, "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests", dialect::Window::day},
+    {Metric::tokens, "x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens", dialect::Window::minute},
+};
+struct GroqWindowsFamily {
+  static constexpr dialect::HeaderFamily value{"groq", groq_windows, dialect::ResetFormat::go_duration};
+};
+
+}  // namespace
+
+TEST_CASE("every row of the provider tables has its test here", "[provider_dialects]") {
+  // Adding a row without a test fails here: add the row's name below with a TEST_CASE of its own.
+  const std::set<std::string_view> families_tested{"openai", "anthropic"};
+  const std::set<std::string_view> retry_headers_tested{"retry-after-ms", "retry-after"};
+  const std::set<std::string_view> dialects_tested{"common", "openai", "anthropic", "google"};
+  for (const auto& family : dialect::header_families) CHECK(families_tested.contains(family.name));
+  for (const auto& header : dialect::retry_headers) CHECK(retry_headers_tested.contains(header.name));
+  for (const auto& body_dialect : dialect::body_dialects) CHECK(dialects_tested.contains(body_dialect.name));
+  CHECK(std::size(dialect::header_families) == families_tested.size());
+  CHECK(std::size(dialect::retry_headers) == retry_headers_tested.size());
+  CHECK(std::size(dialect::body_dialects) == dialects_tested.size());
+}
+
+// =============================================================================================
+// Header families
+
+TEST_CASE("header family openai: x-ratelimit-*-requests and -tokens as OpenAI and Groq send them, Go-duration resets", "[provider_dialects][headers]") {
+  auto read = figures<OpenAIFamily>(openai_headers);
+  REQUIRE(read.size() == 2);
+  CHECK(read[0] == ProviderRemaining{Metric::requests, 9'999, 10'000, now + 6ms});
+  CHECK(read[1] == ProviderRemaining{Metric::tokens, 1'999'877, 2'000'000, now + 3ms});
+  read = figures<OpenAIFamily>(groq_headers);
+  REQUIRE(read.size() == 2);
+  CHECK(read[0] == ProviderRemaining{Metric::requests, 14'370, 14'400, now + 2min + 59'560ms});
+  CHECK(read[1] == ProviderRemaining{Metric::tokens, 17'997, 18'000, now + 7'660ms});
+  // Each figure stands alone: Groq's 429 may carry the tokens headers only.
+  read = figures<OpenAIFamily>({{"x-ratelimit-remaining-tokens", "0"}, {"x-ratelimit-reset-tokens", "7.66s"}});
+  REQUIRE(read.size() == 1);
+  CHECK(read[0] == ProviderRemaining{Metric::tokens, 0, 0, now + 7'660ms});
+  CHECK(figures<OpenAIFamily>(anthropic_headers).empty());
+}
+
+TEST_CASE("header family anthropic: RFC 3339 resets; input and output tokens only stand in for the tokens figure", "[provider_dialects][headers]") {
+  auto read = figures<AnthropicFamily>(anthropic_headers);
+  REQUIRE(read.size() == 2);
+  CHECK(read[0] == ProviderRemaining{Metric::requests, 3'999, 4'000, now + 1s});
+  CHECK(read[1] == ProviderRemaining{Metric::tokens, 452'000, 480'000, now + 4s});
+  // The shares are not even looked up when the tokens figure is there.
+  std::vector<std::string> asked;
+  const auto recording = [&](std::string_view name) -> std::optional<std::string_view> {
+    asked.emplace_back(name);
+    for (const auto& [header, value] : anthropic_headers)
+      if (header == name) return std::string_view{value};
+    return std::nullopt;
+  };
+  const answer::Headers<decltype(recording)> reader{recording};
+  answer::Reports reports;
+  answer::read_family<AnthropicFamily>(reader, now, reports);
+  CHECK(reports.count == 2);
+  CHECK(std::none_of(asked.begin(), asked.end(), [](const std::string& name) { return name.find("put-tokens") != std::string::npos; }));
+  // Without it, the shares stand for it: here input alone, as output's reset is now (its window
+  // is over: that figure is stale).
+  Headers shares_only;
+  std::copy_if(anthropic_headers.begin(), anthropic_headers.end(), std::back_inserter(shares_only),
+               [](const auto& header) { return !header.first.starts_with("anthropic-ratelimit-tokens-"); });
+  read = figures<AnthropicFamily>(shares_only);
+  REQUIRE(read.size() == 2);
+  CHECK(read[0] == ProviderRemaining{Metric::requests, 3'999, 4'000, now + 1s});
+  CHECK(read[1] == ProviderRemaining{Metric::tokens, 372'000, 400'000, now + 4s});
+  CHECK(figures<AnthropicFamily>(openai_headers).empty());
+}
+
+TEST_CASE("the reset formats a family may name: waits from now, or times (a passed time drops the stale figure)", "[provider_dialects][headers]") {
+  using dialect::ResetFormat;
+  CHECK(reset_read<ResetFormat::go_duration>("6m0s") == now + 6min);
+  CHECK(reset_read<ResetFormat::go_duration>("1.5") == now + 1'500ms);             // bare seconds
+  CHECK(reset_read<ResetFormat::go_duration>("1795420830") == TimePoint{});         // a timestamp: too far to be a wait
+  CHECK(reset_read<ResetFormat::seconds>("60") == now + 60s);
+  CHECK(reset_read<ResetFormat::seconds>("0.25") == now + 250ms);
+  CHECK(reset_read<ResetFormat::seconds>("6m0s") == TimePoint{});                   // not seconds: reset unknown
+  CHECK(reset_read<ResetFormat::rfc3339>("2026-11-23T08:00:30Z") == now + 30s);
+  CHECK(reset_read<ResetFormat::rfc3339>("2026-11-23T09:00:30+01:00") == now + 30s);
+  CHECK(reset_read<ResetFormat::rfc3339>("2026-11-23T07:59:59Z") == std::nullopt);  // passed: stale
+  CHECK(reset_read<ResetFormat::rfc3339>("2028-01-01T00:00:00Z") == TimePoint{});   // further than a year
+  CHECK(reset_read<ResetFormat::unix_seconds>("1795420830") == now + 30s);
+  CHECK(reset_read<ResetFormat::unix_seconds>("1795420800") == std::nullopt);       // now: that window is over
+  CHECK(reset_read<ResetFormat::unix_seconds>("1795420830.5") == TimePoint{});      // whole seconds only
+  CHECK(reset_read<ResetFormat::unix_seconds>("99999999999999999999") == TimePoint{});
+  CHECK(reset_read<ResetFormat::unix_seconds>("18446744073709551615") == TimePoint{});  // past TimePoint's range
+  CHECK(reset_read<ResetFormat::unix_milliseconds>("1795420830500") == now + 30'500ms);
+  CHECK(reset_read<ResetFormat::unix_milliseconds>("1795420830") == std::nullopt);  // seconds read as ms: 1970, stale
+  CHECK(reset_read<ResetFormat::unix_milliseconds>("-1795420830500") == TimePoint{});
+  // Whatever the format, the figure itself is read the same.
+  const auto read = test_figures<ResetFormat::unix_seconds>("1795420830");
+  REQUIRE(read.size() == 1);
+  CHECK(read[0] == ProviderRemaining{Metric::requests, 42, 100, now + 30s});
+}
+
+TEST_CASE("a row's window is carried for the pool, not read: the same headers give the same reports", "[provider_dialects][headers]") {
+  for (const auto& limit : OpenAIFamily::value.limits) CHECK(limit.window == dialect::Window::unknown);  // OpenAI and Groq share these names
+  CHECK(figures<GroqWindowsFamily>(groq_headers) == figures<OpenAIFamily>(groq_headers));
+}
+
+// =============================================================================================
+// Retry headers
+
+TEST_CASE("retry headers: OpenAI's retry-after-ms first, then HTTP's Retry-After as seconds or a date", "[provider_dialects][retry-after]") {
+  CHECK(answer_to(429, {{"retry-after", "2"}, {"retry-after-ms", "1812.5"}}, openai_tpm_429).retry_after() == 1'812'500us);
+  CHECK(answer_to(429, {{"retry-after-ms", "soon"}, {"retry-after", "2"}}, openai_tpm_429).retry_after() == 2s);
+  CHECK(answer_to(429, {{"retry-after", "9"}}, groq_tpm_429).retry_after() == 9s);
+  CHECK(answer_to(429, {{"retry-after", "Mon, 23 Nov 2026 08:02:00 GMT"}}, "").retry_after() == 2min);
+}
+
+// =============================================================================================
+// Body dialects
+
+TEST_CASE("body dialect common: the usual message and code fields, and the words any provider writes", "[provider_dialects][body]") {
+  // Mistral: the words of a "message".
+  CHECK(answer_to(429, {}, R"({"message":"Requests rate limit exceeded"})") == kp::Outcome::rate_limited().with_status(429));
+  // ElevenLabs: a "status" code and a "message" under "detail"; a quota, not a bad key.
+  CHECK(answer_to(401, {}, R"({"detail":{"status":"quota_exceeded","message":"This request exceeds your quota of 10000. You have 39 credits remaining, while 108 credits are required for this request."}})") ==
+        kp::Outcome::quota_exhausted(Metric::requests).with_status(401));
+  // Groq: the period and the time the message gives.
+  CHECK(answer_to(429, {}, groq_tpd_429) == kp::Outcome::quota_exhausted(Metric::tokens, now + 12min + 19'296ms).with_status(429));
+  CHECK(answer_to(429, {}, groq_rpm_429) == kp::Outcome::rate_limited(2s).with_status(429));
+  // What no dialect names is not read: a prompt echoed under "input".
+  CHECK(answer_to(422, {}, R"({"detail":[{"type":"missing","loc":["body","model"],"msg":"Field required","input":{"content":"daily quota, 429"}}]})") ==
+        kp::Outcome::bad_request().with_status(422));
+}
+
+TEST_CASE("body dialect openai: billing codes spend the key; \"type\" names the metric the words leave out", "[provider_dialects][body]") {
+  const auto billing = kp::Outcome::quota_exhausted(Metric::spend, TimePoint::max());
+  CHECK(answer_to(429, openai_headers, openai_insufficient_quota).kind() == Kind::quota_exhausted);
+  CHECK(answer_to(429, openai_headers, openai_insufficient_quota).metric() == Metric::spend);
+  CHECK(answer_to(429, {}, openai_billing_not_active) == billing.with_status(429));
+  CHECK(answer_to(429, {}, R"({"error":{"message":"Billing hard limit has been reached","type":"insufficient_quota","code":"billing_hard_limit_reached"}})") ==
+        billing.with_status(429));
+  CHECK(answer_to(429, {}, openai_rpd_429) == kp::Outcome::quota_exhausted(Metric::requests, now + 7min + 12s).with_status(429));
+  // "Daily limit" names no metric: the type does.
+  constexpr std::string_view daily = R"({"error":{"message":"Daily limit reached. Please try again in 3m0s.","type":"tokens","param":null,"code":"rate_limit_exceeded"}})";
+  CHECK(answer_to(429, {}, daily) == kp::Outcome::quota_exhausted(Metric::tokens, now + 3min).with_status(429));
+  constexpr std::string_view untyped = R"({"error":{"message":"Daily limit reached. Please try again in 3m0s.","param":null,"code":"rate_limit_exceeded"}})";
+  CHECK(answer_to(429, {}, untyped).metric() == Metric::requests);
+}
+
+TEST_CASE("body dialect anthropic: a low credit balance spends the key; ITPM and OTPM are per-minute token limits", "[provider_dialects][body]") {
+  CHECK(answer_to(400, {}, anthropic_credit) == kp::Outcome::quota_exhausted(Metric::spend, TimePoint::max()).with_status(400));
+  Headers headers = anthropic_headers;
+  headers.emplace_back("retry-after", "15");
+  CHECK(answer_to(429, headers, anthropic_rate_limit).retry_after() == 15s);
+  CHECK(answer_to(429, headers, anthropic_rate_limit).kind() == Kind::rate_limited);
+  // A quota named by its per-minute abbreviation is a rate limit, not a spent quota.
+  for (const std::string_view limit : {"ITPM", "OTPM"}) {
+    CAPTURE(limit);
+    const std::string body = R"({"type":"error","error":{"type":"rate_limit_error","message":"Token quota exceeded ()" + std::string{limit} +
+                             R"(). Please try again in 20 seconds."}})";
+    CHECK(answer_to(429, {}, body) == kp::Outcome::rate_limited(20s).with_status(429));
+  }
+}
+
+TEST_CASE("body dialect google: RESOURCE_EXHAUSTED with quota ids, retryDelay, and API_KEY_* reasons", "[provider_dialects][body]") {
+  CHECK(answer_to(429, {}, gemini_per_day) == kp::Outcome::quota_exhausted(Metric::requests).with_status(429));
+  CHECK(answer_to(429, {}, gemini_tokens_per_day) == kp::Outcome::quota_exhausted(Metric::tokens).with_status(429));
+  CHECK(answer_to(429, {}, gemini_tokens_per_minute) == kp::Outcome::rate_limited(38s).with_status(429));
+  CHECK(answer_to(429, {}, gemini_minute_and_day) == kp::Outcome::quota_exhausted(Metric::requests).with_status(429));
+  CHECK(answer_to(429, {}, vertex_resource_exhausted) == kp::Outcome::rate_limited().with_status(429));
+  CHECK(answer_to(400, {}, gemini_key_invalid) == kp::Outcome::auth_failed().with_status(400));
+  // The reason decides, not the message: another API_KEY_* reason with other words.
+  CHECK(answer_to(400, {}, R"({"error":{"code":400,"message":"API key expired. Please renew the API key.","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_EXPIRED","domain":"googleapis.com"}]}})") ==
+        kp::Outcome::auth_failed().with_status(400));
+  CHECK(answer_to(400, {}, gemini_location) == kp::Outcome::bad_request().with_status(400));
+}
