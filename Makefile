@@ -2,7 +2,7 @@
 # everything here can also be done with `cmake --preset X && cmake --build --preset X && ctest --preset X`.
 #
 #   make deps        check (and, as root, install) the Debian packages the build needs
-#   make test        build tests + examples (build/), run every ctest test
+#   make test        build tests, examples and benchmarks (build/), run every ctest test
 #   make test-tsan   the tests under ThreadSanitizer (build-tsan/)
 #   make test-asan   the tests under AddressSanitizer + UBSan (build-asan/)
 #   make demo        build and run an example: DEMO=spike_day (default), DEMO=quickstart, …
@@ -11,6 +11,12 @@
 #   make clean       remove every build directory
 #
 # Variables: DEMO, DEMO_ARGS, BENCH_ARGS, CTEST_ARGS (e.g. CTEST_ARGS='-L unit' or '-R consumer').
+# Every preset builds with KEYPOOL_WARNINGS_AS_ERRORS=ON: a warning fails the build here and in CI.
+#
+# ctest labels of `make test`: unit, stress, examples, consumer, compile_fail, docs, and bench-smoke:
+# one test per benchmark family (bench-smoke.<family>) that runs it for about a millisecond and
+# fails on a crash or a benchmark error (state.SkipWithError); it measures nothing.
+# CTEST_ARGS='-L bench-smoke' runs only those, CTEST_ARGS='-LE bench-smoke' all but those.
 
 # Keep the output of the makes that CMake runs free of "Entering directory" noise.
 MAKEFLAGS += --no-print-directory

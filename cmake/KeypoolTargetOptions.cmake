@@ -1,13 +1,16 @@
 # Compile options for keypool's OWN targets (tests, examples, benchmarks). Never applied to the
 # keypool::keypool interface, so users of the library inherit none of them.
 
-# keypool_warnings(<target>): warnings are errors. -Wconversion is deliberately not enabled.
+# keypool_warnings(<target>): the warnings we keep at zero, and errors when KEYPOOL_WARNINGS_AS_ERRORS
+# (CMake's COMPILE_WARNING_AS_ERROR: -Werror, /WX; `cmake --compile-no-warning-as-error` overrides
+# it for one build). -Wconversion is deliberately not enabled.
 function(keypool_warnings target)
   if(MSVC)
-    target_compile_options(${target} PRIVATE /W4 /WX /permissive-)
+    target_compile_options(${target} PRIVATE /W4 /permissive-)
   else()
-    target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Werror)
+    target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic)
   endif()
+  set_target_properties(${target} PROPERTIES COMPILE_WARNING_AS_ERROR ${KEYPOOL_WARNINGS_AS_ERRORS})
 endfunction()
 
 # keypool_sanitize(<target>): applies KEYPOOL_SANITIZE to the target's compile and link.

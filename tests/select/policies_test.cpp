@@ -20,6 +20,14 @@ namespace {
 
 const kp::TimePoint monday_8am{sys_days{2026y / November / 23} + 8h};
 
+/// Key i's label, "k<i>", built by appending (g++ 12 at -O3 reports a false -Wrestrict on
+/// "k" + std::to_string(i)).
+std::string numbered(int i) {
+  std::string label{"k"};
+  label += std::to_string(i);
+  return label;
+}
+
 template <class Select>
 struct Bench {
   kp::clock::Manual clock{monday_8am};
@@ -212,7 +220,7 @@ TEST_CASE("priority under threads never over-admits and reports each move once p
 TEST_CASE("score prefers the key with the most quota left, so usage stays level", "[select][score]") {
   Bench<kp::select::Score> b;
   const auto p = b.pool.add_provider("groq");
-  for (int i = 0; i < 4; ++i) b.key(p, "k" + std::to_string(i), {kp::Limit::tokens(10'000).per_day()});
+  for (int i = 0; i < 4; ++i) b.key(p, numbered(i), {kp::Limit::tokens(10'000).per_day()});
   // Unequal starting points: k0 has spent 3,000 tokens, k1 1,000.
   {
     auto l = b.pool.acquire({.tokens = 3'000});
@@ -318,7 +326,7 @@ TEST_CASE("shortest wait with acquire_for sleeps exactly until the soonest key c
 TEST_CASE("two choices keeps the busiest key close to the average on a large pool", "[select][two_choices]") {
   Bench<kp::select::TwoChoices> b;
   const auto p = b.pool.add_provider("groq");
-  for (int i = 0; i < 200; ++i) b.key(p, "k" + std::to_string(i), {kp::Limit::requests(1'000'000).per_day()});
+  for (int i = 0; i < 200; ++i) b.key(p, numbered(i), {kp::Limit::requests(1'000'000).per_day()});
   const auto served = b.serve(100'000);
   int most = 0, least = 1 << 30;
   for (const auto& [label, n] : served) {
@@ -336,7 +344,7 @@ TEST_CASE("two choices finds the last key that can serve", "[select][two_choices
   Bench<kp::select::TwoChoices> b;
   const auto p = b.pool.add_provider("groq");
   for (int i = 0; i < 64; ++i)
-    b.key(p, "k" + std::to_string(i), {kp::Limit::requests(i == 41 ? 50 : 1).per_day()});
+    b.key(p, numbered(i), {kp::Limit::requests(i == 41 ? 50 : 1).per_day()});
   // 63 keys of one request and one of 50: all 113 requests are served, then the refusal.
   for (int i = 0; i < 113; ++i) REQUIRE(b.pool.acquire());
   CHECK_FALSE(b.pool.acquire());
@@ -380,7 +388,7 @@ TEST_CASE("sticky keeps an affinity on one key, spreads affinities evenly, and m
           "[select][sticky]") {
   Bench<kp::select::Sticky<>> b;
   const auto p = b.pool.add_provider("anthropic");
-  for (int i = 0; i < 10; ++i) b.key(p, "k" + std::to_string(i), {kp::Limit::requests(1'000'000).per_day()});
+  for (int i = 0; i < 10; ++i) b.key(p, numbered(i), {kp::Limit::requests(1'000'000).per_day()});
   std::map<std::uint64_t, std::string> home;
   std::map<std::string, int> per_key;
   for (std::uint64_t a = 1; a <= 10'000; ++a) {
@@ -412,7 +420,7 @@ TEST_CASE("sticky falls back to the inner policy when the home key cannot serve,
           "[select][sticky]") {
   Bench<kp::select::Sticky<>> b;
   const auto p = b.pool.add_provider("anthropic");
-  for (int i = 0; i < 4; ++i) b.key(p, "k" + std::to_string(i), {kp::Limit::requests(5).per_minute()});
+  for (int i = 0; i < 4; ++i) b.key(p, numbered(i), {kp::Limit::requests(5).per_minute()});
   auto first = b.pool.acquire({.affinity = 42});
   const std::string home{first.label()};
   for (int i = 0; i < 4; ++i) CHECK(b.pool.acquire({.affinity = 42}).label() == home);

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -552,4 +553,58 @@ TEST_CASE("Redis: a corrupted counter fails that key only, not the connection or
   CHECK(pool.storage().stats().outages == 0);
   CHECK(pool.storage().stats().errors > 0);  // the bad key's scripts, refused by Redis
   CHECK(recorder.count(kp::EventKind::backend_unavailable) == 0);
+}
+
+TEST_CASE("Redis: traffic right after a reset is admitted at once, and no refusal claims the window's end") {
+  RedisServer server;
+  kp::clock::Manual clock{day_start + 9h};  // the day's window ends 15 h later
+  // Admits every acquire of `n` (committing it), or counts the refusals and the longest wait one claims.
+  struct Traffic {
+    std::size_t refused = 0;
+    kp::Duration longest_wait{};
+  };
+  auto run = [&](Pool& pool, int n) {
+    Traffic t;
+    for (int i = 0; i < n; ++i) {
+      kp::Lease lease = pool.acquire({.tokens = 100}, clock.now());
+      if (lease) {
+        lease.commit({.tokens = 100});
+      } else {
+        ++t.refused;
+        t.longest_wait = std::max(t.longest_wait, lease.refusal().retry_after);
+      }
+    }
+    return t;
+  };
+
+  SECTION("the benchmark's sequence: roomy limits, background thread, reset_all, traffic at once") {
+    Pool pool{kp::store::Redis{options_for(server)}, clock};
+    const auto groq = pool.add_provider("groq");
+    for (int k = 0; k < 10; ++k)
+      pool.add_key(groq, kp::Secret{"gsk_" + std::to_string(k)},
+                   {kp::Limit::requests(1'000'000).per_minute(), kp::Limit::requests(10'000'000).per_day(),
+                    kp::Limit::tokens(100'000'000).per_minute()},
+                   {.label = "k" + std::to_string(k)});
+    for (int round = 0; round < 20; ++round) {
+      CAPTURE(round);
+      pool.reset_all();
+      const Traffic t = run(pool, 200);
+      CHECK(t.refused == 0);
+      CHECK(t.longest_wait < 1min);
+    }
+  }
+  SECTION("without a background thread: the refused acquire publishes the reset itself") {
+    auto options = options_for(server);
+    options.refill_interval = kp::Duration::zero();
+    Pool pool{kp::store::Redis{options}, clock};
+    const kp::KeyId key = add_groq_key(pool, {kp::Limit::requests(1'000'000).per_day()}, "k");
+    for (int round = 0; round < 5; ++round) {
+      CAPTURE(round);
+      pool.reset(key);
+      const Traffic t = run(pool, 100);
+      CHECK(t.refused == 0);
+      CHECK(t.longest_wait < 1min);
+    }
+    CHECK(server.get(counter("test", "k", clock.now())) > 0);  // leased from the fresh count
+  }
 }

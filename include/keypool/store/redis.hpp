@@ -246,6 +246,8 @@ class Redis {
   /// Called by a refused acquire: leases, in one round trip, what `amounts` needs on every key
   /// whose hand is short and whose fleet quota is not known to be dry. Returns whether anything
   /// was granted. Waits at most `timeout` in total (for the connection and the round trip).
+  /// A reset of this instance not yet published goes first in that round trip, so the leases
+  /// after it come from the fresh count.
   bool lease_sync(const detail::Amounts& amounts, TimePoint now) noexcept {
     const bool granted = state_->lease_sync(amounts, now);
     state_->deliver();  // events of the round trip, outside the store's lock
@@ -865,10 +867,12 @@ return out
       }
     }
 
-    void plan_control(std::size_t k, KeyLease& key, std::int64_t now_sec, bool read_controls, std::vector<Planned>& plan) {
-      const int disable = key.pending_disable.exchange(-1, std::memory_order_acq_rel);
+    // Plans this instance's pending reset of key `k`, if any, and returns its limits. Commands
+    // planned after it in the same pipeline run against the fresh counts.
+    std::uint32_t plan_reset(std::size_t k, KeyLease& key, std::int64_t now_sec, std::vector<Planned>& plan) {
       const std::uint32_t reset = key.pending_reset.exchange(0, std::memory_order_acq_rel);
-      if (reset != 0) {
+      if (reset == 0) return 0;
+      try {
         Planned p{Planned::What::control, k, 0, 0, 0, 0, 0, 0, {}};
         // KEYS: the control hash, then the counters to delete; ARGV: "reset", the limit indices.
         std::vector<std::string> counters, indices;
@@ -884,7 +888,16 @@ return out
         for (std::string& i : indices) p.args.push_back(std::move(i));
         p.own_reset = reset;
         plan.push_back(std::move(p));
+      } catch (...) {
+        key.pending_reset.fetch_or(reset, std::memory_order_acq_rel);  // not planned: still to publish
+        throw;
       }
+      return reset;
+    }
+
+    void plan_control(std::size_t k, KeyLease& key, std::int64_t now_sec, bool read_controls, std::vector<Planned>& plan) {
+      const int disable = key.pending_disable.exchange(-1, std::memory_order_acq_rel);
+      const std::uint32_t reset = plan_reset(k, key, now_sec, plan);
       if (const std::uint64_t cool = key.pending_cool.exchange(0, std::memory_order_acq_rel); cool != 0) {
         Planned p{Planned::What::control, k, 0, 0, 0, 0, 0, 0, {}};
         p.args = {"EVALSHA", control_sha, "1", key.control, "cool", std::to_string((cool + 999'999) / 1'000'000)};
@@ -1068,18 +1081,23 @@ return out
         lock.try_lock();
       }
       current_time = now;
+      std::vector<Planned> plan;
+      // Resets taken for this round trip go back to the background thread if it is not sent.
+      auto unsent = [&] {
+        for (const Planned& p : plan)
+          if (p.own_reset != 0) keys[p.key].pending_reset.fetch_or(p.own_reset, std::memory_order_acq_rel);
+      };
       try {
         const std::int64_t now_sec = detail::to_seconds(now);
         const std::size_t count = key_count.load(std::memory_order_acquire);
-        std::vector<Planned> plan;
         bool in_hand_now = false;
         for (std::size_t k = 0; k < count; ++k) {
           KeyLease& key = keys[k];
           if (key.slot == nullptr) continue;
           if (keypool::accounting::Leased::resting(*key.slot, detail::to_ns(now))) continue;
-          // A reset not yet published: a lease now would be debited from a count about to be
-          // deleted. The background thread publishes it first.
-          if (key.pending_reset.load(std::memory_order_acquire) != 0) continue;
+          // A reset not yet published goes first in this round trip: the leases planned after it
+          // are debited from the fresh count, not from the one it deletes.
+          plan_reset(k, key, now_sec, plan);
           std::size_t short_limits = 0;
           std::size_t first = plan.size();
           bool dry = false;
@@ -1110,22 +1128,27 @@ return out
           if (dry) plan.erase(plan.begin() + static_cast<std::ptrdiff_t>(first), plan.end());  // this key cannot serve
           if (short_limits == 0) in_hand_now = true;  // another thread's lease landed meanwhile
         }
-        if (in_hand_now) return true;
+        if (in_hand_now) {
+          unsent();
+          return true;
+        }
         // Reconnecting (connect, AUTH, loading scripts) is the background thread's job: it could
         // take several timeouts, and an acquire waits for one at most.
         const bool reconnect_here = !thread.joinable() && std::chrono::steady_clock::now() >= next_connect;
         if (context == nullptr && !reconnect_here) {
+          unsent();
           if (options.on_outage == OnOutage::local_share) return share_locally(now, &amounts);
           return false;
         }
         if (plan.empty()) return false;
         stats.sync_round_trips.fetch_add(1, std::memory_order_relaxed);
         const std::uint64_t before = stats.leased.load(std::memory_order_relaxed);
-        run_plan(plan, now, deadline);
+        run_plan(plan, now, deadline);  // an unanswered reset is queued again by apply()
         if (!available.load(std::memory_order_relaxed) && options.on_outage == OnOutage::local_share)
           return share_locally(now, &amounts);
         return stats.leased.load(std::memory_order_relaxed) != before;
       } catch (...) {
+        unsent();
         return false;
       }
     }
