@@ -234,20 +234,18 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   /// nothing against the counts (their health outcome still applies).
   void reset(KeyId key) {
     const detail::KeyRecord& record = table_.checked(key, "reset");
-    // Shared first, then forgotten here: a lease a store plans in between is wasted, never
-    // taken from a count the reset is about to delete.
-    Accounting::share_reset(store_, key.value, ~std::uint32_t{0});
     reset_counters(record, nullptr);
+    Accounting::share_reset(store_, key.value, ~std::uint32_t{0});
     detail::health::clear_cooldown(*record.slot);
   }
   /// Forgets the usage of `key`'s limits that count `metric`.
   void reset(KeyId key, Metric metric) {
     const detail::KeyRecord& record = table_.checked(key, "reset");
+    reset_counters(record, &metric);
     std::uint32_t limits = 0;
     for (std::size_t i = 0; i < record.limit_count; ++i)
       if (record.plans[i].metric == metric) limits |= 1u << i;
     Accounting::share_reset(store_, key.value, limits);
-    reset_counters(record, &metric);
   }
   /// reset(k) for every key.
   void reset_all() {
