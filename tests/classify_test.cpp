@@ -648,3 +648,25 @@ TEST_CASE("end to end: a 200's x-ratelimit headers tighten the pool's count", "[
   REQUIRE_FALSE(refused);
   CHECK(refused.refusal().reason == kp::Reason::exhausted);
 }
+
+TEST_CASE("end to end: Groq's 200 leaves a per-day token limit alone: its tokens headers count a minute", "[classify][pool][reports]") {
+  PoolFixture f;
+  const auto k = f.key({kp::Limit::tokens(14'400).per_day()});
+  f.pool.acquire({.tokens = 1'200}).commit({.tokens = 1'200}, kp::classify(200, groq_free_tier_headers, R"({"id":"chatcmpl-1"})", f.clock.now()));
+  CHECK(f.used(k, 0) == 1'200);  // not 14,400 − 4,800 left in Groq's minute
+  for (int i = 0; i < 10; ++i) CHECK(f.pool.acquire({.tokens = 1'200}));  // the rest of the day is there
+}
+
+TEST_CASE("end to end: a per-minute 429 with nothing left until a 7 s reset rests a per-day key for 7 s, not until midnight", "[classify][pool][reports]") {
+  PoolFixture f;
+  const auto k = f.key({kp::Limit::requests(10'000).per_day(), kp::Limit::tokens(1'000'000).per_day()});
+  f.pool.acquire({.tokens = 1'912}).fail(kp::classify(429, openai_tpm_exhausted_headers, openai_tpm_429_wait_7s, f.clock.now()));
+  CHECK(f.used(k, 0) == 1);  // the refused request is counted
+  CHECK(f.used(k, 1) == 0);  // the day's tokens are not filled
+  const auto refused = f.pool.acquire({.tokens = 1'912});
+  REQUIRE_FALSE(refused);
+  CHECK(refused.refusal().reason == kp::Reason::cooling_down);
+  CHECK(refused.refusal().retry_after == 7s);
+  f.clock.advance(7s);
+  CHECK(f.pool.acquire({.tokens = 1'912}));
+}

@@ -484,11 +484,15 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
 
   /// Tightens the key's calendar counts to what the provider reported left: a limit's usage is
   /// raised (never lowered) so that at most the reported remainder is left. Which limit a report
-  /// is about: detail::report_target.
+  /// is about: detail::report_target. A report of nothing left that describes none of the key's
+  /// limits rests the key until the provider's reset (its counts untouched).
   void apply_reports(const detail::KeyRecord& key, const Outcome& outcome, TimePoint now) noexcept {
     for (const ProviderRemaining& report : outcome.remaining()) {
       const std::size_t i = detail::report_target(key, report, now);
-      if (i == key.limit_count) continue;
+      if (i == key.limit_count) {
+        if (report.remaining == 0 && report.resets_at > now) cool_down(key, report.resets_at, now);
+        continue;
+      }
       const detail::LimitPlan& plan = key.plans[i];
       const accounting::Change change = Accounting::Window::raise_to(plan, key.slot->counters[i],
                                                                      plan.amount - std::min(report.remaining, plan.amount),

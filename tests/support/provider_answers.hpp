@@ -30,6 +30,22 @@ inline constexpr std::string_view openai_tpm_429 = R"({
     }
 })";
 
+// OpenAI's 429 for the minute's tokens: the tokens headers say none are left until the reset.
+inline const Headers openai_tpm_exhausted_headers{
+    {"x-ratelimit-limit-requests", "500"},     {"x-ratelimit-limit-tokens", "30000"},
+    {"x-ratelimit-remaining-requests", "497"}, {"x-ratelimit-remaining-tokens", "0"},
+    {"x-ratelimit-reset-requests", "360ms"},   {"x-ratelimit-reset-tokens", "7s"},
+    {"x-request-id", "req_2c4e6a8b0d1f3e5a7c9b1d3f5e7a9c0b"}};
+
+inline constexpr std::string_view openai_tpm_429_wait_7s = R"({
+    "error": {
+        "message": "Rate limit reached for gpt-4o-mini in organization org-Xk2mT9pQ7rLw3vBn on tokens per min (TPM): Limit 30000, Used 30000, Requested 1912. Please try again in 7s. Visit https://platform.openai.com/account/rate-limits to learn more.",
+        "type": "tokens",
+        "param": null,
+        "code": "rate_limit_exceeded"
+    }
+})";
+
 inline constexpr std::string_view openai_rpd_429 = R"({
     "error": {
         "message": "Rate limit reached for gpt-3.5-turbo in organization org-Xk2mT9pQ7rLw3vBn on requests per day (RPD): Limit 200, Used 200, Requested 1. Please try again in 7m12s. Visit https://platform.openai.com/account/rate-limits to learn more. You can increase your rate limit by adding a payment method to your account at https://platform.openai.com/account/billing.",
@@ -99,6 +115,13 @@ inline const Headers groq_headers{
     {"x-ratelimit-remaining-requests", "14370"},  {"x-ratelimit-remaining-tokens", "17997"},
     {"x-ratelimit-reset-requests", "2m59.56s"},   {"x-ratelimit-reset-tokens", "7.66s"},
     {"x-groq-region", "us-east-1"},               {"x-request-id", "req_01jq8v3h4xfc9a7bz2m6n5k0t1"}};
+
+// Groq's free tier on a 200: 14,400 requests per day, 6,000 tokens per minute.
+inline const Headers groq_free_tier_headers{
+    {"x-ratelimit-limit-requests", "14400"},     {"x-ratelimit-limit-tokens", "6000"},
+    {"x-ratelimit-remaining-requests", "14399"}, {"x-ratelimit-remaining-tokens", "4800"},
+    {"x-ratelimit-reset-requests", "6s"},        {"x-ratelimit-reset-tokens", "12s"},
+    {"x-groq-region", "us-east-1"},              {"x-request-id", "req_01jq8v9k2mfc3a7bz2m6n5k0t4"}};
 
 inline constexpr std::string_view groq_tpd_429 =
     R"({"error":{"message":"Rate limit reached for model `llama-3.3-70b-versatile` in organization `org_01hx3a9zq4f8m2k7v6b5n1c0d9` service tier `on_demand` on tokens per day (TPD): Limit 100000, Used 99719, Requested 1024. Please try again in 12m19.296s. Need more tokens? Upgrade to Dev Tier today at https://console.groq.com/settings/billing","type":"tokens","code":"rate_limit_exceeded"}})";
