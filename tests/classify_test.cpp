@@ -553,6 +553,59 @@ TEST_CASE("times near the end of the time point range saturate instead of overfl
 }
 
 // =============================================================================================
+// Dialects: whose answer it is
+
+TEST_CASE("the dialect names the windows: Groq's requests count a day, OpenAI's a minute; generic leaves them unknown", "[classify][dialect]") {
+  const std::string_view body = R"({"id":"chatcmpl-1","object":"chat.completion"})";
+  auto o = kp::classify(200, groq_headers, body, now, kp::dialects::groq);
+  REQUIRE(o.remaining().size() == 2);
+  CHECK(o.remaining()[0] == kp::ProviderRemaining{kp::Metric::requests, 14'370, 14'400, now + 2min + 59'560ms, kp::Window::day});
+  CHECK(o.remaining()[1] == kp::ProviderRemaining{kp::Metric::tokens, 17'997, 18'000, now + 7'660ms, kp::Window::minute});
+  o = kp::classify(200, openai_headers, body, now, kp::dialects::openai);
+  REQUIRE(o.remaining().size() == 2);
+  CHECK(o.remaining()[0] == kp::ProviderRemaining{kp::Metric::requests, 9'999, 10'000, now + 6ms, kp::Window::minute});
+  CHECK(o.remaining()[1] == kp::ProviderRemaining{kp::Metric::tokens, 1'999'877, 2'000'000, now + 3ms, kp::Window::minute});
+  o = kp::classify(200, anthropic_headers, body, now, kp::dialects::anthropic);
+  REQUIRE(o.remaining().size() == 2);
+  CHECK(o.remaining()[0] == kp::ProviderRemaining{kp::Metric::requests, 3'999, 4'000, now + 1s, kp::Window::minute});
+  CHECK(o.remaining()[1] == kp::ProviderRemaining{kp::Metric::tokens, 452'000, 480'000, now + 4s, kp::Window::minute});
+  // The generic dialect, the overload without one, and the dialects with no headers of their own yet.
+  for (const kp::Dialect reading : {kp::dialects::generic, kp::dialects::gemini, kp::dialects::mistral, kp::dialects::openrouter}) {
+    CAPTURE(kp::to_string(reading));
+    o = kp::classify(200, groq_headers, body, now, reading);
+    CHECK(o == answer(200, groq_headers, body));
+    REQUIRE(o.remaining().size() == 2);
+    CHECK(o.remaining()[0].window == kp::Window::unknown);
+  }
+  // Another provider's headers are not this dialect's: Anthropic's in the groq dialect are not read.
+  CHECK(kp::classify(200, anthropic_headers, body, now, kp::dialects::groq).remaining().empty());
+}
+
+TEST_CASE("the cerebras dialect reads its -day and -minute headers; the generic one does not", "[classify][dialect]") {
+  const auto o = kp::classify(200, cerebras_headers, R"({"id":"chatcmpl-2"})", now, kp::dialects::cerebras);
+  REQUIRE(o.remaining().size() == 2);
+  CHECK(o.remaining()[0] == kp::ProviderRemaining{kp::Metric::requests, 14'397, 14'400, now + 33'011s + 382'867'097ns, kp::Window::day});
+  CHECK(o.remaining()[1] == kp::ProviderRemaining{kp::Metric::tokens, 59'140, 60'000, now + 11s + 382'867'097ns, kp::Window::minute});
+  CHECK(answer(200, cerebras_headers, "").remaining().empty());
+}
+
+TEST_CASE("in the groq dialect a daily quota's Retry-After is its end; in the generic one only the message's time is", "[classify][dialect][groq]") {
+  // Groq's own answer gives both: the message's finer time decides in any dialect.
+  CHECK(kp::classify(429, groq_tpd_429_headers, groq_tpd_429_wait_7m, now, kp::dialects::groq).until() == now + 7min + 12'500ms);
+  CHECK(answer(429, groq_tpd_429_headers, groq_tpd_429_wait_7m).until() == now + 7min + 12'500ms);
+  // A daily answer without a time in its words.
+  const Headers retry{{"retry-after", "433"}};
+  CHECK(kp::classify(429, retry, "Daily request limit reached", now, kp::dialects::groq) ==
+        kp::Outcome::quota_exhausted(kp::Metric::requests, now + 433s).with_status(429));
+  CHECK(kp::classify(429, retry, "Daily request limit reached", now, kp::dialects::openai) ==
+        kp::Outcome::quota_exhausted(kp::Metric::requests).with_status(429));
+  // Gemini's per-day quota id with a short retryDelay still spends the day, whatever the dialect.
+  CHECK(kp::classify(429, kp::no_headers, gemini_per_day, now, kp::dialects::gemini) ==
+        kp::Outcome::quota_exhausted(kp::Metric::requests).with_status(429));
+  CHECK(kp::classify(429, Headers{{"retry-after", "38"}}, gemini_per_day, now, kp::dialects::groq).until() == kp::TimePoint{});
+}
+
+// =============================================================================================
 // End to end: what the pool does with classify's outcome
 
 namespace {
@@ -669,4 +722,31 @@ TEST_CASE("end to end: a per-minute 429 with nothing left until a 7 s reset rest
   CHECK(refused.refusal().retry_after == 7s);
   f.clock.advance(7s);
   CHECK(f.pool.acquire({.tokens = 1'912}));
+}
+
+TEST_CASE("end to end: in the groq dialect its 200 tightens the day's requests and the minute's tokens, nothing else", "[classify][pool][reports][dialect]") {
+  PoolFixture f;
+  const auto k = f.key({kp::Limit::requests(30).per_minute(), kp::Limit::requests(14'400).per_day(), kp::Limit::tokens(6'000).per_minute(),
+                        kp::Limit::tokens(500'000).per_day()});
+  f.pool.acquire({.tokens = 200}).commit({.tokens = 200}, kp::classify(200, groq_free_tier_headers, R"({"id":"chatcmpl-1"})", f.clock.now(), kp::dialects::groq));
+  CHECK(f.used(k, 0) == 1);      // requests per minute: a day's figure says nothing about it
+  CHECK(f.used(k, 1) == 1);      // requests per day: 14,400 − 14,399 left
+  CHECK(f.used(k, 2) == 1'200);  // tokens per minute: 6,000 − 4,800 left
+  CHECK(f.used(k, 3) == 200);    // tokens per day: untouched
+}
+
+TEST_CASE("end to end: Groq's daily-token 429 with retry-after 433 serves again after 433 s, the day not filled", "[classify][pool][dialect]") {
+  PoolFixture f;
+  const auto k = f.key({kp::Limit::requests(14'400).per_day(), kp::Limit::tokens(6'000).per_minute(), kp::Limit::tokens(500'000).per_day()});
+  f.pool.acquire({.tokens = 1'184}).fail(kp::classify(429, groq_tpd_429_headers, groq_tpd_429_wait_7m, f.clock.now(), kp::dialects::groq));
+  CHECK(f.used(k, 2) == 0);  // the day's tokens are not marked spent until midnight
+  for (const auto later : {Duration{0}, Duration{9s}, Duration{5min}, Duration{432s}}) {
+    f.clock.set(now + later);
+    CAPTURE(later.count());
+    const auto refused = f.pool.acquire({.tokens = 1'184});
+    REQUIRE_FALSE(refused);
+    CHECK(refused.refusal().reason == kp::Reason::cooling_down);
+  }
+  f.clock.set(now + 433s);
+  CHECK(f.pool.acquire({.tokens = 1'184}));
 }
