@@ -750,3 +750,24 @@ TEST_CASE("end to end: Groq's daily-token 429 with retry-after 433 serves again 
   f.clock.set(now + 433s);
   CHECK(f.pool.acquire({.tokens = 1'184}));
 }
+
+TEST_CASE("end to end: YouTube's quotaExceeded on a key counting units waits until midnight Pacific, not a minute", "[classify][pool]") {
+  PoolFixture f;
+  f.key({kp::Limit::units(10'000).per_day().reset_zone(kp::Zone::posix("PST8PDT,M3.2.0,M11.1.0"))});
+  f.clock.set(now + 11h);  // 19:00 UTC, 11:00 PST
+  const kp::TimePoint midnight_pacific{sys_days{2026y / November / 24} + 8h};
+  const auto o = kp::classify(403, kp::no_headers, youtube_quota_403, f.clock.now());
+  REQUIRE(o.kind() == Kind::quota_exhausted);
+  REQUIRE(o.metric() != kp::Metric::units);  // a quota the key does not count
+  f.pool.acquire({.units = 100}).fail(o);
+  for (const auto later : {Duration{1min}, Duration{2h}, Duration{12h + 59min + 59s}}) {
+    f.clock.set(now + 11h + later);
+    CAPTURE(later.count());
+    const auto refused = f.pool.acquire({.units = 100});
+    REQUIRE_FALSE(refused);
+    CHECK(refused.refusal().reason == kp::Reason::cooling_down);
+    CHECK(refused.refusal().resets_at == midnight_pacific);
+  }
+  f.clock.set(midnight_pacific);
+  CHECK(f.pool.acquire({.units = 100}));
+}

@@ -545,10 +545,14 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
           events_.exhausted(key, i, key.plans[i], accounting::current_window_of(key.plans[i].limit, now_sec).epoch,
                             key.plans[i].amount, now);
         }
-        // Nothing matched, or the provider names a later time than our windows: cool the key.
+        // Nothing matched, or the provider names a later time than our windows: cool the key,
+        // until the provider's time, else (a quota the key does not count) until its own longest
+        // window resets, and at least for the default cooldown.
         const bool has_until = detail::to_ns(outcome.until()) > detail::to_ns(now);
-        if (spent.mask == 0 || (has_until && detail::to_ns(outcome.until()) > static_cast<std::uint64_t>(spent.latest_end) * 1'000'000'000ull))
-          cool_down(key, has_until ? outcome.until() : now + health_.default_cooldown, now);
+        if (has_until && (spent.mask == 0 || detail::to_ns(outcome.until()) > static_cast<std::uint64_t>(spent.latest_end) * 1'000'000'000ull))
+          cool_down(key, outcome.until(), now);
+        else if (spent.mask == 0)
+          cool_down(key, std::max(now + health_.default_cooldown, TimePoint{std::chrono::seconds{detail::longest_window_end(key, now)}}), now);
         return;
       }
       case Outcome::Kind::auth_failed:

@@ -112,4 +112,17 @@ struct SpentLimits {
   return spent;
 }
 
+/// The latest end (UTC seconds) of the key's current calendar windows, each in its reset zone;
+/// 0 when the key has none. Where a quota of a metric the key does not count leaves it: out
+/// until its own longest window resets (YouTube's quotaExceeded on a key counting units per day
+/// in Pacific time: midnight Pacific).
+[[nodiscard]] inline std::int64_t longest_window_end(const KeyRecord& key, TimePoint now) noexcept {
+  const std::int64_t now_sec = to_seconds(now);
+  std::int64_t latest = 0;
+  for (std::size_t i = 0; i < key.limit_count; ++i)
+    if (key.plans[i].kind == Limit::Kind::window)
+      latest = std::max(latest, accounting::current_window_of(key.plans[i].limit, now_sec).end);
+  return latest;
+}
+
 }  // namespace keypool::detail
