@@ -771,3 +771,33 @@ TEST_CASE("end to end: YouTube's quotaExceeded on a key counting units waits unt
   f.clock.set(midnight_pacific);
   CHECK(f.pool.acquire({.units = 100}));
 }
+
+TEST_CASE("end to end: a provider added with its dialect reads its answers so through Lease::classify", "[classify][pool][dialect]") {
+  kp::clock::Manual clock{now};
+  kp::KeyPool<kp::clock::Manual> pool{clock};
+  const auto groq = pool.add_provider("groq", kp::dialects::groq);
+  const auto other = pool.add_provider("other", 1);
+  pool.add_key(groq, kp::Secret{"gsk_lease_classify_1"},
+               {kp::Limit::requests(14'400).per_day(), kp::Limit::tokens(6'000).per_minute(), kp::Limit::tokens(500'000).per_day()});
+  pool.add_key(other, kp::Secret{"sk_lease_classify_2"}, {kp::Limit::requests(10).per_minute()});
+  auto lease = pool.acquire({.tokens = 200});
+  REQUIRE(lease);
+  REQUIRE(lease.provider() == groq);
+  CHECK(lease.dialect() == kp::dialects::groq);
+  const auto o = lease.classify(200, groq_free_tier_headers, R"({"id":"chatcmpl-1"})", clock.now());
+  CHECK(o == kp::classify(200, groq_free_tier_headers, R"({"id":"chatcmpl-1"})", now, kp::dialects::groq));
+  REQUIRE(o.remaining().size() == 2);
+  CHECK(o.remaining()[0].window == kp::Window::day);
+  lease.commit({.tokens = 200}, o);
+  const auto snap = pool.snapshot();
+  CHECK(snap.keys[0].limits[0].used == 1);      // requests per day: 14,400 − 14,399 left
+  CHECK(snap.keys[0].limits[1].used == 1'200);  // tokens per minute: 6,000 − 4,800 left
+  CHECK(snap.keys[0].limits[2].used == 200);    // tokens per day: untouched
+  // A provider added without a dialect reads as generic.
+  pool.disable(kp::KeyId{0});
+  auto generic = pool.acquire();
+  REQUIRE(generic);
+  CHECK(generic.provider() == other);
+  CHECK(generic.dialect() == kp::dialects::generic);
+  CHECK(generic.classify(429, kp::no_headers, "", clock.now()) == kp::Outcome::rate_limited().with_status(429));
+}

@@ -40,6 +40,7 @@
 #include <keypool/detail/snapshot_builder.hpp>
 #include <keypool/detail/thread_ordinal.hpp>
 #include <keypool/detail/tier_index.hpp>
+#include <keypool/dialect.hpp>
 #include <keypool/error.hpp>
 #include <keypool/events.hpp>
 #include <keypool/key_slot.hpp>
@@ -132,9 +133,14 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   // ---------------------------------------------------------------------------------------------
   // Configuration (admin mutex; never on the hot path)
 
-  /// Adds a provider; lower `tier` is preferred by select::Priority. Throws keypool::Error on an
-  /// empty or duplicate name, or when 256 providers exist. Thread-safe. O(providers).
-  ProviderId add_provider(std::string_view name, std::uint32_t tier = 0) { return table_.add_provider(name, tier); }
+  /// Adds a provider; lower `tier` is preferred by select::Priority; `dialect` is how its answers
+  /// are read (`Lease::classify`; see keypool::Dialect). Throws keypool::Error on an empty or
+  /// duplicate name, or when 256 providers exist. Thread-safe. O(providers).
+  ProviderId add_provider(std::string_view name, std::uint32_t tier = 0, Dialect dialect = dialects::generic) {
+    return table_.add_provider(name, tier, dialect);
+  }
+  /// add_provider(name, 0, dialect): `pool.add_provider("groq", kp::dialects::groq)`.
+  ProviderId add_provider(std::string_view name, Dialect dialect) { return table_.add_provider(name, 0, dialect); }
 
   /// Adds a key with its limits (at most 8) and options. The label defaults to the redacted
   /// secret ("gsk_…3456", with "#2" appended if another key redacts alike). Throws keypool::Error on an unknown
