@@ -801,3 +801,24 @@ TEST_CASE("end to end: a provider added with its dialect reads its answers so th
   CHECK(generic.dialect() == kp::dialects::generic);
   CHECK(generic.classify(429, kp::no_headers, "", clock.now()) == kp::Outcome::rate_limited().with_status(429));
 }
+
+TEST_CASE("end to end: Gemini's per-day quotaId still spends the day in its dialect, whatever its short waits", "[classify][pool][dialect]") {
+  kp::clock::Manual clock{now};
+  kp::KeyPool<kp::clock::Manual> pool{clock};
+  pool.add_key(pool.add_provider("gemini", kp::dialects::gemini), kp::Secret{"AIza_dialect_day_1"},
+               {kp::Limit::requests(15).per_minute(), kp::Limit::requests(200).per_day()});
+  auto lease = pool.acquire();
+  REQUIRE(lease);
+  lease.fail(lease.classify(429, Headers{{"retry-after", "38"}}, gemini_per_day, clock.now()));
+  CHECK(pool.snapshot().keys[0].limits[1].used == 200);
+  for (const auto later : {Duration{38s}, Duration{2min}, Duration{15h}}) {
+    clock.set(now + later);
+    CAPTURE(later.count());
+    const auto refused = pool.acquire();
+    REQUIRE_FALSE(refused);
+    CHECK(refused.refusal().reason == kp::Reason::exhausted);
+    CHECK(refused.refusal().resets_at == midnight);
+  }
+  clock.set(midnight);
+  CHECK(pool.acquire());
+}
