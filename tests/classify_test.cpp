@@ -553,6 +553,59 @@ TEST_CASE("times near the end of the time point range saturate instead of overfl
 }
 
 // =============================================================================================
+// Dialects: whose answer it is
+
+TEST_CASE("the dialect names the windows: Groq's requests count a day, OpenAI's a minute; generic leaves them unknown", "[classify][dialect]") {
+  const std::string_view body = R"({"id":"chatcmpl-1","object":"chat.completion"})";
+  auto o = kp::classify(200, groq_headers, body, now, kp::dialects::groq);
+  REQUIRE(o.remaining().size() == 2);
+  CHECK(o.remaining()[0] == kp::ProviderRemaining{kp::Metric::requests, 14'370, 14'400, now + 2min + 59'560ms, kp::Window::day});
+  CHECK(o.remaining()[1] == kp::ProviderRemaining{kp::Metric::tokens, 17'997, 18'000, now + 7'660ms, kp::Window::minute});
+  o = kp::classify(200, openai_headers, body, now, kp::dialects::openai);
+  REQUIRE(o.remaining().size() == 2);
+  CHECK(o.remaining()[0] == kp::ProviderRemaining{kp::Metric::requests, 9'999, 10'000, now + 6ms, kp::Window::minute});
+  CHECK(o.remaining()[1] == kp::ProviderRemaining{kp::Metric::tokens, 1'999'877, 2'000'000, now + 3ms, kp::Window::minute});
+  o = kp::classify(200, anthropic_headers, body, now, kp::dialects::anthropic);
+  REQUIRE(o.remaining().size() == 2);
+  CHECK(o.remaining()[0] == kp::ProviderRemaining{kp::Metric::requests, 3'999, 4'000, now + 1s, kp::Window::minute});
+  CHECK(o.remaining()[1] == kp::ProviderRemaining{kp::Metric::tokens, 452'000, 480'000, now + 4s, kp::Window::minute});
+  // The generic dialect, the overload without one, and the dialects with no headers of their own yet.
+  for (const kp::Dialect reading : {kp::dialects::generic, kp::dialects::gemini, kp::dialects::mistral, kp::dialects::openrouter}) {
+    CAPTURE(kp::to_string(reading));
+    o = kp::classify(200, groq_headers, body, now, reading);
+    CHECK(o == answer(200, groq_headers, body));
+    REQUIRE(o.remaining().size() == 2);
+    CHECK(o.remaining()[0].window == kp::Window::unknown);
+  }
+  // Another provider's headers are not this dialect's: Anthropic's in the groq dialect are not read.
+  CHECK(kp::classify(200, anthropic_headers, body, now, kp::dialects::groq).remaining().empty());
+}
+
+TEST_CASE("the cerebras dialect reads its -day and -minute headers; the generic one does not", "[classify][dialect]") {
+  const auto o = kp::classify(200, cerebras_headers, R"({"id":"chatcmpl-2"})", now, kp::dialects::cerebras);
+  REQUIRE(o.remaining().size() == 2);
+  CHECK(o.remaining()[0] == kp::ProviderRemaining{kp::Metric::requests, 14'397, 14'400, now + 33'011s + 382'867'097ns, kp::Window::day});
+  CHECK(o.remaining()[1] == kp::ProviderRemaining{kp::Metric::tokens, 59'140, 60'000, now + 11s + 382'867'097ns, kp::Window::minute});
+  CHECK(answer(200, cerebras_headers, "").remaining().empty());
+}
+
+TEST_CASE("in the groq dialect a daily quota's Retry-After is its end; in the generic one only the message's time is", "[classify][dialect][groq]") {
+  // Groq's own answer gives both: the message's finer time decides in any dialect.
+  CHECK(kp::classify(429, groq_tpd_429_headers, groq_tpd_429_wait_7m, now, kp::dialects::groq).until() == now + 7min + 12'500ms);
+  CHECK(answer(429, groq_tpd_429_headers, groq_tpd_429_wait_7m).until() == now + 7min + 12'500ms);
+  // A daily answer without a time in its words.
+  const Headers retry{{"retry-after", "433"}};
+  CHECK(kp::classify(429, retry, "Daily request limit reached", now, kp::dialects::groq) ==
+        kp::Outcome::quota_exhausted(kp::Metric::requests, now + 433s).with_status(429));
+  CHECK(kp::classify(429, retry, "Daily request limit reached", now, kp::dialects::openai) ==
+        kp::Outcome::quota_exhausted(kp::Metric::requests).with_status(429));
+  // Gemini's per-day quota id with a short retryDelay still spends the day, whatever the dialect.
+  CHECK(kp::classify(429, kp::no_headers, gemini_per_day, now, kp::dialects::gemini) ==
+        kp::Outcome::quota_exhausted(kp::Metric::requests).with_status(429));
+  CHECK(kp::classify(429, Headers{{"retry-after", "38"}}, gemini_per_day, now, kp::dialects::groq).until() == kp::TimePoint{});
+}
+
+// =============================================================================================
 // End to end: what the pool does with classify's outcome
 
 namespace {
@@ -647,4 +700,125 @@ TEST_CASE("end to end: a 200's x-ratelimit headers tighten the pool's count", "[
   const auto refused = f.pool.acquire();
   REQUIRE_FALSE(refused);
   CHECK(refused.refusal().reason == kp::Reason::exhausted);
+}
+
+TEST_CASE("end to end: Groq's 200 leaves a per-day token limit alone: its tokens headers count a minute", "[classify][pool][reports]") {
+  PoolFixture f;
+  const auto k = f.key({kp::Limit::tokens(14'400).per_day()});
+  f.pool.acquire({.tokens = 1'200}).commit({.tokens = 1'200}, kp::classify(200, groq_free_tier_headers, R"({"id":"chatcmpl-1"})", f.clock.now()));
+  CHECK(f.used(k, 0) == 1'200);  // not 14,400 − 4,800 left in Groq's minute
+  for (int i = 0; i < 10; ++i) CHECK(f.pool.acquire({.tokens = 1'200}));  // the rest of the day is there
+}
+
+TEST_CASE("end to end: a per-minute 429 with nothing left until a 7 s reset rests a per-day key for 7 s, not until midnight", "[classify][pool][reports]") {
+  PoolFixture f;
+  const auto k = f.key({kp::Limit::requests(10'000).per_day(), kp::Limit::tokens(1'000'000).per_day()});
+  f.pool.acquire({.tokens = 1'912}).fail(kp::classify(429, openai_tpm_exhausted_headers, openai_tpm_429_wait_7s, f.clock.now()));
+  CHECK(f.used(k, 0) == 1);  // the refused request is counted
+  CHECK(f.used(k, 1) == 0);  // the day's tokens are not filled
+  const auto refused = f.pool.acquire({.tokens = 1'912});
+  REQUIRE_FALSE(refused);
+  CHECK(refused.refusal().reason == kp::Reason::cooling_down);
+  CHECK(refused.refusal().retry_after == 7s);
+  f.clock.advance(7s);
+  CHECK(f.pool.acquire({.tokens = 1'912}));
+}
+
+TEST_CASE("end to end: in the groq dialect its 200 tightens the day's requests and the minute's tokens, nothing else", "[classify][pool][reports][dialect]") {
+  PoolFixture f;
+  const auto k = f.key({kp::Limit::requests(30).per_minute(), kp::Limit::requests(14'400).per_day(), kp::Limit::tokens(6'000).per_minute(),
+                        kp::Limit::tokens(500'000).per_day()});
+  f.pool.acquire({.tokens = 200}).commit({.tokens = 200}, kp::classify(200, groq_free_tier_headers, R"({"id":"chatcmpl-1"})", f.clock.now(), kp::dialects::groq));
+  CHECK(f.used(k, 0) == 1);      // requests per minute: a day's figure says nothing about it
+  CHECK(f.used(k, 1) == 1);      // requests per day: 14,400 − 14,399 left
+  CHECK(f.used(k, 2) == 1'200);  // tokens per minute: 6,000 − 4,800 left
+  CHECK(f.used(k, 3) == 200);    // tokens per day: untouched
+}
+
+TEST_CASE("end to end: Groq's daily-token 429 with retry-after 433 serves again after 433 s, the day not filled", "[classify][pool][dialect]") {
+  PoolFixture f;
+  const auto k = f.key({kp::Limit::requests(14'400).per_day(), kp::Limit::tokens(6'000).per_minute(), kp::Limit::tokens(500'000).per_day()});
+  f.pool.acquire({.tokens = 1'184}).fail(kp::classify(429, groq_tpd_429_headers, groq_tpd_429_wait_7m, f.clock.now(), kp::dialects::groq));
+  CHECK(f.used(k, 2) == 0);  // the day's tokens are not marked spent until midnight
+  for (const auto later : {Duration{0}, Duration{9s}, Duration{5min}, Duration{432s}}) {
+    f.clock.set(now + later);
+    CAPTURE(later.count());
+    const auto refused = f.pool.acquire({.tokens = 1'184});
+    REQUIRE_FALSE(refused);
+    CHECK(refused.refusal().reason == kp::Reason::cooling_down);
+  }
+  f.clock.set(now + 433s);
+  CHECK(f.pool.acquire({.tokens = 1'184}));
+}
+
+TEST_CASE("end to end: YouTube's quotaExceeded on a key counting units waits until midnight Pacific, not a minute", "[classify][pool]") {
+  PoolFixture f;
+  f.key({kp::Limit::units(10'000).per_day().reset_zone(kp::Zone::posix("PST8PDT,M3.2.0,M11.1.0"))});
+  f.clock.set(now + 11h);  // 19:00 UTC, 11:00 PST
+  const kp::TimePoint midnight_pacific{sys_days{2026y / November / 24} + 8h};
+  const auto o = kp::classify(403, kp::no_headers, youtube_quota_403, f.clock.now());
+  REQUIRE(o.kind() == Kind::quota_exhausted);
+  REQUIRE(o.metric() != kp::Metric::units);  // a quota the key does not count
+  f.pool.acquire({.units = 100}).fail(o);
+  for (const auto later : {Duration{1min}, Duration{2h}, Duration{12h + 59min + 59s}}) {
+    f.clock.set(now + 11h + later);
+    CAPTURE(later.count());
+    const auto refused = f.pool.acquire({.units = 100});
+    REQUIRE_FALSE(refused);
+    CHECK(refused.refusal().reason == kp::Reason::cooling_down);
+    CHECK(refused.refusal().resets_at == midnight_pacific);
+  }
+  f.clock.set(midnight_pacific);
+  CHECK(f.pool.acquire({.units = 100}));
+}
+
+TEST_CASE("end to end: a provider added with its dialect reads its answers so through Lease::classify", "[classify][pool][dialect]") {
+  kp::clock::Manual clock{now};
+  kp::KeyPool<kp::clock::Manual> pool{clock};
+  const auto groq = pool.add_provider("groq", kp::dialects::groq);
+  const auto other = pool.add_provider("other", 1);
+  pool.add_key(groq, kp::Secret{"gsk_lease_classify_1"},
+               {kp::Limit::requests(14'400).per_day(), kp::Limit::tokens(6'000).per_minute(), kp::Limit::tokens(500'000).per_day()});
+  pool.add_key(other, kp::Secret{"sk_lease_classify_2"}, {kp::Limit::requests(10).per_minute()});
+  auto lease = pool.acquire({.tokens = 200});
+  REQUIRE(lease);
+  REQUIRE(lease.provider() == groq);
+  CHECK(lease.dialect() == kp::dialects::groq);
+  const auto o = lease.classify(200, groq_free_tier_headers, R"({"id":"chatcmpl-1"})", clock.now());
+  CHECK(o == kp::classify(200, groq_free_tier_headers, R"({"id":"chatcmpl-1"})", now, kp::dialects::groq));
+  REQUIRE(o.remaining().size() == 2);
+  CHECK(o.remaining()[0].window == kp::Window::day);
+  lease.commit({.tokens = 200}, o);
+  const auto snap = pool.snapshot();
+  CHECK(snap.keys[0].limits[0].used == 1);      // requests per day: 14,400 − 14,399 left
+  CHECK(snap.keys[0].limits[1].used == 1'200);  // tokens per minute: 6,000 − 4,800 left
+  CHECK(snap.keys[0].limits[2].used == 200);    // tokens per day: untouched
+  // A provider added without a dialect reads as generic.
+  pool.disable(kp::KeyId{0});
+  auto generic = pool.acquire();
+  REQUIRE(generic);
+  CHECK(generic.provider() == other);
+  CHECK(generic.dialect() == kp::dialects::generic);
+  CHECK(generic.classify(429, kp::no_headers, "", clock.now()) == kp::Outcome::rate_limited().with_status(429));
+}
+
+TEST_CASE("end to end: Gemini's per-day quotaId still spends the day in its dialect, whatever its short waits", "[classify][pool][dialect]") {
+  kp::clock::Manual clock{now};
+  kp::KeyPool<kp::clock::Manual> pool{clock};
+  pool.add_key(pool.add_provider("gemini", kp::dialects::gemini), kp::Secret{"AIza_dialect_day_1"},
+               {kp::Limit::requests(15).per_minute(), kp::Limit::requests(200).per_day()});
+  auto lease = pool.acquire();
+  REQUIRE(lease);
+  lease.fail(lease.classify(429, Headers{{"retry-after", "38"}}, gemini_per_day, clock.now()));
+  CHECK(pool.snapshot().keys[0].limits[1].used == 200);
+  for (const auto later : {Duration{38s}, Duration{2min}, Duration{15h}}) {
+    clock.set(now + later);
+    CAPTURE(later.count());
+    const auto refused = pool.acquire();
+    REQUIRE_FALSE(refused);
+    CHECK(refused.refusal().reason == kp::Reason::exhausted);
+    CHECK(refused.refusal().resets_at == midnight);
+  }
+  clock.set(midnight);
+  CHECK(pool.acquire());
 }

@@ -117,3 +117,79 @@ TEST_CASE("a report is matched by amount first, and ignored when it matches no l
   f.pool.acquire().commit({}, kp::Outcome::success().with_remaining({kp::Metric::tokens, 500, 10'000, monday_8am + 30s}));
   CHECK(f.used(2) == 5'500);
 }
+
+namespace {
+
+// One key with the given limits, on a manual clock, events recorded.
+struct OneKey {
+  kp::clock::Manual clock{monday_8am};
+  std::vector<kp::Event> events;
+  kp::KeyPool<kp::clock::Manual, kp::alert::Callback> pool{
+      kp::Capacity{2}, clock, kp::alert::Callback{[this](const kp::Event& e) { events.push_back(e); }}};
+  kp::KeyId key;
+  explicit OneKey(std::vector<kp::Limit> limits)
+      : key(pool.add_key(pool.add_provider("groq"), kp::Secret{"gsk_one_key_secret_1"}, std::move(limits), {.label = "k"})) {}
+  std::uint64_t used(std::size_t limit) { return pool.snapshot().keys.at(0).limits.at(limit).used; }
+  std::size_t count(kp::EventKind kind) const {
+    std::size_t n = 0;
+    for (const auto& e : events) n += e.kind == kind ? 1 : 0;
+    return n;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a report bends only the window it describes: a minute's figure never fills a day", "[health][reports]") {
+  OneKey k{{kp::Limit::tokens(14'400).per_day()}};
+  // Groq's minute: 6,000 tokens, 4,800 left, resetting in 12 s. The key counts a day.
+  k.pool.acquire({.tokens = 100}).commit({.tokens = 100}, kp::Outcome::success().with_remaining({kp::Metric::tokens, 4'800, 6'000, monday_8am + 12s}));
+  CHECK(k.used(0) == 100);  // not 14,400 − 4,800
+  // Nor a report with no amount whose reset lies within the day but names a minute.
+  k.pool.acquire({.tokens = 100}).commit({.tokens = 100}, kp::Outcome::success().with_remaining({kp::Metric::tokens, 50, 0, monday_8am + 40s}));
+  CHECK(k.used(0) == 200);
+  // The day's own figure (its amount, a reset within the day) still tightens it.
+  k.pool.acquire({.tokens = 100}).commit({.tokens = 100}, kp::Outcome::success().with_remaining({kp::Metric::tokens, 4'000, 14'400, monday_8am + 16h}));
+  CHECK(k.used(0) == 10'400);
+  // So does a report with no amount whose reset can only be a day's.
+  k.pool.acquire({.tokens = 100}).commit({.tokens = 100}, kp::Outcome::success().with_remaining({kp::Metric::tokens, 3'000, 0, monday_8am + 5h}));
+  CHECK(k.used(0) == 11'400);
+  CHECK(k.count(kp::EventKind::key_cooling_down) == 0);
+}
+
+TEST_CASE("a report's window, when the provider names it, decides which limit it tightens", "[health][reports]") {
+  Fixture f;
+  // Groq's requests figure counts a day, though it resets within minutes (its day frees up continuously).
+  f.pool.acquire().commit({}, kp::Outcome::success().with_remaining(
+                                  {.metric = kp::Metric::requests, .remaining = 700, .resets_at = monday_8am + 2min, .window = kp::Window::day}));
+  CHECK(f.used(0) == 1);    // requests per minute: untouched
+  CHECK(f.used(1) == 300);  // requests per day: 1,000 − 700 left
+  // A minute's figure whose amount is the day's limit still tightens the minute only.
+  f.pool.acquire().commit({}, kp::Outcome::success().with_remaining(
+                                  {.metric = kp::Metric::tokens, .remaining = 1'000, .limit = 500'000, .resets_at = monday_8am + 30s, .window = kp::Window::minute}));
+  CHECK(f.used(2) == 5'000);
+  CHECK(f.used(3) == 0);
+  // A window the key does not count (an hour): nothing tightened.
+  f.pool.acquire().commit({}, kp::Outcome::success().with_remaining(
+                                  {.metric = kp::Metric::requests, .remaining = 1, .limit = 1'000, .resets_at = monday_8am + 30min, .window = kp::Window::hour}));
+  CHECK(f.used(0) == 3);
+  CHECK(f.used(1) == 302);
+}
+
+TEST_CASE("a report of nothing left that describes none of the key's limits rests the key until its reset", "[health][reports]") {
+  OneKey k{{kp::Limit::tokens(14'400).per_day(), kp::Limit::requests(1'000).per_day()}};
+  k.pool.acquire({.tokens = 100}).commit({.tokens = 100}, kp::Outcome::success().with_remaining({kp::Metric::tokens, 0, 6'000, monday_8am + 7s}));
+  CHECK(k.used(0) == 100);  // the day is not filled
+  REQUIRE(k.count(kp::EventKind::key_cooling_down) == 1);
+  CHECK(k.events.back().resets_at == monday_8am + 7s);
+  auto refused = k.pool.acquire({.tokens = 100});
+  REQUIRE_FALSE(refused);
+  CHECK(refused.refusal().reason == kp::Reason::cooling_down);
+  CHECK(refused.refusal().retry_after == 7s);
+  k.clock.advance(7s);
+  CHECK(k.pool.acquire({.tokens = 100}));
+  // Without a reset, or with something left, it says nothing about when to come back.
+  k.pool.acquire().commit({}, kp::Outcome::success().with_remaining({kp::Metric::tokens, 0, 6'000, {}}));
+  k.pool.acquire().commit({}, kp::Outcome::success().with_remaining({kp::Metric::tokens, 10, 6'000, monday_8am + 20s}));
+  CHECK(k.pool.acquire());
+  CHECK(k.count(kp::EventKind::key_cooling_down) == 1);
+}

@@ -19,6 +19,7 @@
 #include <utility>
 
 #include <keypool/detail/http_parse.hpp>
+#include <keypool/dialect.hpp>
 #include <keypool/detail/provider_dialects.hpp>
 #include <keypool/outcome.hpp>
 #include <keypool/request.hpp>
@@ -316,9 +317,10 @@ struct ShareSlots {
 
 /// Adds to `reports` what the header family `Family::value` (a constexpr dialect::HeaderFamily)
 /// reports: its whole figures in table order, then, for each metric without one, the tighter of
-/// its shares (see dialect::Part).
+/// its shares (see dialect::Part). With `windows`, each figure carries its row's window; without,
+/// Window::unknown.
 template <class Family, class Lookup>
-void read_family(const Headers<Lookup>& headers, TimePoint now, Reports& reports) {
+void read_family(const Headers<Lookup>& headers, TimePoint now, Reports& reports, bool windows = false) {
   constexpr const dialect::HeaderFamily& family = Family::value;
   constexpr ShareSlots slots = share_slots(family);
   std::array<bool, metric_count> whole_reported{};
@@ -327,8 +329,9 @@ void read_family(const Headers<Lookup>& headers, TimePoint now, Reports& reports
     constexpr const dialect::LimitHeaders& names = Family::value.limits[decltype(row)::value];
     constexpr auto metric = static_cast<std::size_t>(names.metric);
     if (names.part == dialect::Part::share && whole_reported[metric]) return;
-    const auto report = read_limit(headers, names, Family::value.reset_format, now);
+    auto report = read_limit(headers, names, Family::value.reset_format, now);
     if (!report) return;
+    if (windows) report->window = names.window;
     if constexpr (names.part == dialect::Part::whole) {
       reports.add(*report);
       whole_reported[metric] = true;
@@ -346,12 +349,14 @@ void read_family(const Headers<Lookup>& headers, TimePoint now, Reports& reports
   });
 }
 
-/// What every header family reports, in table order.
+/// What the header families `reading`'s dialect reads report, in table order.
 template <class Lookup>
-Reports read_reports(const Headers<Lookup>& headers, TimePoint now) {
+Reports read_reports(const Headers<Lookup>& headers, TimePoint now, const dialect::ProviderReading& reading) {
   Reports reports;
-  for_each_row<std::size(dialect::header_families)>(
-      [&](auto family) { read_family<HeaderFamilyRow<decltype(family)::value>>(headers, now, reports); });
+  for_each_row<std::size(dialect::header_families)>([&](auto family) {
+    using Row = HeaderFamilyRow<decltype(family)::value>;
+    if (dialect::reads(Row::value, reading.dialect)) read_family<Row>(headers, now, reports, reading.windows);
+  });
   return reports;
 }
 
@@ -798,7 +803,8 @@ constexpr void read_violation(std::string_view id, std::size_t dialect_index, Bo
 }
 
 template <class Lookup>
-Outcome decide(int status, const Headers<Lookup>& headers, std::string_view body, TimePoint now, const Reports& reports) {
+Outcome decide(int status, const Headers<Lookup>& headers, std::string_view body, TimePoint now, const Reports& reports,
+               const dialect::ProviderReading& reading) {
   const Outcome by_status = classify_status(status);
   // Statuses whose meaning no body changes.
   if (status < 400 || status == 402 || status == 404 || status == 408 || status == 413) return by_status;
@@ -830,8 +836,11 @@ Outcome decide(int status, const Headers<Lookup>& headers, std::string_view body
     };
     if (body_says.period == Period::long_window) {
       // A per-day (or per-month) quota. Only a time the message itself gives ("Please try again
-      // in 12m19.296s") bounds it; a generic Retry-After does not end the day's quota.
-      const TimePoint until = body_says.text_wait ? after(now, *body_says.text_wait) : TimePoint{};
+      // in 12m19.296s") bounds it, or the Retry-After of a provider whose daily quota frees up
+      // continuously (Groq); a generic Retry-After does not end the day's quota.
+      std::optional<Duration> wait = body_says.text_wait;
+      if (!wait && reading.quota_wait_is_reset) wait = header_wait;
+      const TimePoint until = wait ? after(now, *wait) : TimePoint{};
       return Outcome::quota_exhausted(metric(body_says.period_metric), until);
     }
     if (body_says.period == Period::short_window)
@@ -846,12 +855,13 @@ Outcome decide(int status, const Headers<Lookup>& headers, std::string_view body
 }
 
 template <class Lookup>
-Outcome classify_answer(int status, const Lookup& lookup, std::string_view body, TimePoint now) noexcept {
+Outcome classify_answer(int status, const Lookup& lookup, std::string_view body, TimePoint now, Dialect dialect) noexcept {
   if (status < 200 || status > 599) return classify_status(status);  // no answer: nothing to read
   try {
+    const dialect::ProviderReading& reading = dialect::reading_of(dialect);
     const Headers<Lookup> headers{lookup};
-    const Reports reports = read_reports(headers, now);
-    Outcome outcome = decide(status, headers, body, now, reports);
+    const Reports reports = read_reports(headers, now, reading);
+    Outcome outcome = decide(status, headers, body, now, reports, reading);
     for (std::size_t i = 0; i < reports.count; ++i) outcome = outcome.with_remaining(reports.items[i]);
     return outcome.with_status(status);
   } catch (...) {
@@ -878,7 +888,8 @@ Outcome classify_answer(int status, const Lookup& lookup, std::string_view body,
 ///     otherwise rate_limited(retryDelay).
 ///  4. on a 429, or any other status whose body speaks of a limit ("quota", "rate limit",
 ///     "limit exceeded", "limit reached", "too many requests", "429"): a per-day/month limit →
-///     quota_exhausted(metric, now + the message's "try again in", or {}); per minute/second/hour
+///     quota_exhausted(metric, now + the message's "try again in" (in the groq dialect, else
+///     Retry-After), or {}); per minute/second/hour
 ///     → rate_limited(Retry-After, else the message's time, else the exhausted limit's reset);
 ///     "quota" → quota_exhausted(metric, now + Retry-After, or {}); else rate_limited.
 ///  5. the status: 401/403 → auth_failed, 429 → rate_limited, 5xx → transient, 4xx → bad_request.
@@ -887,29 +898,46 @@ Outcome classify_answer(int status, const Lookup& lookup, std::string_view body,
 /// every outcome, resets as `now + duration` or the RFC 3339 time. Which headers, codes and words
 /// each provider uses is data: the tables of <keypool/detail/provider_dialects.hpp>.
 ///
+/// `dialect` names whose answer it is (see keypool::Dialect): the header families read and the
+/// window each report carries (`ProviderRemaining::window`), and whether a daily quota's
+/// Retry-After is its end (Groq). The overloads without one read `dialects::generic`: every family,
+/// windows unknown.
+///
 /// Never throws: malformed or hostile input (garbage, truncated JSON, NUL bytes, non-UTF-8, huge
 /// bodies) degrades to what the status means; an exception from the header lookup is caught.
 /// Allocates nothing (unless the lookup does). Reads at most the first 64 KiB of the body;
 /// O(body + headers looked up). Thread-safe: a pure function of its arguments.
 template <class Headers>
-[[nodiscard]] Outcome classify(int status, const Headers& headers, std::string_view body, TimePoint now) noexcept {
+[[nodiscard]] Outcome classify(int status, const Headers& headers, std::string_view body, TimePoint now, Dialect dialect) noexcept {
   static_assert(HeaderLookup<Headers> || HeaderMap<Headers>,
                 "kp::classify: headers must be a callable std::string_view -> std::optional<std::string_view> "
                 "(see kp::HeaderLookup) or a map of header names to values (see kp::HeaderMap), e.g. httplib::Headers; "
                 "pass kp::no_headers when there are none");
   if constexpr (HeaderLookup<Headers>) {
-    return detail::answer::classify_answer(status, headers, body, now);
+    return detail::answer::classify_answer(status, headers, body, now, dialect);
   } else if constexpr (HeaderMap<Headers>) {
-    return detail::answer::classify_answer(status, MapHeaders<Headers>{headers}, body, now);
+    return detail::answer::classify_answer(status, MapHeaders<Headers>{headers}, body, now, dialect);
   } else {
     return classify_status(status);
   }
 }
 
-/// classify at the current UTC time (`std::chrono::system_clock`).
+/// classify in the generic dialect.
+template <class Headers>
+[[nodiscard]] Outcome classify(int status, const Headers& headers, std::string_view body, TimePoint now) noexcept {
+  return classify(status, headers, body, now, dialects::generic);
+}
+
+/// classify in `dialect` at the current UTC time (`std::chrono::system_clock`).
+template <class Headers>
+[[nodiscard]] Outcome classify(int status, const Headers& headers, std::string_view body, Dialect dialect) noexcept {
+  return classify(status, headers, body, std::chrono::time_point_cast<Duration>(std::chrono::system_clock::now()), dialect);
+}
+
+/// classify in the generic dialect at the current UTC time (`std::chrono::system_clock`).
 template <class Headers>
 [[nodiscard]] Outcome classify(int status, const Headers& headers, std::string_view body) noexcept {
-  return classify(status, headers, body, std::chrono::time_point_cast<Duration>(std::chrono::system_clock::now()));
+  return classify(status, headers, body, std::chrono::time_point_cast<Duration>(std::chrono::system_clock::now()), dialects::generic);
 }
 
 }  // namespace keypool

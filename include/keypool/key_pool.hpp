@@ -40,6 +40,7 @@
 #include <keypool/detail/snapshot_builder.hpp>
 #include <keypool/detail/thread_ordinal.hpp>
 #include <keypool/detail/tier_index.hpp>
+#include <keypool/dialect.hpp>
 #include <keypool/error.hpp>
 #include <keypool/events.hpp>
 #include <keypool/key_slot.hpp>
@@ -132,9 +133,14 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   // ---------------------------------------------------------------------------------------------
   // Configuration (admin mutex; never on the hot path)
 
-  /// Adds a provider; lower `tier` is preferred by select::Priority. Throws keypool::Error on an
-  /// empty or duplicate name, or when 256 providers exist. Thread-safe. O(providers).
-  ProviderId add_provider(std::string_view name, std::uint32_t tier = 0) { return table_.add_provider(name, tier); }
+  /// Adds a provider; lower `tier` is preferred by select::Priority; `dialect` is how its answers
+  /// are read (`Lease::classify`; see keypool::Dialect). Throws keypool::Error on an empty or
+  /// duplicate name, or when 256 providers exist. Thread-safe. O(providers).
+  ProviderId add_provider(std::string_view name, std::uint32_t tier = 0, Dialect dialect = dialects::generic) {
+    return table_.add_provider(name, tier, dialect);
+  }
+  /// add_provider(name, 0, dialect): `pool.add_provider("groq", kp::dialects::groq)`.
+  ProviderId add_provider(std::string_view name, Dialect dialect) { return table_.add_provider(name, 0, dialect); }
 
   /// Adds a key with its limits (at most 8) and options. The label defaults to the redacted
   /// secret ("gsk_…3456", with "#2" appended if another key redacts alike). Throws keypool::Error on an unknown
@@ -484,11 +490,15 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
 
   /// Tightens the key's calendar counts to what the provider reported left: a limit's usage is
   /// raised (never lowered) so that at most the reported remainder is left. Which limit a report
-  /// is about: detail::report_target.
+  /// is about: detail::report_target. A report of nothing left that describes none of the key's
+  /// limits rests the key until the provider's reset (its counts untouched).
   void apply_reports(const detail::KeyRecord& key, const Outcome& outcome, TimePoint now) noexcept {
     for (const ProviderRemaining& report : outcome.remaining()) {
       const std::size_t i = detail::report_target(key, report, now);
-      if (i == key.limit_count) continue;
+      if (i == key.limit_count) {
+        if (report.remaining == 0 && report.resets_at > now) cool_down(key, report.resets_at, now);
+        continue;
+      }
       const detail::LimitPlan& plan = key.plans[i];
       const accounting::Change change = Accounting::Window::raise_to(plan, key.slot->counters[i],
                                                                      plan.amount - std::min(report.remaining, plan.amount),
@@ -541,10 +551,14 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
           events_.exhausted(key, i, key.plans[i], accounting::current_window_of(key.plans[i].limit, now_sec).epoch,
                             key.plans[i].amount, now);
         }
-        // Nothing matched, or the provider names a later time than our windows: cool the key.
+        // Nothing matched, or the provider names a later time than our windows: cool the key,
+        // until the provider's time, else (a quota the key does not count) until its own longest
+        // window resets, and at least for the default cooldown.
         const bool has_until = detail::to_ns(outcome.until()) > detail::to_ns(now);
-        if (spent.mask == 0 || (has_until && detail::to_ns(outcome.until()) > static_cast<std::uint64_t>(spent.latest_end) * 1'000'000'000ull))
-          cool_down(key, has_until ? outcome.until() : now + health_.default_cooldown, now);
+        if (has_until && (spent.mask == 0 || detail::to_ns(outcome.until()) > static_cast<std::uint64_t>(spent.latest_end) * 1'000'000'000ull))
+          cool_down(key, outcome.until(), now);
+        else if (spent.mask == 0)
+          cool_down(key, std::max(now + health_.default_cooldown, TimePoint{std::chrono::seconds{detail::longest_window_end(key, now)}}), now);
         return;
       }
       case Outcome::Kind::auth_failed:

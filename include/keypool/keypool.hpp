@@ -13,6 +13,7 @@
 #include <keypool/clock/manual.hpp>
 #include <keypool/clock/system.hpp>
 #include <keypool/concepts.hpp>
+#include <keypool/dialect.hpp>
 #include <keypool/env.hpp>
 #include <keypool/error.hpp>
 #include <keypool/events.hpp>

@@ -10,7 +10,9 @@
 #include <type_traits>
 #include <utility>
 
+#include <keypool/classify.hpp>
 #include <keypool/detail/key_record.hpp>
+#include <keypool/dialect.hpp>
 #include <keypool/outcome.hpp>
 #include <keypool/request.hpp>
 #include <keypool/time.hpp>
@@ -128,6 +130,22 @@ class Lease {
   [[nodiscard]] std::string_view label() const noexcept { return reservation_.key->label; }
   /// The estimate the reservation was made for.
   [[nodiscard]] const Request& estimate() const noexcept { return reservation_.estimate; }
+  /// How the key's provider answers (given to `add_provider`).
+  [[nodiscard]] Dialect dialect() const noexcept { return reservation_.key->provider_record->dialect; }
+
+  /// `keypool::classify(status, headers, body, now, dialect())`: the provider's answer read in its
+  /// dialect, for `commit` or `fail`. Call only when `lease` is true (settled or not). Never
+  /// throws; thread-safe as classify is.
+  template <class Headers>
+  [[nodiscard]] Outcome classify(int status, const Headers& headers, std::string_view body, TimePoint now) const noexcept {
+    return keypool::classify(status, headers, body, now, dialect());
+  }
+  /// The same at the current UTC time (`std::chrono::system_clock`); on a pool with another clock,
+  /// pass its time.
+  template <class Headers>
+  [[nodiscard]] Outcome classify(int status, const Headers& headers, std::string_view body) const noexcept {
+    return keypool::classify(status, headers, body, dialect());
+  }
 
   /// The call succeeded and cost `actual` (plus one request). Lock-free; never throws.
   void commit(const Cost& actual) noexcept {

@@ -12,15 +12,34 @@
 
 namespace keypool {
 
+/// The calendar window a provider's figure counts in: what classify reads from a provider's
+/// dialect (Groq's `x-ratelimit-*-requests` count a day, its `-tokens` a minute), `unknown` when the
+/// answer alone cannot tell (OpenAI and Groq send the same header names for different windows).
+enum class Window : std::uint8_t { unknown, second, minute, hour, day, month };
+
+[[nodiscard]] constexpr std::string_view to_string(Window window) noexcept {
+  switch (window) {
+    case Window::unknown: return "unknown";
+    case Window::second: return "second";
+    case Window::minute: return "minute";
+    case Window::hour: return "hour";
+    case Window::day: return "day";
+    case Window::month: return "month";
+  }
+  return "unknown";
+}
+
 /// What a provider said is left on one of its limits for a key (from headers such as
-/// `x-ratelimit-remaining-tokens`). The pool uses it to tighten its own count of the matching
-/// limit when the provider reports less left than the pool thinks (the key may be shared with
-/// someone else); it never loosens a count.
+/// `x-ratelimit-remaining-tokens`). The pool uses it to tighten its own count of the limit the
+/// report describes, when the provider reports less left than the pool thinks (the key may be
+/// shared with someone else); it never loosens a count, and never drains a longer window from a
+/// report about a shorter one (see detail::report_target).
 struct ProviderRemaining {
   Metric metric = Metric::requests;
   std::uint64_t remaining = 0;
   std::uint64_t limit = 0;     ///< the provider's limit, 0 when not reported
   TimePoint resets_at{};       ///< when the provider's window resets, {} when not reported
+  Window window = Window::unknown;  ///< the window the figure counts in, when the provider's dialect says
   friend constexpr bool operator==(const ProviderRemaining&, const ProviderRemaining&) = default;
 };
 

@@ -40,18 +40,24 @@ constexpr std::size_t family_index(std::string_view name) {
   return index;
 }
 constexpr std::size_t openai_family = family_index("openai");
+constexpr std::size_t groq_family = family_index("groq");
+constexpr std::size_t cerebras_family = family_index("cerebras");
 constexpr std::size_t anthropic_family = family_index("anthropic");
 static_assert(openai_family < std::size(dialect::header_families) && anthropic_family < std::size(dialect::header_families));
+static_assert(groq_family < std::size(dialect::header_families) && cerebras_family < std::size(dialect::header_families));
 using OpenAIFamily = answer::HeaderFamilyRow<openai_family>;
+using GroqFamily = answer::HeaderFamilyRow<groq_family>;
+using CerebrasFamily = answer::HeaderFamilyRow<cerebras_family>;
 using AnthropicFamily = answer::HeaderFamilyRow<anthropic_family>;
 
-// What the family `Family::value` reports of `headers`, as classify would attach it.
+// What the family `Family::value` reports of `headers`, as classify would attach it (with the
+// row's windows when `windows`, as a dialect that reads windows does).
 template <class Family>
-std::vector<ProviderRemaining> figures(const Headers& headers) {
+std::vector<ProviderRemaining> figures(const Headers& headers, bool windows = false) {
   const kp::MapHeaders<Headers> lookup{headers};
   const answer::Headers<kp::MapHeaders<Headers>> reader{lookup};
   answer::Reports reports;
-  answer::read_family<Family>(reader, now, reports);
+  answer::read_family<Family>(reader, now, reports, windows);
   return {reports.items.begin(), reports.items.begin() + static_cast<std::ptrdiff_t>(reports.count)};
 }
 
@@ -72,20 +78,11 @@ std::optional<TimePoint> reset_read(std::string reset) {
   return read.front().resets_at;
 }
 
-// Groq's meaning of the openai family's names, as a row may say it: requests per day, tokens per minute.
-constexpr dialect::LimitHeaders groq_windows[] = {
-    {Metric::requests, "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests", dialect::Window::day},
-    {Metric::tokens, "x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens", dialect::Window::minute},
-};
-struct GroqWindowsFamily {
-  static constexpr dialect::HeaderFamily value{"groq", groq_windows, dialect::ResetFormat::go_duration};
-};
-
 }  // namespace
 
 TEST_CASE("every row of the provider tables has its test here", "[provider_dialects]") {
   // Adding a row without a test fails here: add the row's name below with a TEST_CASE of its own.
-  const std::set<std::string_view> families_tested{"openai", "anthropic"};
+  const std::set<std::string_view> families_tested{"openai", "groq", "cerebras", "anthropic"};
   const std::set<std::string_view> retry_headers_tested{"retry-after-ms", "retry-after"};
   const std::set<std::string_view> dialects_tested{"common", "openai", "anthropic", "google"};
   for (const auto& family : dialect::header_families) CHECK(families_tested.contains(family.name));
@@ -171,9 +168,45 @@ TEST_CASE("the reset formats a family may name: waits from now, or times (a pass
   CHECK(read[0] == ProviderRemaining{Metric::requests, 42, 100, now + 30s});
 }
 
-TEST_CASE("a row's window is carried for the pool, not read: the same headers give the same reports", "[provider_dialects][headers]") {
-  for (const auto& limit : OpenAIFamily::value.limits) CHECK(limit.window == dialect::Window::unknown);  // OpenAI and Groq share these names
-  CHECK(figures<GroqWindowsFamily>(groq_headers) == figures<OpenAIFamily>(groq_headers));
+TEST_CASE("header family groq: OpenAI's names, its requests counting a day and its tokens a minute", "[provider_dialects][headers]") {
+  const auto read = figures<GroqFamily>(groq_headers, true);
+  REQUIRE(read.size() == 2);
+  CHECK(read[0] == ProviderRemaining{Metric::requests, 14'370, 14'400, now + 2min + 59'560ms, kp::Window::day});
+  CHECK(read[1] == ProviderRemaining{Metric::tokens, 17'997, 18'000, now + 7'660ms, kp::Window::minute});
+  // Only the groq dialect reads this row; the generic one reads these names as the openai row, windowless.
+  CHECK(dialect::reads(GroqFamily::value, kp::dialects::groq));
+  CHECK_FALSE(dialect::reads(GroqFamily::value, kp::dialects::generic));
+  CHECK_FALSE(dialect::reads(OpenAIFamily::value, kp::dialects::groq));
+}
+
+TEST_CASE("header family cerebras: -requests-day and -tokens-minute, resets in decimal seconds", "[provider_dialects][headers]") {
+  const auto read = figures<CerebrasFamily>(cerebras_headers, true);
+  REQUIRE(read.size() == 2);
+  CHECK(read[0] == ProviderRemaining{Metric::requests, 14'397, 14'400, now + 33'011s + 382'867'097ns, kp::Window::day});
+  CHECK(read[1] == ProviderRemaining{Metric::tokens, 59'140, 60'000, now + 11s + 382'867'097ns, kp::Window::minute});
+  CHECK(figures<CerebrasFamily>(openai_headers).empty());
+  CHECK(figures<OpenAIFamily>(cerebras_headers).empty());
+}
+
+TEST_CASE("a row's windows are its provider's; a report carries them only when the dialect reads windows", "[provider_dialects][headers]") {
+  // OpenAI and Groq send the same names for different windows: their rows say which.
+  for (const auto& limit : OpenAIFamily::value.limits) CHECK(limit.window == kp::Window::minute);
+  CHECK(GroqFamily::value.limits[0].window == kp::Window::day);
+  CHECK(GroqFamily::value.limits[1].window == kp::Window::minute);
+  for (const auto& limit : AnthropicFamily::value.limits) CHECK(limit.window == kp::Window::minute);
+  // Read without windows (the generic dialect), the same figures with Window::unknown.
+  auto windowless = figures<GroqFamily>(groq_headers, true);
+  for (auto& report : windowless) report.window = kp::Window::unknown;
+  CHECK(figures<GroqFamily>(groq_headers) == windowless);
+  CHECK(figures<GroqFamily>(groq_headers) == figures<OpenAIFamily>(groq_headers));
+  // Which dialects read windows, and which trust a daily quota's Retry-After.
+  CHECK_FALSE(dialect::reading_of(kp::dialects::generic).windows);
+  CHECK(dialect::reading_of(kp::dialects::openai).windows);
+  CHECK(dialect::reading_of(kp::dialects::groq).windows);
+  CHECK(dialect::reading_of(kp::dialects::groq).quota_wait_is_reset);
+  CHECK_FALSE(dialect::reading_of(kp::dialects::openai).quota_wait_is_reset);
+  CHECK_FALSE(dialect::reading_of(kp::dialects::generic).quota_wait_is_reset);
+  CHECK(dialect::reading_of(static_cast<kp::Dialect>(200)).dialect == kp::dialects::generic);
 }
 
 // =============================================================================================

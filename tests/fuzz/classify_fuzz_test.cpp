@@ -54,6 +54,8 @@ const std::vector<Sample>& corpus() {
       {429,
        {{"retry-after", "2"}},
        std::string{groq_rpm_429}},
+      {429, groq_tpd_429_headers, std::string{groq_tpd_429_wait_7m}},
+      {200, cerebras_headers, R"({"id":"chatcmpl-2","object":"chat.completion"})"},
       {429,
        {{"retry-after-ms", "1812.5"}},
        R"({"error":{"message":"Rate limit reached for gpt-4o in organization org-Xk2mT9pQ7rLw3vBn on tokens per min (TPM): Limit 30000, Used 28722, Requested 2184. Please try again in 1.812s. Visit https://platform.openai.com/account/rate-limits to learn more.","type":"tokens","param":null,"code":"rate_limit_exceeded"}})"},
@@ -311,17 +313,22 @@ TEST_CASE("fuzz: mutated provider answers never break classify's contract", "[fu
     if (mutate.one_in(2)) status = mutate.one_in(4) ? static_cast<int>(mutate.below(1'006)) - 5 : statuses[mutate.below(std::size(statuses))];
     const kp::TimePoint now = mutate.time();
 
-    const kp::Outcome outcome = kp::classify(status, headers, body, now);
+    const kp::Dialect dialect = static_cast<kp::Dialect>(i % kp::dialect_count);  // every dialect in turn
+    const kp::Outcome outcome = kp::classify(status, headers, body, now, dialect);
     ++by_kind[static_cast<std::size_t>(outcome.kind())];
     if (const auto broken = violation(status, outcome, now)) {
       std::string headers_text;
       for (const auto& [name, value] : headers) headers_text += escaped(name) + ": " + escaped(value) + "\n";
-      FAIL("iteration " << i << " (seed " << seed << "): " << *broken << "\nstatus " << status << ", now "
+      FAIL("iteration " << i << " (seed " << seed << ", dialect " << kp::to_string(dialect) << "): " << *broken << "\nstatus " << status << ", now "
                         << now.time_since_epoch().count() << "\n" << headers_text << "body: " << escaped(body)
                         << "\noutcome: " << kp::to_string(outcome.kind()) << " retry_after " << outcome.retry_after().count()
                         << " until " << outcome.until().time_since_epoch().count());
     }
-    if (i % 1'024 == 0) REQUIRE(kp::classify(status, headers, body, now) == outcome);  // a pure function
+    // A dialect that does not read windows (generic) never claims one.
+    if (!kp::detail::dialect::reading_of(dialect).windows)
+      for (const auto& report : outcome.remaining())
+        if (report.window != kp::Window::unknown) FAIL("iteration " << i << ": a window in dialect " << kp::to_string(dialect));
+    if (i % 1'024 == 0) REQUIRE(kp::classify(status, headers, body, now, dialect) == outcome);  // a pure function
   }
   // The mutations reach every kind of outcome, so the contract was checked on each.
   if (iterations >= 10'000) {

@@ -1,5 +1,5 @@
 // Answers as the providers send them (status lines aside): headers and bodies of OpenAI, Groq,
-// Anthropic, Gemini, Vertex AI and YouTube, for the tests of classify (the specification, and the
+// Cerebras, Anthropic, Gemini, Vertex AI and YouTube, for the tests of classify (the specification, and the
 // seeds of the fuzzer).
 #pragma once
 
@@ -24,6 +24,22 @@ inline const Headers openai_headers{
 inline constexpr std::string_view openai_tpm_429 = R"({
     "error": {
         "message": "Rate limit reached for gpt-4o in organization org-Xk2mT9pQ7rLw3vBn on tokens per min (TPM): Limit 30000, Used 28722, Requested 2184. Please try again in 1.812s. Visit https://platform.openai.com/account/rate-limits to learn more.",
+        "type": "tokens",
+        "param": null,
+        "code": "rate_limit_exceeded"
+    }
+})";
+
+// OpenAI's 429 for the minute's tokens: the tokens headers say none are left until the reset.
+inline const Headers openai_tpm_exhausted_headers{
+    {"x-ratelimit-limit-requests", "500"},     {"x-ratelimit-limit-tokens", "30000"},
+    {"x-ratelimit-remaining-requests", "497"}, {"x-ratelimit-remaining-tokens", "0"},
+    {"x-ratelimit-reset-requests", "360ms"},   {"x-ratelimit-reset-tokens", "7s"},
+    {"x-request-id", "req_2c4e6a8b0d1f3e5a7c9b1d3f5e7a9c0b"}};
+
+inline constexpr std::string_view openai_tpm_429_wait_7s = R"({
+    "error": {
+        "message": "Rate limit reached for gpt-4o-mini in organization org-Xk2mT9pQ7rLw3vBn on tokens per min (TPM): Limit 30000, Used 30000, Requested 1912. Please try again in 7s. Visit https://platform.openai.com/account/rate-limits to learn more.",
         "type": "tokens",
         "param": null,
         "code": "rate_limit_exceeded"
@@ -100,8 +116,27 @@ inline const Headers groq_headers{
     {"x-ratelimit-reset-requests", "2m59.56s"},   {"x-ratelimit-reset-tokens", "7.66s"},
     {"x-groq-region", "us-east-1"},               {"x-request-id", "req_01jq8v3h4xfc9a7bz2m6n5k0t1"}};
 
+// Groq's free tier on a 200: 14,400 requests per day, 6,000 tokens per minute.
+inline const Headers groq_free_tier_headers{
+    {"x-ratelimit-limit-requests", "14400"},     {"x-ratelimit-limit-tokens", "6000"},
+    {"x-ratelimit-remaining-requests", "14399"}, {"x-ratelimit-remaining-tokens", "4800"},
+    {"x-ratelimit-reset-requests", "6s"},        {"x-ratelimit-reset-tokens", "12s"},
+    {"x-groq-region", "us-east-1"},              {"x-request-id", "req_01jq8v9k2mfc3a7bz2m6n5k0t4"}};
+
 inline constexpr std::string_view groq_tpd_429 =
     R"({"error":{"message":"Rate limit reached for model `llama-3.3-70b-versatile` in organization `org_01hx3a9zq4f8m2k7v6b5n1c0d9` service tier `on_demand` on tokens per day (TPD): Limit 100000, Used 99719, Requested 1024. Please try again in 12m19.296s. Need more tokens? Upgrade to Dev Tier today at https://console.groq.com/settings/billing","type":"tokens","code":"rate_limit_exceeded"}})";
+
+// Groq's daily tokens spent, with its headers on that 429: the day frees up continuously, and
+// Retry-After (433 s) and the message (7m12.5s) say when enough has.
+inline const Headers groq_tpd_429_headers{
+    {"retry-after", "433"},
+    {"x-ratelimit-limit-requests", "14400"},     {"x-ratelimit-limit-tokens", "6000"},
+    {"x-ratelimit-remaining-requests", "14211"}, {"x-ratelimit-remaining-tokens", "5120"},
+    {"x-ratelimit-reset-requests", "18m53.4s"},  {"x-ratelimit-reset-tokens", "8.8s"},
+    {"x-groq-region", "us-east-1"},              {"x-request-id", "req_01jq8w0b7sfc3a7bz2m6n5k0t9"}};
+
+inline constexpr std::string_view groq_tpd_429_wait_7m =
+    R"({"error":{"message":"Rate limit reached for model `llama-3.1-8b-instant` in organization `org_01hx3a9zq4f8m2k7v6b5n1c0d9` service tier `on_demand` on tokens per day (TPD): Limit 500000, Used 499640, Requested 1184. Please try again in 7m12.5s. Need more tokens? Upgrade to Dev Tier today at https://console.groq.com/settings/billing","type":"tokens","code":"rate_limit_exceeded"}})";
 
 inline constexpr std::string_view groq_rpd_429 =
     R"({"error":{"message":"Rate limit reached for model `llama-3.1-8b-instant` in organization `org_01hx3a9zq4f8m2k7v6b5n1c0d9` service tier `on_demand` on requests per day (RPD): Limit 14400, Used 14400, Requested 1. Please try again in 6s. Need more tokens? Upgrade to Dev Tier today at https://console.groq.com/settings/billing","type":"requests","code":"rate_limit_exceeded"}})";
@@ -114,6 +149,16 @@ inline constexpr std::string_view groq_rpm_429 =
 
 inline constexpr std::string_view groq_413 =
     R"({"error":{"message":"Request too large for model `llama-3.3-70b-versatile` in organization `org_01hx3a9zq4f8m2k7v6b5n1c0d9` service tier `on_demand` on tokens per minute (TPM): Limit 12000, Requested 18342, please reduce your message size and try again. Need more tokens? Upgrade to Dev Tier today at https://console.groq.com/settings/billing","type":"tokens","code":"rate_limit_exceeded"}})";
+
+// Cerebras: the window in the header names; resets in decimal seconds.
+inline const Headers cerebras_headers{
+    {"x-ratelimit-limit-requests-day", "14400"},
+    {"x-ratelimit-limit-tokens-minute", "60000"},
+    {"x-ratelimit-remaining-requests-day", "14397"},
+    {"x-ratelimit-remaining-tokens-minute", "59140"},
+    {"x-ratelimit-reset-requests-day", "33011.382867097855"},
+    {"x-ratelimit-reset-tokens-minute", "11.382867097854614"},
+    {"cf-ray", "8f1a2b3c4d5e6f70-IAD"}};
 
 // Anthropic: RFC 3339 resets; retry-after on a 429.
 inline const Headers anthropic_headers{

@@ -7,6 +7,7 @@
 #include <string>
 
 #include <keypool/detail/limit_plan.hpp>
+#include <keypool/dialect.hpp>
 #include <keypool/key_slot.hpp>
 #include <keypool/options.hpp>
 #include <keypool/request.hpp>
@@ -39,6 +40,7 @@ struct RequestProbe {
 struct ProviderRecord {
   std::string name;
   std::uint32_t tier = 0;
+  Dialect dialect = Dialect::generic;  // how its answers are read (Lease::classify)
   /// Nanoseconds since the epoch until which provider_exhausted has been reported (0: not
   /// exhausted); cleared by poll() when the provider can serve again, with provider_recovered.
   std::atomic<std::uint64_t> exhausted_until{0};

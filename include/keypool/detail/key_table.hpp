@@ -59,7 +59,7 @@ class KeyTable {
     providers_ = std::make_unique<ProviderRecord[]>(max_providers);
   }
 
-  ProviderId add_provider(std::string_view name, std::uint32_t tier) {
+  ProviderId add_provider(std::string_view name, std::uint32_t tier, Dialect dialect = Dialect::generic) {
     std::lock_guard lock{admin_};
     if (name.empty()) throw Error("add_provider: the provider name is empty; name it, e.g. \"groq\"");
     const std::size_t count = provider_count_.load(std::memory_order_relaxed);
@@ -69,6 +69,7 @@ class KeyTable {
     if (count == max_providers) throw Error("add_provider: at most 256 providers per pool");
     providers_[count].name = std::string{name};
     providers_[count].tier = tier;
+    providers_[count].dialect = dialect;
     tiers_.add_tier(tier);
     provider_count_.store(count + 1, std::memory_order_release);
     return ProviderId{static_cast<std::uint32_t>(count)};

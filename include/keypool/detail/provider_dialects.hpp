@@ -1,7 +1,9 @@
 // What classify knows about providers, as data: the headers each provider family reports its
-// rate limits in (header families), the retry headers, and what their error bodies say (body
-// dialects). One row per provider family; classify.hpp walks these tables and holds no provider's
-// names of its own. Adding a provider is a row here and a test in tests/detail/provider_dialects_test.cpp.
+// rate limits in and the windows they count (header families), which dialect (keypool::Dialect)
+// reads which family and how far it trusts a stated wait (provider readings), the retry headers,
+// and what error bodies say (body dialects). One row per provider family; classify.hpp walks these
+// tables and holds no provider's names of its own. Adding a provider is a row here and a test in
+// tests/detail/provider_dialects_test.cpp.
 #pragma once
 
 #include <cstddef>
@@ -11,6 +13,8 @@
 #include <span>
 #include <string_view>
 
+#include <keypool/dialect.hpp>
+#include <keypool/outcome.hpp>
 #include <keypool/request.hpp>
 
 namespace keypool::detail::dialect {
@@ -36,11 +40,11 @@ enum class ResetFormat : std::uint8_t {
   return format == ResetFormat::rfc3339 || format == ResetFormat::unix_seconds || format == ResetFormat::unix_milliseconds;
 }
 
-/// The calendar window a figure counts in, when the provider is known to mean one (Groq's request
-/// headers count a day, its token headers a minute). classify does not read it: a report carries
-/// no window, and the pool matches a report to a limit by its size and reset. A row gives a window
-/// only where the provider says which it means.
-enum class Window : std::uint8_t { unknown, second, minute, hour, day, month };
+/// The calendar window a figure counts in, as its provider documents it (Groq's request headers
+/// count a day, its token headers a minute): keypool::Window. A report carries it when the
+/// dialect classify was given reads windows (see provider_readings); the generic dialect leaves
+/// it unknown, and the pool then matches a report to a limit by its amount and reset.
+using Window = keypool::Window;
 
 /// How a figure combines with its family's other figures of the same metric.
 enum class Part : std::uint8_t {
@@ -62,44 +66,103 @@ struct LimitHeaders {
   Part part = Part::whole;  ///< shares are listed after their family's whole figure
 };
 
-/// A provider family's rate-limit headers. Of the figures of all families, the first four are
-/// reported (Outcome::max_reports), in table order.
+/// A provider family's rate-limit headers, and the dialects that read them (a dialect reads a
+/// header name in one family at most). Of the figures of the families a dialect reads, the first
+/// four are reported (Outcome::max_reports), in table order.
 struct HeaderFamily {
   std::string_view name;
   std::span<const LimitHeaders> limits;
   ResetFormat reset_format;
+  std::span<const Dialect> read_by{};
 };
 
-// OpenAI, and the providers that send its headers (Groq). OpenAI counts both per minute, Groq its
-// requests per day and its tokens per minute: the same header names, so no window here (the pool
-// tells them apart by their resets).
+// OpenAI: requests and tokens per minute. The generic reading takes these names too, without
+// their windows: Groq sends the same names for other windows.
 inline constexpr LimitHeaders openai_limits[] = {
-    {Metric::requests, "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests"},
-    {Metric::tokens, "x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"},
+    {Metric::requests, "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests", Window::minute},
+    {Metric::tokens, "x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens", Window::minute},
 };
+inline constexpr Dialect openai_readers[] = {Dialect::generic, Dialect::openai, Dialect::gemini, Dialect::mistral, Dialect::openrouter};
 
-// Anthropic: the tokens figure is the most restrictive of input and output; without it, the two
-// shares stand for it (the pool counts input and output tokens together).
+// Groq: OpenAI's names, but its requests count a day (RPD) and its tokens a minute (TPM).
+inline constexpr LimitHeaders groq_limits[] = {
+    {Metric::requests, "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests", Window::day},
+    {Metric::tokens, "x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens", Window::minute},
+};
+inline constexpr Dialect groq_readers[] = {Dialect::groq};
+
+// Cerebras: the window is in the names; resets in decimal seconds ("33011.382867097855").
+inline constexpr LimitHeaders cerebras_limits[] = {
+    {Metric::requests, "x-ratelimit-limit-requests-day", "x-ratelimit-remaining-requests-day", "x-ratelimit-reset-requests-day", Window::day},
+    {Metric::tokens, "x-ratelimit-limit-tokens-minute", "x-ratelimit-remaining-tokens-minute", "x-ratelimit-reset-tokens-minute",
+     Window::minute},
+};
+inline constexpr Dialect cerebras_readers[] = {Dialect::cerebras};
+
+// Anthropic: per minute. The tokens figure is the most restrictive of input and output; without
+// it, the two shares stand for it (the pool counts input and output tokens together).
 inline constexpr LimitHeaders anthropic_limits[] = {
     {Metric::requests, "anthropic-ratelimit-requests-limit", "anthropic-ratelimit-requests-remaining",
-     "anthropic-ratelimit-requests-reset"},
-    {Metric::tokens, "anthropic-ratelimit-tokens-limit", "anthropic-ratelimit-tokens-remaining", "anthropic-ratelimit-tokens-reset"},
+     "anthropic-ratelimit-requests-reset", Window::minute},
+    {Metric::tokens, "anthropic-ratelimit-tokens-limit", "anthropic-ratelimit-tokens-remaining", "anthropic-ratelimit-tokens-reset",
+     Window::minute},
     {.metric = Metric::tokens,
      .limit = "anthropic-ratelimit-input-tokens-limit",
      .remaining = "anthropic-ratelimit-input-tokens-remaining",
      .reset = "anthropic-ratelimit-input-tokens-reset",
+     .window = Window::minute,
      .part = Part::share},
     {.metric = Metric::tokens,
      .limit = "anthropic-ratelimit-output-tokens-limit",
      .remaining = "anthropic-ratelimit-output-tokens-remaining",
      .reset = "anthropic-ratelimit-output-tokens-reset",
+     .window = Window::minute,
      .part = Part::share},
 };
+inline constexpr Dialect anthropic_readers[] = {Dialect::generic, Dialect::anthropic};
 
 inline constexpr HeaderFamily header_families[] = {
-    {"openai", openai_limits, ResetFormat::go_duration},
-    {"anthropic", anthropic_limits, ResetFormat::rfc3339},
+    {"openai", openai_limits, ResetFormat::go_duration, openai_readers},
+    {"groq", groq_limits, ResetFormat::go_duration, groq_readers},
+    {"cerebras", cerebras_limits, ResetFormat::seconds, cerebras_readers},
+    {"anthropic", anthropic_limits, ResetFormat::rfc3339, anthropic_readers},
 };
+
+// =============================================================================================
+// Provider readings: what each dialect trusts
+
+/// How a dialect reads what its families report, and its waits. Row i is Dialect(i).
+struct ProviderReading {
+  Dialect dialect;
+  bool windows = false;  ///< reports carry their rows' windows (else Window::unknown)
+  bool quota_wait_is_reset = false;  ///< on a daily quota's answer, Retry-After is when it frees up
+                                     ///< (else only the message's own time is: a generic Retry-After
+                                     ///< may be a retry hint, not the quota's end)
+};
+
+inline constexpr ProviderReading provider_readings[] = {
+    {Dialect::generic},
+    {Dialect::openai, true},
+    {Dialect::groq, true, true},  // its daily limits free up continuously: Retry-After is exact
+    {Dialect::cerebras, true},
+    {Dialect::anthropic, true},
+    {Dialect::gemini},
+    {Dialect::mistral},
+    {Dialect::openrouter},
+};
+
+/// The reading of `dialect` (generic for a value out of range).
+[[nodiscard]] constexpr const ProviderReading& reading_of(Dialect dialect) noexcept {
+  const auto index = static_cast<std::size_t>(dialect);
+  return provider_readings[index < std::size(provider_readings) ? index : 0];
+}
+
+/// Whether `dialect` reads the header family `family`.
+[[nodiscard]] constexpr bool reads(const HeaderFamily& family, Dialect dialect) noexcept {
+  for (const Dialect reader : family.read_by)
+    if (reader == dialect) return true;
+  return false;
+}
 
 // =============================================================================================
 // Retry headers: how long to wait before the next call
@@ -291,6 +354,28 @@ namespace checks {
   return true;
 }
 
+// A dialect reads each header name in one family at most (else a figure would be reported twice).
+[[nodiscard]] constexpr bool each_name_read_once_per_dialect() noexcept {
+  for (std::size_t d = 0; d < dialect_count; ++d) {
+    const auto dialect = static_cast<Dialect>(d);
+    for (std::size_t a = 0; a < std::size(header_families); ++a)
+      for (std::size_t b = a + 1; b < std::size(header_families); ++b) {
+        if (!reads(header_families[a], dialect) || !reads(header_families[b], dialect)) continue;
+        for (const LimitHeaders& x : header_families[a].limits)
+          for (const LimitHeaders& y : header_families[b].limits)
+            if (x.remaining == y.remaining) return false;
+      }
+  }
+  return true;
+}
+
+[[nodiscard]] constexpr bool readings_follow_dialects() noexcept {
+  if (std::size(provider_readings) != dialect_count) return false;
+  for (std::size_t d = 0; d < dialect_count; ++d)
+    if (provider_readings[d].dialect != static_cast<Dialect>(d)) return false;
+  return true;
+}
+
 [[nodiscard]] constexpr bool shares_follow_their_whole() noexcept {
   for (const HeaderFamily& family : header_families) {
     for (std::size_t i = 0; i < family.limits.size(); ++i) {
@@ -341,6 +426,10 @@ namespace checks {
 
 static_assert(checks::header_names_are_lowercase(),
               "dialect::header_families, retry_headers: every header name must be given, in lowercase (classify looks headers up by lowercase name)");
+static_assert(checks::each_name_read_once_per_dialect(),
+              "dialect::header_families: a dialect reads a header name in two families; list it in one family's read_by only");
+static_assert(checks::readings_follow_dialects(),
+              "dialect::provider_readings: one row per keypool::Dialect, row i for Dialect(i)");
 static_assert(checks::shares_follow_their_whole(),
               "dialect::header_families: list a Part::share figure after the whole figure of its metric");
 static_assert(checks::field_names_are_given(), "dialect::body_dialects: a JSON field name must not be empty");
