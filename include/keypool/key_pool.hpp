@@ -240,17 +240,17 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   /// nothing against the counts (their health outcome still applies).
   void reset(KeyId key) {
     const detail::KeyRecord& record = table_.checked(key, "reset");
-    reset_counters(record, nullptr);
+    reset_counters(record, ~std::uint32_t{0});
     Accounting::share_reset(store_, key.value, ~std::uint32_t{0});
     detail::health::clear_cooldown(*record.slot);
   }
   /// Forgets the usage of `key`'s limits that count `metric`.
   void reset(KeyId key, Metric metric) {
     const detail::KeyRecord& record = table_.checked(key, "reset");
-    reset_counters(record, &metric);
     std::uint32_t limits = 0;
     for (std::size_t i = 0; i < record.limit_count; ++i)
       if (record.plans[i].metric == metric) limits |= 1u << i;
+    reset_counters(record, limits);
     Accounting::share_reset(store_, key.value, limits);
   }
   /// reset(k) for every key.
@@ -418,17 +418,8 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   }
 
   void failover(ProviderId from, ProviderId to, TimePoint now) noexcept {
-    if constexpr (events_enabled) {
-      if (from.value >= provider_count() || to.value >= provider_count()) return;
-      Event event;
-      event.kind = EventKind::failover;
-      event.at = now;
-      event.provider = from;
-      event.provider_name = table_.provider(from.value).name;
-      event.to_provider = to;
-      event.to_provider_name = table_.provider(to.value).name;
-      events_.deliver(event);
-    }
+    if (from.value < provider_count() && to.value < provider_count())
+      events_.failover(from, table_.provider(from.value).name, to, table_.provider(to.value).name, now);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -570,12 +561,12 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
     }
   }
 
-  /// Forgets usage (of `only`'s limits, or all) and the levels reported in the current windows;
+  /// Forgets the usage of the limits whose bit is set in `limits` and the levels they reported;
   /// bumps the generation so leases reserved before settle nothing against the new counts.
-  void reset_counters(const detail::KeyRecord& key, const Metric* only) noexcept {
+  void reset_counters(const detail::KeyRecord& key, std::uint32_t limits) noexcept {
     detail::word(key.slot->generation).fetch_add(1, std::memory_order_relaxed);
     for (std::size_t i = 0; i < key.limit_count; ++i) {
-      if (only != nullptr && key.plans[i].metric != *only) continue;
+      if ((limits & (1u << i)) == 0) continue;
       Accounting::reset(key.plans[i], key.slot->counters[i]);
       Events::forget_claims(*key.slot, i);
     }
@@ -599,13 +590,7 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   }
 
   void lease_reset(std::size_t key, std::uint32_t limits) noexcept override {
-    if (key >= key_count()) return;
-    const detail::KeyRecord& record = table_[key];
-    for (std::size_t i = 0; i < record.limit_count; ++i) {
-      if ((limits & (1u << i)) == 0) continue;
-      const Metric metric = record.plans[i].metric;
-      reset_counters(record, &metric);
-    }
+    if (key < key_count()) reset_counters(table_[key], limits);
   }
 
   void lease_disabled(std::size_t key, bool disabled) noexcept override {

@@ -80,6 +80,20 @@ class EventReporter {
     }
   }
 
+  /// Traffic moved from provider `from` to provider `to` (select::Priority).
+  void failover(ProviderId from, std::string_view from_name, ProviderId to, std::string_view to_name, TimePoint now) noexcept {
+    if constexpr (enabled) {
+      Event event;
+      event.kind = EventKind::failover;
+      event.at = now;
+      event.provider = from;
+      event.provider_name = from_name;
+      event.to_provider = to;
+      event.to_provider_name = to_name;
+      deliver(event);
+    }
+  }
+
   /// A key's event (cooling down, disabled, recovered).
   void key(EventKind kind, const KeyRecord& key, TimePoint now, TimePoint resets_at) noexcept {
     if constexpr (enabled) deliver(key_event(kind, key, now, resets_at));
