@@ -38,6 +38,7 @@
 #include <keypool/request.hpp>
 #include <keypool/store/binding.hpp>
 #include <keypool/store/redis/options.hpp>
+#include <keypool/store/redis/scripts.hpp>
 #include <keypool/time.hpp>
 
 namespace keypool::store {
@@ -102,7 +103,7 @@ class Redis {
     if (binding.label.empty()) throw Error("store::Redis: a key needs a label (its name in Redis)");
     KeyLease& key = s.keys[binding.index];
     key.label = std::string{binding.label};
-    key.control = s.prefix + "k:" + escape(binding.label);
+    key.control = detail::redis::control_key(s.prefix, binding.label);
     key.limit_count = binding.limits.size();
     for (std::size_t i = 0; i < binding.limits.size(); ++i) {
       const Limit& limit = binding.limits[i];
@@ -120,8 +121,8 @@ class Redis {
       lease.min_lease = std::min(lease.min_lease, lease.plan.amount);
       lease.max_lease = std::clamp(lease.max_lease, lease.min_lease, lease.plan.amount);
       lease.size = lease.min_lease;
-      lease.counter_prefix = s.prefix + (lease.rolling ? "r:" : "w:") + escape(binding.label) + ":" + std::to_string(i) +
-                             (lease.rolling ? "" : ":");
+      lease.counter_prefix = lease.rolling ? detail::redis::rolling_counter(s.prefix, binding.label, i)
+                                           : detail::redis::window_counter_prefix(s.prefix, binding.label, i);
     }
     key.slot = &s.slots[binding.index];
     s.key_count.store(binding.index + 1 > s.key_count.load(std::memory_order_relaxed) ? binding.index + 1
@@ -266,103 +267,13 @@ class Redis {
   /// percent-encoded.
   [[nodiscard]] static std::string counter_key(std::string_view pool, std::string_view label, std::size_t limit,
                                                std::uint64_t epoch) {
-    return "keypool:{" + std::string{pool} + "}:w:" + escape(label) + ":" + std::to_string(limit) + ":" +
-           std::to_string(epoch);
+    return detail::redis::counter_key(pool, label, limit, epoch);
   }
 
  private:
-  // Debit first, then spend: the fleet's count only ever includes what was handed out.
-  //   KEYS[1] the window's counter; ARGV: limit, want, minimum, share (‰), change, ttl (ms), fill
-  //   change > 0 gives units back, change < 0 debits units spent beyond leases; fill '1' raises
-  //   the count to the limit (the provider said the window is spent).
-  //   Returns {granted, count after, count before the grant}.
-  static constexpr const char* lease_script = R"LUA(
-local used = tonumber(redis.call('GET', KEYS[1]) or '0')
-local limit = tonumber(ARGV[1])
-local want = tonumber(ARGV[2])
-local minimum = tonumber(ARGV[3])
-local share = tonumber(ARGV[4])
-used = used - tonumber(ARGV[5])
-if used < 0 then used = 0 end
-if ARGV[7] == '1' and used < limit then used = limit end
-local left = limit - used
-if left < 0 then left = 0 end
-local grant = math.min(want, math.max(math.ceil(left * share / 1000), minimum), left)
-local before = used
-used = used + grant
-redis.call('SET', KEYS[1], string.format('%d', used), 'PX', ARGV[6])
-return {grant, used, before}
-)LUA";
-
-  // The fleet's GCRA for a rolling limit, in microseconds: a lease advances the theoretical arrival
-  // time (TAT) by the units granted; a give-back pulls it back, never behind now.
-  //   KEYS[1] the TAT; ARGV: now (us), interval (us), burst (us), want, minimum, share (per mille),
-  //   change (as in lease_script), ttl (ms).  Returns {granted, units unreplenished after, before, TAT}.
-  static constexpr const char* rolling_script = R"LUA(
-local now = tonumber(ARGV[1])
-local interval = tonumber(ARGV[2])
-local burst = tonumber(ARGV[3])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then tat = now end
-tat = tat - tonumber(ARGV[7]) * interval
-if tat < now then tat = now end
-local before = math.ceil((tat - now) / interval)
-local room = math.floor((now + burst - tat) / interval)
-if room < 0 then room = 0 end
-local grant = math.min(tonumber(ARGV[4]), math.max(math.ceil(room * tonumber(ARGV[6]) / 1000), tonumber(ARGV[5])), room)
-tat = math.ceil(tat + grant * interval)
-redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', ARGV[8])
-return {grant, math.ceil((tat - now) / interval), before, tat}
-)LUA";
-
-  // Operator actions on a key: KEYS[1] the key's control hash; ARGV[1] the action
-  //   'disable' / 'enable': set the flag, bump 'dver';  'reset': bump 'gen<i>' for each limit
-  //   index in ARGV[2..], delete KEYS[2..];  'cool': raise 'cool' (ms since the epoch) to ARGV[2];
-  //   'read': nothing.  Returns {disabled, dver, cool, gen0, …, gen7}.
-  static constexpr const char* control_script = R"LUA(
-local action = ARGV[1]
-if action == 'disable' then
-  redis.call('HSET', KEYS[1], 'disabled', 1)
-  redis.call('HINCRBY', KEYS[1], 'dver', 1)
-elseif action == 'enable' then
-  redis.call('HSET', KEYS[1], 'disabled', 0)
-  redis.call('HINCRBY', KEYS[1], 'dver', 1)
-  redis.call('HDEL', KEYS[1], 'cool')
-elseif action == 'cool' then
-  local until_ms = tonumber(ARGV[2])
-  if until_ms > tonumber(redis.call('HGET', KEYS[1], 'cool') or '0') then
-    redis.call('HSET', KEYS[1], 'cool', ARGV[2])
-  end
-elseif action == 'reset' then
-  for i = 2, #ARGV do redis.call('HINCRBY', KEYS[1], 'gen' .. ARGV[i], 1) end
-  redis.call('HDEL', KEYS[1], 'cool')
-  for i = 2, #KEYS do redis.call('DEL', KEYS[i]) end
-end
-local v = redis.call('HMGET', KEYS[1], 'disabled', 'dver', 'cool', 'gen0', 'gen1', 'gen2', 'gen3', 'gen4', 'gen5', 'gen6', 'gen7')
-local out = {}
-for i = 1, 11 do out[i] = tonumber(v[i] or '0') end
-return out
-)LUA";
-
   static constexpr unsigned fleet_count_bits = 40;
   static constexpr std::uint64_t fleet_count_mask = (std::uint64_t{1} << fleet_count_bits) - 1;
   static constexpr std::uint64_t fleet_epoch_mask = (std::uint64_t{1} << 24) - 1;
-
-  static std::string escape(std::string_view label) {
-    std::string out;
-    out.reserve(label.size());
-    for (const char c : label) {
-      if (c == ':' || c == '%' || c == '{' || c == '}') {
-        static constexpr char hex[] = "0123456789ABCDEF";
-        out += '%';
-        out += hex[(static_cast<unsigned char>(c) >> 4) & 0xf];
-        out += hex[static_cast<unsigned char>(c) & 0xf];
-      } else {
-        out += c;
-      }
-    }
-    return out;
-  }
 
   struct LimitLease {
     // Set by bind, then read-only.
@@ -431,7 +342,7 @@ return out
   };
 
   struct State {
-    explicit State(Options o) : options(std::move(o)), prefix("keypool:{" + options.pool + "}:") {}
+    explicit State(Options o) : options(std::move(o)), prefix(detail::redis::key_prefix(options.pool)) {}
     ~State() { disconnect(); }
 
     Options options;
@@ -587,9 +498,9 @@ return out
         ok = within() && (options.user.empty() ? simple({"AUTH", options.password}) : simple({"AUTH", options.user, options.password}));
       if (ok && options.database != 0) ok = within() && simple({"SELECT", std::to_string(options.database)});
       if (ok)
-        ok = within() && simple({"SCRIPT", "LOAD", lease_script}, &lease_sha) && within() &&
-             simple({"SCRIPT", "LOAD", rolling_script}, &rolling_sha) && within() &&
-             simple({"SCRIPT", "LOAD", control_script}, &control_sha);
+        ok = within() && simple({"SCRIPT", "LOAD", detail::redis::lease_script}, &lease_sha) && within() &&
+             simple({"SCRIPT", "LOAD", detail::redis::rolling_script}, &rolling_sha) && within() &&
+             simple({"SCRIPT", "LOAD", detail::redis::control_script}, &control_sha);
       if (!ok) {
         fail(steady_now);
         return false;
@@ -684,24 +595,15 @@ return out
 
     // --- Planning ------------------------------------------------------------------------------------
 
-    std::vector<std::string> lease_args(const LimitLease& l, std::uint64_t epoch, std::int64_t window_end, std::int64_t now_sec,
-                                        std::uint64_t want, std::uint64_t minimum, std::int64_t change) const {
-      const auto share = std::to_string(static_cast<std::uint64_t>(std::llround(options.max_share * 1000.0)));
-      if (l.rolling) {
-        // Times in microseconds: exact in a Lua number (a double) for centuries.
-        const std::int64_t now_us = detail::to_ns(current_time) / 1000;
-        char interval[32];
-        std::snprintf(interval, sizeof interval, "%.3f", static_cast<double>(l.plan.interval_ns) / 1000.0);
-        const std::uint64_t burst_us = l.plan.amount * l.plan.interval_ns / 1000;
-        const std::int64_t ttl_ms = static_cast<std::int64_t>(burst_us / 1000) + 1 +
-                                    std::chrono::duration_cast<std::chrono::milliseconds>(options.grace).count();
-        return {"EVALSHA", rolling_sha, "1", l.counter_prefix, std::to_string(now_us), interval, std::to_string(burst_us),
-                std::to_string(want), std::to_string(minimum), share, std::to_string(change), std::to_string(ttl_ms)};
-      }
-      const std::int64_t ttl_ms = std::max<std::int64_t>(1, (window_end - now_sec) * 1000) +
-                                  std::chrono::duration_cast<std::chrono::milliseconds>(options.grace).count();
-      return {"EVALSHA", lease_sha, "1", counter_name(l, epoch), std::to_string(l.plan.amount),
-              std::to_string(want), std::to_string(minimum), share, std::to_string(change), std::to_string(ttl_ms), "0"};
+    // The lease command of limit `l` for window `epoch` (ending at `window_end`).
+    detail::redis::Command lease_args(const LimitLease& l, std::uint64_t epoch, std::int64_t window_end, std::int64_t now_sec,
+                                      const detail::redis::LeaseAsk& ask) const {
+      const auto share = static_cast<std::uint64_t>(std::llround(options.max_share * 1000.0));
+      if (l.rolling)
+        return detail::redis::rolling_lease(rolling_sha, l.counter_prefix, l.plan.amount, l.plan.interval_ns, current_time,
+                                            options.grace, share, ask);
+      return detail::redis::window_lease(lease_sha, counter_name(l, epoch), l.plan.amount, window_end, now_sec, options.grace,
+                                         share, ask);
     }
 
     // A calendar limit's current window; a rolling limit has one endless "window", epoch 0.
@@ -767,8 +669,8 @@ return out
           if (h.word_epoch < current.epoch && h.used > l.plan.amount) {
             Planned p{Planned::What::lease, k, i, h.word_epoch, 0, h.used - l.plan.amount, 0, 0, {}};
             p.generation = generation(key);
-            p.args = lease_args(l, h.word_epoch, keypool::accounting::window_end_of(l.plan.limit, h.word_epoch), now_sec, 0, 0,
-                                -static_cast<std::int64_t>(p.debt));
+            p.args = lease_args(l, h.word_epoch, keypool::accounting::window_end_of(l.plan.limit, h.word_epoch), now_sec,
+                                {.change = -static_cast<std::int64_t>(p.debt)});
             plan.push_back(std::move(p));
           }
           if (l.rolling && h.in_hand > 0 && steady_now - l.leased_at > hold) {
@@ -778,7 +680,7 @@ return out
             if (giving != 0) {
               Planned p{Planned::What::lease, k, i, 0, 0, 0, giving, 0, {}};
               p.generation = generation(key);
-              p.args = lease_args(l, 0, 0, now_sec, 0, 0, static_cast<std::int64_t>(giving));
+              p.args = lease_args(l, 0, 0, now_sec, {.change = static_cast<std::int64_t>(giving)});
               plan.push_back(std::move(p));
               continue;
             }
@@ -792,8 +694,8 @@ return out
           if (want == 0 && debt == 0 && owed == 0) continue;
           Planned p{Planned::What::lease, k, i, current.epoch, want, debt, 0, owed, {}};
           p.generation = generation(key);
-          p.args = lease_args(l, current.epoch, current.end, now_sec, want, std::min(want, l.min_lease),
-                              -static_cast<std::int64_t>(debt + owed));
+          p.args = lease_args(l, current.epoch, current.end, now_sec,
+                              {.want = want, .minimum = std::min(want, l.min_lease), .change = -static_cast<std::int64_t>(debt + owed)});
           plan.push_back(std::move(p));
         }
       }
@@ -806,18 +708,12 @@ return out
       if (reset == 0) return 0;
       try {
         Planned p{Planned::What::control, k, 0, 0, 0, 0, 0, 0, {}};
-        // KEYS: the control hash, then the counters to delete; ARGV: "reset", the limit indices.
-        std::vector<std::string> counters, indices;
+        std::vector<std::string> counters;
         for (std::size_t i = 0; i < key.limit_count; ++i) {
-          if ((reset & (1u << i)) == 0) continue;
-          indices.push_back(std::to_string(i));
           const LimitLease& l = key.limits[i];
-          if (l.leased) counters.push_back(counter_name(l, window_of(l, now_sec).epoch));
+          if ((reset & (1u << i)) != 0 && l.leased) counters.push_back(counter_name(l, window_of(l, now_sec).epoch));
         }
-        p.args = {"EVALSHA", control_sha, std::to_string(1 + counters.size()), key.control};
-        for (std::string& c : counters) p.args.push_back(std::move(c));
-        p.args.push_back("reset");
-        for (std::string& i : indices) p.args.push_back(std::move(i));
+        p.args = detail::redis::control_reset(control_sha, key.control, std::move(counters), reset, key.limit_count);
         p.own_reset = reset;
         plan.push_back(std::move(p));
       } catch (...) {
@@ -832,7 +728,7 @@ return out
       const std::uint32_t reset = plan_reset(k, key, now_sec, plan);
       if (const std::uint64_t cool = key.pending_cool.exchange(0, std::memory_order_acq_rel); cool != 0) {
         Planned p{Planned::What::control, k, 0, 0, 0, 0, 0, 0, {}};
-        p.args = {"EVALSHA", control_sha, "1", key.control, "cool", std::to_string((cool + 999'999) / 1'000'000)};
+        p.args = detail::redis::control_cooldown(control_sha, key.control, cool);
         p.cool = cool;
         plan.push_back(std::move(p));
       }
@@ -843,21 +739,20 @@ return out
           const keypool::accounting::WindowNow current = window_of(l, now_sec);
           Planned p{Planned::What::lease, k, i, current.epoch, 0, 0, 0, 0, {}};
           p.generation = generation(key);
-          p.args = lease_args(l, current.epoch, current.end, now_sec, 0, 0, 0);
-          p.args.back() = "1";
+          p.args = lease_args(l, current.epoch, current.end, now_sec, {.fill = true});
           p.fill = true;
           plan.push_back(std::move(p));
         }
       }
       if (disable >= 0) {
         Planned p{Planned::What::control, k, 0, 0, 0, 0, 0, 0, {}};
-        p.args = {"EVALSHA", control_sha, "1", key.control, disable == 1 ? "disable" : "enable"};
+        p.args = detail::redis::control_action(control_sha, key.control, disable == 1 ? "disable" : "enable");
         p.disable = disable;
         plan.push_back(std::move(p));
       }
       if (reset == 0 && disable < 0 && read_controls) {
         Planned p{Planned::What::control, k, 0, 0, 0, 0, 0, 0, {}};
-        p.args = {"EVALSHA", control_sha, "1", key.control, "read"};
+        p.args = detail::redis::control_action(control_sha, key.control, "read");
         plan.push_back(std::move(p));
       }
     }
@@ -1054,7 +949,7 @@ return out
             const std::uint64_t want = std::max(shortfall, l.size);
             Planned p{Planned::What::lease, k, i, current.epoch, want, 0, 0, 0, {}};
             p.generation = generation(key);
-            p.args = lease_args(l, current.epoch, current.end, now_sec, want, shortfall, 0);
+            p.args = lease_args(l, current.epoch, current.end, now_sec, {.want = want, .minimum = shortfall});
             plan.push_back(std::move(p));
           }
           if (dry) plan.erase(plan.begin() + static_cast<std::ptrdiff_t>(first), plan.end());  // this key cannot serve
@@ -1146,8 +1041,8 @@ return out
             if (giving == 0 && debt == 0 && owed == 0) continue;
             Planned p{Planned::What::lease, k, i, current.epoch, 0, debt, giving, owed, {}};
             p.generation = generation(key);
-            p.args = lease_args(l, current.epoch, current.end, now_sec, 0, 0,
-                                static_cast<std::int64_t>(giving) - static_cast<std::int64_t>(debt + owed));
+            p.args = lease_args(l, current.epoch, current.end, now_sec,
+                                {.change = static_cast<std::int64_t>(giving) - static_cast<std::int64_t>(debt + owed)});
             plan.push_back(std::move(p));
           }
         }
