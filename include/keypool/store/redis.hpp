@@ -9,8 +9,6 @@
 // failure modes.
 #pragma once
 
-#include <hiredis/hiredis.h>
-
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -37,6 +35,7 @@
 #include <keypool/options.hpp>
 #include <keypool/request.hpp>
 #include <keypool/store/binding.hpp>
+#include <keypool/store/redis/connection.hpp>
 #include <keypool/store/redis/options.hpp>
 #include <keypool/store/redis/scripts.hpp>
 #include <keypool/time.hpp>
@@ -155,7 +154,7 @@ class Redis {
     s.host = &host;
     {
       std::lock_guard lock{s.io};
-      s.ensure_connected(std::chrono::steady_clock::now());
+      s.connect(std::chrono::steady_clock::now());
     }
     s.deliver();
     if (s.options.refill_interval > Duration::zero()) s.thread = std::thread{[&s] { s.run(); }};
@@ -169,7 +168,7 @@ class Redis {
     {
       std::lock_guard lock{s.io};
       if (s.host != nullptr) s.give_back_all(s.host->lease_now());
-      s.disconnect();
+      s.connection.disconnect();
     }
     s.deliver();
     std::lock_guard lock{s.io};
@@ -245,8 +244,9 @@ class Redis {
   [[nodiscard]] Stats stats() const noexcept {
     const State& s = *state_;
     Stats out;
-    out.round_trips = s.stats.round_trips.load(std::memory_order_relaxed);
-    out.commands = s.stats.commands.load(std::memory_order_relaxed);
+    const auto& link = s.connection.counters();
+    out.round_trips = link.round_trips.load(std::memory_order_relaxed);
+    out.commands = link.commands.load(std::memory_order_relaxed);
     out.sync_round_trips = s.stats.sync_round_trips.load(std::memory_order_relaxed);
     out.leases = s.stats.leases.load(std::memory_order_relaxed);
     out.leased = s.stats.leased.load(std::memory_order_relaxed);
@@ -254,9 +254,9 @@ class Redis {
     out.debited_late = s.stats.debited_late.load(std::memory_order_relaxed);
     out.local_grants = s.stats.local_grants.load(std::memory_order_relaxed);
     out.dropped = s.stats.dropped.load(std::memory_order_relaxed);
-    out.outages = s.stats.outages.load(std::memory_order_relaxed);
-    out.errors = s.stats.errors.load(std::memory_order_relaxed);
-    out.available = s.available.load(std::memory_order_relaxed);
+    out.outages = link.outages.load(std::memory_order_relaxed);
+    out.errors = link.errors.load(std::memory_order_relaxed);
+    out.available = link.available.load(std::memory_order_relaxed);
     return out;
   }
   /// The options it was built with.
@@ -318,8 +318,8 @@ class Redis {
   };
 
   struct Counters {
-    std::atomic<std::uint64_t> round_trips{0}, commands{0}, sync_round_trips{0}, leases{0}, leased{0}, returned{0},
-        debited_late{0}, local_grants{0}, dropped{0}, outages{0}, errors{0};
+    std::atomic<std::uint64_t> sync_round_trips{0}, leases{0}, leased{0}, returned{0}, debited_late{0}, local_grants{0},
+        dropped{0};
   };
 
   // One planned command and where its reply goes.
@@ -343,7 +343,6 @@ class Redis {
 
   struct State {
     explicit State(Options o) : options(std::move(o)), prefix(detail::redis::key_prefix(options.pool)) {}
-    ~State() { disconnect(); }
 
     Options options;
     std::string prefix;
@@ -353,14 +352,10 @@ class Redis {
     std::atomic<std::size_t> key_count{0};
     keypool::accounting::LeaseHost* host = nullptr;
     Counters stats;
-    std::atomic<bool> available{false};
 
     // The connection and everything planned with it.
     std::mutex io;
-    redisContext* context = nullptr;
-    std::string lease_sha, rolling_sha, control_sha;
-    bool outage_reported = false;
-    std::chrono::steady_clock::time_point next_connect{};
+    detail::redis::Connection connection{options};
 
     // Events to deliver once `io` is released: a sink may call back into the pool.
     struct Deferred {
@@ -432,135 +427,18 @@ class Redis {
 
     // --- Connection --------------------------------------------------------------------------------
 
-    static timeval to_timeval(Duration d) noexcept {
-      const auto us = std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::microseconds>(d).count());
-      return timeval{static_cast<time_t>(us / 1'000'000), static_cast<suseconds_t>(us % 1'000'000)};
+    // An outage the connection just found: announced once, with the next reconnect attempt.
+    void note_outage() noexcept {
+      if (!connection.take_outage() || host == nullptr) return;
+      const TimePoint now = host->lease_now();
+      deferred.push_back(Deferred{true, 0, 0, 0, 0, 0, now, now + options.reconnect_interval});
+      events_waiting.store(true, std::memory_order_release);
     }
 
-    void disconnect() noexcept {
-      if (context != nullptr) redisFree(context);
-      context = nullptr;
-    }
-
-    // A failed call: drop the connection, report the outage once, try again later.
-    void fail(std::chrono::steady_clock::time_point steady_now) noexcept {
-      disconnect();
-      available.store(false, std::memory_order_relaxed);
-      next_connect = steady_now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(options.reconnect_interval);
-      if (!outage_reported) {
-        outage_reported = true;
-        stats.outages.fetch_add(1, std::memory_order_relaxed);
-        if (host != nullptr) {
-          const TimePoint now = host->lease_now();
-          deferred.push_back(Deferred{true, 0, 0, 0, 0, 0, now, now + options.reconnect_interval});
-          events_waiting.store(true, std::memory_order_release);
-        }
-      }
-    }
-
-    // One command, synchronously (connection setup only).
-    bool simple(std::initializer_list<std::string_view> argv, std::string* out = nullptr) noexcept {
-      std::vector<const char*> ptrs;
-      std::vector<std::size_t> lens;
-      for (const std::string_view a : argv) {
-        ptrs.push_back(a.data());
-        lens.push_back(a.size());
-      }
-      auto* reply = static_cast<redisReply*>(redisCommandArgv(context, static_cast<int>(ptrs.size()), ptrs.data(), lens.data()));
-      if (reply == nullptr) return false;
-      const bool ok = reply->type != REDIS_REPLY_ERROR;
-      if (ok && out != nullptr && reply->type == REDIS_REPLY_STRING) out->assign(reply->str, reply->len);
-      freeReplyObject(reply);
+    bool connect(std::chrono::steady_clock::time_point steady_now) noexcept {
+      const bool ok = connection.ensure_connected(steady_now);
+      note_outage();
       return ok;
-    }
-
-    // Connects, authenticates and loads the scripts: each step bounded by `timeout`, and all of
-    // them by `deadline` when one is given (a refused acquire's).
-    bool ensure_connected(std::chrono::steady_clock::time_point steady_now,
-                          std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max()) noexcept {
-      if (context != nullptr) return true;
-      if (steady_now < next_connect) return false;
-      auto step = [&]() -> Duration {
-        if (deadline == std::chrono::steady_clock::time_point::max()) return options.timeout;
-        return std::min<Duration>(options.timeout, std::chrono::duration_cast<Duration>(deadline - std::chrono::steady_clock::now()));
-      };
-      auto within = [&] {
-        const Duration left = step();
-        return left > Duration::zero() && redisSetTimeout(context, to_timeval(left)) == REDIS_OK;
-      };
-      const Duration first = step();
-      if (first <= Duration::zero()) return false;
-      const timeval tv = to_timeval(first);
-      context = options.unix_socket.empty() ? redisConnectWithTimeout(options.host.c_str(), options.port, tv)
-                                            : redisConnectUnixWithTimeout(options.unix_socket.c_str(), tv);
-      bool ok = context != nullptr && context->err == 0 && within();
-      if (ok && !options.password.empty())
-        ok = within() && (options.user.empty() ? simple({"AUTH", options.password}) : simple({"AUTH", options.user, options.password}));
-      if (ok && options.database != 0) ok = within() && simple({"SELECT", std::to_string(options.database)});
-      if (ok)
-        ok = within() && simple({"SCRIPT", "LOAD", detail::redis::lease_script}, &lease_sha) && within() &&
-             simple({"SCRIPT", "LOAD", detail::redis::rolling_script}, &rolling_sha) && within() &&
-             simple({"SCRIPT", "LOAD", detail::redis::control_script}, &control_sha);
-      if (!ok) {
-        fail(steady_now);
-        return false;
-      }
-      available.store(true, std::memory_order_relaxed);
-      outage_reported = false;
-      return true;
-    }
-
-    // Sends every planned command in one pipeline and reads every reply. On any failure the
-    // connection is dropped and false returned; replies read so far are in `replies`.
-    bool exchange(std::vector<Planned>& plan, std::vector<redisReply*>& replies, std::chrono::steady_clock::time_point deadline) noexcept {
-      replies.assign(plan.size(), nullptr);
-      const auto steady_now = std::chrono::steady_clock::now();
-      if (!ensure_connected(steady_now, deadline)) return false;
-      const auto left = std::max(deadline - steady_now, std::chrono::steady_clock::duration{std::chrono::microseconds{100}});
-      redisSetTimeout(context, to_timeval(std::chrono::duration_cast<Duration>(left)));
-      std::vector<const char*> ptrs;
-      std::vector<std::size_t> lens;
-      for (Planned& p : plan) {
-        ptrs.clear();
-        lens.clear();
-        for (const std::string& a : p.args) {
-          ptrs.push_back(a.data());
-          lens.push_back(a.size());
-        }
-        if (redisAppendCommandArgv(context, static_cast<int>(ptrs.size()), ptrs.data(), lens.data()) != REDIS_OK) {
-          fail(std::chrono::steady_clock::now());
-          return false;
-        }
-      }
-      stats.round_trips.fetch_add(1, std::memory_order_relaxed);
-      stats.commands.fetch_add(plan.size(), std::memory_order_relaxed);
-      bool noscript = false;
-      for (std::size_t i = 0; i < plan.size(); ++i) {
-        void* reply = nullptr;
-        if (redisGetReply(context, &reply) != REDIS_OK || reply == nullptr) {
-          fail(std::chrono::steady_clock::now());
-          return false;
-        }
-        replies[i] = static_cast<redisReply*>(reply);
-        // An error answers one command (a wrong-type key, a refused permission): that command
-        // has no effect and the others stand. NOSCRIPT means the scripts are gone (SCRIPT FLUSH,
-        // a failover): reconnect, which loads them again.
-        if (replies[i]->type == REDIS_REPLY_ERROR) {
-          stats.errors.fetch_add(1, std::memory_order_relaxed);
-          if (std::string_view{replies[i]->str, replies[i]->len}.starts_with("NOSCRIPT")) noscript = true;
-        }
-      }
-      if (noscript) {
-        disconnect();
-        next_connect = std::chrono::steady_clock::time_point{};  // reload at once, no outage
-      }
-      return true;
-    }
-
-    static void free_replies(std::vector<redisReply*>& replies) noexcept {
-      for (redisReply* r : replies)
-        if (r != nullptr) freeReplyObject(r);
-      replies.clear();
     }
 
     // --- Local words -------------------------------------------------------------------------------
@@ -600,9 +478,9 @@ class Redis {
                                       const detail::redis::LeaseAsk& ask) const {
       const auto share = static_cast<std::uint64_t>(std::llround(options.max_share * 1000.0));
       if (l.rolling)
-        return detail::redis::rolling_lease(rolling_sha, l.counter_prefix, l.plan.amount, l.plan.interval_ns, current_time,
+        return detail::redis::rolling_lease(connection.sha(detail::redis::Script::rolling), l.counter_prefix, l.plan.amount, l.plan.interval_ns, current_time,
                                             options.grace, share, ask);
-      return detail::redis::window_lease(lease_sha, counter_name(l, epoch), l.plan.amount, window_end, now_sec, options.grace,
+      return detail::redis::window_lease(connection.sha(detail::redis::Script::lease), counter_name(l, epoch), l.plan.amount, window_end, now_sec, options.grace,
                                          share, ask);
     }
 
@@ -713,7 +591,7 @@ class Redis {
           const LimitLease& l = key.limits[i];
           if ((reset & (1u << i)) != 0 && l.leased) counters.push_back(counter_name(l, window_of(l, now_sec).epoch));
         }
-        p.args = detail::redis::control_reset(control_sha, key.control, std::move(counters), reset, key.limit_count);
+        p.args = detail::redis::control_reset(connection.sha(detail::redis::Script::control), key.control, std::move(counters), reset, key.limit_count);
         p.own_reset = reset;
         plan.push_back(std::move(p));
       } catch (...) {
@@ -728,7 +606,7 @@ class Redis {
       const std::uint32_t reset = plan_reset(k, key, now_sec, plan);
       if (const std::uint64_t cool = key.pending_cool.exchange(0, std::memory_order_acq_rel); cool != 0) {
         Planned p{Planned::What::control, k, 0, 0, 0, 0, 0, 0, {}};
-        p.args = detail::redis::control_cooldown(control_sha, key.control, cool);
+        p.args = detail::redis::control_cooldown(connection.sha(detail::redis::Script::control), key.control, cool);
         p.cool = cool;
         plan.push_back(std::move(p));
       }
@@ -746,20 +624,20 @@ class Redis {
       }
       if (disable >= 0) {
         Planned p{Planned::What::control, k, 0, 0, 0, 0, 0, 0, {}};
-        p.args = detail::redis::control_action(control_sha, key.control, disable == 1 ? "disable" : "enable");
+        p.args = detail::redis::control_action(connection.sha(detail::redis::Script::control), key.control, disable == 1 ? "disable" : "enable");
         p.disable = disable;
         plan.push_back(std::move(p));
       }
       if (reset == 0 && disable < 0 && read_controls) {
         Planned p{Planned::What::control, k, 0, 0, 0, 0, 0, 0, {}};
-        p.args = detail::redis::control_action(control_sha, key.control, "read");
+        p.args = detail::redis::control_action(connection.sha(detail::redis::Script::control), key.control, "read");
         plan.push_back(std::move(p));
       }
     }
 
     // --- Applying replies --------------------------------------------------------------------------
 
-    void apply(const Planned& p, const redisReply* reply, TimePoint now, bool ok) noexcept {
+    void apply(const Planned& p, const detail::redis::ScriptReply& reply, TimePoint now, bool ok) noexcept {
       KeyLease& key = keys[p.key];
       if (!ok) {
         // Unanswered operator actions are published again on the next round trip.
@@ -785,9 +663,9 @@ class Redis {
         // units given back are lost too; debts stay in the word and are sent again.
         return;
       }
-      const std::uint64_t granted = static_cast<std::uint64_t>(std::max<long long>(0, reply->element[0]->integer));
-      const std::uint64_t after = static_cast<std::uint64_t>(std::max<long long>(0, reply->element[1]->integer));
-      const std::uint64_t before = static_cast<std::uint64_t>(std::max<long long>(0, reply->element[2]->integer));
+      const std::uint64_t granted = reply.count(detail::redis::ScriptReply::granted);
+      const std::uint64_t after = reply.count(detail::redis::ScriptReply::count_after);
+      const std::uint64_t before = reply.count(detail::redis::ScriptReply::count_before);
       const std::int64_t now_sec = detail::to_seconds(now);
       if (p.owed != 0 && l.owed_epoch == p.epoch) l.owed -= std::min(l.owed, p.owed);
       stats.debited_late.fetch_add(p.debt + p.owed, std::memory_order_relaxed);
@@ -818,8 +696,8 @@ class Redis {
         l.dry_epoch = ~std::uint64_t{0};
       }
       if (l.rolling) {
-        if (reply->elements >= 4)
-          l.fleet_tat.store(static_cast<std::uint64_t>(std::max<long long>(0, reply->element[3]->integer)), std::memory_order_relaxed);
+        if (reply.size > detail::redis::ScriptReply::fleet_tat)
+          l.fleet_tat.store(reply.count(detail::redis::ScriptReply::fleet_tat), std::memory_order_relaxed);
       } else if (p.epoch == l.epoch) {
         l.fleet.store(((p.epoch & fleet_epoch_mask) << fleet_count_bits) | std::min(after, fleet_count_mask),
                       std::memory_order_relaxed);
@@ -831,11 +709,12 @@ class Redis {
       (void)now_sec;
     }
 
-    void apply_control(std::size_t k, KeyLease& key, const redisReply* reply, std::uint32_t own_reset) noexcept {
-      if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 3 + max_limits_per_key) return;
-      const bool disabled = reply->element[0]->integer != 0;
-      const auto dver = static_cast<std::uint64_t>(reply->element[1]->integer);
-      const auto cool_ms = static_cast<std::uint64_t>(std::max<long long>(0, reply->element[2]->integer));
+    void apply_control(std::size_t k, KeyLease& key, const detail::redis::ScriptReply& reply, std::uint32_t own_reset) noexcept {
+      using Reply = detail::redis::ScriptReply;
+      if (!reply.array || reply.size < Reply::control_size) return;
+      const bool disabled = reply.values[Reply::disabled] != 0;
+      const auto dver = static_cast<std::uint64_t>(reply.values[Reply::disabled_version]);
+      const auto cool_ms = reply.count(Reply::cool_ms);
       // Another instance's cooldown (a 429 it saw): rest the key here too, unless disabled.
       if (cool_ms != 0 && host != nullptr) host->lease_cooldown(k, cool_ms * 1'000'000);
       if (!key.control_seen || dver != key.seen_dver) {
@@ -847,7 +726,7 @@ class Redis {
       // Resets, per limit: every generation that moved, except this instance's own.
       std::uint32_t reset = 0;
       for (std::size_t i = 0; i < max_limits_per_key; ++i) {
-        const auto gen = static_cast<std::uint64_t>(reply->element[3 + i]->integer);
+        const auto gen = static_cast<std::uint64_t>(reply.values[Reply::first_generation + i]);
         if (key.control_seen && gen != key.seen_gen[i] && (own_reset & (1u << i)) == 0) reset |= 1u << i;
         key.seen_gen[i] = gen;
       }
@@ -867,7 +746,7 @@ class Redis {
       const double dt = last_tick == std::chrono::steady_clock::time_point{} ? 0.0
                                                                              : std::chrono::duration<double>(steady_now - last_tick).count();
       last_tick = steady_now;
-      if (!ensure_connected(steady_now)) {
+      if (!connect(steady_now)) {
         if (options.on_outage == OnOutage::local_share) share_locally(now, nullptr);
         return;
       }
@@ -883,15 +762,16 @@ class Redis {
     }
 
     void run_plan(std::vector<Planned>& plan, TimePoint now, std::chrono::steady_clock::time_point deadline) noexcept {
-      std::vector<redisReply*> replies;
-      const bool ok = exchange(plan, replies, deadline);
+      std::vector<detail::redis::Command> commands;
+      std::vector<detail::redis::ScriptReply> replies;
+      for (Planned& p : plan) commands.push_back(std::move(p.args));
+      const bool ok = connection.exchange(commands, replies, deadline);
+      note_outage();
       for (std::size_t i = 0; i < plan.size(); ++i) {
-        const redisReply* r = replies[i];
-        const bool good = ok && r != nullptr && r->type == REDIS_REPLY_ARRAY &&
-                          (plan[i].what == Planned::What::control || r->elements >= 3);
+        const detail::redis::ScriptReply& r = replies[i];
+        const bool good = ok && r.array && (plan[i].what == Planned::What::control || r.size >= 3);
         apply(plan[i], r, now, good);
       }
-      free_replies(replies);
     }
 
     bool lease_sync(const detail::Amounts& amounts, TimePoint now) noexcept {
@@ -961,8 +841,8 @@ class Redis {
         }
         // Reconnecting (connect, AUTH, loading scripts) is the background thread's job: it could
         // take several timeouts, and an acquire waits for one at most.
-        const bool reconnect_here = !thread.joinable() && std::chrono::steady_clock::now() >= next_connect;
-        if (context == nullptr && !reconnect_here) {
+        const bool reconnect_here = !thread.joinable() && connection.may_connect(std::chrono::steady_clock::now());
+        if (!connection.connected() && !reconnect_here) {
           unsent();
           if (options.on_outage == OnOutage::local_share) return share_locally(now, &amounts);
           return false;
@@ -971,7 +851,7 @@ class Redis {
         stats.sync_round_trips.fetch_add(1, std::memory_order_relaxed);
         const std::uint64_t before = stats.leased.load(std::memory_order_relaxed);
         run_plan(plan, now, deadline);  // an unanswered reset is queued again by apply()
-        if (!available.load(std::memory_order_relaxed) && options.on_outage == OnOutage::local_share)
+        if (!connection.counters().available.load(std::memory_order_relaxed) && options.on_outage == OnOutage::local_share)
           return share_locally(now, &amounts);
         return stats.leased.load(std::memory_order_relaxed) != before;
       } catch (...) {

@@ -1,8 +1,9 @@
-// store::Redis's Lua scripts, the names of its keys in Redis, and the arguments of each script.
-// Pure text: no connection.
+// store::Redis's Lua scripts, the names of its keys in Redis, and the arguments and replies of
+// each script. Pure text: no connection (that is redis/connection.hpp).
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -11,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include <keypool/key_slot.hpp>
 #include <keypool/time.hpp>
 
 namespace keypool::detail::redis {
@@ -89,6 +91,38 @@ local out = {}
 for i = 1, 11 do out[i] = tonumber(v[i] or '0') end
 return out
 )LUA";
+
+/// The three scripts, as loaded once per connection (their SHA1s are what commands name).
+enum class Script : std::uint8_t { lease, rolling, control };
+inline constexpr std::array<Script, 3> scripts{Script::lease, Script::rolling, Script::control};
+[[nodiscard]] constexpr const char* source_of(Script s) noexcept {
+  switch (s) {
+    case Script::lease: return lease_script;
+    case Script::rolling: return rolling_script;
+    default: return control_script;
+  }
+}
+
+// --- What the scripts answer -------------------------------------------------------------------
+
+/// One script's reply, copied out of the connection: an array of integers.
+struct ScriptReply {
+  // Positions in a lease or rolling script's reply.
+  static constexpr std::size_t granted = 0, count_after = 1, count_before = 2, fleet_tat = 3;
+  // Positions in the control script's reply: the flag, its version, the cooldown (ms), then one
+  // reset generation per limit.
+  static constexpr std::size_t disabled = 0, disabled_version = 1, cool_ms = 2, first_generation = 3;
+  static constexpr std::size_t control_size = first_generation + max_limits_per_key;
+
+  bool array = false;   ///< an array (every script answers one); false: an error or another reply
+  std::size_t size = 0; ///< its elements
+  std::array<std::int64_t, control_size> values{};  ///< its first elements as integers (0: not an integer)
+
+  /// Element `i` as a count (negative figures read as 0).
+  [[nodiscard]] std::uint64_t count(std::size_t i) const noexcept {
+    return static_cast<std::uint64_t>(std::max<std::int64_t>(0, values[i]));
+  }
+};
 
 // --- Key names -----------------------------------------------------------------------------------
 
