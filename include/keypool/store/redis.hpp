@@ -36,6 +36,7 @@
 #include <keypool/request.hpp>
 #include <keypool/store/binding.hpp>
 #include <keypool/store/redis/connection.hpp>
+#include <keypool/store/redis/control.hpp>
 #include <keypool/store/redis/options.hpp>
 #include <keypool/store/redis/scripts.hpp>
 #include <keypool/time.hpp>
@@ -102,7 +103,7 @@ class Redis {
     if (binding.label.empty()) throw Error("store::Redis: a key needs a label (its name in Redis)");
     KeyLease& key = s.keys[binding.index];
     key.label = std::string{binding.label};
-    key.control = detail::redis::control_key(s.prefix, binding.label);
+    key.control_key = detail::redis::control_key(s.prefix, binding.label);
     key.limit_count = binding.limits.size();
     for (std::size_t i = 0; i < binding.limits.size(); ++i) {
       const Limit& limit = binding.limits[i];
@@ -212,29 +213,26 @@ class Redis {
 
   /// Queued for the background thread (never blocks): every instance applies it.
   void publish_disabled(std::size_t key, bool disabled) noexcept {
-    if (key < state_->capacity) state_->keys[key].pending_disable.store(disabled ? 1 : 0, std::memory_order_release);
+    if (key < state_->capacity) state_->keys[key].control.publish_disabled(disabled);
     state_->wake();
   }
   /// The provider cooled key `key` down until `until_ns` (a 429): every instance rests it.
   void publish_cooldown(std::size_t key, std::uint64_t until_ns) noexcept {
     if (key >= state_->capacity || until_ns == disabled_until) return;
-    auto& pending = state_->keys[key].pending_cool;
-    std::uint64_t seen = pending.load(std::memory_order_relaxed);
-    while (seen < until_ns && !pending.compare_exchange_weak(seen, until_ns, std::memory_order_acq_rel)) {
-    }
+    state_->keys[key].control.publish_cooldown(until_ns);
     state_->wake();
   }
   /// The provider said limit `limit` of key `key` is spent for its window: the fleet's count is
   /// raised to the limit, so no instance leases more of it.
   void publish_exhausted(std::size_t key, std::size_t limit) noexcept {
     if (key >= state_->capacity || limit >= max_limits_per_key) return;
-    state_->keys[key].pending_fill.fetch_or(1u << limit, std::memory_order_acq_rel);
+    state_->keys[key].control.publish_spent(limit);
     state_->wake();
   }
   /// A reset of key `key`'s limits whose bit is set in `limits`: every instance forgets them, and
   /// the fleet's counts are deleted.
   void publish_reset(std::size_t key, std::uint32_t limits) noexcept {
-    if (key < state_->capacity) state_->keys[key].pending_reset.fetch_or(limits, std::memory_order_acq_rel);
+    if (key < state_->capacity) state_->keys[key].control.publish_reset(limits);
     state_->wake();
   }
 
@@ -303,18 +301,10 @@ class Redis {
   struct KeyLease {
     KeySlot* slot = nullptr;
     std::string label;
-    std::string control;
+    std::string control_key;
     std::size_t limit_count = 0;
     std::array<LimitLease, max_limits_per_key> limits;
-    // Operator actions to publish (any thread → background thread).
-    std::atomic<int> pending_disable{-1};
-    std::atomic<std::uint32_t> pending_reset{0};
-    std::atomic<std::uint64_t> pending_cool{0};    // a cooldown to share, ns since the epoch
-    std::atomic<std::uint32_t> pending_fill{0};    // limits the provider reported spent
-    // The last control state seen (under State::io).
-    bool control_seen = false;
-    std::uint64_t seen_dver = 0;
-    std::array<std::uint64_t, max_limits_per_key> seen_gen{};
+    detail::redis::KeyControl control;  // operator actions on their way to Redis, and what was read back
   };
 
   struct Counters {
@@ -333,11 +323,7 @@ class Redis {
     std::uint64_t giving;     // units this command gives back (already taken from the hand)
     std::uint64_t owed;       // outage grants this command debits
     std::vector<std::string> args;
-    std::uint32_t own_reset = 0;  // limits this instance reset: not applied again when its reply shows it
-    // What to publish again if the command is not answered (operator actions are never lost).
-    int disable = -1;
-    std::uint64_t cool = 0;
-    bool fill = false;
+    detail::redis::ControlAction action{};  // published again if the command is not answered
     std::uint64_t generation = 0;  // the key's reset generation when planned: a grant after a reset is void
   };
 
@@ -582,7 +568,7 @@ class Redis {
     // Plans this instance's pending reset of key `k`, if any, and returns its limits. Commands
     // planned after it in the same pipeline run against the fresh counts.
     std::uint32_t plan_reset(std::size_t k, KeyLease& key, std::int64_t now_sec, std::vector<Planned>& plan) {
-      const std::uint32_t reset = key.pending_reset.exchange(0, std::memory_order_acq_rel);
+      const std::uint32_t reset = key.control.take_reset();
       if (reset == 0) return 0;
       try {
         Planned p{Planned::What::control, k, 0, 0, 0, 0, 0, 0, {}};
@@ -591,26 +577,26 @@ class Redis {
           const LimitLease& l = key.limits[i];
           if ((reset & (1u << i)) != 0 && l.leased) counters.push_back(counter_name(l, window_of(l, now_sec).epoch));
         }
-        p.args = detail::redis::control_reset(connection.sha(detail::redis::Script::control), key.control, std::move(counters), reset, key.limit_count);
-        p.own_reset = reset;
+        p.args = detail::redis::control_reset(connection.sha(detail::redis::Script::control), key.control_key, std::move(counters), reset, key.limit_count);
+        p.action.reset = reset;
         plan.push_back(std::move(p));
       } catch (...) {
-        key.pending_reset.fetch_or(reset, std::memory_order_acq_rel);  // not planned: still to publish
+        key.control.publish_again({.reset = reset});  // not planned: still to publish
         throw;
       }
       return reset;
     }
 
     void plan_control(std::size_t k, KeyLease& key, std::int64_t now_sec, bool read_controls, std::vector<Planned>& plan) {
-      const int disable = key.pending_disable.exchange(-1, std::memory_order_acq_rel);
+      const int disable = key.control.take_disable();
       const std::uint32_t reset = plan_reset(k, key, now_sec, plan);
-      if (const std::uint64_t cool = key.pending_cool.exchange(0, std::memory_order_acq_rel); cool != 0) {
+      if (const std::uint64_t cool = key.control.take_cooldown(); cool != 0) {
         Planned p{Planned::What::control, k, 0, 0, 0, 0, 0, 0, {}};
-        p.args = detail::redis::control_cooldown(connection.sha(detail::redis::Script::control), key.control, cool);
-        p.cool = cool;
+        p.args = detail::redis::control_cooldown(connection.sha(detail::redis::Script::control), key.control_key, cool);
+        p.action.cool = cool;
         plan.push_back(std::move(p));
       }
-      if (const std::uint32_t fill = key.pending_fill.exchange(0, std::memory_order_acq_rel); fill != 0) {
+      if (const std::uint32_t fill = key.control.take_spent(); fill != 0) {
         for (std::size_t i = 0; i < key.limit_count; ++i) {
           const LimitLease& l = key.limits[i];
           if (!l.leased || l.rolling || (fill & (1u << i)) == 0) continue;
@@ -618,19 +604,19 @@ class Redis {
           Planned p{Planned::What::lease, k, i, current.epoch, 0, 0, 0, 0, {}};
           p.generation = generation(key);
           p.args = lease_args(l, current.epoch, current.end, now_sec, {.fill = true});
-          p.fill = true;
+          p.action.spent = 1u << i;
           plan.push_back(std::move(p));
         }
       }
       if (disable >= 0) {
         Planned p{Planned::What::control, k, 0, 0, 0, 0, 0, 0, {}};
-        p.args = detail::redis::control_action(connection.sha(detail::redis::Script::control), key.control, disable == 1 ? "disable" : "enable");
-        p.disable = disable;
+        p.args = detail::redis::control_action(connection.sha(detail::redis::Script::control), key.control_key, disable == 1 ? "disable" : "enable");
+        p.action.disable = disable;
         plan.push_back(std::move(p));
       }
       if (reset == 0 && disable < 0 && read_controls) {
         Planned p{Planned::What::control, k, 0, 0, 0, 0, 0, 0, {}};
-        p.args = detail::redis::control_action(connection.sha(detail::redis::Script::control), key.control, "read");
+        p.args = detail::redis::control_action(connection.sha(detail::redis::Script::control), key.control_key, "read");
         plan.push_back(std::move(p));
       }
     }
@@ -639,22 +625,9 @@ class Redis {
 
     void apply(const Planned& p, const detail::redis::ScriptReply& reply, TimePoint now, bool ok) noexcept {
       KeyLease& key = keys[p.key];
-      if (!ok) {
-        // Unanswered operator actions are published again on the next round trip.
-        if (p.own_reset != 0) key.pending_reset.fetch_or(p.own_reset, std::memory_order_acq_rel);
-        if (p.disable >= 0) {
-          int expected = -1;
-          key.pending_disable.compare_exchange_strong(expected, p.disable, std::memory_order_acq_rel);
-        }
-        if (p.cool != 0) {
-          std::uint64_t seen = key.pending_cool.load(std::memory_order_relaxed);
-          while (seen < p.cool && !key.pending_cool.compare_exchange_weak(seen, p.cool, std::memory_order_acq_rel)) {
-          }
-        }
-        if (p.fill) key.pending_fill.fetch_or(1u << p.limit, std::memory_order_acq_rel);
-      }
+      if (!ok) key.control.publish_again(p.action);  // unanswered operator actions are published again on the next round trip
       if (p.what == Planned::What::control) {
-        if (ok) apply_control(p.key, key, reply, p.own_reset);
+        if (ok) apply_control(p.key, key, reply, p.action.reset);
         return;
       }
       LimitLease& l = key.limits[p.limit];
@@ -710,28 +683,14 @@ class Redis {
     }
 
     void apply_control(std::size_t k, KeyLease& key, const detail::redis::ScriptReply& reply, std::uint32_t own_reset) noexcept {
-      using Reply = detail::redis::ScriptReply;
-      if (!reply.array || reply.size < Reply::control_size) return;
-      const bool disabled = reply.values[Reply::disabled] != 0;
-      const auto dver = static_cast<std::uint64_t>(reply.values[Reply::disabled_version]);
-      const auto cool_ms = reply.count(Reply::cool_ms);
+      const detail::redis::ControlNews news = key.control.read(reply, own_reset);
       // Another instance's cooldown (a 429 it saw): rest the key here too, unless disabled.
-      if (cool_ms != 0 && host != nullptr) host->lease_cooldown(k, cool_ms * 1'000'000);
-      if (!key.control_seen || dver != key.seen_dver) {
-        // Joining: take over a disable in force. Later: follow every change, either way (an
-        // enable also ends a cooldown, as `enable` does).
-        if ((disabled || key.control_seen) && host != nullptr) host->lease_disabled(k, disabled);
-        key.seen_dver = dver;
-      }
-      // Resets, per limit: every generation that moved, except this instance's own.
-      std::uint32_t reset = 0;
-      for (std::size_t i = 0; i < max_limits_per_key; ++i) {
-        const auto gen = static_cast<std::uint64_t>(reply.values[Reply::first_generation + i]);
-        if (key.control_seen && gen != key.seen_gen[i] && (own_reset & (1u << i)) == 0) reset |= 1u << i;
-        key.seen_gen[i] = gen;
-      }
-      if (reset != 0 && host != nullptr) host->lease_reset(k, reset);
-      key.control_seen = true;
+      if (news.cool_until_ns != 0 && host != nullptr) host->lease_cooldown(k, news.cool_until_ns);
+      // Joining: take over a disable in force. Later: follow every change, either way (an enable
+      // also ends a cooldown, as `enable` does).
+      if (news.follow_disabled && host != nullptr) host->lease_disabled(k, news.disabled);
+      // Resets of another instance (this instance's own are applied already).
+      if (news.reset != 0 && host != nullptr) host->lease_reset(k, news.reset);
     }
 
     // --- The three callers -------------------------------------------------------------------------
@@ -792,7 +751,7 @@ class Redis {
       // Resets taken for this round trip go back to the background thread if it is not sent.
       auto unsent = [&] {
         for (const Planned& p : plan)
-          if (p.own_reset != 0) keys[p.key].pending_reset.fetch_or(p.own_reset, std::memory_order_acq_rel);
+          keys[p.key].control.publish_again(p.action);
       };
       try {
         const std::int64_t now_sec = detail::to_seconds(now);
