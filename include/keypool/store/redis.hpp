@@ -12,9 +12,9 @@
 //   options.hpp        RedisOptions, RedisOnOutage and their validation
 //   scripts.hpp        the Lua scripts, the keys' names in Redis, each script's arguments and reply
 //   connection.hpp     hiredis: connect, AUTH, SELECT, SCRIPT LOAD, one pipelined round trip, outages
+//   lease_planner.hpp  lease sizing and what to ask for (pure: no I/O), the local share in an outage
 //   control.hpp        operator actions and provider answers shared through Redis
-//   instance.hpp       lease sizing, the round trips (background tick, refused acquire, detach),
-//                      the outage share, replies applied
+//   instance.hpp       the round trips (background tick, refused acquire, detach), replies applied
 #pragma once
 
 #include <cstddef>

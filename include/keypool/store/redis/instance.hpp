@@ -32,36 +32,18 @@
 #include <keypool/store/binding.hpp>
 #include <keypool/store/redis/connection.hpp>
 #include <keypool/store/redis/control.hpp>
+#include <keypool/store/redis/lease_planner.hpp>
 #include <keypool/store/redis/options.hpp>
 #include <keypool/store/redis/scripts.hpp>
 #include <keypool/time.hpp>
 
 namespace keypool::detail::redis {
 
-/// What a leased word holds: its window and figure, and the units in hand for the current window
-/// (negative: a debt). A rolling limit's hand is {0, 0, units}.
-using Hand = accounting::LeasedWindow::Hand;
-
 /// One limit of a key.
 struct LimitLease {
-  // Set by bind, then read-only.
-  bool leased = false;
-  bool rolling = false;  // a rolling (GCRA) limit: the word is the signed hand
-  detail::LimitPlan plan{Limit::requests(1).per_day(), Thresholds{}};  // the limit, as the pool counts it
-  std::uint64_t min_lease = 1;
-  std::uint64_t max_lease = 1;
+  // Set by bind, for a calendar or a rolling limit (a per-request cap is checked locally).
+  std::optional<LeasePlanner> planner;
   std::string counter;  // calendar: the counters' prefix (the window index follows); rolling: the counter
-  // The background thread's and lease_sync's (under the instance's lock).
-  std::uint64_t size = 1;           // current lease size
-  std::uint64_t epoch = 0;          // window the figures below are about
-  std::uint64_t granted = 0;        // leased this window (from Redis or, in an outage, locally)
-  std::uint64_t consumed_mark = 0;  // granted − in hand at the last rate sample
-  double rate = 0.0;                // units per second, smoothed
-  std::uint64_t dry_epoch = ~std::uint64_t{0};
-  SteadyTime dry_until{};
-  SteadyTime leased_at{};           // rolling: the last grant
-  std::uint64_t owed = 0;           // granted locally in an outage, not yet debited in Redis
-  std::uint64_t owed_epoch = 0;
   // For snapshots (any thread), one word each: calendar, (window index mod 2^24) << 40 | the
   // fleet's count (saturating at 2^40 − 1); rolling, the fleet's TAT in microseconds.
   std::atomic<std::uint64_t> fleet{0};
@@ -71,8 +53,8 @@ struct LimitLease {
   static constexpr std::uint64_t fleet_count_mask = (std::uint64_t{1} << fleet_count_bits) - 1;
   static constexpr std::uint64_t fleet_epoch_mask = (std::uint64_t{1} << 24) - 1;
 
-  [[nodiscard]] std::string counter_name(std::uint64_t epoch_index) const {
-    return rolling ? counter : counter + std::to_string(epoch_index);
+  [[nodiscard]] std::string counter_name(std::uint64_t epoch) const {
+    return planner->rolling() ? counter : counter + std::to_string(epoch);
   }
 };
 
@@ -167,16 +149,11 @@ class Instance {
           throw Error("store::Redis: limit '" + limit.describe() + "' of key '" + key.label +
                       "' has per-priority headroom, which store::Redis does not lease yet");
       LimitLease& lease = key.limits[i];
-      lease.leased = limit.kind() == Limit::Kind::window || limit.kind() == Limit::Kind::rolling;
-      if (!lease.leased) continue;
-      lease.rolling = limit.kind() == Limit::Kind::rolling;
-      lease.plan = detail::LimitPlan{limit, Thresholds{}};  // the pool's own figures (packing, interval)
-      lease.min_lease = options_.min_lease != 0 ? options_.min_lease : std::max<std::uint64_t>(1, lease.plan.amount / 1000);
-      lease.max_lease = options_.max_lease != 0 ? options_.max_lease : std::max<std::uint64_t>(1, lease.plan.amount / 16);
-      lease.min_lease = std::min(lease.min_lease, lease.plan.amount);
-      lease.max_lease = std::clamp(lease.max_lease, lease.min_lease, lease.plan.amount);
-      lease.size = lease.min_lease;
-      lease.counter = lease.rolling ? rolling_counter(prefix_, binding.label, i) : window_counter_prefix(prefix_, binding.label, i);
+      if (limit.kind() != Limit::Kind::window && limit.kind() != Limit::Kind::rolling) continue;
+      // The pool's own figures (packing, interval).
+      lease.planner.emplace(detail::LimitPlan{limit, Thresholds{}}, options_);
+      lease.counter = lease.planner->rolling() ? rolling_counter(prefix_, binding.label, i)
+                                               : window_counter_prefix(prefix_, binding.label, i);
     }
     key.slot = &slots_[binding.index];
     const std::size_t count = key_count_.load(std::memory_order_relaxed);
@@ -254,8 +231,9 @@ class Instance {
                                          TimePoint now) const noexcept {
     if (k >= capacity_ || limit >= max_limits_per_key) return 0;
     const LimitLease& lease = keys_[k].limits[limit];
-    const detail::LimitPlan& plan = lease.plan;
-    if (lease.rolling) {
+    if (!lease.planner) return 0;
+    const detail::LimitPlan& plan = lease.planner->plan();
+    if (lease.planner->rolling()) {
       const std::uint64_t tat_us = lease.fleet_tat.load(std::memory_order_relaxed);
       if (tat_us == 0) return 0;  // never leased
       // The fleet's theoretical arrival time, in microseconds: what is not yet replenished.
@@ -370,43 +348,39 @@ class Instance {
   // --- Local words: the leased accounting's hand operations only -------------------------------------
 
   static Hand hand(KeyLease& key, std::size_t i, std::uint64_t current) noexcept {
-    const LimitLease& l = key.limits[i];
-    if (l.rolling) return Hand{0, 0, accounting::LeasedRolling::hand(key.slot->counters[i])};
-    return accounting::LeasedWindow::hand(l.plan, key.slot->counters[i], current);
+    const LeasePlanner& planner = *key.limits[i].planner;
+    if (planner.rolling()) return Hand{0, 0, accounting::LeasedRolling::hand(key.slot->counters[i])};
+    return accounting::LeasedWindow::hand(planner.plan(), key.slot->counters[i], current);
   }
 
   // Adds `units` to what is in hand for window `epoch` (and settles `debt`). False when the local
   // word has moved on to a later window (the units are then worthless).
   static bool give_hand(KeyLease& key, std::size_t i, std::uint64_t epoch, std::int64_t window_end, std::uint64_t units,
                         std::uint64_t debt) noexcept {
-    const LimitLease& l = key.limits[i];
-    if (!l.rolling) return accounting::LeasedWindow::give(l.plan, key.slot->counters[i], epoch, window_end, units, debt);
+    const LeasePlanner& planner = *key.limits[i].planner;
+    if (!planner.rolling())
+      return accounting::LeasedWindow::give(planner.plan(), key.slot->counters[i], epoch, window_end, units, debt);
     accounting::LeasedRolling::give(key.slot->counters[i], units, debt);
     return true;
   }
 
   // Takes back everything in hand for window `epoch`: returns the units taken.
   static std::uint64_t take_hand(KeyLease& key, std::size_t i, std::uint64_t epoch) noexcept {
-    const LimitLease& l = key.limits[i];
-    if (l.rolling) return accounting::LeasedRolling::take(key.slot->counters[i]);
-    return accounting::LeasedWindow::take(l.plan, key.slot->counters[i], epoch);
+    const LeasePlanner& planner = *key.limits[i].planner;
+    if (planner.rolling()) return accounting::LeasedRolling::take(key.slot->counters[i]);
+    return accounting::LeasedWindow::take(planner.plan(), key.slot->counters[i], epoch);
   }
 
   static std::uint64_t generation(const KeyLease& key) noexcept { return accounting::Leased::generation(*key.slot); }
 
   // --- Planning ----------------------------------------------------------------------------------------
 
-  // A calendar limit's current window; a rolling limit has one endless "window", epoch 0.
-  static accounting::WindowNow window_of(const LimitLease& l, std::int64_t now_sec) noexcept {
-    if (l.rolling) return {0, now_sec + 1};
-    return accounting::current_window_of(l.plan.limit, now_sec);
-  }
-
   Command lease_command(const LimitLease& l, std::uint64_t epoch, std::int64_t window_end, TimePoint now, const LeaseAsk& ask) const {
-    if (l.rolling)
-      return rolling_lease(connection_.sha(Script::rolling), l.counter, l.plan.amount, l.plan.interval_ns, now, options_.grace,
+    const detail::LimitPlan& plan = l.planner->plan();
+    if (l.planner->rolling())
+      return rolling_lease(connection_.sha(Script::rolling), l.counter, plan.amount, plan.interval_ns, now, options_.grace,
                            share_permille_, ask);
-    return window_lease(connection_.sha(Script::lease), l.counter_name(epoch), l.plan.amount, window_end, detail::to_seconds(now),
+    return window_lease(connection_.sha(Script::lease), l.counter_name(epoch), plan.amount, window_end, detail::to_seconds(now),
                         options_.grace, share_permille_, ask);
   }
 
@@ -419,32 +393,6 @@ class Instance {
     return p;
   }
 
-  static void start_window(LimitLease& l, std::uint64_t epoch) noexcept {
-    if (l.epoch == epoch) return;
-    l.epoch = epoch;
-    l.granted = 0;
-    l.consumed_mark = 0;
-  }
-
-  void sample_rate(LimitLease& l, const Hand& h, double dt) const noexcept {
-    const std::uint64_t in_hand = h.in_hand > 0 ? static_cast<std::uint64_t>(h.in_hand) : 0;
-    const std::uint64_t consumed = l.granted - std::min(l.granted, in_hand) +
-                                   (h.in_hand < 0 ? static_cast<std::uint64_t>(-h.in_hand) : 0);
-    if (dt > 0.0) {
-      const double delta = consumed >= l.consumed_mark ? static_cast<double>(consumed - l.consumed_mark) : 0.0;
-      const double alpha = 1.0 - std::exp(-dt / 1.0);
-      l.rate += alpha * (delta / dt - l.rate);
-    }
-    l.consumed_mark = consumed;
-    // Sized to last lease_horizon at the smoothed rate; a size grown by refusals (lease_sync
-    // doubles it) decays by a tenth per tick rather than collapsing at once.
-    const double horizon = std::chrono::duration<double>(options_.lease_horizon).count();
-    const double by_rate = std::ceil(l.rate * horizon);
-    const double decayed = static_cast<double>(l.size) * 0.9;
-    const double want = std::max(by_rate, decayed);
-    l.size = want >= static_cast<double>(l.max_lease) ? l.max_lease : std::max(l.min_lease, static_cast<std::uint64_t>(want));
-  }
-
   // Plans this instance's pending reset of key `k`, if any, and returns its limits. Commands
   // planned after it in the same round trip run against the fresh counts.
   std::uint32_t plan_reset(std::size_t k, KeyLease& key, std::int64_t now_sec, RoundTrip& trip) {
@@ -454,7 +402,7 @@ class Instance {
       std::vector<std::string> counters;
       for (std::size_t i = 0; i < key.limit_count; ++i) {
         const LimitLease& l = key.limits[i];
-        if ((reset & (1u << i)) != 0 && l.leased) counters.push_back(l.counter_name(window_of(l, now_sec).epoch));
+        if ((reset & (1u << i)) != 0 && l.planner) counters.push_back(l.counter_name(l.planner->window(now_sec).epoch));
       }
       Planned p;
       p.what = Planned::What::control;
@@ -493,8 +441,8 @@ class Instance {
         for (std::size_t i = 0; i < key.limit_count; ++i) {
           const LimitLease& l = key.limits[i];
           const std::uint32_t bit = 1u << i;
-          if (!l.leased || l.rolling || (left.spent & bit) == 0) continue;
-          const accounting::WindowNow current = window_of(l, now_sec);
+          if (!l.planner || l.planner->rolling() || (left.spent & bit) == 0) continue;
+          const accounting::WindowNow current = l.planner->window(now_sec);
           Planned p = lease_for(k, key, i, current.epoch);
           p.action.spent = bit;
           trip.add(p, lease_command(l, current.epoch, current.end, now, LeaseAsk{.fill = true}));
@@ -515,12 +463,12 @@ class Instance {
     }
   }
 
-  // The background's work: operator actions, control reads, top-ups, debts, give-backs.
+  // The background's work: operator actions, control reads, and what each limit's planner asks
+  // for (top-ups, debts, give-backs, outage grants to debit).
   void plan_tick(TimePoint now, double dt, RoundTrip& trip) {
     const std::int64_t now_sec = detail::to_seconds(now);
     const auto steady_now = std::chrono::steady_clock::now();
     const std::size_t count = key_count_.load(std::memory_order_acquire);
-    const auto hold = std::chrono::duration_cast<std::chrono::steady_clock::duration>(options_.rolling_hold);
     const bool read_controls = steady_now >= next_control_;
     if (read_controls)
       next_control_ = steady_now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(options_.control_interval);
@@ -528,47 +476,37 @@ class Instance {
       KeyLease& key = keys_[k];
       if (key.slot == nullptr) continue;
       plan_control(k, key, now, read_controls, trip);
-      const bool blocked = accounting::Leased::resting(*key.slot, detail::to_ns(now));
+      const bool resting = accounting::Leased::resting(*key.slot, detail::to_ns(now));
       for (std::size_t i = 0; i < key.limit_count; ++i) {
         LimitLease& l = key.limits[i];
-        if (!l.leased) continue;
-        const accounting::WindowNow current = window_of(l, now_sec);
+        if (!l.planner) continue;
+        LeasePlanner& planner = *l.planner;
+        const accounting::WindowNow current = planner.window(now_sec);
         const Hand h = hand(key, i, current.epoch);
         if (h.word_epoch > current.epoch) continue;  // the clock stepped back: leave that window alone
-        start_window(l, current.epoch);
-        sample_rate(l, h, dt);
-        // Debts: the current window's, and a past window's still in the local word.
-        const std::uint64_t debt = h.in_hand < 0 ? static_cast<std::uint64_t>(-h.in_hand) : 0;
-        if (h.word_epoch < current.epoch && h.used > l.plan.amount) {
+        planner.start_window(current.epoch);
+        const TickAsk ask = planner.tick(h, current.epoch, steady_now, dt, resting);
+        if (ask.past_debt != 0) {
           Planned p = lease_for(k, key, i, h.word_epoch);
-          p.debt = h.used - l.plan.amount;
-          trip.add(p, lease_command(l, h.word_epoch, accounting::window_end_of(l.plan.limit, h.word_epoch), now,
-                                    LeaseAsk{.change = -static_cast<std::int64_t>(p.debt)}));
+          p.debt = ask.past_debt;
+          trip.add(p, lease_command(l, p.epoch, planner.window_end(p.epoch), now, LeaseAsk{.change = -static_cast<std::int64_t>(p.debt)}));
         }
-        if (l.rolling && h.in_hand > 0 && steady_now - l.leased_at > hold) {
-          // Rolling units are spent soon after they are leased, or given back: held longer, they
-          // would let this instance burst past the rate the fleet granted them at.
-          if (const std::uint64_t giving = take_hand(key, i, 0); giving != 0) {
-            Planned p = lease_for(k, key, i, 0);
+        if (ask.give_back) {
+          if (const std::uint64_t giving = take_hand(key, i, current.epoch); giving != 0) {
+            Planned p = lease_for(k, key, i, current.epoch);
             p.giving = giving;
-            trip.add(p, lease_command(l, 0, 0, now, LeaseAsk{.change = static_cast<std::int64_t>(giving)}));
+            trip.add(p, lease_command(l, p.epoch, current.end, now, LeaseAsk{.change = static_cast<std::int64_t>(giving)}));
             continue;
           }
         }
-        const std::uint64_t owed = l.owed_epoch == current.epoch ? l.owed : 0;
-        if (l.owed_epoch != current.epoch) l.owed = 0;
-        const std::uint64_t in_hand = h.in_hand > 0 ? static_cast<std::uint64_t>(h.in_hand) : 0;
-        const bool dry = l.dry_epoch == current.epoch && steady_now < l.dry_until;
-        std::uint64_t want = 0;
-        if (!blocked && !dry && in_hand * 2 < l.size) want = l.size - in_hand;
-        if (want == 0 && debt == 0 && owed == 0) continue;
+        if (ask.want == 0 && ask.debt == 0 && ask.owed == 0) continue;
         Planned p = lease_for(k, key, i, current.epoch);
-        p.want = want;
-        p.debt = debt;
-        p.owed = owed;
-        trip.add(p, lease_command(l, current.epoch, current.end, now,
-                                  LeaseAsk{.want = want, .minimum = std::min(want, l.min_lease),
-                                           .change = -static_cast<std::int64_t>(debt + owed)}));
+        p.want = ask.want;
+        p.debt = ask.debt;
+        p.owed = ask.owed;
+        trip.add(p, lease_command(l, p.epoch, current.end, now,
+                                  LeaseAsk{.want = ask.want, .minimum = ask.minimum,
+                                           .change = -static_cast<std::int64_t>(ask.debt + ask.owed)}));
       }
     }
   }
@@ -586,10 +524,12 @@ class Instance {
     // units given back are lost too; debts stay in the word and are sent again.
     if (!answered) return;
     LimitLease& l = key.limits[p.limit];
+    LeasePlanner& planner = *l.planner;
     const std::uint64_t granted = reply.count(ScriptReply::granted);
     const std::uint64_t after = reply.count(ScriptReply::count_after);
     const std::uint64_t before = reply.count(ScriptReply::count_before);
-    if (p.owed != 0 && l.owed_epoch == p.epoch) l.owed -= std::min(l.owed, p.owed);
+    const auto steady_now = std::chrono::steady_clock::now();
+    planner.debited_owed(p.epoch, p.owed);
     counters_.debited_late.fetch_add(p.debt + p.owed, std::memory_order_relaxed);
     counters_.returned.fetch_add(p.giving, std::memory_order_relaxed);
     // A reset since this was planned voids it: the counts it would adjust are gone (a grant is
@@ -597,30 +537,19 @@ class Instance {
     if (generation(key) != p.generation) {
       counters_.dropped.fetch_add(granted, std::memory_order_relaxed);
     } else if (granted != 0 || p.debt != 0) {
-      const std::int64_t end = l.rolling ? 0 : accounting::window_end_of(l.plan.limit, p.epoch);
-      if (give_hand(key, p.limit, p.epoch, end, granted, p.debt)) {
-        if (l.epoch == p.epoch) l.granted += granted;
-        if (granted != 0) l.leased_at = std::chrono::steady_clock::now();
-      } else {
-        counters_.dropped.fetch_add(granted, std::memory_order_relaxed);
-      }
+      if (give_hand(key, p.limit, p.epoch, planner.window_end(p.epoch), granted, p.debt)) planner.landed(p.epoch, granted, steady_now);
+      else counters_.dropped.fetch_add(granted, std::memory_order_relaxed);
     }
     if (granted != 0) {
       counters_.leases.fetch_add(1, std::memory_order_relaxed);
       counters_.leased.fetch_add(granted, std::memory_order_relaxed);
     }
-    if (p.want != 0 && granted < p.want && after >= l.plan.amount) {
-      l.dry_epoch = p.epoch;
-      l.dry_until = std::chrono::steady_clock::now() +
-                    std::chrono::duration_cast<std::chrono::steady_clock::duration>(options_.dry_recheck);
-    } else if (granted != 0) {
-      l.dry_epoch = ~std::uint64_t{0};
-    }
-    if (l.rolling) {
+    planner.answered(p.epoch, p.want, granted, after, steady_now);
+    if (planner.rolling()) {
       if (reply.size > ScriptReply::fleet_tat) l.fleet_tat.store(reply.count(ScriptReply::fleet_tat), std::memory_order_relaxed);
       return;
     }
-    if (p.epoch == l.epoch)
+    if (planner.epoch() == p.epoch)
       l.fleet.store(((p.epoch & LimitLease::fleet_epoch_mask) << LimitLease::fleet_count_bits) |
                         std::min(after, LimitLease::fleet_count_mask),
                     std::memory_order_relaxed);
@@ -710,26 +639,23 @@ class Instance {
         bool dry = false;
         for (std::size_t i = 0; i < key.limit_count; ++i) {
           LimitLease& l = key.limits[i];
-          if (!l.leased) continue;
-          const accounting::WindowNow current = window_of(l, now_sec);
+          if (!l.planner) continue;
+          LeasePlanner& planner = *l.planner;
+          const accounting::WindowNow current = planner.window(now_sec);
           const Hand h = hand(key, i, current.epoch);
           if (h.word_epoch > current.epoch) continue;
-          start_window(l, current.epoch);
-          const std::uint64_t need = amounts[static_cast<std::size_t>(l.plan.limit.metric())];
-          const std::int64_t have = h.in_hand;
-          if (have >= static_cast<std::int64_t>(need)) continue;
+          planner.start_window(current.epoch);
+          const std::uint64_t need = amounts[static_cast<std::size_t>(planner.plan().limit.metric())];
+          const RefusalAsk ask = planner.refused(h, need, current.epoch, start);
+          if (ask.what == RefusalAsk::What::enough) continue;
           ++short_limits;
-          if (l.dry_epoch == current.epoch && start < l.dry_until) {
+          if (ask.what == RefusalAsk::What::dry) {
             dry = true;
             break;
           }
-          const auto shortfall = static_cast<std::uint64_t>(static_cast<std::int64_t>(need) - have);
-          // The hand ran dry: the lease was too small for this rate. Double it.
-          l.size = std::min(l.max_lease, l.size * 2);
-          const std::uint64_t want = std::max(shortfall, l.size);
           Planned p = lease_for(k, key, i, current.epoch);
-          p.want = want;
-          trip.add(p, lease_command(l, current.epoch, current.end, now, LeaseAsk{.want = want, .minimum = shortfall}));
+          p.want = ask.want;
+          trip.add(p, lease_command(l, current.epoch, current.end, now, LeaseAsk{.want = ask.want, .minimum = ask.minimum}));
         }
         if (dry) trip.truncate(first);  // this key cannot serve
         if (short_limits == 0) in_hand_now = true;  // another thread's lease landed meanwhile
@@ -760,9 +686,9 @@ class Instance {
     }
   }
 
-  // RedisOnOutage::local_share: grants locally up to limit ÷ expected_instances per window
-  // (counting what was leased in it), remembered as owed to Redis. Returns whether anything was
-  // granted.
+  // RedisOnOutage::local_share: grants locally what each limit's planner allows (its share of the
+  // window, counting what was leased in it), remembered as owed to Redis. Returns whether
+  // anything was granted.
   bool share_locally(TimePoint now, const Amounts* amounts) noexcept {
     const std::int64_t now_sec = detail::to_seconds(now);
     const std::size_t count = key_count_.load(std::memory_order_acquire);
@@ -772,28 +698,16 @@ class Instance {
       if (key.slot == nullptr) continue;
       for (std::size_t i = 0; i < key.limit_count; ++i) {
         LimitLease& l = key.limits[i];
-        if (!l.leased || l.rolling) continue;  // a rate has no window share to grant: refused in an outage
-        const accounting::WindowNow current = window_of(l, now_sec);
+        if (!l.planner) continue;
+        LeasePlanner& planner = *l.planner;
+        const accounting::WindowNow current = planner.window(now_sec);
         const Hand h = hand(key, i, current.epoch);
         if (h.word_epoch > current.epoch) continue;
-        start_window(l, current.epoch);
-        const std::uint64_t share = (l.plan.amount + options_.expected_instances - 1) / options_.expected_instances;
-        const std::uint64_t budget = share - std::min(share, l.granted);
-        const std::uint64_t in_hand = h.in_hand > 0 ? static_cast<std::uint64_t>(h.in_hand) : 0;
-        std::uint64_t want = in_hand * 2 < l.size ? l.size - in_hand : 0;
-        if (amounts != nullptr) {
-          const std::uint64_t need = (*amounts)[static_cast<std::size_t>(l.plan.limit.metric())];
-          if (need > in_hand) want = std::max(want, need - in_hand);
-        }
-        const std::uint64_t g = std::min(want, budget);
-        if (g == 0) continue;
-        if (!give_hand(key, i, current.epoch, current.end, g, 0)) continue;
-        l.granted += g;
-        if (l.owed_epoch != current.epoch) {
-          l.owed_epoch = current.epoch;
-          l.owed = 0;
-        }
-        l.owed += g;
+        planner.start_window(current.epoch);
+        const std::uint64_t need = amounts != nullptr ? (*amounts)[static_cast<std::size_t>(planner.plan().limit.metric())] : 0;
+        const std::uint64_t g = planner.outage_grant(h, need);
+        if (g == 0 || !give_hand(key, i, current.epoch, current.end, g, 0)) continue;
+        planner.granted_locally(current.epoch, g);
         counters_.local_grants.fetch_add(g, std::memory_order_relaxed);
         any = true;
       }
@@ -812,12 +726,12 @@ class Instance {
         if (key.slot == nullptr) continue;
         for (std::size_t i = 0; i < key.limit_count; ++i) {
           LimitLease& l = key.limits[i];
-          if (!l.leased) continue;
-          const accounting::WindowNow current = window_of(l, now_sec);
+          if (!l.planner) continue;
+          const accounting::WindowNow current = l.planner->window(now_sec);
           const Hand h = hand(key, i, current.epoch);
-          const std::uint64_t debt = h.in_hand < 0 ? static_cast<std::uint64_t>(-h.in_hand) : 0;
+          const std::uint64_t debt = LeasePlanner::debt_of(h);
           const std::uint64_t giving = take_hand(key, i, current.epoch);
-          const std::uint64_t owed = l.owed_epoch == current.epoch ? l.owed : 0;
+          const std::uint64_t owed = l.planner->owed(current.epoch);
           if (giving == 0 && debt == 0 && owed == 0) continue;
           Planned p = lease_for(k, key, i, current.epoch);
           p.debt = debt;
