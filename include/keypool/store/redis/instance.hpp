@@ -373,23 +373,72 @@ class Instance {
 
   static std::uint64_t generation(const KeyLease& key) noexcept { return accounting::Leased::generation(*key.slot); }
 
-  // --- Planning ----------------------------------------------------------------------------------------
+  // --- Walking the keys ------------------------------------------------------------------------------
 
-  Command lease_command(const LimitLease& l, std::uint64_t epoch, std::int64_t window_end, TimePoint now, const LeaseAsk& ask) const {
-    const detail::LimitPlan& plan = l.planner->plan();
-    if (l.planner->rolling())
-      return rolling_lease(connection_.sha(Script::rolling), l.counter, plan.amount, plan.interval_ns, now, options_.grace,
-                           share_permille_, ask);
-    return window_lease(connection_.sha(Script::lease), l.counter_name(epoch), plan.amount, window_end, detail::to_seconds(now),
-                        options_.grace, share_permille_, ask);
+  // One leased limit of one key, as a walk finds it: its window now and what its word holds.
+  struct LimitAt {
+    std::size_t key_index;
+    KeyLease& key;
+    std::size_t index;
+    LimitLease& limit;
+    LeasePlanner& planner;
+    accounting::WindowNow current;
+    Hand hand;
+    // The word is in a later window than the clock's (the clock stepped back): left alone.
+    [[nodiscard]] bool later_window() const noexcept { return hand.word_epoch > current.epoch; }
+  };
+  enum class Windows : std::uint8_t { current_only, any };
+
+  // Calls `visit(k, key)` for every bound key, in order.
+  template <class Visit>
+  void for_each_key(Visit&& visit) {
+    const std::size_t count = key_count_.load(std::memory_order_acquire);
+    for (std::size_t k = 0; k < count; ++k)
+      if (keys_[k].slot != nullptr) visit(k, keys_[k]);
   }
 
-  static Planned lease_for(std::size_t k, const KeyLease& key, std::size_t i, std::uint64_t epoch) noexcept {
+  // Calls `visit(LimitAt&)` for every leased limit of key `k` at `now_sec`, its planner moved to
+  // the current window; with Windows::current_only, not for a word in a later window. `visit`
+  // returns false to leave the key's other limits.
+  template <class Visit>
+  void for_each_limit(std::size_t k, KeyLease& key, std::int64_t now_sec, Windows windows, Visit&& visit) {
+    for (std::size_t i = 0; i < key.limit_count; ++i) {
+      LimitLease& limit = key.limits[i];
+      if (!limit.planner) continue;
+      const accounting::WindowNow current = limit.planner->window(now_sec);
+      LimitAt at{k, key, i, limit, *limit.planner, current, hand(key, i, current.epoch)};
+      if (at.later_window()) {
+        if (windows == Windows::current_only) continue;
+      } else {
+        at.planner.start_window(current.epoch);
+      }
+      if (!visit(at)) return;
+    }
+  }
+
+  // Every leased limit of every bound key.
+  template <class Visit>
+  void for_each_limit(std::int64_t now_sec, Windows windows, Visit&& visit) {
+    for_each_key([&](std::size_t k, KeyLease& key) { for_each_limit(k, key, now_sec, windows, visit); });
+  }
+
+  // --- Planning ----------------------------------------------------------------------------------------
+
+  Command lease_command(const LimitAt& at, std::uint64_t epoch, std::int64_t window_end, TimePoint now, const LeaseAsk& ask) const {
+    const detail::LimitPlan& plan = at.planner.plan();
+    if (at.planner.rolling())
+      return rolling_lease(connection_.sha(Script::rolling), at.limit.counter, plan.amount, plan.interval_ns, now, options_.grace,
+                           share_permille_, ask);
+    return window_lease(connection_.sha(Script::lease), at.limit.counter_name(epoch), plan.amount, window_end,
+                        detail::to_seconds(now), options_.grace, share_permille_, ask);
+  }
+
+  static Planned lease_for(const LimitAt& at, std::uint64_t epoch) noexcept {
     Planned p;
-    p.key = k;
-    p.limit = i;
+    p.key = at.key_index;
+    p.limit = at.index;
     p.epoch = epoch;
-    p.generation = generation(key);
+    p.generation = generation(at.key);
     return p;
   }
 
@@ -438,16 +487,15 @@ class Instance {
       }
       if (left.spent != 0) {
         // The provider said these windows are spent: the fleet's count is raised to the limit.
-        for (std::size_t i = 0; i < key.limit_count; ++i) {
-          const LimitLease& l = key.limits[i];
-          const std::uint32_t bit = 1u << i;
-          if (!l.planner || l.planner->rolling() || (left.spent & bit) == 0) continue;
-          const accounting::WindowNow current = l.planner->window(now_sec);
-          Planned p = lease_for(k, key, i, current.epoch);
+        for_each_limit(k, key, now_sec, Windows::any, [&](LimitAt& at) {
+          const std::uint32_t bit = 1u << at.index;
+          if (at.planner.rolling() || (left.spent & bit) == 0) return true;
+          Planned p = lease_for(at, at.current.epoch);
           p.action.spent = bit;
-          trip.add(p, lease_command(l, current.epoch, current.end, now, LeaseAsk{.fill = true}));
+          trip.add(p, lease_command(at, at.current.epoch, at.current.end, now, LeaseAsk{.fill = true}));
           left.spent &= ~bit;
-        }
+          return true;
+        });
         left.spent = 0;  // the others are not leased calendar limits: nothing to raise
       }
       if (disable_or_enable) {
@@ -468,47 +516,39 @@ class Instance {
   void plan_tick(TimePoint now, double dt, RoundTrip& trip) {
     const std::int64_t now_sec = detail::to_seconds(now);
     const auto steady_now = std::chrono::steady_clock::now();
-    const std::size_t count = key_count_.load(std::memory_order_acquire);
     const bool read_controls = steady_now >= next_control_;
     if (read_controls)
       next_control_ = steady_now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(options_.control_interval);
-    for (std::size_t k = 0; k < count; ++k) {
-      KeyLease& key = keys_[k];
-      if (key.slot == nullptr) continue;
+    for_each_key([&](std::size_t k, KeyLease& key) {
       plan_control(k, key, now, read_controls, trip);
       const bool resting = accounting::Leased::resting(*key.slot, detail::to_ns(now));
-      for (std::size_t i = 0; i < key.limit_count; ++i) {
-        LimitLease& l = key.limits[i];
-        if (!l.planner) continue;
-        LeasePlanner& planner = *l.planner;
-        const accounting::WindowNow current = planner.window(now_sec);
-        const Hand h = hand(key, i, current.epoch);
-        if (h.word_epoch > current.epoch) continue;  // the clock stepped back: leave that window alone
-        planner.start_window(current.epoch);
-        const TickAsk ask = planner.tick(h, current.epoch, steady_now, dt, resting);
+      for_each_limit(k, key, now_sec, Windows::current_only, [&](LimitAt& at) {
+        const TickAsk ask = at.planner.tick(at.hand, at.current.epoch, steady_now, dt, resting);
         if (ask.past_debt != 0) {
-          Planned p = lease_for(k, key, i, h.word_epoch);
+          Planned p = lease_for(at, at.hand.word_epoch);
           p.debt = ask.past_debt;
-          trip.add(p, lease_command(l, p.epoch, planner.window_end(p.epoch), now, LeaseAsk{.change = -static_cast<std::int64_t>(p.debt)}));
+          trip.add(p, lease_command(at, p.epoch, at.planner.window_end(p.epoch), now,
+                                    LeaseAsk{.change = -static_cast<std::int64_t>(p.debt)}));
         }
         if (ask.give_back) {
-          if (const std::uint64_t giving = take_hand(key, i, current.epoch); giving != 0) {
-            Planned p = lease_for(k, key, i, current.epoch);
+          if (const std::uint64_t giving = take_hand(at.key, at.index, at.current.epoch); giving != 0) {
+            Planned p = lease_for(at, at.current.epoch);
             p.giving = giving;
-            trip.add(p, lease_command(l, p.epoch, current.end, now, LeaseAsk{.change = static_cast<std::int64_t>(giving)}));
-            continue;
+            trip.add(p, lease_command(at, p.epoch, at.current.end, now, LeaseAsk{.change = static_cast<std::int64_t>(giving)}));
+            return true;
           }
         }
-        if (ask.want == 0 && ask.debt == 0 && ask.owed == 0) continue;
-        Planned p = lease_for(k, key, i, current.epoch);
+        if (ask.want == 0 && ask.debt == 0 && ask.owed == 0) return true;
+        Planned p = lease_for(at, at.current.epoch);
         p.want = ask.want;
         p.debt = ask.debt;
         p.owed = ask.owed;
-        trip.add(p, lease_command(l, p.epoch, current.end, now,
+        trip.add(p, lease_command(at, p.epoch, at.current.end, now,
                                   LeaseAsk{.want = ask.want, .minimum = ask.minimum,
                                            .change = -static_cast<std::int64_t>(ask.debt + ask.owed)}));
-      }
-    }
+        return true;
+      });
+    });
   }
 
   // --- Applying replies --------------------------------------------------------------------------------
@@ -625,41 +665,32 @@ class Instance {
     RoundTrip trip;
     try {
       const std::int64_t now_sec = detail::to_seconds(now);
-      const std::size_t count = key_count_.load(std::memory_order_acquire);
       bool in_hand_now = false;
-      for (std::size_t k = 0; k < count; ++k) {
-        KeyLease& key = keys_[k];
-        if (key.slot == nullptr) continue;
-        if (accounting::Leased::resting(*key.slot, detail::to_ns(now))) continue;
+      for_each_key([&](std::size_t k, KeyLease& key) {
+        if (accounting::Leased::resting(*key.slot, detail::to_ns(now))) return;
         // A reset not yet published goes first in this round trip: the leases planned after it
         // are debited from the fresh count, not from the one it deletes.
         plan_reset(k, key, now_sec, trip);
         std::size_t short_limits = 0;
         const std::size_t first = trip.size();
         bool dry = false;
-        for (std::size_t i = 0; i < key.limit_count; ++i) {
-          LimitLease& l = key.limits[i];
-          if (!l.planner) continue;
-          LeasePlanner& planner = *l.planner;
-          const accounting::WindowNow current = planner.window(now_sec);
-          const Hand h = hand(key, i, current.epoch);
-          if (h.word_epoch > current.epoch) continue;
-          planner.start_window(current.epoch);
-          const std::uint64_t need = amounts[static_cast<std::size_t>(planner.plan().limit.metric())];
-          const RefusalAsk ask = planner.refused(h, need, current.epoch, start);
-          if (ask.what == RefusalAsk::What::enough) continue;
+        for_each_limit(k, key, now_sec, Windows::current_only, [&](LimitAt& at) {
+          const std::uint64_t need = amounts[static_cast<std::size_t>(at.planner.plan().limit.metric())];
+          const RefusalAsk ask = at.planner.refused(at.hand, need, at.current.epoch, start);
+          if (ask.what == RefusalAsk::What::enough) return true;
           ++short_limits;
           if (ask.what == RefusalAsk::What::dry) {
             dry = true;
-            break;
+            return false;
           }
-          Planned p = lease_for(k, key, i, current.epoch);
+          Planned p = lease_for(at, at.current.epoch);
           p.want = ask.want;
-          trip.add(p, lease_command(l, current.epoch, current.end, now, LeaseAsk{.want = ask.want, .minimum = ask.minimum}));
-        }
+          trip.add(p, lease_command(at, p.epoch, at.current.end, now, LeaseAsk{.want = ask.want, .minimum = ask.minimum}));
+          return true;
+        });
         if (dry) trip.truncate(first);  // this key cannot serve
         if (short_limits == 0) in_hand_now = true;  // another thread's lease landed meanwhile
-      }
+      });
       if (in_hand_now) {
         unsent(trip);
         return true;
@@ -690,28 +721,16 @@ class Instance {
   // window, counting what was leased in it), remembered as owed to Redis. Returns whether
   // anything was granted.
   bool share_locally(TimePoint now, const Amounts* amounts) noexcept {
-    const std::int64_t now_sec = detail::to_seconds(now);
-    const std::size_t count = key_count_.load(std::memory_order_acquire);
     bool any = false;
-    for (std::size_t k = 0; k < count; ++k) {
-      KeyLease& key = keys_[k];
-      if (key.slot == nullptr) continue;
-      for (std::size_t i = 0; i < key.limit_count; ++i) {
-        LimitLease& l = key.limits[i];
-        if (!l.planner) continue;
-        LeasePlanner& planner = *l.planner;
-        const accounting::WindowNow current = planner.window(now_sec);
-        const Hand h = hand(key, i, current.epoch);
-        if (h.word_epoch > current.epoch) continue;
-        planner.start_window(current.epoch);
-        const std::uint64_t need = amounts != nullptr ? (*amounts)[static_cast<std::size_t>(planner.plan().limit.metric())] : 0;
-        const std::uint64_t g = planner.outage_grant(h, need);
-        if (g == 0 || !give_hand(key, i, current.epoch, current.end, g, 0)) continue;
-        planner.granted_locally(current.epoch, g);
-        counters_.local_grants.fetch_add(g, std::memory_order_relaxed);
-        any = true;
-      }
-    }
+    for_each_limit(detail::to_seconds(now), Windows::current_only, [&](LimitAt& at) {
+      const std::uint64_t need = amounts != nullptr ? (*amounts)[static_cast<std::size_t>(at.planner.plan().limit.metric())] : 0;
+      const std::uint64_t g = at.planner.outage_grant(at.hand, need);
+      if (g == 0 || !give_hand(at.key, at.index, at.current.epoch, at.current.end, g, 0)) return true;
+      at.planner.granted_locally(at.current.epoch, g);
+      counters_.local_grants.fetch_add(g, std::memory_order_relaxed);
+      any = true;
+      return true;
+    });
     return any;
   }
 
@@ -719,28 +738,19 @@ class Instance {
   void give_back_all(TimePoint now) noexcept {
     RoundTrip trip;
     try {
-      const std::int64_t now_sec = detail::to_seconds(now);
-      const std::size_t count = key_count_.load(std::memory_order_acquire);
-      for (std::size_t k = 0; k < count; ++k) {
-        KeyLease& key = keys_[k];
-        if (key.slot == nullptr) continue;
-        for (std::size_t i = 0; i < key.limit_count; ++i) {
-          LimitLease& l = key.limits[i];
-          if (!l.planner) continue;
-          const accounting::WindowNow current = l.planner->window(now_sec);
-          const Hand h = hand(key, i, current.epoch);
-          const std::uint64_t debt = LeasePlanner::debt_of(h);
-          const std::uint64_t giving = take_hand(key, i, current.epoch);
-          const std::uint64_t owed = l.planner->owed(current.epoch);
-          if (giving == 0 && debt == 0 && owed == 0) continue;
-          Planned p = lease_for(k, key, i, current.epoch);
-          p.debt = debt;
-          p.giving = giving;
-          p.owed = owed;
-          trip.add(p, lease_command(l, current.epoch, current.end, now,
-                                    LeaseAsk{.change = static_cast<std::int64_t>(giving) - static_cast<std::int64_t>(debt + owed)}));
-        }
-      }
+      for_each_limit(detail::to_seconds(now), Windows::any, [&](LimitAt& at) {
+        const std::uint64_t debt = LeasePlanner::debt_of(at.hand);
+        const std::uint64_t giving = take_hand(at.key, at.index, at.current.epoch);
+        const std::uint64_t owed = at.planner.owed(at.current.epoch);
+        if (giving == 0 && debt == 0 && owed == 0) return true;
+        Planned p = lease_for(at, at.current.epoch);
+        p.debt = debt;
+        p.giving = giving;
+        p.owed = owed;
+        trip.add(p, lease_command(at, p.epoch, at.current.end, now,
+                                  LeaseAsk{.change = static_cast<std::int64_t>(giving) - static_cast<std::int64_t>(debt + owed)}));
+        return true;
+      });
     } catch (...) {
       return;
     }
