@@ -121,7 +121,7 @@ TEST_CASE("Redis lease planner: a tick tops up below half a lease, not while the
   CHECK(ask.minimum == ask.want);  // below min_lease: all of it or nothing
 }
 
-TEST_CASE("Redis lease planner: a limit Redis had nothing left for is not asked again before dry_recheck") {
+TEST_CASE("Redis lease planner: a limit Redis had nothing left for is not asked again before dry_recheck, unless it is reset") {
   Instance a{kp::Limit::requests(16'000).per_day()};  // dry_recheck: 250 ms
   a.planner.answered(day, 16, 3, 16'000, t0);          // asked 16, got the last 3
   a.lease(3, t0);
@@ -143,6 +143,11 @@ TEST_CASE("Redis lease planner: a limit Redis had nothing left for is not asked 
   a.planner.answered(day, 16, 0, 16'000, t0 + 304ms);
   a.planner.answered(day, 16, 16, 16'000, t0 + 305ms);
   CHECK_FALSE(a.planner.dry(day, t0 + 306ms));
+  // And a reset: Redis's count is gone, so the next tick and refusal ask at once.
+  a.planner.answered(day, 16, 0, 16'000, t0 + 400ms);
+  a.planner.forget_dry();
+  CHECK(a.planner.tick(a.hand(), day, t0 + 401ms, 0.0, false).want > 0);
+  CHECK(a.planner.refused(a.hand(), 1, day, t0 + 401ms).what == redis::RefusalAsk::What::lease);
 }
 
 TEST_CASE("Redis lease planner: debts are debited, a past window's in that window") {

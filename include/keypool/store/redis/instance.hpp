@@ -443,15 +443,18 @@ class Instance {
   }
 
   // Plans this instance's pending reset of key `k`, if any, and returns its limits. Commands
-  // planned after it in the same round trip run against the fresh counts.
+  // planned after it in the same round trip run against the fresh counts; so does the planner,
+  // which forgets that Redis had nothing left for them.
   std::uint32_t plan_reset(std::size_t k, KeyLease& key, std::int64_t now_sec, RoundTrip& trip) {
     const std::uint32_t reset = key.control.take_reset();
     if (reset == 0) return 0;
     try {
       std::vector<std::string> counters;
       for (std::size_t i = 0; i < key.limit_count; ++i) {
-        const LimitLease& l = key.limits[i];
-        if ((reset & (1u << i)) != 0 && l.planner) counters.push_back(l.counter_name(l.planner->window(now_sec).epoch));
+        LimitLease& l = key.limits[i];
+        if ((reset & (1u << i)) == 0 || !l.planner) continue;
+        counters.push_back(l.counter_name(l.planner->window(now_sec).epoch));
+        l.planner->forget_dry();
       }
       Planned p;
       p.what = Planned::What::control;
@@ -603,8 +606,10 @@ class Instance {
     // Joining: take over a disable in force. Later: follow every change, either way (an enable
     // also ends a cooldown, as `enable` does).
     if (news.follow_disabled && host_ != nullptr) host_->lease_disabled(k, news.disabled);
-    // Resets of another instance (this instance's own are applied already).
-    if (news.reset != 0 && host_ != nullptr) host_->lease_reset(k, news.reset);
+    if (news.reset == 0) return;
+    for (std::size_t i = 0; i < key.limit_count; ++i)
+      if ((news.reset & (1u << i)) != 0 && key.limits[i].planner) key.limits[i].planner->forget_dry();
+    if (host_ != nullptr) host_->lease_reset(k, news.reset);
   }
 
   // Sends `trip` and applies every reply (unanswered ones too: their actions are queued again).

@@ -181,6 +181,9 @@ class LeasePlanner {
   void debited_owed(std::uint64_t epoch, std::uint64_t units) noexcept {
     if (units != 0 && owed_epoch_ == epoch) owed_ -= std::min(owed_, units);
   }
+  /// The limit was reset (here or on another instance): Redis's count is gone, so what it last
+  /// said it had left no longer holds.
+  void forget_dry() noexcept { dry_epoch_ = no_epoch; }
   /// Whether Redis had nothing left for window `epoch` less than dry_recheck before `now`.
   [[nodiscard]] bool dry(std::uint64_t epoch, SteadyTime now) const noexcept { return dry_epoch_ == epoch && now < dry_until_; }
 
