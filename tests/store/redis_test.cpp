@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -208,14 +209,79 @@ TEST_CASE("Redis: disable, enable and reset on one instance reach the others") {
   // Spend the rest, then reset on a: b can spend the whole limit again.
   while (a.acquire({}, clock.now()) || b.acquire({}, clock.now())) {
   }
+  const auto leased = [&] { return a.storage().stats().leased + b.storage().stats().leased; };
+  const std::uint64_t leased_before_reset = leased();
   a.reset(key);
-  CHECK(eventually([&] { return server.get(counter("test", "shared", clock.now())) == 0; }));
+  // The reset is published where every instance reads it: the limit's generation moved...
+  CHECK(eventually([&] { return server.command("HGET", "keypool:{test}:k:shared", "gen0") == "1"; }));
+  // ...and the fleet's count of 50 is deleted: what Redis counts now, the instances leased after
+  // the reset (they top their hands up from the fresh count at once, so it need not stay 0).
+  CHECK(eventually([&] {
+    return server.get(counter("test", "shared", clock.now())) <= static_cast<long long>(leased() - leased_before_reset);
+  }));
   std::size_t after_reset = 0;
   CHECK(eventually([&] {
     after_reset += spend_until_refused(b, clock.now());
     return after_reset > 0;
   }));
   after_reset += spend_until_refused(a, clock.now());
+  CHECK(after_reset <= 50);
+}
+
+TEST_CASE("Redis: a spent key is served again at once after a reset on its instance, not after dry_recheck") {
+  RedisServer server;
+  kp::clock::Manual clock{day_start + 9h};
+  // Acquires (and commits) up to `n` in a row; returns how many were admitted before a refusal.
+  auto in_a_row = [&](Pool& pool, int n) {
+    int admitted = 0;
+    for (; admitted < n; ++admitted) {
+      kp::Lease lease = pool.acquire({}, clock.now());
+      if (!lease) break;
+      lease.commit();
+    }
+    return admitted;
+  };
+  auto options = options_for(server);
+  SECTION("with a background thread") {}
+  SECTION("without a background thread") { options.refill_interval = kp::Duration::zero(); }
+  Pool pool{kp::store::Redis{options}, clock};
+  const kp::KeyId key = add_groq_key(pool, {kp::Limit::requests(50).per_day()}, "k");
+  REQUIRE(spend_until_refused(pool, clock.now()) == 50);  // Redis answered it had nothing left
+  pool.reset(key);
+  CHECK(in_a_row(pool, 50) == 50);
+  const kp::Lease refused = pool.acquire({}, clock.now());
+  REQUIRE_FALSE(refused);
+  CHECK(refused.refusal().reason == kp::Reason::exhausted);
+  CHECK(server.get(counter("test", "k", clock.now())) == 50);  // the fresh count, exactly
+}
+
+TEST_CASE("Redis: a reset on another instance ends its dry spell for that key") {
+  RedisServer server;
+  kp::clock::Manual clock{day_start + 9h};
+  auto options = options_for(server);
+  options.control_interval = 10ms;
+  options.dry_recheck = 1h;  // only the reset can make b ask Redis again today
+  Pool a{kp::store::Redis{options}, clock};
+  Pool b{kp::store::Redis{options}, clock};
+  const kp::KeyId key = add_groq_key(a, {kp::Limit::requests(50).per_day()}, "shared");
+  add_groq_key(b, {kp::Limit::requests(50).per_day()}, "shared");
+  // b follows the key's control hash (a disable from a reaches it), then spends all it can get.
+  a.disable(key);
+  REQUIRE(eventually([&] {
+    const kp::Lease l = b.acquire({}, clock.now());
+    return !l && l.refusal().reason == kp::Reason::disabled;
+  }));
+  a.enable(key);
+  REQUIRE(eventually([&] { return static_cast<bool>(b.acquire({}, clock.now())); }));
+  REQUIRE(spend_until_refused(b, clock.now()) > 0);  // what a does not hold in hand
+  REQUIRE_FALSE(b.acquire({}, clock.now()));           // b knows Redis has nothing left
+  a.reset(key);
+  std::size_t after_reset = 0;
+  CHECK(eventually([&] {
+    after_reset += spend_until_refused(b, clock.now());
+    return after_reset > 0;
+  }));
+  after_reset += spend_until_refused(a, clock.now()) + spend_until_refused(b, clock.now());
   CHECK(after_reset <= 50);
 }
 

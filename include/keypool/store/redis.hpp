@@ -7,90 +7,33 @@
 // out, so steady traffic never waits on Redis; an acquire that finds nothing in hand takes one
 // synchronous round trip, never more. docs/scale-out.md explains the protocol, its bounds and its
 // failure modes.
+//
+// This header is the store's public face; its parts are in keypool/store/redis/:
+//   options.hpp        RedisOptions, RedisOnOutage and their validation
+//   scripts.hpp        the Lua scripts, the keys' names in Redis, each script's arguments and reply
+//   connection.hpp     hiredis: connect, AUTH, SELECT, SCRIPT LOAD, one pipelined round trip, outages
+//   lease_planner.hpp  lease sizing and what to ask for (pure: no I/O), the local share in an outage
+//   control.hpp        operator actions and provider answers shared through Redis
+//   instance.hpp       the round trips (background tick, refused acquire, detach), replies applied
 #pragma once
 
-#include <hiredis/hiredis.h>
-
-#include <algorithm>
-#include <array>
-#include <atomic>
-#include <chrono>
-#include <cmath>
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <cstring>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
-#include <thread>
-#include <vector>
+#include <utility>
 
 #include <keypool/accounting/leased.hpp>
-#include <keypool/detail/limit_plan.hpp>
-#include <keypool/detail/packed_window.hpp>
-#include <keypool/error.hpp>
 #include <keypool/key_slot.hpp>
-#include <keypool/limit.hpp>
-#include <keypool/options.hpp>
 #include <keypool/request.hpp>
 #include <keypool/store/binding.hpp>
+#include <keypool/store/redis/instance.hpp>
+#include <keypool/store/redis/options.hpp>
+#include <keypool/store/redis/scripts.hpp>
 #include <keypool/time.hpp>
 
 namespace keypool::store {
-
-/// What an instance of store::Redis does while Redis cannot be reached.
-enum class RedisOnOutage : std::uint8_t {
-  /// Spend only the leases in hand; refuse the rest. The fleet never over-admits. (Default.)
-  refuse,
-  /// Also grant locally up to limit ÷ `expected_instances` per window (counting what was leased
-  /// this window), and debit it in Redis when it returns. Keeps serving; the fleet may
-  /// over-admit by what instances grant themselves during the outage (docs/scale-out.md).
-  local_share,
-};
-
-/// store::Redis's options (also store::Redis::Options).
-struct RedisOptions {
-  std::string host = "127.0.0.1";  ///< Redis' address (TCP)
-  int port = 6379;                 ///< Redis' port, 1..65535
-  std::string unix_socket{};       ///< when set, used instead of host and port
-  std::string user{};              ///< ACL user (Redis 6+); empty: AUTH with the password only
-  std::string password{};          ///< empty: no AUTH
-  int database = 0;                ///< SELECTed after connecting when not 0
-  /// Namespace: every Redis key is "keypool:{pool}:…". Instances sharing quota use one name.
-  std::string pool = "default";
-  /// Bound on every Redis call (connect, and each round trip). A stuck Redis never blocks an
-  /// acquire for longer.
-  Duration timeout = std::chrono::milliseconds{50};
-  /// How often the background thread looks at what is in hand. Zero: no background thread
-  /// (leases are taken only by refused acquires, synchronously).
-  Duration refill_interval = std::chrono::milliseconds{5};
-  /// A lease aims to last this long at the instance's current rate.
-  Duration lease_horizon = std::chrono::milliseconds{200};
-  /// Lease size bounds, in the limit's units; 0: limit ÷ 1000 (at least 1) and limit ÷ 16.
-  std::uint64_t min_lease = 0;
-  std::uint64_t max_lease = 0;  ///< see min_lease
-  /// One lease takes at most this fraction of what the fleet has left in the window (but at
-  /// least `min_lease`), so near the end of a window no instance hoards the last units.
-  double max_share = 0.125;
-  /// After Redis had nothing left for a limit, ask again no sooner than this.
-  Duration dry_recheck = std::chrono::milliseconds{250};
-  /// Rolling limits: units in hand longer than this are given back (so an instance cannot burst
-  /// past the fleet's rate with units leased long ago).
-  Duration rolling_hold = std::chrono::seconds{1};
-  /// How often operator actions of other instances (disable, enable, reset) are read.
-  Duration control_interval = std::chrono::milliseconds{100};
-  /// Between attempts to reconnect.
-  Duration reconnect_interval = std::chrono::milliseconds{250};
-  /// Redis keys outlive their window by this much.
-  Duration grace = std::chrono::minutes{5};
-  RedisOnOutage on_outage = RedisOnOutage::refuse;  ///< what to do while Redis cannot be reached
-  /// For RedisOnOutage::local_share: how many instances share each limit.
-  std::uint32_t expected_instances = 1;
-};
-
 
 /// Counter slots in process memory whose quota is leased from Redis: calendar windows as chunks of
 /// the window's amount, rolling limits as units of the fleet's GCRA. Limits per request are
@@ -122,26 +65,9 @@ class Redis {
   using accounting = keypool::accounting::Leased;
 
   /// Checks the options (throws keypool::Error on a bad one). Connects in `attach`.
-  explicit Redis(Options options = {}) : state_(std::make_unique<State>(std::move(options))) {
-    const Options& o = state_->options;
-    if (o.unix_socket.empty() && (o.host.empty() || o.port <= 0 || o.port > 65535))
-      throw Error("store::Redis: needs a host and a port in 1..65535, or a unix_socket");
-    if (o.pool.empty()) throw Error("store::Redis: the pool name (namespace) is empty");
-    if (o.pool.find_first_of("{}") != std::string::npos)
-      throw Error("store::Redis: the pool name may not contain '{' or '}' (it is the keys' hash tag)");
-    if (o.timeout <= Duration::zero()) throw Error("store::Redis: timeout must be positive");
-    if (o.refill_interval < Duration::zero()) throw Error("store::Redis: refill_interval must not be negative");
-    if (o.lease_horizon <= Duration::zero()) throw Error("store::Redis: lease_horizon must be positive");
-    if (o.reconnect_interval <= Duration::zero() || o.control_interval <= Duration::zero())
-      throw Error("store::Redis: reconnect_interval and control_interval must be positive");
-    if (o.rolling_hold <= Duration::zero()) throw Error("store::Redis: rolling_hold must be positive");
-    if (o.dry_recheck < Duration::zero() || o.grace < Duration::zero())
-      throw Error("store::Redis: dry_recheck and grace must not be negative");
-    if (!(o.max_share > 0.0 && o.max_share <= 1.0)) throw Error("store::Redis: max_share must be in (0, 1]");
-    if (o.max_lease != 0 && o.min_lease > o.max_lease) throw Error("store::Redis: min_lease is above max_lease");
-    if (o.on_outage == OnOutage::local_share && o.expected_instances == 0)
-      throw Error("store::Redis: OnOutage::local_share needs expected_instances of at least 1");
-    if (o.database < 0) throw Error("store::Redis: database must not be negative");
+  explicit Redis(Options options = {}) {
+    detail::redis::validate(options);
+    state_ = std::make_unique<detail::redis::Instance>(std::move(options));
   }
 
   /// Movable before `attach` (the pool moves it in); the state lives on the heap.
@@ -154,155 +80,66 @@ class Redis {
   // --- StoragePolicy -------------------------------------------------------------------------------
 
   /// Allocates `capacity` zeroed slots and their lease records. Called once, by the pool.
-  void reserve(std::size_t capacity) {
-    State& s = *state_;
-    s.slots.reset(new KeySlot[capacity]);
-    std::memset(static_cast<void*>(s.slots.get()), 0, capacity * sizeof(KeySlot));
-    s.keys.reset(new KeyLease[capacity]);
-    s.capacity = capacity;
-  }
+  void reserve(std::size_t capacity) { state_->reserve(capacity); }
 
   /// The slot of a new key. Throws keypool::Error for per-priority headroom (not leased yet), an
   /// empty label, or an index beyond capacity.
-  [[nodiscard]] KeySlot* bind(const KeyBinding& binding) {
-    State& s = *state_;
-    if (binding.index >= s.capacity) throw Error("store::Redis: key index beyond capacity");
-    if (binding.label.empty()) throw Error("store::Redis: a key needs a label (its name in Redis)");
-    KeyLease& key = s.keys[binding.index];
-    key.label = std::string{binding.label};
-    key.control = s.prefix + "k:" + escape(binding.label);
-    key.limit_count = binding.limits.size();
-    for (std::size_t i = 0; i < binding.limits.size(); ++i) {
-      const Limit& limit = binding.limits[i];
-      for (std::size_t p = 0; p < priority_count; ++p)
-        if (limit.cap(static_cast<Priority>(p)) != limit.amount())
-          throw Error("store::Redis: limit '" + limit.describe() + "' of key '" + key.label +
-                      "' has per-priority headroom, which store::Redis does not lease yet");
-      LimitLease& lease = key.limits[i];
-      lease.leased = limit.kind() == Limit::Kind::window || limit.kind() == Limit::Kind::rolling;
-      if (!lease.leased) continue;
-      lease.rolling = limit.kind() == Limit::Kind::rolling;
-      lease.plan = detail::LimitPlan{limit, Thresholds{}};  // the pool's own figures (packing, interval)
-      lease.min_lease = s.options.min_lease != 0 ? s.options.min_lease : std::max<std::uint64_t>(1, lease.plan.amount / 1000);
-      lease.max_lease = s.options.max_lease != 0 ? s.options.max_lease : std::max<std::uint64_t>(1, lease.plan.amount / 16);
-      lease.min_lease = std::min(lease.min_lease, lease.plan.amount);
-      lease.max_lease = std::clamp(lease.max_lease, lease.min_lease, lease.plan.amount);
-      lease.size = lease.min_lease;
-      lease.counter_prefix = s.prefix + (lease.rolling ? "r:" : "w:") + escape(binding.label) + ":" + std::to_string(i) +
-                             (lease.rolling ? "" : ":");
-    }
-    key.slot = &s.slots[binding.index];
-    s.key_count.store(binding.index + 1 > s.key_count.load(std::memory_order_relaxed) ? binding.index + 1
-                                                                                      : s.key_count.load(std::memory_order_relaxed),
-                      std::memory_order_release);
-    return key.slot;
-  }
+  [[nodiscard]] KeySlot* bind(const KeyBinding& binding) { return state_->bind(binding); }
 
   /// Nothing to make durable: Redis holds what was leased, and the in-hand part is given back at
   /// `detach`.
   /// Without a background thread (`refill_interval` zero), this is when operator actions,
   /// cooldowns, debts and outage grants are exchanged with Redis (`poll()` calls it); with one,
   /// nothing to do.
-  void flush() noexcept {
-    State& s = *state_;
-    if (s.host == nullptr || s.thread.joinable()) return;
-    {
-      std::lock_guard lock{s.io};
-      s.tick(s.host->lease_now());
-    }
-    s.deliver();
-  }
+  void flush() noexcept { state_->flush(); }
 
   // --- Leasing (called by the pool) ----------------------------------------------------------------
 
   /// Connects (bounded by `timeout`; an unreachable Redis is an outage, not an error) and starts
   /// the background thread.
-  void attach(keypool::accounting::LeaseHost& host) {
-    State& s = *state_;
-    s.host = &host;
-    {
-      std::lock_guard lock{s.io};
-      s.ensure_connected(std::chrono::steady_clock::now());
-    }
-    s.deliver();
-    if (s.options.refill_interval > Duration::zero()) s.thread = std::thread{[&s] { s.run(); }};
-  }
+  void attach(keypool::accounting::LeaseHost& host) { state_->attach(host); }
 
   /// Stops the background thread and gives back what is in hand (one round trip, bounded by
   /// `timeout`), then disconnects.
-  void detach() noexcept {
-    State& s = *state_;
-    s.stop_thread();
-    {
-      std::lock_guard lock{s.io};
-      if (s.host != nullptr) s.give_back_all(s.host->lease_now());
-      s.disconnect();
-    }
-    s.deliver();
-    std::lock_guard lock{s.io};
-    s.host = nullptr;
-  }
+  void detach() noexcept { state_->detach(); }
 
   /// Called by a refused acquire: leases, in one round trip, what `amounts` needs on every key
   /// whose hand is short and whose fleet quota is not known to be dry. Returns whether anything
   /// was granted. Waits at most `timeout` in total (for the connection and the round trip).
   /// A reset of this instance not yet published goes first in that round trip, so the leases
   /// after it come from the fresh count.
-  bool lease_sync(const detail::Amounts& amounts, TimePoint now) noexcept {
-    const bool granted = state_->lease_sync(amounts, now);
-    state_->deliver();  // events of the round trip, outside the store's lock
-    return granted;
-  }
+  bool lease_sync(const detail::Amounts& amounts, TimePoint now) noexcept { return state_->lease_sync(amounts, now); }
 
   /// Snapshot support: the fleet's usage of a limit, as last seen from Redis, less `in_hand`
   /// (what this instance leased and has not spent): for a calendar limit in window `epoch`, for a
   /// rolling one the units not yet replenished at `now`.
   [[nodiscard]] std::uint64_t fleet_used(std::size_t key, std::size_t limit, std::uint64_t epoch, std::uint64_t in_hand,
                                          TimePoint now) const noexcept {
-    const State& s = *state_;
-    if (key >= s.capacity || limit >= max_limits_per_key) return 0;
-    const LimitLease& lease = s.keys[key].limits[limit];
-    if (lease.rolling) {
-      const std::uint64_t tat_us = lease.fleet_tat.load(std::memory_order_relaxed);
-      if (tat_us == 0) return 0;  // never leased
-      // The fleet's theoretical arrival time, in microseconds: what is not yet replenished.
-      const double ahead_us = static_cast<double>(tat_us) - static_cast<double>(detail::to_ns(now)) / 1000.0;
-      const double interval_us = static_cast<double>(lease.plan.interval_ns) / 1000.0;
-      const auto used = ahead_us <= 0 ? std::uint64_t{0}
-                                      : std::min(lease.plan.amount, static_cast<std::uint64_t>(std::ceil(ahead_us / interval_us)));
-      return used - std::min(used, in_hand);
-    }
-    const std::uint64_t fleet = lease.fleet.load(std::memory_order_relaxed);
-    if ((fleet >> fleet_count_bits) != (epoch & fleet_epoch_mask)) return 0;
-    const std::uint64_t debited = fleet & fleet_count_mask;
-    return debited - std::min(debited, in_hand);
+    return state_->fleet_used(key, limit, epoch, in_hand, now);
   }
 
   /// Queued for the background thread (never blocks): every instance applies it.
   void publish_disabled(std::size_t key, bool disabled) noexcept {
-    if (key < state_->capacity) state_->keys[key].pending_disable.store(disabled ? 1 : 0, std::memory_order_release);
+    if (key < state_->capacity()) state_->key(key).control.publish_disabled(disabled);
     state_->wake();
   }
   /// The provider cooled key `key` down until `until_ns` (a 429): every instance rests it.
   void publish_cooldown(std::size_t key, std::uint64_t until_ns) noexcept {
-    if (key >= state_->capacity || until_ns == disabled_until) return;
-    auto& pending = state_->keys[key].pending_cool;
-    std::uint64_t seen = pending.load(std::memory_order_relaxed);
-    while (seen < until_ns && !pending.compare_exchange_weak(seen, until_ns, std::memory_order_acq_rel)) {
-    }
+    if (key >= state_->capacity() || until_ns == disabled_until) return;
+    state_->key(key).control.publish_cooldown(until_ns);
     state_->wake();
   }
   /// The provider said limit `limit` of key `key` is spent for its window: the fleet's count is
   /// raised to the limit, so no instance leases more of it.
   void publish_exhausted(std::size_t key, std::size_t limit) noexcept {
-    if (key >= state_->capacity || limit >= max_limits_per_key) return;
-    state_->keys[key].pending_fill.fetch_or(1u << limit, std::memory_order_acq_rel);
+    if (key >= state_->capacity() || limit >= max_limits_per_key) return;
+    state_->key(key).control.publish_spent(limit);
     state_->wake();
   }
   /// A reset of key `key`'s limits whose bit is set in `limits`: every instance forgets them, and
   /// the fleet's counts are deleted.
   void publish_reset(std::size_t key, std::uint32_t limits) noexcept {
-    if (key < state_->capacity) state_->keys[key].pending_reset.fetch_or(limits, std::memory_order_acq_rel);
+    if (key < state_->capacity()) state_->key(key).control.publish_reset(limits);
     state_->wake();
   }
 
@@ -310,924 +147,36 @@ class Redis {
 
   /// What the store has done so far (each figure read atomically; not a consistent cut).
   [[nodiscard]] Stats stats() const noexcept {
-    const State& s = *state_;
+    const auto& own = state_->counters();
+    const auto& link = state_->connection_counters();
     Stats out;
-    out.round_trips = s.stats.round_trips.load(std::memory_order_relaxed);
-    out.commands = s.stats.commands.load(std::memory_order_relaxed);
-    out.sync_round_trips = s.stats.sync_round_trips.load(std::memory_order_relaxed);
-    out.leases = s.stats.leases.load(std::memory_order_relaxed);
-    out.leased = s.stats.leased.load(std::memory_order_relaxed);
-    out.returned = s.stats.returned.load(std::memory_order_relaxed);
-    out.debited_late = s.stats.debited_late.load(std::memory_order_relaxed);
-    out.local_grants = s.stats.local_grants.load(std::memory_order_relaxed);
-    out.dropped = s.stats.dropped.load(std::memory_order_relaxed);
-    out.outages = s.stats.outages.load(std::memory_order_relaxed);
-    out.errors = s.stats.errors.load(std::memory_order_relaxed);
-    out.available = s.available.load(std::memory_order_relaxed);
+    out.round_trips = link.round_trips.load(std::memory_order_relaxed);
+    out.commands = link.commands.load(std::memory_order_relaxed);
+    out.sync_round_trips = own.sync_round_trips.load(std::memory_order_relaxed);
+    out.leases = own.leases.load(std::memory_order_relaxed);
+    out.leased = own.leased.load(std::memory_order_relaxed);
+    out.returned = own.returned.load(std::memory_order_relaxed);
+    out.debited_late = own.debited_late.load(std::memory_order_relaxed);
+    out.local_grants = own.local_grants.load(std::memory_order_relaxed);
+    out.dropped = own.dropped.load(std::memory_order_relaxed);
+    out.outages = link.outages.load(std::memory_order_relaxed);
+    out.errors = link.errors.load(std::memory_order_relaxed);
+    out.available = link.available.load(std::memory_order_relaxed);
     return out;
   }
   /// The options it was built with.
-  [[nodiscard]] const Options& options() const noexcept { return state_->options; }
+  [[nodiscard]] const Options& options() const noexcept { return state_->options(); }
 
   /// The Redis key holding the fleet's count of a window (for tools and tests):
   /// "keypool:{pool}:w:<label>:<limit index>:<window index>", with ':' '%' '{' '}' in the label
   /// percent-encoded.
   [[nodiscard]] static std::string counter_key(std::string_view pool, std::string_view label, std::size_t limit,
                                                std::uint64_t epoch) {
-    return "keypool:{" + std::string{pool} + "}:w:" + escape(label) + ":" + std::to_string(limit) + ":" +
-           std::to_string(epoch);
+    return detail::redis::counter_key(pool, label, limit, epoch);
   }
 
  private:
-  // Debit first, then spend: the fleet's count only ever includes what was handed out.
-  //   KEYS[1] the window's counter; ARGV: limit, want, minimum, share (‰), change, ttl (ms), fill
-  //   change > 0 gives units back, change < 0 debits units spent beyond leases; fill '1' raises
-  //   the count to the limit (the provider said the window is spent).
-  //   Returns {granted, count after, count before the grant}.
-  static constexpr const char* lease_script = R"LUA(
-local used = tonumber(redis.call('GET', KEYS[1]) or '0')
-local limit = tonumber(ARGV[1])
-local want = tonumber(ARGV[2])
-local minimum = tonumber(ARGV[3])
-local share = tonumber(ARGV[4])
-used = used - tonumber(ARGV[5])
-if used < 0 then used = 0 end
-if ARGV[7] == '1' and used < limit then used = limit end
-local left = limit - used
-if left < 0 then left = 0 end
-local grant = math.min(want, math.max(math.ceil(left * share / 1000), minimum), left)
-local before = used
-used = used + grant
-redis.call('SET', KEYS[1], string.format('%d', used), 'PX', ARGV[6])
-return {grant, used, before}
-)LUA";
-
-  // The fleet's GCRA for a rolling limit, in microseconds: a lease advances the theoretical arrival
-  // time (TAT) by the units granted; a give-back pulls it back, never behind now.
-  //   KEYS[1] the TAT; ARGV: now (us), interval (us), burst (us), want, minimum, share (per mille),
-  //   change (as in lease_script), ttl (ms).  Returns {granted, units unreplenished after, before, TAT}.
-  static constexpr const char* rolling_script = R"LUA(
-local now = tonumber(ARGV[1])
-local interval = tonumber(ARGV[2])
-local burst = tonumber(ARGV[3])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then tat = now end
-tat = tat - tonumber(ARGV[7]) * interval
-if tat < now then tat = now end
-local before = math.ceil((tat - now) / interval)
-local room = math.floor((now + burst - tat) / interval)
-if room < 0 then room = 0 end
-local grant = math.min(tonumber(ARGV[4]), math.max(math.ceil(room * tonumber(ARGV[6]) / 1000), tonumber(ARGV[5])), room)
-tat = math.ceil(tat + grant * interval)
-redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', ARGV[8])
-return {grant, math.ceil((tat - now) / interval), before, tat}
-)LUA";
-
-  // Operator actions on a key: KEYS[1] the key's control hash; ARGV[1] the action
-  //   'disable' / 'enable': set the flag, bump 'dver';  'reset': bump 'gen<i>' for each limit
-  //   index in ARGV[2..], delete KEYS[2..];  'cool': raise 'cool' (ms since the epoch) to ARGV[2];
-  //   'read': nothing.  Returns {disabled, dver, cool, gen0, …, gen7}.
-  static constexpr const char* control_script = R"LUA(
-local action = ARGV[1]
-if action == 'disable' then
-  redis.call('HSET', KEYS[1], 'disabled', 1)
-  redis.call('HINCRBY', KEYS[1], 'dver', 1)
-elseif action == 'enable' then
-  redis.call('HSET', KEYS[1], 'disabled', 0)
-  redis.call('HINCRBY', KEYS[1], 'dver', 1)
-  redis.call('HDEL', KEYS[1], 'cool')
-elseif action == 'cool' then
-  local until_ms = tonumber(ARGV[2])
-  if until_ms > tonumber(redis.call('HGET', KEYS[1], 'cool') or '0') then
-    redis.call('HSET', KEYS[1], 'cool', ARGV[2])
-  end
-elseif action == 'reset' then
-  for i = 2, #ARGV do redis.call('HINCRBY', KEYS[1], 'gen' .. ARGV[i], 1) end
-  redis.call('HDEL', KEYS[1], 'cool')
-  for i = 2, #KEYS do redis.call('DEL', KEYS[i]) end
-end
-local v = redis.call('HMGET', KEYS[1], 'disabled', 'dver', 'cool', 'gen0', 'gen1', 'gen2', 'gen3', 'gen4', 'gen5', 'gen6', 'gen7')
-local out = {}
-for i = 1, 11 do out[i] = tonumber(v[i] or '0') end
-return out
-)LUA";
-
-  static constexpr unsigned fleet_count_bits = 40;
-  static constexpr std::uint64_t fleet_count_mask = (std::uint64_t{1} << fleet_count_bits) - 1;
-  static constexpr std::uint64_t fleet_epoch_mask = (std::uint64_t{1} << 24) - 1;
-
-  static std::string escape(std::string_view label) {
-    std::string out;
-    out.reserve(label.size());
-    for (const char c : label) {
-      if (c == ':' || c == '%' || c == '{' || c == '}') {
-        static constexpr char hex[] = "0123456789ABCDEF";
-        out += '%';
-        out += hex[(static_cast<unsigned char>(c) >> 4) & 0xf];
-        out += hex[static_cast<unsigned char>(c) & 0xf];
-      } else {
-        out += c;
-      }
-    }
-    return out;
-  }
-
-  struct LimitLease {
-    // Set by bind, then read-only.
-    bool leased = false;
-    bool rolling = false;              // a rolling (GCRA) limit: the word is the signed hand
-    detail::LimitPlan plan{Limit::requests(1).per_day(), Thresholds{}};  // the limit, as the pool counts it
-    std::uint64_t min_lease = 1;
-    std::uint64_t max_lease = 1;
-    std::string counter_prefix;
-    // The background thread's and lease_sync's (under State::io).
-    std::uint64_t size = 1;            // current lease size
-    std::uint64_t epoch = 0;           // window the figures below are about
-    std::uint64_t granted = 0;         // leased this window (from Redis or, in an outage, locally)
-    std::uint64_t consumed_mark = 0;   // granted − in hand at the last rate sample
-    double rate = 0.0;                 // units per second, smoothed
-    std::uint64_t dry_epoch = ~std::uint64_t{0};
-    std::chrono::steady_clock::time_point dry_until{};
-    std::chrono::steady_clock::time_point leased_at{};  // rolling: the last grant
-    std::uint64_t owed = 0;            // granted locally in an outage, not yet debited in Redis
-    std::uint64_t owed_epoch = 0;
-    // For snapshots (any thread), one word each: calendar, (window index mod 2^24) << 40 | the
-    // fleet's count (saturating at 2^40 − 1); rolling, the fleet's TAT in microseconds.
-    std::atomic<std::uint64_t> fleet{0};
-    std::atomic<std::uint64_t> fleet_tat{0};
-  };
-
-  struct KeyLease {
-    KeySlot* slot = nullptr;
-    std::string label;
-    std::string control;
-    std::size_t limit_count = 0;
-    std::array<LimitLease, max_limits_per_key> limits;
-    // Operator actions to publish (any thread → background thread).
-    std::atomic<int> pending_disable{-1};
-    std::atomic<std::uint32_t> pending_reset{0};
-    std::atomic<std::uint64_t> pending_cool{0};    // a cooldown to share, ns since the epoch
-    std::atomic<std::uint32_t> pending_fill{0};    // limits the provider reported spent
-    // The last control state seen (under State::io).
-    bool control_seen = false;
-    std::uint64_t seen_dver = 0;
-    std::array<std::uint64_t, max_limits_per_key> seen_gen{};
-  };
-
-  struct Counters {
-    std::atomic<std::uint64_t> round_trips{0}, commands{0}, sync_round_trips{0}, leases{0}, leased{0}, returned{0},
-        debited_late{0}, local_grants{0}, dropped{0}, outages{0}, errors{0};
-  };
-
-  // One planned command and where its reply goes.
-  struct Planned {
-    enum class What : std::uint8_t { lease, control } what;
-    std::size_t key;
-    std::size_t limit;
-    std::uint64_t epoch;
-    std::uint64_t want;
-    std::uint64_t debt;       // units of debt this command debits (settled locally on success)
-    std::uint64_t giving;     // units this command gives back (already taken from the hand)
-    std::uint64_t owed;       // outage grants this command debits
-    std::vector<std::string> args;
-    std::uint32_t own_reset = 0;  // limits this instance reset: not applied again when its reply shows it
-    // What to publish again if the command is not answered (operator actions are never lost).
-    int disable = -1;
-    std::uint64_t cool = 0;
-    bool fill = false;
-    std::uint64_t generation = 0;  // the key's reset generation when planned: a grant after a reset is void
-  };
-
-  struct State {
-    explicit State(Options o) : options(std::move(o)), prefix("keypool:{" + options.pool + "}:") {}
-    ~State() { disconnect(); }
-
-    Options options;
-    std::string prefix;
-    std::unique_ptr<KeySlot[]> slots;
-    std::unique_ptr<KeyLease[]> keys;
-    std::size_t capacity = 0;
-    std::atomic<std::size_t> key_count{0};
-    keypool::accounting::LeaseHost* host = nullptr;
-    Counters stats;
-    std::atomic<bool> available{false};
-
-    // The connection and everything planned with it.
-    std::mutex io;
-    redisContext* context = nullptr;
-    std::string lease_sha, rolling_sha, control_sha;
-    bool outage_reported = false;
-    std::chrono::steady_clock::time_point next_connect{};
-
-    // Events to deliver once `io` is released: a sink may call back into the pool.
-    struct Deferred {
-      bool outage;
-      std::size_t key, limit;
-      std::uint64_t epoch, before, after;
-      TimePoint at, retry_at;
-    };
-    std::vector<Deferred> deferred;
-    std::vector<Deferred> delivering;  // the thread delivering takes turns through `deliver_mutex`
-    std::mutex deliver_mutex;
-
-    std::atomic<bool> events_waiting{false};
-
-    void deliver() noexcept {
-      if (!events_waiting.load(std::memory_order_acquire)) return;  // the common case: nothing, no lock
-      std::lock_guard turn{deliver_mutex};
-      {
-        std::lock_guard lock{io};
-        delivering.swap(deferred);
-        events_waiting.store(false, std::memory_order_release);
-      }
-      for (const Deferred& d : delivering) {
-        if (host == nullptr) break;
-        if (d.outage) host->lease_backend_unavailable(d.at, d.retry_at);
-        else host->lease_fleet_usage(d.key, d.limit, d.epoch, d.before, d.after, d.at);
-      }
-      delivering.clear();
-    }
-
-    std::thread thread;
-    std::mutex wake_mutex;
-    std::condition_variable wake_cv;
-    bool stopping = false;
-    bool woken = false;
-
-    // --- Thread ------------------------------------------------------------------------------------
-
-    void run() noexcept {
-      for (;;) {
-        {
-          std::unique_lock lock{wake_mutex};
-          wake_cv.wait_for(lock, options.refill_interval, [this] { return stopping || woken; });
-          if (stopping) return;
-          woken = false;
-        }
-        {
-          std::lock_guard lock{io};
-          tick(host->lease_now());
-        }
-        deliver();
-      }
-    }
-    void wake() noexcept {
-      {
-        std::lock_guard lock{wake_mutex};
-        woken = true;
-      }
-      wake_cv.notify_one();
-    }
-    void stop_thread() noexcept {
-      {
-        std::lock_guard lock{wake_mutex};
-        stopping = true;
-      }
-      wake_cv.notify_all();
-      if (thread.joinable()) thread.join();
-    }
-
-    // --- Connection --------------------------------------------------------------------------------
-
-    static timeval to_timeval(Duration d) noexcept {
-      const auto us = std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::microseconds>(d).count());
-      return timeval{static_cast<time_t>(us / 1'000'000), static_cast<suseconds_t>(us % 1'000'000)};
-    }
-
-    void disconnect() noexcept {
-      if (context != nullptr) redisFree(context);
-      context = nullptr;
-    }
-
-    // A failed call: drop the connection, report the outage once, try again later.
-    void fail(std::chrono::steady_clock::time_point steady_now) noexcept {
-      disconnect();
-      available.store(false, std::memory_order_relaxed);
-      next_connect = steady_now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(options.reconnect_interval);
-      if (!outage_reported) {
-        outage_reported = true;
-        stats.outages.fetch_add(1, std::memory_order_relaxed);
-        if (host != nullptr) {
-          const TimePoint now = host->lease_now();
-          deferred.push_back(Deferred{true, 0, 0, 0, 0, 0, now, now + options.reconnect_interval});
-          events_waiting.store(true, std::memory_order_release);
-        }
-      }
-    }
-
-    // One command, synchronously (connection setup only).
-    bool simple(std::initializer_list<std::string_view> argv, std::string* out = nullptr) noexcept {
-      std::vector<const char*> ptrs;
-      std::vector<std::size_t> lens;
-      for (const std::string_view a : argv) {
-        ptrs.push_back(a.data());
-        lens.push_back(a.size());
-      }
-      auto* reply = static_cast<redisReply*>(redisCommandArgv(context, static_cast<int>(ptrs.size()), ptrs.data(), lens.data()));
-      if (reply == nullptr) return false;
-      const bool ok = reply->type != REDIS_REPLY_ERROR;
-      if (ok && out != nullptr && reply->type == REDIS_REPLY_STRING) out->assign(reply->str, reply->len);
-      freeReplyObject(reply);
-      return ok;
-    }
-
-    // Connects, authenticates and loads the scripts: each step bounded by `timeout`, and all of
-    // them by `deadline` when one is given (a refused acquire's).
-    bool ensure_connected(std::chrono::steady_clock::time_point steady_now,
-                          std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max()) noexcept {
-      if (context != nullptr) return true;
-      if (steady_now < next_connect) return false;
-      auto step = [&]() -> Duration {
-        if (deadline == std::chrono::steady_clock::time_point::max()) return options.timeout;
-        return std::min<Duration>(options.timeout, std::chrono::duration_cast<Duration>(deadline - std::chrono::steady_clock::now()));
-      };
-      auto within = [&] {
-        const Duration left = step();
-        return left > Duration::zero() && redisSetTimeout(context, to_timeval(left)) == REDIS_OK;
-      };
-      const Duration first = step();
-      if (first <= Duration::zero()) return false;
-      const timeval tv = to_timeval(first);
-      context = options.unix_socket.empty() ? redisConnectWithTimeout(options.host.c_str(), options.port, tv)
-                                            : redisConnectUnixWithTimeout(options.unix_socket.c_str(), tv);
-      bool ok = context != nullptr && context->err == 0 && within();
-      if (ok && !options.password.empty())
-        ok = within() && (options.user.empty() ? simple({"AUTH", options.password}) : simple({"AUTH", options.user, options.password}));
-      if (ok && options.database != 0) ok = within() && simple({"SELECT", std::to_string(options.database)});
-      if (ok)
-        ok = within() && simple({"SCRIPT", "LOAD", lease_script}, &lease_sha) && within() &&
-             simple({"SCRIPT", "LOAD", rolling_script}, &rolling_sha) && within() &&
-             simple({"SCRIPT", "LOAD", control_script}, &control_sha);
-      if (!ok) {
-        fail(steady_now);
-        return false;
-      }
-      available.store(true, std::memory_order_relaxed);
-      outage_reported = false;
-      return true;
-    }
-
-    // Sends every planned command in one pipeline and reads every reply. On any failure the
-    // connection is dropped and false returned; replies read so far are in `replies`.
-    bool exchange(std::vector<Planned>& plan, std::vector<redisReply*>& replies, std::chrono::steady_clock::time_point deadline) noexcept {
-      replies.assign(plan.size(), nullptr);
-      const auto steady_now = std::chrono::steady_clock::now();
-      if (!ensure_connected(steady_now, deadline)) return false;
-      const auto left = std::max(deadline - steady_now, std::chrono::steady_clock::duration{std::chrono::microseconds{100}});
-      redisSetTimeout(context, to_timeval(std::chrono::duration_cast<Duration>(left)));
-      std::vector<const char*> ptrs;
-      std::vector<std::size_t> lens;
-      for (Planned& p : plan) {
-        ptrs.clear();
-        lens.clear();
-        for (const std::string& a : p.args) {
-          ptrs.push_back(a.data());
-          lens.push_back(a.size());
-        }
-        if (redisAppendCommandArgv(context, static_cast<int>(ptrs.size()), ptrs.data(), lens.data()) != REDIS_OK) {
-          fail(std::chrono::steady_clock::now());
-          return false;
-        }
-      }
-      stats.round_trips.fetch_add(1, std::memory_order_relaxed);
-      stats.commands.fetch_add(plan.size(), std::memory_order_relaxed);
-      bool noscript = false;
-      for (std::size_t i = 0; i < plan.size(); ++i) {
-        void* reply = nullptr;
-        if (redisGetReply(context, &reply) != REDIS_OK || reply == nullptr) {
-          fail(std::chrono::steady_clock::now());
-          return false;
-        }
-        replies[i] = static_cast<redisReply*>(reply);
-        // An error answers one command (a wrong-type key, a refused permission): that command
-        // has no effect and the others stand. NOSCRIPT means the scripts are gone (SCRIPT FLUSH,
-        // a failover): reconnect, which loads them again.
-        if (replies[i]->type == REDIS_REPLY_ERROR) {
-          stats.errors.fetch_add(1, std::memory_order_relaxed);
-          if (std::string_view{replies[i]->str, replies[i]->len}.starts_with("NOSCRIPT")) noscript = true;
-        }
-      }
-      if (noscript) {
-        disconnect();
-        next_connect = std::chrono::steady_clock::time_point{};  // reload at once, no outage
-      }
-      return true;
-    }
-
-    static void free_replies(std::vector<redisReply*>& replies) noexcept {
-      for (redisReply* r : replies)
-        if (r != nullptr) freeReplyObject(r);
-      replies.clear();
-    }
-
-    // --- Local words -------------------------------------------------------------------------------
-
-    // What is in hand for a limit, through the leased accounting's operations (the store never
-    // writes a counter word itself).
-    using Hand = keypool::accounting::LeasedWindow::Hand;
-    static Hand hand(KeyLease& key, std::size_t i, std::uint64_t current) noexcept {
-      const LimitLease& l = key.limits[i];
-      if (l.rolling) return Hand{0, 0, keypool::accounting::LeasedRolling::hand(key.slot->counters[i])};
-      return keypool::accounting::LeasedWindow::hand(l.plan, key.slot->counters[i], current);
-    }
-
-    // Adds `units` to what is in hand for window `epoch` (and settles `debt`). Returns false when
-    // the local word has moved on to a later window (the units are then worthless).
-    static bool give_hand(KeyLease& key, std::size_t i, std::uint64_t epoch, std::int64_t window_end, std::uint64_t units,
-                          std::uint64_t debt) noexcept {
-      const LimitLease& l = key.limits[i];
-      if (!l.rolling) return keypool::accounting::LeasedWindow::give(l.plan, key.slot->counters[i], epoch, window_end, units, debt);
-      keypool::accounting::LeasedRolling::give(key.slot->counters[i], units, debt);
-      return true;
-    }
-
-    // Takes back everything in hand for window `epoch`: returns the units taken.
-    static std::uint64_t take_hand(KeyLease& key, std::size_t i, std::uint64_t epoch) noexcept {
-      const LimitLease& l = key.limits[i];
-      if (l.rolling) return keypool::accounting::LeasedRolling::take(key.slot->counters[i]);
-      return keypool::accounting::LeasedWindow::take(l.plan, key.slot->counters[i], epoch);
-    }
-
-    static std::uint64_t generation(const KeyLease& key) noexcept { return keypool::accounting::Leased::generation(*key.slot); }
-
-    // --- Planning ------------------------------------------------------------------------------------
-
-    std::vector<std::string> lease_args(const LimitLease& l, std::uint64_t epoch, std::int64_t window_end, std::int64_t now_sec,
-                                        std::uint64_t want, std::uint64_t minimum, std::int64_t change) const {
-      const auto share = std::to_string(static_cast<std::uint64_t>(std::llround(options.max_share * 1000.0)));
-      if (l.rolling) {
-        // Times in microseconds: exact in a Lua number (a double) for centuries.
-        const std::int64_t now_us = detail::to_ns(current_time) / 1000;
-        char interval[32];
-        std::snprintf(interval, sizeof interval, "%.3f", static_cast<double>(l.plan.interval_ns) / 1000.0);
-        const std::uint64_t burst_us = l.plan.amount * l.plan.interval_ns / 1000;
-        const std::int64_t ttl_ms = static_cast<std::int64_t>(burst_us / 1000) + 1 +
-                                    std::chrono::duration_cast<std::chrono::milliseconds>(options.grace).count();
-        return {"EVALSHA", rolling_sha, "1", l.counter_prefix, std::to_string(now_us), interval, std::to_string(burst_us),
-                std::to_string(want), std::to_string(minimum), share, std::to_string(change), std::to_string(ttl_ms)};
-      }
-      const std::int64_t ttl_ms = std::max<std::int64_t>(1, (window_end - now_sec) * 1000) +
-                                  std::chrono::duration_cast<std::chrono::milliseconds>(options.grace).count();
-      return {"EVALSHA", lease_sha, "1", counter_name(l, epoch), std::to_string(l.plan.amount),
-              std::to_string(want), std::to_string(minimum), share, std::to_string(change), std::to_string(ttl_ms), "0"};
-    }
-
-    // A calendar limit's current window; a rolling limit has one endless "window", epoch 0.
-    static keypool::accounting::WindowNow window_of(const LimitLease& l, std::int64_t now_sec) noexcept {
-      if (l.rolling) return {0, now_sec + 1};
-      return keypool::accounting::current_window_of(l.plan.limit, now_sec);
-    }
-    static std::string counter_name(const LimitLease& l, std::uint64_t epoch) {
-      return l.rolling ? l.counter_prefix : l.counter_prefix + std::to_string(epoch);
-    }
-
-    void start_window(LimitLease& l, std::uint64_t epoch) noexcept {
-      if (l.epoch == epoch) return;
-      l.epoch = epoch;
-      l.granted = 0;
-      l.consumed_mark = 0;
-    }
-
-    void sample_rate(LimitLease& l, const Hand& h, double dt) noexcept {
-      const std::uint64_t in_hand = h.in_hand > 0 ? static_cast<std::uint64_t>(h.in_hand) : 0;
-      const std::uint64_t consumed = l.granted - std::min(l.granted, in_hand) +
-                                     (h.in_hand < 0 ? static_cast<std::uint64_t>(-h.in_hand) : 0);
-      if (dt > 0.0) {
-        const double delta = consumed >= l.consumed_mark ? static_cast<double>(consumed - l.consumed_mark) : 0.0;
-        const double alpha = 1.0 - std::exp(-dt / 1.0);
-        l.rate += alpha * (delta / dt - l.rate);
-      }
-      l.consumed_mark = consumed;
-      // Sized to last lease_horizon at the smoothed rate; a size grown by refusals (lease_sync
-      // doubles it) decays by a tenth per tick rather than collapsing at once.
-      const double horizon = std::chrono::duration<double>(options.lease_horizon).count();
-      const double by_rate = std::ceil(l.rate * horizon);
-      const double decayed = static_cast<double>(l.size) * 0.9;
-      const double want = std::max(by_rate, decayed);
-      l.size = want >= static_cast<double>(l.max_lease) ? l.max_lease
-                                                        : std::max(l.min_lease, static_cast<std::uint64_t>(want));
-    }
-
-    // Plans the background work: top-ups, debts, operator actions, control reads.
-    void plan_tick(TimePoint now, std::vector<Planned>& plan, double dt) {
-      const std::int64_t now_sec = detail::to_seconds(now);
-      const auto steady_now = std::chrono::steady_clock::now();
-      const std::size_t count = key_count.load(std::memory_order_acquire);
-      const auto hold = std::chrono::duration_cast<std::chrono::steady_clock::duration>(options.rolling_hold);
-      const bool read_controls = steady_now >= next_control;
-      if (read_controls)
-        next_control = steady_now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(options.control_interval);
-      for (std::size_t k = 0; k < count; ++k) {
-        KeyLease& key = keys[k];
-        if (key.slot == nullptr) continue;
-        plan_control(k, key, now_sec, read_controls, plan);
-        const bool blocked = keypool::accounting::Leased::resting(*key.slot, detail::to_ns(now));
-        for (std::size_t i = 0; i < key.limit_count; ++i) {
-          LimitLease& l = key.limits[i];
-          if (!l.leased) continue;
-          const keypool::accounting::WindowNow current = window_of(l, now_sec);
-          const Hand h = hand(key, i, current.epoch);
-          if (h.word_epoch > current.epoch) continue;  // the clock stepped back: leave that window alone
-          start_window(l, current.epoch);
-          sample_rate(l, h, dt);
-          // Debts: the current window's, and a past window's still in the local word.
-          std::uint64_t debt = h.in_hand < 0 ? static_cast<std::uint64_t>(-h.in_hand) : 0;
-          if (h.word_epoch < current.epoch && h.used > l.plan.amount) {
-            Planned p{Planned::What::lease, k, i, h.word_epoch, 0, h.used - l.plan.amount, 0, 0, {}};
-            p.generation = generation(key);
-            p.args = lease_args(l, h.word_epoch, keypool::accounting::window_end_of(l.plan.limit, h.word_epoch), now_sec, 0, 0,
-                                -static_cast<std::int64_t>(p.debt));
-            plan.push_back(std::move(p));
-          }
-          if (l.rolling && h.in_hand > 0 && steady_now - l.leased_at > hold) {
-            // Rolling units are spent soon after they are leased, or given back: held longer, they
-            // would let this instance burst past the rate the fleet granted them at.
-            const std::uint64_t giving = take_hand(key, i, 0);
-            if (giving != 0) {
-              Planned p{Planned::What::lease, k, i, 0, 0, 0, giving, 0, {}};
-              p.generation = generation(key);
-              p.args = lease_args(l, 0, 0, now_sec, 0, 0, static_cast<std::int64_t>(giving));
-              plan.push_back(std::move(p));
-              continue;
-            }
-          }
-          std::uint64_t owed = l.owed_epoch == current.epoch ? l.owed : 0;
-          if (l.owed_epoch != current.epoch) l.owed = 0;
-          const std::uint64_t in_hand = h.in_hand > 0 ? static_cast<std::uint64_t>(h.in_hand) : 0;
-          const bool dry = l.dry_epoch == current.epoch && steady_now < l.dry_until;
-          std::uint64_t want = 0;
-          if (!blocked && !dry && in_hand * 2 < l.size) want = l.size - in_hand;
-          if (want == 0 && debt == 0 && owed == 0) continue;
-          Planned p{Planned::What::lease, k, i, current.epoch, want, debt, 0, owed, {}};
-          p.generation = generation(key);
-          p.args = lease_args(l, current.epoch, current.end, now_sec, want, std::min(want, l.min_lease),
-                              -static_cast<std::int64_t>(debt + owed));
-          plan.push_back(std::move(p));
-        }
-      }
-    }
-
-    // Plans this instance's pending reset of key `k`, if any, and returns its limits. Commands
-    // planned after it in the same pipeline run against the fresh counts.
-    std::uint32_t plan_reset(std::size_t k, KeyLease& key, std::int64_t now_sec, std::vector<Planned>& plan) {
-      const std::uint32_t reset = key.pending_reset.exchange(0, std::memory_order_acq_rel);
-      if (reset == 0) return 0;
-      try {
-        Planned p{Planned::What::control, k, 0, 0, 0, 0, 0, 0, {}};
-        // KEYS: the control hash, then the counters to delete; ARGV: "reset", the limit indices.
-        std::vector<std::string> counters, indices;
-        for (std::size_t i = 0; i < key.limit_count; ++i) {
-          if ((reset & (1u << i)) == 0) continue;
-          indices.push_back(std::to_string(i));
-          const LimitLease& l = key.limits[i];
-          if (l.leased) counters.push_back(counter_name(l, window_of(l, now_sec).epoch));
-        }
-        p.args = {"EVALSHA", control_sha, std::to_string(1 + counters.size()), key.control};
-        for (std::string& c : counters) p.args.push_back(std::move(c));
-        p.args.push_back("reset");
-        for (std::string& i : indices) p.args.push_back(std::move(i));
-        p.own_reset = reset;
-        plan.push_back(std::move(p));
-      } catch (...) {
-        key.pending_reset.fetch_or(reset, std::memory_order_acq_rel);  // not planned: still to publish
-        throw;
-      }
-      return reset;
-    }
-
-    void plan_control(std::size_t k, KeyLease& key, std::int64_t now_sec, bool read_controls, std::vector<Planned>& plan) {
-      const int disable = key.pending_disable.exchange(-1, std::memory_order_acq_rel);
-      const std::uint32_t reset = plan_reset(k, key, now_sec, plan);
-      if (const std::uint64_t cool = key.pending_cool.exchange(0, std::memory_order_acq_rel); cool != 0) {
-        Planned p{Planned::What::control, k, 0, 0, 0, 0, 0, 0, {}};
-        p.args = {"EVALSHA", control_sha, "1", key.control, "cool", std::to_string((cool + 999'999) / 1'000'000)};
-        p.cool = cool;
-        plan.push_back(std::move(p));
-      }
-      if (const std::uint32_t fill = key.pending_fill.exchange(0, std::memory_order_acq_rel); fill != 0) {
-        for (std::size_t i = 0; i < key.limit_count; ++i) {
-          const LimitLease& l = key.limits[i];
-          if (!l.leased || l.rolling || (fill & (1u << i)) == 0) continue;
-          const keypool::accounting::WindowNow current = window_of(l, now_sec);
-          Planned p{Planned::What::lease, k, i, current.epoch, 0, 0, 0, 0, {}};
-          p.generation = generation(key);
-          p.args = lease_args(l, current.epoch, current.end, now_sec, 0, 0, 0);
-          p.args.back() = "1";
-          p.fill = true;
-          plan.push_back(std::move(p));
-        }
-      }
-      if (disable >= 0) {
-        Planned p{Planned::What::control, k, 0, 0, 0, 0, 0, 0, {}};
-        p.args = {"EVALSHA", control_sha, "1", key.control, disable == 1 ? "disable" : "enable"};
-        p.disable = disable;
-        plan.push_back(std::move(p));
-      }
-      if (reset == 0 && disable < 0 && read_controls) {
-        Planned p{Planned::What::control, k, 0, 0, 0, 0, 0, 0, {}};
-        p.args = {"EVALSHA", control_sha, "1", key.control, "read"};
-        plan.push_back(std::move(p));
-      }
-    }
-
-    // --- Applying replies --------------------------------------------------------------------------
-
-    void apply(const Planned& p, const redisReply* reply, TimePoint now, bool ok) noexcept {
-      KeyLease& key = keys[p.key];
-      if (!ok) {
-        // Unanswered operator actions are published again on the next round trip.
-        if (p.own_reset != 0) key.pending_reset.fetch_or(p.own_reset, std::memory_order_acq_rel);
-        if (p.disable >= 0) {
-          int expected = -1;
-          key.pending_disable.compare_exchange_strong(expected, p.disable, std::memory_order_acq_rel);
-        }
-        if (p.cool != 0) {
-          std::uint64_t seen = key.pending_cool.load(std::memory_order_relaxed);
-          while (seen < p.cool && !key.pending_cool.compare_exchange_weak(seen, p.cool, std::memory_order_acq_rel)) {
-          }
-        }
-        if (p.fill) key.pending_fill.fetch_or(1u << p.limit, std::memory_order_acq_rel);
-      }
-      if (p.what == Planned::What::control) {
-        if (ok) apply_control(p.key, key, reply, p.own_reset);
-        return;
-      }
-      LimitLease& l = key.limits[p.limit];
-      if (!ok) {
-        // Unanswered: nothing was granted as far as we know (a lost grant is waste, never excess);
-        // units given back are lost too; debts stay in the word and are sent again.
-        return;
-      }
-      const std::uint64_t granted = static_cast<std::uint64_t>(std::max<long long>(0, reply->element[0]->integer));
-      const std::uint64_t after = static_cast<std::uint64_t>(std::max<long long>(0, reply->element[1]->integer));
-      const std::uint64_t before = static_cast<std::uint64_t>(std::max<long long>(0, reply->element[2]->integer));
-      const std::int64_t now_sec = detail::to_seconds(now);
-      if (p.owed != 0 && l.owed_epoch == p.epoch) l.owed -= std::min(l.owed, p.owed);
-      stats.debited_late.fetch_add(p.debt + p.owed, std::memory_order_relaxed);
-      stats.returned.fetch_add(p.giving, std::memory_order_relaxed);
-      // A reset since this was planned voids it: the counts it would adjust are gone (a grant is
-      // wasted, never spent against the fresh count; a debt was forgiven with the reset).
-      const bool void_by_reset = generation(key) != p.generation;
-      if (void_by_reset) {
-        stats.dropped.fetch_add(granted, std::memory_order_relaxed);
-      } else if (granted != 0 || p.debt != 0) {
-        const std::int64_t end = l.rolling ? 0 : keypool::accounting::window_end_of(l.plan.limit, p.epoch);
-        if (give_hand(key, p.limit, p.epoch, end, granted, p.debt)) {
-          if (l.epoch == p.epoch) l.granted += granted;
-          if (granted != 0) l.leased_at = std::chrono::steady_clock::now();
-        } else {
-          stats.dropped.fetch_add(granted, std::memory_order_relaxed);
-        }
-      }
-      if (granted != 0) {
-        stats.leases.fetch_add(1, std::memory_order_relaxed);
-        stats.leased.fetch_add(granted, std::memory_order_relaxed);
-      }
-      if (p.want != 0 && granted < p.want && after >= l.plan.amount) {
-        l.dry_epoch = p.epoch;
-        l.dry_until = std::chrono::steady_clock::now() +
-                      std::chrono::duration_cast<std::chrono::steady_clock::duration>(options.dry_recheck);
-      } else if (granted != 0) {
-        l.dry_epoch = ~std::uint64_t{0};
-      }
-      if (l.rolling) {
-        if (reply->elements >= 4)
-          l.fleet_tat.store(static_cast<std::uint64_t>(std::max<long long>(0, reply->element[3]->integer)), std::memory_order_relaxed);
-      } else if (p.epoch == l.epoch) {
-        l.fleet.store(((p.epoch & fleet_epoch_mask) << fleet_count_bits) | std::min(after, fleet_count_mask),
-                      std::memory_order_relaxed);
-      }
-      if (!l.rolling && after > before) {
-        deferred.push_back(Deferred{false, p.key, p.limit, p.epoch, before, after, now, {}});
-        events_waiting.store(true, std::memory_order_release);
-      }
-      (void)now_sec;
-    }
-
-    void apply_control(std::size_t k, KeyLease& key, const redisReply* reply, std::uint32_t own_reset) noexcept {
-      if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 3 + max_limits_per_key) return;
-      const bool disabled = reply->element[0]->integer != 0;
-      const auto dver = static_cast<std::uint64_t>(reply->element[1]->integer);
-      const auto cool_ms = static_cast<std::uint64_t>(std::max<long long>(0, reply->element[2]->integer));
-      // Another instance's cooldown (a 429 it saw): rest the key here too, unless disabled.
-      if (cool_ms != 0 && host != nullptr) host->lease_cooldown(k, cool_ms * 1'000'000);
-      if (!key.control_seen || dver != key.seen_dver) {
-        // Joining: take over a disable in force. Later: follow every change, either way (an
-        // enable also ends a cooldown, as `enable` does).
-        if ((disabled || key.control_seen) && host != nullptr) host->lease_disabled(k, disabled);
-        key.seen_dver = dver;
-      }
-      // Resets, per limit: every generation that moved, except this instance's own.
-      std::uint32_t reset = 0;
-      for (std::size_t i = 0; i < max_limits_per_key; ++i) {
-        const auto gen = static_cast<std::uint64_t>(reply->element[3 + i]->integer);
-        if (key.control_seen && gen != key.seen_gen[i] && (own_reset & (1u << i)) == 0) reset |= 1u << i;
-        key.seen_gen[i] = gen;
-      }
-      if (reset != 0 && host != nullptr) host->lease_reset(k, reset);
-      key.control_seen = true;
-    }
-
-    // --- The three callers -------------------------------------------------------------------------
-
-    std::chrono::steady_clock::time_point last_tick{};
-    TimePoint current_time{};  // the pool's time for the work in progress (under io)
-    std::chrono::steady_clock::time_point next_control{};
-
-    void tick(TimePoint now) noexcept {
-      current_time = now;
-      const auto steady_now = std::chrono::steady_clock::now();
-      const double dt = last_tick == std::chrono::steady_clock::time_point{} ? 0.0
-                                                                             : std::chrono::duration<double>(steady_now - last_tick).count();
-      last_tick = steady_now;
-      if (!ensure_connected(steady_now)) {
-        if (options.on_outage == OnOutage::local_share) share_locally(now, nullptr);
-        return;
-      }
-      try {
-        std::vector<Planned> plan;
-        plan_tick(now, plan, dt);
-        if (plan.empty()) return;
-        run_plan(plan, now, std::chrono::steady_clock::now() +
-                                std::chrono::duration_cast<std::chrono::steady_clock::duration>(options.timeout));
-      } catch (...) {
-        // Allocation failure: skip this tick.
-      }
-    }
-
-    void run_plan(std::vector<Planned>& plan, TimePoint now, std::chrono::steady_clock::time_point deadline) noexcept {
-      std::vector<redisReply*> replies;
-      const bool ok = exchange(plan, replies, deadline);
-      for (std::size_t i = 0; i < plan.size(); ++i) {
-        const redisReply* r = replies[i];
-        const bool good = ok && r != nullptr && r->type == REDIS_REPLY_ARRAY &&
-                          (plan[i].what == Planned::What::control || r->elements >= 3);
-        apply(plan[i], r, now, good);
-      }
-      free_replies(replies);
-    }
-
-    bool lease_sync(const detail::Amounts& amounts, TimePoint now) noexcept {
-      if (host == nullptr) return false;
-      const auto start = std::chrono::steady_clock::now();
-      const auto deadline = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(options.timeout);
-      // Wait for the background thread's round trip, if one is in flight, until the deadline.
-      // (A polling try_lock, not timed_mutex::try_lock_until: ThreadSanitizer cannot see the
-      // latter's pthread_mutex_clocklock, and the wait is one round trip at most anyway.)
-      std::unique_lock lock{io, std::try_to_lock};
-      while (!lock.owns_lock()) {
-        if (std::chrono::steady_clock::now() >= deadline) return false;
-        std::this_thread::sleep_for(std::chrono::microseconds{20});
-        lock.try_lock();
-      }
-      current_time = now;
-      std::vector<Planned> plan;
-      // Resets taken for this round trip go back to the background thread if it is not sent.
-      auto unsent = [&] {
-        for (const Planned& p : plan)
-          if (p.own_reset != 0) keys[p.key].pending_reset.fetch_or(p.own_reset, std::memory_order_acq_rel);
-      };
-      try {
-        const std::int64_t now_sec = detail::to_seconds(now);
-        const std::size_t count = key_count.load(std::memory_order_acquire);
-        bool in_hand_now = false;
-        for (std::size_t k = 0; k < count; ++k) {
-          KeyLease& key = keys[k];
-          if (key.slot == nullptr) continue;
-          if (keypool::accounting::Leased::resting(*key.slot, detail::to_ns(now))) continue;
-          // A reset not yet published goes first in this round trip: the leases planned after it
-          // are debited from the fresh count, not from the one it deletes.
-          plan_reset(k, key, now_sec, plan);
-          std::size_t short_limits = 0;
-          std::size_t first = plan.size();
-          bool dry = false;
-          for (std::size_t i = 0; i < key.limit_count; ++i) {
-            LimitLease& l = key.limits[i];
-            if (!l.leased) continue;
-            const keypool::accounting::WindowNow current = window_of(l, now_sec);
-            const Hand h = hand(key, i, current.epoch);
-            if (h.word_epoch > current.epoch) continue;
-            start_window(l, current.epoch);
-            const std::uint64_t need = amounts[static_cast<std::size_t>(l.plan.limit.metric())];
-            const std::int64_t have = h.in_hand;
-            if (have >= static_cast<std::int64_t>(need)) continue;
-            ++short_limits;
-            if (l.dry_epoch == current.epoch && start < l.dry_until) {
-              dry = true;
-              break;
-            }
-            const std::uint64_t shortfall = static_cast<std::uint64_t>(static_cast<std::int64_t>(need) - have);
-            // The hand ran dry: the lease was too small for this rate. Double it.
-            l.size = std::min(l.max_lease, l.size * 2);
-            const std::uint64_t want = std::max(shortfall, l.size);
-            Planned p{Planned::What::lease, k, i, current.epoch, want, 0, 0, 0, {}};
-            p.generation = generation(key);
-            p.args = lease_args(l, current.epoch, current.end, now_sec, want, shortfall, 0);
-            plan.push_back(std::move(p));
-          }
-          if (dry) plan.erase(plan.begin() + static_cast<std::ptrdiff_t>(first), plan.end());  // this key cannot serve
-          if (short_limits == 0) in_hand_now = true;  // another thread's lease landed meanwhile
-        }
-        if (in_hand_now) {
-          unsent();
-          return true;
-        }
-        // Reconnecting (connect, AUTH, loading scripts) is the background thread's job: it could
-        // take several timeouts, and an acquire waits for one at most.
-        const bool reconnect_here = !thread.joinable() && std::chrono::steady_clock::now() >= next_connect;
-        if (context == nullptr && !reconnect_here) {
-          unsent();
-          if (options.on_outage == OnOutage::local_share) return share_locally(now, &amounts);
-          return false;
-        }
-        if (plan.empty()) return false;
-        stats.sync_round_trips.fetch_add(1, std::memory_order_relaxed);
-        const std::uint64_t before = stats.leased.load(std::memory_order_relaxed);
-        run_plan(plan, now, deadline);  // an unanswered reset is queued again by apply()
-        if (!available.load(std::memory_order_relaxed) && options.on_outage == OnOutage::local_share)
-          return share_locally(now, &amounts);
-        return stats.leased.load(std::memory_order_relaxed) != before;
-      } catch (...) {
-        unsent();
-        return false;
-      }
-    }
-
-    // OnOutage::local_share: grant locally up to limit ÷ expected_instances per window (counting
-    // what was leased in it), remembered as owed to Redis. Returns whether anything was granted.
-    bool share_locally(TimePoint now, const detail::Amounts* amounts) noexcept {
-      const std::int64_t now_sec = detail::to_seconds(now);
-      const std::size_t count = key_count.load(std::memory_order_acquire);
-      bool any = false;
-      for (std::size_t k = 0; k < count; ++k) {
-        KeyLease& key = keys[k];
-        if (key.slot == nullptr) continue;
-        for (std::size_t i = 0; i < key.limit_count; ++i) {
-          LimitLease& l = key.limits[i];
-          if (!l.leased || l.rolling) continue;  // a rate has no window share to grant: refused in an outage
-          const keypool::accounting::WindowNow current = window_of(l, now_sec);
-          const Hand h = hand(key, i, current.epoch);
-          if (h.word_epoch > current.epoch) continue;
-          start_window(l, current.epoch);
-          const std::uint64_t share = (l.plan.amount + options.expected_instances - 1) / options.expected_instances;
-          const std::uint64_t budget = share - std::min(share, l.granted);
-          const std::uint64_t in_hand = h.in_hand > 0 ? static_cast<std::uint64_t>(h.in_hand) : 0;
-          std::uint64_t want = in_hand * 2 < l.size ? l.size - in_hand : 0;
-          if (amounts != nullptr) {
-            const std::uint64_t need = (*amounts)[static_cast<std::size_t>(l.plan.limit.metric())];
-            if (need > in_hand) want = std::max(want, need - in_hand);
-          }
-          const std::uint64_t g = std::min(want, budget);
-          if (g == 0) continue;
-          if (!give_hand(key, i, current.epoch, current.end, g, 0)) continue;
-          l.granted += g;
-          if (l.owed_epoch != current.epoch) {
-            l.owed_epoch = current.epoch;
-            l.owed = 0;
-          }
-          l.owed += g;
-          stats.local_grants.fetch_add(g, std::memory_order_relaxed);
-          any = true;
-        }
-      }
-      return any;
-    }
-
-    // At detach: give back every unspent lease, and send debts and outage grants, in one round trip.
-    void give_back_all(TimePoint now) noexcept {
-      current_time = now;
-      try {
-        const std::int64_t now_sec = detail::to_seconds(now);
-        const std::size_t count = key_count.load(std::memory_order_acquire);
-        std::vector<Planned> plan;
-        for (std::size_t k = 0; k < count; ++k) {
-          KeyLease& key = keys[k];
-          if (key.slot == nullptr) continue;
-          for (std::size_t i = 0; i < key.limit_count; ++i) {
-            LimitLease& l = key.limits[i];
-            if (!l.leased) continue;
-            const keypool::accounting::WindowNow current = window_of(l, now_sec);
-            const Hand h = hand(key, i, current.epoch);
-            const std::uint64_t debt = h.in_hand < 0 ? static_cast<std::uint64_t>(-h.in_hand) : 0;
-            const std::uint64_t giving = take_hand(key, i, current.epoch);
-            const std::uint64_t owed = l.owed_epoch == current.epoch ? l.owed : 0;
-            if (giving == 0 && debt == 0 && owed == 0) continue;
-            Planned p{Planned::What::lease, k, i, current.epoch, 0, debt, giving, owed, {}};
-            p.generation = generation(key);
-            p.args = lease_args(l, current.epoch, current.end, now_sec, 0, 0,
-                                static_cast<std::int64_t>(giving) - static_cast<std::int64_t>(debt + owed));
-            plan.push_back(std::move(p));
-          }
-        }
-        if (plan.empty()) return;
-        run_plan(plan, now, std::chrono::steady_clock::now() +
-                                std::chrono::duration_cast<std::chrono::steady_clock::duration>(options.timeout));
-      } catch (...) {
-      }
-    }
-  };
-
-  std::unique_ptr<State> state_;
+  std::unique_ptr<detail::redis::Instance> state_;
 };
 
 }  // namespace keypool::store
