@@ -185,6 +185,30 @@ TEST_CASE("Redis lease planner: rolling units held longer than rolling_hold are 
   CHECK_FALSE(w.tick(redis::Hand{day, 50, 10}, day, t0 + 1h, 0.0, false).give_back);
 }
 
+TEST_CASE("Redis lease planner: an instance that spends nothing of a rolling limit does not top it up") {
+  auto p = planner_for(kp::Limit::requests(60).per(60s), [] {
+    kp::store::RedisOptions o;
+    o.min_lease = 30;
+    return o;
+  }());
+  p.start_window(0);
+  p.landed(0, 30, t0);  // a refused acquire leased 30 and spent 1
+  CHECK(p.tick(redis::Hand{0, 0, 29}, 0, t0 + 5ms, 0.005, false).want == 0);  // idle: 29 in hand, no top-up anyway
+  const auto held = p.tick(redis::Hand{0, 0, 29}, 0, t0 + 1001ms, 0.005, false);
+  CHECK(held.give_back);
+  p.gave_back(29);
+  // Nothing in hand and nothing spent: an idle instance leaves the rate to the others.
+  CHECK(p.tick(redis::Hand{0, 0, 0}, 0, t0 + 1006ms, 0.005, false).want == 0);
+  CHECK(p.tick(redis::Hand{0, 0, 0}, 0, t0 + 2s, 0.5, false).want == 0);
+  // Spending again (a refused acquire's lease, then use): top-ups resume.
+  p.landed(0, 30, t0 + 2s);
+  CHECK(p.tick(redis::Hand{0, 0, 10}, 0, t0 + 2100ms, 0.1, false).want == 20);
+  // A calendar limit is topped up whether or not it was spent (its units never go back).
+  auto w = planner_for(kp::Limit::requests(1'000).per_day());
+  w.start_window(day);
+  CHECK(w.tick(redis::Hand{day, 1'000, 0}, day, t0, 0.005, false).want > 0);
+}
+
 TEST_CASE("Redis lease planner: in an outage, an instance grants itself at most limit ÷ expected_instances per window, counting what was leased") {
   kp::store::RedisOptions o;
   o.on_outage = kp::store::RedisOnOutage::local_share;

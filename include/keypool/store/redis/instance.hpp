@@ -535,6 +535,7 @@ class Instance {
         }
         if (ask.give_back) {
           if (const std::uint64_t giving = take_hand(at.key, at.index, at.current.epoch); giving != 0) {
+            at.planner.gave_back(giving);
             Planned p = lease_for(at, at.current.epoch);
             p.giving = giving;
             trip.add(p, lease_command(at, p.epoch, at.current.end, now, LeaseAsk{.change = static_cast<std::int64_t>(giving)}));

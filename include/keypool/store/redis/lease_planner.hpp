@@ -115,6 +115,7 @@ class LeasePlanner {
       const double delta = consumed >= consumed_mark_ ? static_cast<double>(consumed - consumed_mark_) : 0.0;
       const double alpha = 1.0 - std::exp(-dt_s / 1.0);
       rate_ += alpha * (delta / dt_s - rate_);
+      spending_ = delta > 0.0;
     }
     consumed_mark_ = consumed;
     const double by_rate = std::ceil(rate_ * horizon_s_);
@@ -127,8 +128,11 @@ class LeasePlanner {
 
   /// The background's ask for the current window `epoch` (the planner in it: start_window) at
   /// `now`, `dt_s` after the last tick: samples the rate, then asks for a top-up when less than
-  /// half a lease is in hand (not while the key rests, nor while the limit is dry), the debts, the
-  /// outage grants owed, and whether rolling units were held too long.
+  /// half a lease is in hand (not while the key rests, nor while the limit is dry, nor for a
+  /// rolling limit this instance spent nothing of since the last tick: an idle instance would
+  /// only hold units, give them back after rolling_hold and take them again, keeping them from
+  /// the instances that spend), the debts, the outage grants owed, and whether rolling units were
+  /// held too long.
   [[nodiscard]] TickAsk tick(const Hand& h, std::uint64_t epoch, SteadyTime now, double dt_s, bool resting) noexcept {
     sample(h, dt_s);
     TickAsk ask;
@@ -140,7 +144,7 @@ class LeasePlanner {
     if (owed_epoch_ != epoch) owed_ = 0;
     ask.owed = owed_;
     const std::uint64_t in_hand = h.in_hand > 0 ? static_cast<std::uint64_t>(h.in_hand) : 0;
-    if (!resting && !dry(epoch, now) && in_hand * 2 < size_) ask.want = size_ - in_hand;
+    if (!resting && !dry(epoch, now) && (spending_ || !rolling()) && in_hand * 2 < size_) ask.want = size_ - in_hand;
     ask.minimum = std::min(ask.want, min_lease_);
     return ask;
   }
@@ -177,6 +181,9 @@ class LeasePlanner {
     if (epoch_ == epoch) granted_ += units;
     if (units != 0) leased_at_ = now;
   }
+  /// `units` in hand were given back to Redis (rolling units held too long, or at detach): they
+  /// were not consumed, so the rate does not count them.
+  void gave_back(std::uint64_t units) noexcept { granted_ -= std::min(granted_, units); }
   /// `units` of the outage grants of window `epoch` were debited in Redis.
   void debited_owed(std::uint64_t epoch, std::uint64_t units) noexcept {
     if (units != 0 && owed_epoch_ == epoch) owed_ -= std::min(owed_, units);
@@ -233,6 +240,7 @@ class LeasePlanner {
   std::uint64_t granted_ = 0;        // leased this window (from Redis or, in an outage, locally)
   std::uint64_t consumed_mark_ = 0;  // granted − in hand at the last rate sample
   double rate_ = 0.0;                // units per second, smoothed
+  bool spending_ = false;            // something was consumed between the last two samples
   std::uint64_t dry_epoch_ = no_epoch;
   SteadyTime dry_until_{};
   SteadyTime leased_at_{};           // the last grant (rolling limits are given back after rolling_hold)
