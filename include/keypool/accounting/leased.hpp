@@ -16,6 +16,7 @@
 #include <keypool/accounting/ledger.hpp>
 #include <keypool/accounting/lease_host.hpp>
 #include <keypool/accounting/rolling.hpp>
+#include <keypool/detail/health.hpp>
 #include <keypool/detail/limit_plan.hpp>
 #include <keypool/key_slot.hpp>
 #include <keypool/request.hpp>
@@ -101,9 +102,7 @@ struct Leased : Ledger<LeasedWindow, LeasedRolling> {
     return detail::word(slot.generation).load(std::memory_order_relaxed);
   }
   /// Whether the key rests (cooling down or disabled) at `now_ns`: no lease is taken for it.
-  [[nodiscard]] static bool resting(KeySlot& slot, std::uint64_t now_ns) noexcept {
-    return detail::word(slot.blocked_until).load(std::memory_order_relaxed) > now_ns;
-  }
+  [[nodiscard]] static bool resting(KeySlot& slot, std::uint64_t now_ns) noexcept { return !detail::health::open(slot, now_ns); }
 };
 
 }  // namespace keypool::accounting

@@ -81,6 +81,20 @@ namespace keypool::detail {
   return chosen;
 }
 
+/// The latest end (UTC seconds) of the key's current calendar windows, each in its reset zone, of
+/// `metric`'s limits only when given; 0 when there are none. Without a metric: where a quota of a
+/// metric the key does not count leaves it, out until its own longest window resets (YouTube's
+/// quotaExceeded on a key counting units per day in Pacific time: midnight Pacific).
+[[nodiscard]] inline std::int64_t longest_window_end(const KeyRecord& key, TimePoint now,
+                                                     std::optional<Metric> metric = std::nullopt) noexcept {
+  const std::int64_t now_sec = to_seconds(now);
+  std::int64_t latest = 0;
+  for (std::size_t i = 0; i < key.limit_count; ++i)
+    if (key.plans[i].kind == Limit::Kind::window && (!metric || key.plans[i].metric == *metric))
+      latest = std::max(latest, accounting::current_window_of(key.plans[i].limit, now_sec).end);
+  return latest;
+}
+
 /// The limits a quota_exhausted answer marks spent, as a bit mask, and the latest end (UTC
 /// seconds) of their windows. With `until`, every calendar limit of the metric whose window ends
 /// by then (a per-minute answer marks the minute, a per-day one the day too); without it, the
@@ -95,10 +109,7 @@ struct SpentLimits {
   const std::int64_t now_sec = to_seconds(now);
   const std::uint64_t until_ns = to_ns(outcome.until());
   const bool has_until = until_ns > to_ns(now);
-  std::int64_t longest_end = 0;
-  for (std::size_t i = 0; i < count; ++i)
-    if (plans[i].kind == Limit::Kind::window && plans[i].metric == outcome.metric())
-      longest_end = std::max(longest_end, accounting::current_window_of(plans[i].limit, now_sec).end);
+  const std::int64_t longest_end = longest_window_end(key, now, outcome.metric());
   SpentLimits spent;
   for (std::size_t i = 0; i < count; ++i) {
     if (plans[i].kind != Limit::Kind::window || plans[i].metric != outcome.metric()) continue;
@@ -112,17 +123,5 @@ struct SpentLimits {
   return spent;
 }
 
-/// The latest end (UTC seconds) of the key's current calendar windows, each in its reset zone;
-/// 0 when the key has none. Where a quota of a metric the key does not count leaves it: out
-/// until its own longest window resets (YouTube's quotaExceeded on a key counting units per day
-/// in Pacific time: midnight Pacific).
-[[nodiscard]] inline std::int64_t longest_window_end(const KeyRecord& key, TimePoint now) noexcept {
-  const std::int64_t now_sec = to_seconds(now);
-  std::int64_t latest = 0;
-  for (std::size_t i = 0; i < key.limit_count; ++i)
-    if (key.plans[i].kind == Limit::Kind::window)
-      latest = std::max(latest, accounting::current_window_of(key.plans[i].limit, now_sec).end);
-  return latest;
-}
 
 }  // namespace keypool::detail
