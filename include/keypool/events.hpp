@@ -54,6 +54,8 @@ struct Event {
   std::string_view provider_name{};
   KeyId key{};                     ///< the key concerned, if any
   std::string_view key_label{};
+  std::string_view model{};        ///< the model concerned, when the event is about one model's limits
+  std::string_view group{};        ///< the group concerned, when about a group's limits (no key then)
   Metric metric = Metric::requests;  ///< the limit concerned, if any
   std::string_view window{};       ///< "minute", "day", "rolling", …
   double level = 0.0;              ///< threshold_crossed: the level passed (0.8 = 80%)

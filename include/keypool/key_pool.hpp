@@ -34,6 +34,7 @@
 #include <keypool/detail/key_record.hpp>
 #include <keypool/detail/key_table.hpp>
 #include <keypool/detail/limit_plan.hpp>
+#include <keypool/detail/metering.hpp>
 #include <keypool/detail/policy_pack.hpp>
 #include <keypool/detail/provider_reports.hpp>
 #include <keypool/detail/selection_context.hpp>
@@ -77,6 +78,7 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
                 "(attach, detach, lease_sync, fleet_used, publish_*): see keypool::accounting::LeasingStore");
 
   using Events = detail::EventReporter<Alerts>;
+  using Metering = detail::Metering<Accounting>;
   static constexpr bool events_enabled = Events::enabled;
   /// Threshold and exhaustion events judged on the counter words (else the store reports them).
   static constexpr bool counter_events = events_enabled && Accounting::events_from_counters;
@@ -104,7 +106,7 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
         store_(detail::pick_arg<Store>(std::forward<Args>(args)...)),
         events_(detail::pick_arg<Alerts>(std::forward<Args>(args)...)),
         clock_(detail::pick_arg<Clock>(std::forward<Args>(args)...)),
-        table_(detail::pick_arg<Capacity>(std::forward<Args>(args)...).keys, detail::pick_arg<Thresholds>(std::forward<Args>(args)...)),
+        table_(detail::pick_arg<Capacity>(std::forward<Args>(args)...), detail::pick_arg<Thresholds>(std::forward<Args>(args)...)),
         health_(detail::pick_arg<HealthOptions>(std::forward<Args>(args)...)),
         forecaster_(detail::pick_arg<ForecastOptions>(std::forward<Args>(args)...)) {
     static_assert(((detail::count_of<std::remove_cvref_t<Args>, Args...>() == 1) && ...),
@@ -116,7 +118,7 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
                   "keypool::KeyPool constructor: an argument is neither Capacity, Thresholds, HealthOptions, "
                   "nor one of this pool's policy types");
     if (health_.circuit_threshold == 0) throw Error("HealthOptions: circuit_threshold must be at least 1");
-    store_.reserve(table_.capacity());
+    store_.reserve(table_.slot_capacity());
     Accounting::attach(store_, static_cast<accounting::LeaseHost&>(*this));
   }
 
@@ -151,6 +153,25 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
     return table_.add_key(provider, std::move(secret), std::move(limits), std::move(options),
                           [this](const KeyBinding& binding) { return store_.bind(binding); });
   }
+
+  /// Adds a group of keys of `provider` that share limits (the keys of one organization or
+  /// project): `limits`, shared by all its keys and models, and per model `models` (Groq counts
+  /// per model per organization). A key joins with `KeyOptions::group`; a request on it is
+  /// admitted only when the key's limits, the group's and their model's all admit it (atomically:
+  /// rolled back on the first refusal). Throws keypool::Error on an unknown provider, an empty or
+  /// duplicate name, more than 8 limits per list, a model listed twice, or no room (Capacity::meters).
+  /// Thread-safe. O(groups + models).
+  GroupId add_group(ProviderId provider, std::string_view name, std::vector<Limit> limits, std::vector<ModelLimits> models = {}) {
+    return table_.add_group(provider, name, std::move(limits), std::move(models),
+                            [this](const KeyBinding& binding) { return store_.bind(binding); });
+  }
+
+  /// The id of model `name` for `Request::model` (interned: the same name gives the same id;
+  /// models named in KeyOptions::models and add_group are interned too). Throws keypool::Error on
+  /// an empty name or when 1,024 models exist. Thread-safe; takes the admin mutex: intern once.
+  ModelId model(std::string_view name) { return table_.model(name); }
+  /// Model `model`'s name ("" for ModelId{} or an unknown id). Thread-safe.
+  [[nodiscard]] std::string_view model_name(ModelId model) const noexcept { return table_.model_name(model); }
 
   // ---------------------------------------------------------------------------------------------
   // The hot path
@@ -223,7 +244,7 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   void disable(KeyId key, TimePoint now) {
     const detail::KeyRecord& record = table_.checked(key, "disable");
     const bool newly = detail::health::disable(*record.slot);
-    Accounting::share_disabled(store_, key.value, true);
+    Accounting::share_disabled(store_, record.slot_index, true);
     if (newly) events_.key(EventKind::key_disabled, record, now, TimePoint::max());
   }
   /// Lets a disabled key be granted again (a cooldown in progress is cleared too). Emits
@@ -232,31 +253,31 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   void enable(KeyId key, TimePoint now) {
     const detail::KeyRecord& record = table_.checked(key, "enable");
     const bool was_disabled = detail::health::enable(*record.slot);
-    Accounting::share_disabled(store_, key.value, false);
+    Accounting::share_disabled(store_, record.slot_index, false);
     if (was_disabled) events_.key(EventKind::key_recovered, record, now, now);
   }
-  /// Forgets all usage of `key` in its current windows and clears a cooldown (not a disable).
-  /// Use it when the provider confirms a reset. Leases reserved before the reset then settle
-  /// nothing against the counts (their health outcome still applies).
+  /// Forgets all usage of `key` in its current windows, and of its models' limits, and clears
+  /// its cooldowns (not a disable; not its group's limits: see reset(GroupId)). Use it when the
+  /// provider confirms a reset. Leases reserved before the reset then settle nothing against the
+  /// counts (their health outcome still applies).
   void reset(KeyId key) {
     const detail::KeyRecord& record = table_.checked(key, "reset");
-    reset_counters(record, ~std::uint32_t{0});
-    Accounting::share_reset(store_, key.value, ~std::uint32_t{0});
-    detail::health::clear_cooldown(*record.slot);
+    each_own(record, [&](const detail::KeyRecord& r) { reset_meter(r, ~std::uint32_t{0}, true); });
   }
-  /// Forgets the usage of `key`'s limits that count `metric`.
+  /// Forgets the usage of `key`'s limits (and its models' limits) that count `metric`.
   void reset(KeyId key, Metric metric) {
     const detail::KeyRecord& record = table_.checked(key, "reset");
-    std::uint32_t limits = 0;
-    for (std::size_t i = 0; i < record.limit_count; ++i)
-      if (record.plans[i].metric == metric) limits |= 1u << i;
-    reset_counters(record, limits);
-    Accounting::share_reset(store_, key.value, limits);
+    each_own(record, [&](const detail::KeyRecord& r) { reset_meter(r, limits_of(r, metric), false); });
   }
-  /// reset(k) for every key.
+  /// Forgets all usage of the group's shared and per-model limits, and clears their cooldowns.
+  void reset(GroupId group) {
+    for (const detail::KeyRecord* meter : table_.checked(group, "reset").meters) reset_meter(*meter, ~std::uint32_t{0}, true);
+  }
+  /// reset(k) for every key and reset(g) for every group.
   void reset_all() {
     const std::size_t count = key_count();
     for (std::size_t i = 0; i < count; ++i) reset(KeyId{static_cast<std::uint32_t>(i)});
+    for (std::size_t g = 0; g < table_.group_count(); ++g) reset(GroupId{static_cast<std::uint32_t>(g)});
   }
 
   /// Periodic work; call it from a timer, or run a kp::Monitor. Measures each limit's usage rate
@@ -342,71 +363,92 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   [[nodiscard]] const detail::KeyRecord& record(std::size_t i) const noexcept { return table_[i]; }
   [[nodiscard]] const detail::TierIndex& tiers() const noexcept { return table_.tiers(); }
 
-  /// The health gate, then a reservation on every limit, rolled back on the first refusal.
-  /// Threshold crossings are reported only once every limit has admitted (a reservation rolled
-  /// back by a later limit must not alert, nor claim the level).
-  bool try_reserve(const detail::KeyRecord& key, const detail::Amounts& amounts, Priority priority,
-                   const accounting::Instant& now, std::array<std::uint64_t, max_limits_per_key>& epochs) noexcept {
+  /// The health gate, then a reservation on every limit of the key (and of the meters of its
+  /// group and model, `route`), rolled back on the first refusal. Threshold crossings are
+  /// reported only once every limit has admitted (a reservation rolled back by a later limit must
+  /// not alert, nor claim the level).
+  bool try_reserve(const detail::KeyRecord& key, const detail::MeterRoute* route, const detail::Amounts& amounts,
+                   Priority priority, const accounting::Instant& now, detail::Reservation& reservation) noexcept {
     if (!detail::health::open(*key.slot, now.ns)) return false;
-    const detail::LimitPlan* plans = key.plans;
-    const std::size_t count = key.limit_count;
     const std::size_t level = static_cast<std::size_t>(priority);
-    std::uint32_t crossing = 0;
-    std::array<std::uint64_t, max_limits_per_key> used_before;
-    for (std::size_t i = 0; i < count; ++i) {
-      const detail::LimitPlan& plan = plans[i];
-      const std::uint64_t amount = amounts[static_cast<std::size_t>(plan.metric)];
-      accounting::Reserved reserved;
-      const accounting::Admission admission = Accounting::reserve(plan, key.slot->counters[i], amount, level, now, reserved);
-      if (admission != accounting::Admission::granted) [[unlikely]] {
-        if constexpr (counter_events) {
-          if (admission == accounting::Admission::over_cap && plan.kind == Limit::Kind::window && plan.cap[level] == plan.amount)
-            events_.exhausted(key, i, plan, reserved.epoch, reserved.before, now.at);
-        }
-        for (std::size_t j = 0; j < i; ++j)
-          Accounting::release(plans[j], key.slot->counters[j], amounts[static_cast<std::size_t>(plans[j].metric)], epochs[j], now.ns);
-        return false;
-      }
-      epochs[i] = reserved.epoch;
-      if constexpr (counter_events) {
-        if (plan.kind == Limit::Kind::window && reserved.before + amount >= plan.threshold_at[0]) [[unlikely]] {
-          crossing |= 1u << i;
-          used_before[i] = reserved.before;
-        }
-      }
+    detail::Crossings crossings;
+    auto on_full = [&](const detail::KeyRecord& record) {
+      return [&](std::size_t i, const accounting::Reserved& reserved) {
+        events_.exhausted(record, i, record.plans[i], reserved.epoch, reserved.before, now.at);
+      };
+    };
+    std::uint64_t* epochs = reservation.epochs.data();
+    if (!Metering::template reserve<counter_events>(key, amounts, level, now, epochs, crossings, on_full(key))) return false;
+    if (route != nullptr) [[unlikely]] {
+      if (!reserve_route(key, *route, amounts, level, now, reservation, crossings)) return false;
     }
     if constexpr (counter_events) {
-      for (std::size_t i = 0; crossing != 0; ++i, crossing >>= 1)
-        if ((crossing & 1u) != 0)
-          events_.crossings(key, i, plans[i], epochs[i], used_before[i],
-                            used_before[i] + amounts[static_cast<std::size_t>(plans[i].metric)], now.at);
+      for (std::uint32_t c = 0; c < crossings.count; ++c) [[unlikely]] {
+        const detail::Crossings::At& at = crossings.at[c];
+        const detail::LimitPlan& plan = at.record->plans[at.limit];
+        events_.crossings(*at.record, at.limit, plan, at.epoch, at.before, at.before + amounts[static_cast<std::size_t>(plan.metric)], now.at);
+      }
+    }
+    return true;
+  }
+
+  /// The meters after the key's limits: each one's health gate (a model's or a group's
+  /// cooldown) and limits; on a refusal, everything reserved for the request is given back.
+  [[gnu::noinline]] bool reserve_route(const detail::KeyRecord& key, const detail::MeterRoute& route, const detail::Amounts& amounts,
+                                       std::size_t level, const accounting::Instant& now, detail::Reservation& reservation,
+                                       detail::Crossings& crossings) noexcept {
+    std::uint64_t* epochs = reservation.epochs.data() + key.limit_count;
+    for (std::size_t k = 0; k < route.count; ++k) {
+      const detail::KeyRecord& meter = *route.records[k];
+      reservation.route_generations[k] = detail::word(meter.slot->generation).load(std::memory_order_relaxed);
+      auto on_full = [&](std::size_t i, const accounting::Reserved& reserved) {
+        events_.exhausted(meter, i, meter.plans[i], reserved.epoch, reserved.before, now.at);
+      };
+      if (!detail::health::open(*meter.slot, now.ns) ||
+          !Metering::template reserve<counter_events>(meter, amounts, level, now, epochs, crossings, on_full)) {
+        std::uint64_t* back = epochs;
+        for (std::size_t j = k; j-- > 0;) {
+          back -= route.records[j]->limit_count;
+          Metering::release(*route.records[j], amounts, back, now.ns);
+        }
+        Metering::release(key, amounts, reservation.epochs.data(), now.ns);
+        return false;
+      }
+      epochs += meter.limit_count;
     }
     return true;
   }
 
   /// Why a key cannot serve `request` at `now`, and for how long (loads only).
   accounting::Verdict verdict(const detail::KeyRecord& key, const Request& request, const accounting::Instant& now) const noexcept {
+    const detail::MeterRoute* route = key.meters != nullptr ? &key.meters->route(request.model) : nullptr;
+    if (route != nullptr && !route->serves) return {Reason::no_keys, Duration::max()};
     accounting::Verdict result;
-    const std::size_t level = static_cast<std::size_t>(request.priority);
-    for (std::size_t i = 0; i < key.limit_count; ++i) {
-      const detail::LimitPlan& plan = key.plans[i];
-      const accounting::Verdict limit = Accounting::wait(plan, key.slot->counters[i], amount_of(plan.metric, request), level, now);
-      accounting::consider(result, limit.reason, limit.wait);
-    }
+    Metering::verdict(key, request, now, result);
+    if (route != nullptr)
+      for (std::size_t k = 0; k < route->count; ++k) Metering::verdict(*route->records[k], request, now, result);
     // Too large beats everything: a health gate does not make a request smaller.
     if (result.reason == Reason::too_large && result.wait == Duration::max()) return result;
     const std::uint64_t blocked = detail::health::blocked(*key.slot);
     if (blocked == disabled_until) return {Reason::disabled, Duration::max()};
     if (blocked > now.ns) accounting::consider(result, Reason::cooling_down, Duration{static_cast<std::int64_t>(blocked - now.ns)});
+    if (route != nullptr)
+      for (std::size_t k = 0; k < route->count; ++k)
+        if (const std::uint64_t rests = detail::health::blocked(*route->records[k]->slot); rests > now.ns)
+          accounting::consider(result, Reason::cooling_down, Duration{static_cast<std::int64_t>(rests - now.ns)});
     return result;
   }
 
-  /// What is left of the key's tightest limit for `priority`, as a fraction (0 when blocked).
-  double headroom(const detail::KeyRecord& key, Priority priority, const accounting::Instant& now) const noexcept {
-    if (!detail::health::open(*key.slot, now.ns)) return 0.0;
-    double least = 1.0;
-    for (std::size_t i = 0; i < key.limit_count; ++i)
-      least = std::min(least, Accounting::headroom(key.plans[i], key.slot->counters[i], static_cast<std::size_t>(priority), now));
+  /// What is left of the key's tightest limit for `request` (its model's too), as a fraction (0
+  /// when blocked or when the key does not serve the request's model).
+  double headroom(const detail::KeyRecord& key, const Request& request, const accounting::Instant& now) const noexcept {
+    const std::size_t level = static_cast<std::size_t>(request.priority);
+    double least = Metering::headroom(key, level, now);
+    if (key.meters != nullptr) {
+      const detail::MeterRoute& route = key.meters->route(request.model);
+      if (!route.serves) return 0.0;
+      for (std::size_t k = 0; k < route.count; ++k) least = std::min(least, Metering::headroom(*route.records[k], level, now));
+    }
     return least;
   }
 
@@ -428,99 +470,112 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   void settle(detail::Reservation& reservation, detail::Settlement how, const Cost* actual, const Outcome* outcome,
               const TimePoint* now) noexcept override {
     const detail::KeyRecord& key = *reservation.key;
-    const detail::LimitPlan* plans = key.plans;
-    // After a reset, the counts no longer hold this reservation: settle nothing against them.
-    const std::size_t count =
-        detail::word(key.slot->generation).load(std::memory_order_relaxed) == reservation.generation ? key.limit_count : 0;
     const TimePoint at = now != nullptr ? *now : clock_.now();
     const std::uint64_t now_ns = detail::to_ns(at);
-    auto give_back = [&](std::size_t i, std::uint64_t amount) {
-      Accounting::release(plans[i], key.slot->counters[i], amount, reservation.epochs[i], now_ns);
-    };
+    const TimePoint at_ns{Duration{static_cast<std::int64_t>(now_ns)}};
+    const detail::AnswerScope scope{key, reservation.route};
     if (how == detail::Settlement::fail && outcome->kind() == Outcome::Kind::success) {
       // fail(success), e.g. fail(classify(200, …)): a commit at the estimate with the reports.
       how = detail::Settlement::commit;
       actual = nullptr;
     }
-    switch (how) {
-      case detail::Settlement::commit:
-        if (actual != nullptr && !detail::same_cost(*actual, reservation.estimate)) {
-          const detail::Amounts estimate = detail::amounts_of(reservation.estimate);
-          const detail::Amounts real_cost = detail::amounts_of(*actual);
-          for (std::size_t i = 0; i < count; ++i) {
-            if (plans[i].metric == Metric::requests) continue;
-            const std::uint64_t estimated = estimate[static_cast<std::size_t>(plans[i].metric)];
-            const std::uint64_t real = real_cost[static_cast<std::size_t>(plans[i].metric)];
-            if (real > estimated) {
-              const accounting::Change change =
-                  Accounting::charge(plans[i], key.slot->counters[i], real - estimated, reservation.epochs[i], now_ns);
-              if constexpr (counter_events) {
-                if (change.changed && change.after >= plans[i].threshold_at[0])
-                  events_.crossings(key, i, plans[i], change.epoch, change.before, change.after, at);
+    const detail::Amounts estimate = detail::amounts_of(reservation.estimate);
+    // After a reset, a record's counts no longer hold this reservation: settle nothing against them.
+    Metering::each_reserved(reservation, [&](const detail::KeyRecord& record, const std::uint64_t* epochs, bool current) {
+      if (!current) return;
+      const detail::LimitPlan* plans = record.plans;
+      switch (how) {
+        case detail::Settlement::commit:
+          if (actual != nullptr && !detail::same_cost(*actual, reservation.estimate)) {
+            const detail::Amounts real_cost = detail::amounts_of(*actual);
+            for (std::size_t i = 0; i < record.limit_count; ++i) {
+              if (plans[i].metric == Metric::requests) continue;
+              const std::uint64_t estimated = estimate[static_cast<std::size_t>(plans[i].metric)];
+              const std::uint64_t real = real_cost[static_cast<std::size_t>(plans[i].metric)];
+              if (real > estimated) {
+                const accounting::Change change =
+                    Accounting::charge(plans[i], record.slot->counters[i], real - estimated, epochs[i], now_ns);
+                if constexpr (counter_events) {
+                  if (change.changed && change.after >= plans[i].threshold_at[0])
+                    events_.crossings(record, i, plans[i], change.epoch, change.before, change.after, at);
+                }
+              } else {
+                Accounting::release(plans[i], record.slot->counters[i], estimated - real, epochs[i], now_ns);
               }
-            } else {
-              give_back(i, estimated - real);
             }
           }
-        }
+          return;
+        case detail::Settlement::cancel:
+          Metering::release(record, estimate, epochs, now_ns);
+          return;
+        case detail::Settlement::fail:
+          // The provider refused the call: what it would have cost is refunded, but the request
+          // itself was made and stays counted (providers count refused requests too).
+          for (std::size_t i = 0; i < record.limit_count; ++i)
+            if (plans[i].metric != Metric::requests)
+              Accounting::release(plans[i], record.slot->counters[i], estimate[static_cast<std::size_t>(plans[i].metric)], epochs[i], now_ns);
+          return;
+      }
+    });
+    switch (how) {
+      case detail::Settlement::commit:
         detail::health::record_success(*key.slot);
-        if (outcome != nullptr && !outcome->remaining().empty()) apply_reports(key, *outcome, TimePoint{Duration{static_cast<std::int64_t>(now_ns)}});
+        if (outcome != nullptr && !outcome->remaining().empty()) apply_reports(scope, *outcome, at_ns);
         return;
-      case detail::Settlement::cancel:
-        for (std::size_t i = 0; i < count; ++i) give_back(i, amount_of(plans[i].metric, reservation.estimate));
-        return;
-      case detail::Settlement::fail:
-        // The provider refused the call: what it would have cost is refunded, but the request
-        // itself was made and stays counted (providers count refused requests too).
-        for (std::size_t i = 0; i < count; ++i)
-          if (plans[i].metric != Metric::requests) give_back(i, amount_of(plans[i].metric, reservation.estimate));
-        apply_outcome(key, *outcome, TimePoint{Duration{static_cast<std::int64_t>(now_ns)}});
-        return;
+      case detail::Settlement::cancel: return;
+      case detail::Settlement::fail: apply_outcome(scope, *outcome, at_ns); return;
     }
   }
 
-  /// Tightens the key's calendar counts to what the provider reported left: a limit's usage is
-  /// raised (never lowered) so that at most the reported remainder is left. Which limit a report
-  /// is about: detail::report_target. A report of nothing left that describes none of the key's
-  /// limits rests the key until the provider's reset (its counts untouched).
-  void apply_reports(const detail::KeyRecord& key, const Outcome& outcome, TimePoint now) noexcept {
+  /// Tightens calendar counts to what the provider reported left: a limit's usage is raised
+  /// (never lowered) so that at most the reported remainder is left. Which limit a report is
+  /// about: detail::report_target, on the records of the answer's scope, most specific first (the
+  /// model's meters, the key, its group). A report of nothing left that describes none of them
+  /// rests the most specific until the provider's reset (counts untouched).
+  void apply_reports(const detail::AnswerScope& scope, const Outcome& outcome, TimePoint now) noexcept {
     for (const ProviderRemaining& report : outcome.remaining()) {
-      const std::size_t i = detail::report_target(key, report, now);
-      if (i == key.limit_count) {
-        if (report.remaining == 0 && report.resets_at > now) cool_down(key, report.resets_at, now);
-        continue;
+      bool applied = false;
+      for (std::size_t r = 0; r < scope.count && !applied; ++r) {
+        const detail::KeyRecord& record = *scope.records[r];
+        const std::size_t i = detail::report_target(record, report, now);
+        if (i == record.limit_count) continue;
+        applied = true;
+        const detail::LimitPlan& plan = record.plans[i];
+        const accounting::Change change = Accounting::Window::raise_to(plan, record.slot->counters[i],
+                                                                       plan.amount - std::min(report.remaining, plan.amount),
+                                                                       detail::to_seconds(now));
+        if constexpr (counter_events) {
+          if (change.changed && change.after >= plan.threshold_at[0])
+            events_.crossings(record, i, plan, change.epoch, change.before, change.after, now);
+        }
       }
-      const detail::LimitPlan& plan = key.plans[i];
-      const accounting::Change change = Accounting::Window::raise_to(plan, key.slot->counters[i],
-                                                                     plan.amount - std::min(report.remaining, plan.amount),
-                                                                     detail::to_seconds(now));
-      if constexpr (counter_events) {
-        if (change.changed && change.after >= plan.threshold_at[0])
-          events_.crossings(key, i, plan, change.epoch, change.before, change.after, now);
-      }
+      if (!applied && report.remaining == 0 && report.resets_at > now) cool_down(scope.most_specific(), report.resets_at, now);
     }
   }
 
-  /// Rests the key until `until` (a longer deadline is never shortened) and tells every instance
-  /// that shares the key; emits key_cooling_down when it moved.
+  /// Rests a key (or a meter: one model, a group) until `until` (a longer deadline is never
+  /// shortened) and tells every instance that shares it; emits key_cooling_down when it moved.
   void cool_down(const detail::KeyRecord& key, TimePoint until, TimePoint now) noexcept {
     const std::uint64_t until_ns = detail::to_ns(until);
-    Accounting::share_cooldown(store_, key.id.value, until_ns);
+    Accounting::share_cooldown(store_, key.slot_index, until_ns);
     if (detail::health::block_until(*key.slot, until_ns)) events_.key(EventKind::key_cooling_down, key, now, until);
   }
 
   void disable_for_provider(const detail::KeyRecord& key, TimePoint now) noexcept {
     const bool newly = detail::health::disable(*key.slot);
-    Accounting::share_disabled(store_, key.id.value, true);  // a refused credential is refused everywhere
+    Accounting::share_disabled(store_, key.slot_index, true);  // a refused credential is refused everywhere
     if (newly) events_.key(EventKind::key_disabled, key, now, TimePoint::max());
   }
 
-  /// What the provider's answer does to the key: a 429 becomes a cooldown, a spent quota marks its
-  /// windows, a refused credential disables, repeated transient failures open the circuit.
-  void apply_outcome(const detail::KeyRecord& key, const Outcome& outcome, TimePoint now) noexcept {
+  /// What the provider's answer does: a 429 cools the model the call named (on the key, or on its
+  /// group when only the group counts that model), else the key; a spent quota marks the windows
+  /// of the most specific record that counts them; a refused credential disables the key;
+  /// repeated transient failures open the key's circuit.
+  void apply_outcome(const detail::AnswerScope& scope, const Outcome& outcome, TimePoint now) noexcept {
+    const detail::KeyRecord& key = *scope.key;
     if (outcome.kind() != Outcome::Kind::success && outcome.kind() != Outcome::Kind::bad_request)
       detail::health::record_failure(*key.slot, outcome, now);
-    if (!outcome.remaining().empty()) apply_reports(key, outcome, now);
+    if (!outcome.remaining().empty()) apply_reports(scope, outcome, now);
     switch (outcome.kind()) {
       case Outcome::Kind::success:
         detail::health::record_success(*key.slot);
@@ -528,28 +583,35 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
       case Outcome::Kind::bad_request:
         return;  // not the key's fault
       case Outcome::Kind::rate_limited:
-        cool_down(key, now + (outcome.retry_after() > Duration::zero() ? outcome.retry_after() : health_.default_cooldown), now);
+        cool_down(scope.most_specific(),
+                  now + (outcome.retry_after() > Duration::zero() ? outcome.retry_after() : health_.default_cooldown), now);
         return;
       case Outcome::Kind::quota_exhausted: {
         // Out until someone acts (billing: OpenAI's insufficient_quota, HTTP 402): disabled.
         if (outcome.until() == TimePoint::max()) return disable_for_provider(key, now);
-        const detail::SpentLimits spent = detail::spent_limits(key, outcome, now);
         const std::int64_t now_sec = detail::to_seconds(now);
-        for (std::size_t i = 0; i < key.limit_count; ++i) {
-          if ((spent.mask & (1u << i)) == 0) continue;
-          Accounting::Window::fill(key.plans[i], key.slot->counters[i], now_sec);
-          Accounting::share_spent(store_, key.id.value, i);  // the fleet's window is spent too
-          events_.exhausted(key, i, key.plans[i], accounting::current_window_of(key.plans[i].limit, now_sec).epoch,
-                            key.plans[i].amount, now);
+        detail::SpentLimits spent;
+        std::int64_t longest = 0;
+        for (std::size_t r = 0; r < scope.count && spent.mask == 0; ++r) {
+          const detail::KeyRecord& record = *scope.records[r];
+          spent = detail::spent_limits(record, outcome, now);
+          longest = std::max(longest, detail::longest_window_end(record, now));
+          for (std::size_t i = 0; i < record.limit_count; ++i) {
+            if ((spent.mask & (1u << i)) == 0) continue;
+            Accounting::Window::fill(record.plans[i], record.slot->counters[i], now_sec);
+            Accounting::share_spent(store_, record.slot_index, i);  // the fleet's window is spent too
+            events_.exhausted(record, i, record.plans[i], accounting::current_window_of(record.plans[i].limit, now_sec).epoch,
+                              record.plans[i].amount, now);
+          }
         }
-        // Nothing matched, or the provider names a later time than our windows: cool the key,
-        // until the provider's time, else (a quota the key does not count) until its own longest
-        // window resets, and at least for the default cooldown.
+        // Nothing matched, or the provider names a later time than our windows: cool the model
+        // (or key), until the provider's time, else (a quota no record counts) until the longest
+        // window of its records resets, and at least for the default cooldown.
         const bool has_until = detail::to_ns(outcome.until()) > detail::to_ns(now);
         if (has_until && (spent.mask == 0 || detail::to_ns(outcome.until()) > static_cast<std::uint64_t>(spent.latest_end) * 1'000'000'000ull))
-          cool_down(key, outcome.until(), now);
+          cool_down(scope.most_specific(), outcome.until(), now);
         else if (spent.mask == 0)
-          cool_down(key, std::max(now + health_.default_cooldown, TimePoint{std::chrono::seconds{detail::longest_window_end(key, now)}}), now);
+          cool_down(scope.most_specific(), std::max(now + health_.default_cooldown, TimePoint{std::chrono::seconds{longest}}), now);
         return;
       }
       case Outcome::Kind::auth_failed:
@@ -559,6 +621,27 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
           cool_down(key, now + *open_for, now);
         return;
     }
+  }
+
+  /// Forgets the usage of `limits` of a key or meter, here and on every instance sharing it; with
+  /// `cooldown`, its cooldown too.
+  void reset_meter(const detail::KeyRecord& record, std::uint32_t limits, bool cooldown) {
+    reset_counters(record, limits);
+    Accounting::share_reset(store_, record.slot_index, limits);
+    if (cooldown) detail::health::clear_cooldown(*record.slot);
+  }
+  /// Calls `visit` for the key and each of its own model meters.
+  template <class Visit>
+  static void each_own(const detail::KeyRecord& key, Visit&& visit) {
+    visit(key);
+    if (key.meters != nullptr)
+      for (const detail::KeyRecord* meter : key.meters->own_models) visit(*meter);
+  }
+  static std::uint32_t limits_of(const detail::KeyRecord& record, Metric metric) noexcept {
+    std::uint32_t limits = 0;
+    for (std::size_t i = 0; i < record.limit_count; ++i)
+      if (record.plans[i].metric == metric) limits |= 1u << i;
+    return limits;
   }
 
   /// Forgets the usage of the limits whose bit is set in `limits` and the levels they reported;
@@ -577,28 +660,27 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
 
   TimePoint lease_now() const noexcept override { return clock_.now(); }
 
-  void lease_fleet_usage(std::size_t key, std::size_t limit, std::uint64_t epoch, std::uint64_t before,
+  void lease_fleet_usage(std::size_t slot, std::size_t limit, std::uint64_t epoch, std::uint64_t before,
                          std::uint64_t after, TimePoint now) noexcept override {
-    if (key >= key_count()) return;
-    const detail::KeyRecord& record = table_[key];
-    if (limit >= record.limit_count || record.plans[limit].kind != Limit::Kind::window || after <= before) return;
-    if (after >= record.plans[limit].threshold_at[0]) events_.crossings(record, limit, record.plans[limit], epoch, before, after, now);
+    const detail::KeyRecord* record = table_.at_slot(slot);
+    if (record == nullptr || limit >= record->limit_count || record->plans[limit].kind != Limit::Kind::window || after <= before) return;
+    if (after >= record->plans[limit].threshold_at[0]) events_.crossings(*record, limit, record->plans[limit], epoch, before, after, now);
   }
 
   void lease_backend_unavailable(TimePoint now, TimePoint retry_at) noexcept override {
     events_.general(EventKind::backend_unavailable, now, retry_at);
   }
 
-  void lease_reset(std::size_t key, std::uint32_t limits) noexcept override {
-    if (key < key_count()) reset_counters(table_[key], limits);
+  void lease_reset(std::size_t slot, std::uint32_t limits) noexcept override {
+    if (const detail::KeyRecord* record = table_.at_slot(slot)) reset_counters(*record, limits);
   }
 
-  void lease_disabled(std::size_t key, bool disabled) noexcept override {
-    if (key < key_count()) detail::health::follow_disabled(*table_[key].slot, disabled);
+  void lease_disabled(std::size_t slot, bool disabled) noexcept override {
+    if (const detail::KeyRecord* record = table_.at_slot(slot)) detail::health::follow_disabled(*record->slot, disabled);
   }
 
-  void lease_cooldown(std::size_t key, std::uint64_t until_ns) noexcept override {
-    if (key < key_count()) detail::health::follow_cooldown(*table_[key].slot, until_ns);
+  void lease_cooldown(std::size_t slot, std::uint64_t until_ns) noexcept override {
+    if (const detail::KeyRecord* record = table_.at_slot(slot)) detail::health::follow_cooldown(*record->slot, until_ns);
   }
 
   // ---------------------------------------------------------------------------------------------

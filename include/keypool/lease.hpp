@@ -56,14 +56,22 @@ struct Refusal {
 
 namespace detail {
 
-/// What a lease holds of its reservation: the key and, per limit, the window it reserved in.
+/// The most limits one request counts on one key: its own, its group's, and their model's.
+inline constexpr std::size_t max_limits_per_request = 16;
+
+/// What a lease holds of its reservation: the key (and the meters of its group and model, when
+/// it has any) and, per limit, the window it reserved in.
 struct Reservation {
   const KeyRecord* key = nullptr;
-  std::uint64_t generation = 0;  // the key's reset generation when reserved
+  const MeterRoute* route = nullptr;  // the meters reserved after the key's limits (nullptr: none)
+  std::uint64_t generation = 0;       // the key's reset generation when reserved
   Request estimate{};
-  /// Per reserved limit: the calendar window reserved in, or for a rolling limit the theoretical
-  /// arrival time this reservation ended at (what a refund may still give back).
-  std::array<std::uint64_t, max_limits_per_key> epochs;
+  /// Per meter of the route, its reset generation when reserved.
+  std::array<std::uint64_t, 3> route_generations;
+  /// Per reserved limit (the key's, then each meter's in route order): the calendar window
+  /// reserved in, or for a rolling limit the theoretical arrival time this reservation ended at
+  /// (what a refund may still give back).
+  std::array<std::uint64_t, max_limits_per_request> epochs;
 };
 
 enum class Settlement : std::uint8_t { commit, fail, cancel };
@@ -130,6 +138,8 @@ class Lease {
   [[nodiscard]] std::string_view label() const noexcept { return reservation_.key->label; }
   /// The estimate the reservation was made for.
   [[nodiscard]] const Request& estimate() const noexcept { return reservation_.estimate; }
+  /// The model the request named (`Request::model`).
+  [[nodiscard]] ModelId model() const noexcept { return reservation_.estimate.model; }
   /// How the key's provider answers (given to `add_provider`).
   [[nodiscard]] Dialect dialect() const noexcept { return reservation_.key->provider_record->dialect; }
 

@@ -1,5 +1,5 @@
 // Identifiers and construction options of a pool: Capacity, Thresholds, HealthOptions,
-// ForecastOptions, KeyOptions, KeyId, ProviderId.
+// ForecastOptions, KeyOptions, ModelLimits, KeyId, ProviderId, GroupId.
 #pragma once
 
 #include <algorithm>
@@ -9,10 +9,12 @@
 #include <cstdint>
 #include <initializer_list>
 #include <string>
+#include <vector>
 
 #include <chrono>
 
 #include <keypool/error.hpp>
+#include <keypool/limit.hpp>
 #include <keypool/time.hpp>
 
 namespace keypool {
@@ -28,10 +30,26 @@ struct ProviderId {
   friend constexpr auto operator<=>(ProviderId, ProviderId) = default;
 };
 
-/// How many keys the pool can hold. The key table is allocated once, at construction, so that
-/// readers never lock and never see it move.
+/// A group's handle (keys that share limits, e.g. the keys of one organization), as returned by
+/// `add_group`.
+struct GroupId {
+  std::uint32_t value = ~std::uint32_t{0};
+  friend constexpr auto operator<=>(GroupId, GroupId) = default;
+};
+
+/// How many keys the pool can hold, and how many meters besides: a meter counts the limits of
+/// one model of a key (KeyOptions::models), of a group, or of one model of a group. The tables
+/// are allocated once, at construction, so that readers never lock and never see them move.
 struct Capacity {
   std::size_t keys = 64;
+  std::size_t meters = 256;
+};
+
+/// The limits of one model (per key: `KeyOptions::models`; per group: `add_group`). An empty
+/// list means the model is served with no limits of its own (only the shared ones).
+struct ModelLimits {
+  std::string model;
+  std::vector<Limit> limits{};
 };
 
 /// The usage fractions at which `threshold_crossed` fires for each calendar limit (default 80%,
@@ -88,10 +106,15 @@ struct ForecastOptions {
 
 /// Per-key options for `add_key`. `label` names the key everywhere a person reads (events,
 /// snapshots, state files); it defaults to the secret's redacted form and must be unique in a
-/// pool. `weight` is used by `select::Weighted` (must be at least 1).
+/// pool. `weight` is used by `select::Weighted` (must be at least 1). `models` lists the models
+/// the key serves, each with its own limits beside the key's (which all its models share); a key
+/// that lists no models, in a group that lists none, serves every request. `group` puts the key
+/// in a group made by `add_group`: the group's limits are counted with the key's, atomically.
 struct KeyOptions {
   std::string label{};
   std::uint32_t weight = 1;
+  std::vector<ModelLimits> models{};
+  GroupId group{};
 };
 
 }  // namespace keypool

@@ -41,12 +41,23 @@ inline constexpr std::size_t priority_count = 3;
   return "unknown";
 }
 
-/// One call the caller wants to make: its estimated cost, its priority, and an affinity value
-/// (`select::Sticky` keeps equal affinities on one key so provider-side prompt caches hit).
+/// A model's handle in one pool, as returned by `pool.model("name")` (interned: the same name
+/// gives the same id). The default, `ModelId{}`, names no model.
+struct ModelId {
+  std::uint32_t value = 0;
+  [[nodiscard]] constexpr bool named() const noexcept { return value != 0; }
+  friend constexpr bool operator==(ModelId, ModelId) = default;
+};
+
+/// One call the caller wants to make: its estimated cost, its priority, an affinity value
+/// (`select::Sticky` keeps equal affinities on one key so provider-side prompt caches hit), and
+/// the model it calls (keys with per-model limits serve only the models they list; see
+/// KeyOptions::models).
 struct Request {
   std::uint64_t tokens = 0, characters = 0, units = 0, spend = 0;
   Priority priority = Priority::normal;
   std::uint64_t affinity = 0;
+  ModelId model{};
 };
 
 /// The amount of `metric` in a request: always 1 for requests.

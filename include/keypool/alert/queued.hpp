@@ -42,13 +42,13 @@ namespace detail {
   return is_continuation(size) ? max_size : size;
 }
 
-/// An Event as a ring cell holds it: every field by value, and its four names (provider,
-/// key label, window, to-provider) copied back to back into `text`, each cut to at most
+/// An Event as a ring cell holds it: every field by value, and its six names (provider,
+/// key label, window, to-provider, model, group) copied back to back into `text`, each cut to at most
 /// `max_name_size` bytes (the Event's own views are left empty, so no cell ever holds a view into
 /// the pool). Packed so that a typical event (short names) writes four cache lines, not seven.
 struct QueuedEvent {
   static constexpr std::size_t max_name_size = 63;
-  static constexpr std::size_t name_count = 4;
+  static constexpr std::size_t name_count = 6;
 
   Event event{};
   std::array<std::uint8_t, name_count> sizes{};
@@ -56,9 +56,9 @@ struct QueuedEvent {
 
   void assign(const Event& source) noexcept {
     event = source;
-    event.provider_name = event.key_label = event.window = event.to_provider_name = std::string_view{};
+    event.provider_name = event.key_label = event.window = event.to_provider_name = event.model = event.group = std::string_view{};
     const std::array<std::string_view, name_count> names{source.provider_name, source.key_label, source.window,
-                                                         source.to_provider_name};
+                                                         source.to_provider_name, source.model, source.group};
     std::size_t offset = 0;
     for (std::size_t i = 0; i < name_count; ++i) {
       const std::size_t size = utf8_prefix_size(names[i], max_name_size);
@@ -81,13 +81,15 @@ struct QueuedEvent {
     copy.key_label = names[1];
     copy.window = names[2];
     copy.to_provider_name = names[3];
+    copy.model = names[4];
+    copy.group = names[5];
     return copy;
   }
 };
 
 // Every string_view of an Event must be copied by QueuedEvent, or a queued event would point
 // into a pool that may be gone when it is delivered. This catches a change to Event's layout.
-static_assert(sizeof(void*) != 8 || sizeof(Event) == 160,
+static_assert(sizeof(void*) != 8 || sizeof(Event) == 192,
               "keypool::Event changed: if it gained a string_view (or another pointer into the pool), copy "
               "it in detail::QueuedEvent (alert/queued.hpp), then update the size in this assertion");
 

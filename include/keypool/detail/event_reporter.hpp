@@ -51,6 +51,8 @@ class EventReporter {
     event.provider_name = key.provider_record->name;
     event.key = key.id;
     event.key_label = key.label;
+    event.model = key.model;
+    event.group = key.group;
     event.resets_at = resets_at;
     return event;
   }

@@ -2,9 +2,11 @@
 // because it holds the secret and pointers.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <keypool/detail/limit_plan.hpp>
 #include <keypool/dialect.hpp>
@@ -20,6 +22,7 @@ namespace keypool::detail {
 struct RequestProbe {
   std::atomic<std::uint64_t> tokens{0}, characters{0}, units{0}, spend{0};
   std::atomic<std::uint8_t> priority{static_cast<std::uint8_t>(Priority::normal)};
+  std::atomic<std::uint32_t> model{0};
 
   void store(const Request& r) noexcept {
     tokens.store(r.tokens, std::memory_order_relaxed);
@@ -27,13 +30,15 @@ struct RequestProbe {
     units.store(r.units, std::memory_order_relaxed);
     spend.store(r.spend, std::memory_order_relaxed);
     priority.store(static_cast<std::uint8_t>(r.priority), std::memory_order_relaxed);
+    model.store(r.model.value, std::memory_order_relaxed);
   }
   [[nodiscard]] Request load() const noexcept {
     return Request{.tokens = tokens.load(std::memory_order_relaxed),
                    .characters = characters.load(std::memory_order_relaxed),
                    .units = units.load(std::memory_order_relaxed),
                    .spend = spend.load(std::memory_order_relaxed),
-                   .priority = static_cast<Priority>(priority.load(std::memory_order_relaxed))};
+                   .priority = static_cast<Priority>(priority.load(std::memory_order_relaxed)),
+                   .model = ModelId{model.load(std::memory_order_relaxed)}};
   }
 };
 
@@ -48,11 +53,18 @@ struct ProviderRecord {
   std::atomic<std::uint32_t> key_count{0};
 };
 
-/// One key. The first members are what the hot path reads.
+struct KeyMeters;
+
+/// One key, or one meter (the limits of a key's model, of a group, or of a group's model: counted
+/// like a key's, in a slot of their own, never selected). The first members are what the hot
+/// path reads.
 struct KeyRecord {
   KeySlot* slot = nullptr;            // the counters, in the storage policy's memory
   const LimitPlan* plans = nullptr;   // == limits->plans.data(), shared and immutable
   std::size_t limit_count = 0;        // == limits->plans.size()
+  /// A key's meters (nullptr: no group, no models: the key serves every request with its own
+  /// limits alone; the hot path's one extra load and compare).
+  const KeyMeters* meters = nullptr;
   const LimitSet* limits = nullptr;
   ProviderId provider{};
   std::uint32_t tier = 0;
@@ -61,8 +73,32 @@ struct KeyRecord {
   std::uint64_t hash = 0;               // of the label: stable across processes and runs
   std::uint64_t cumulative_weight = 0;  // weights of keys 0 … id, inclusive
   ProviderRecord* provider_record = nullptr;
-  std::string label;
+  std::uint32_t slot_index = 0;         // the slot's number in the store (KeyBinding::index)
+  std::string label;                    // a key's label, a model meter's key's label; empty for a group
+  std::string model;                    // a meter's model ("" for a key or a group's shared limits)
+  std::string group;                    // a group meter's group name
   Secret secret;
+};
+
+/// The meters a request on a key reserves besides the key's own limits, in order: the group's
+/// shared limits, the group's limits of the model, the key's limits of the model (absent ones
+/// are skipped). `serves`: whether the key serves such a request at all.
+struct MeterRoute {
+  std::array<const KeyRecord*, 3> records{};
+  std::uint8_t count = 0;
+  bool serves = false;
+};
+
+/// What a key with a group or models reserves, per model named by a request (index: ModelId).
+/// Immutable once the key is published.
+struct KeyMeters {
+  std::vector<MeterRoute> by_model;  // [0]: requests that name no model
+  MeterRoute other;                  // a model beyond by_model (interned after the key was added)
+  std::vector<const KeyRecord*> own_models;  // the key's model meters, for reset and snapshots
+
+  [[nodiscard]] const MeterRoute& route(ModelId model) const noexcept {
+    return model.value < by_model.size() ? by_model[model.value] : other;
+  }
 };
 
 }  // namespace keypool::detail

@@ -3,6 +3,7 @@
 // add_key) serialize on the admin mutex, which the hot path never takes.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -11,6 +12,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -46,18 +48,42 @@ namespace keypool::detail {
   return hash;
 }
 
+/// A group of keys sharing limits: its shared meter (nullptr without shared limits) and per
+/// model meters. Written once under the admin mutex, published by the group count.
+struct GroupRecord {
+  std::string name;
+  ProviderId provider{};
+  const KeyRecord* shared = nullptr;
+  std::vector<std::pair<std::uint32_t, const KeyRecord*>> models;  // (ModelId value, meter)
+  std::vector<KeyRecord*> meters;                                  // all of them, shared first
+};
+
 class KeyTable {
  public:
   /// The most providers one pool may have.
   static constexpr std::size_t max_providers = 256;
 
-  KeyTable(std::size_t capacity, Thresholds thresholds)
-      : capacity_(capacity), thresholds_(std::move(thresholds)) {
+  /// The most models one pool may name (pool.model), and the most groups.
+  static constexpr std::size_t max_models = 1024;
+  static constexpr std::size_t max_groups = 1024;
+  /// The most limits one request may count on one key: the key's, its group's and their model's.
+  static constexpr std::size_t max_limits_per_request = 16;
+
+  KeyTable(Capacity capacity, Thresholds thresholds)
+      : capacity_(capacity.keys), meter_capacity_(capacity.meters), thresholds_(std::move(thresholds)) {
     if (capacity_ == 0) throw Error("Capacity{0}: a pool needs room for at least one key");
     if (capacity_ > (std::size_t{1} << 24)) throw Error("Capacity: at most 16,777,216 keys per pool");
+    if (meter_capacity_ > (std::size_t{1} << 24)) throw Error("Capacity: at most 16,777,216 meters per pool");
     records_ = std::make_unique<KeyRecord[]>(capacity_);
+    meters_ = std::make_unique<KeyRecord[]>(meter_capacity_);
+    by_slot_ = std::make_unique<std::atomic<const KeyRecord*>[]>(capacity_ + meter_capacity_);
     providers_ = std::make_unique<ProviderRecord[]>(max_providers);
+    model_names_ = std::make_unique<std::string[]>(max_models + 1);
+    groups_ = std::make_unique<GroupRecord[]>(max_groups);
   }
+
+  /// The store slots a pool needs: one per key and one per meter.
+  [[nodiscard]] std::size_t slot_capacity() const noexcept { return capacity_ + meter_capacity_; }
 
   ProviderId add_provider(std::string_view name, std::uint32_t tier, Dialect dialect = Dialect::generic) {
     std::lock_guard lock{admin_};
@@ -75,16 +101,57 @@ class KeyTable {
     return ProviderId{static_cast<std::uint32_t>(count)};
   }
 
+  /// The id of model `name`, interned (the same name gives the same id). Throws keypool::Error
+  /// on an empty name or when 1,024 models exist.
+  ModelId model(std::string_view name) {
+    std::lock_guard lock{admin_};
+    return intern_model(name, "model");
+  }
+  /// Model `model`'s name ("" for none or an unknown id). Thread-safe.
+  [[nodiscard]] std::string_view model_name(ModelId model) const noexcept {
+    return model.value <= model_count_.load(std::memory_order_acquire) && model.value != 0 ? std::string_view{model_names_[model.value]}
+                                                                                           : std::string_view{};
+  }
+  [[nodiscard]] std::size_t model_count() const noexcept { return model_count_.load(std::memory_order_acquire); }
+
+  /// Adds a group of `provider` with its shared limits and per-model limits (see
+  /// BasicKeyPool::add_group).
+  template <class Bind>
+  GroupId add_group(ProviderId provider, std::string_view name, std::vector<Limit> limits, std::vector<ModelLimits> models, Bind&& bind) {
+    std::lock_guard lock{admin_};
+    check_provider(provider, "add_group");
+    if (name.empty()) throw Error("add_group: the group name is empty; name it, e.g. \"groq-org\"");
+    const std::size_t count = group_count_.load(std::memory_order_relaxed);
+    for (std::size_t i = 0; i < count; ++i)
+      if (groups_[i].name == name) throw Error("add_group: group '" + std::string{name} + "' already exists; use the GroupId it returned");
+    if (count == max_groups) throw Error("add_group: at most 1,024 groups per pool");
+    check_limit_count(limits.size(), "add_group: group '" + std::string{name} + "'");
+    std::vector<MeterPlan> plans;
+    const std::string base = "group:" + std::string{name};
+    if (!limits.empty()) plans.push_back({base, std::move(limits), {}});
+    std::vector<std::uint32_t> model_ids = check_models(models, "add_group: group '" + std::string{name} + "'");
+    for (std::size_t m = 0; m < models.size(); ++m)
+      plans.push_back({base + "@" + models[m].model, std::move(models[m].limits), model_ids[m]});
+    GroupRecord& group = groups_[count];
+    const ProviderRecord& owner = providers_[provider.value];
+    std::vector<KeyRecord*> meters = add_meters(plans, owner, provider, KeyId{}, "", std::string{name}, bind);
+    group.name = std::string{name};
+    group.provider = provider;
+    group.shared = plans.empty() || plans.front().model != 0 ? nullptr : meters.front();
+    for (std::size_t i = 0; i < plans.size(); ++i)
+      if (plans[i].model != 0) group.models.emplace_back(plans[i].model, meters[i]);
+    group.meters = std::move(meters);
+    group_count_.store(count + 1, std::memory_order_release);
+    return GroupId{static_cast<std::uint32_t>(count)};
+  }
+
   /// Checks and adds a key; `bind(binding)` asks the store for its slot. See BasicKeyPool::add_key.
   template <class Bind>
   KeyId add_key(ProviderId provider, Secret secret, std::vector<Limit> limits, KeyOptions options, Bind&& bind) {
     std::lock_guard lock{admin_};
-    const std::size_t providers = provider_count_.load(std::memory_order_relaxed);
-    if (provider.value >= providers)
-      throw Error("add_key: unknown provider id " + std::to_string(provider.value) + "; create it with add_provider first");
+    check_provider(provider, "add_key");
     if (secret.empty()) throw Error("add_key: the secret is empty (is the environment variable set?)");
-    if (limits.size() > max_limits_per_key)
-      throw Error("add_key: a key has at most 8 limits; this one has " + std::to_string(limits.size()));
+    check_limit_count(limits.size(), "add_key: a key");
     if (options.weight == 0) throw Error("add_key: weight must be at least 1");
     const std::size_t count = key_count_.load(std::memory_order_relaxed);
     std::string label = options.label.empty() ? default_label(secret, count) : std::move(options.label);
@@ -94,17 +161,40 @@ class KeyTable {
       if (records_[i].secret == secret)
         throw Error("add_key: this secret is already in the pool as key '" + records_[i].label + "'; each key once");
     }
+    if (store_labels_.contains(label))
+      throw Error("add_key: label '" + label + "' is already the name of a meter (a key's model or a group); choose another");
     if (count == capacity_)
       throw Error("add_key: the pool is full (" + std::to_string(capacity_) + " keys); construct it with a larger kp::Capacity");
+    const GroupRecord* group = nullptr;
+    if (options.group != GroupId{}) {
+      if (options.group.value >= group_count_.load(std::memory_order_relaxed))
+        throw Error("add_key: unknown group id " + std::to_string(options.group.value) + "; create it with add_group first");
+      group = &groups_[options.group.value];
+      if (group->provider != provider)
+        throw Error("add_key: key '" + label + "' is of provider '" + providers_[provider.value].name + "' but group '" + group->name +
+                    "' is of provider '" + providers_[group->provider.value].name + "'; a group's keys share one provider");
+    }
+    std::vector<std::uint32_t> model_ids = check_models(options.models, "add_key: key '" + label + "'");
+    std::vector<MeterPlan> plans;
+    for (std::size_t m = 0; m < options.models.size(); ++m)
+      plans.push_back({label + "@" + options.models[m].model, std::move(options.models[m].limits), model_ids[m]});
+    check_request_limits(limits.size(), plans, group, label);
 
+    if (slot_count_ + 1 + plans.size() > slot_capacity())
+      throw Error("add_key: no room for key '" + label + "' and its " + std::to_string(plans.size()) +
+                  " model meters (kp::Capacity{.keys, .meters}: " + std::to_string(meter_capacity_) + " meters)");
     const LimitSet* set = intern_limits(std::move(limits));
-    KeySlot* slot = bind(KeyBinding{count, label, set->fingerprint, set->source, providers_[provider.value].name});
-
+    const std::size_t key_slot_index = slot_count_;
+    KeySlot* slot = bind(KeyBinding{key_slot_index, label, set->fingerprint, set->source, providers_[provider.value].name});
+    ++slot_count_;
     KeyRecord& record = records_[count];
+    std::vector<KeyRecord*> models = add_meters(plans, providers_[provider.value], provider, KeyId{static_cast<std::uint32_t>(count)},
+                                                label, "", bind);
     record.limits = set;
     record.plans = set->plans.data();
     record.limit_count = set->plans.size();
     record.slot = slot;
+    record.slot_index = static_cast<std::uint32_t>(key_slot_index);
     record.provider = provider;
     record.tier = providers_[provider.value].tier;
     record.weight = options.weight;
@@ -112,13 +202,30 @@ class KeyTable {
     record.hash = hash_label(label.data(), label.size());
     record.cumulative_weight = (count == 0 ? 0 : records_[count - 1].cumulative_weight) + options.weight;
     record.provider_record = &providers_[provider.value];
+    record.meters = route_meters(plans, models, group);
+    store_labels_.insert(label);
     record.label = std::move(label);
     record.secret = std::move(secret);
+    by_slot_[key_slot_index].store(&record, std::memory_order_release);
     providers_[provider.value].key_count.fetch_add(1, std::memory_order_relaxed);
     tiers_.append(record.tier, static_cast<std::uint32_t>(count));
     // Publishes the record: pairs with the acquire load in key_count().
     key_count_.store(count + 1, std::memory_order_release);
     return record.id;
+  }
+
+  /// The key or meter that store slot `index` counts (nullptr: none yet). Thread-safe.
+  [[nodiscard]] const KeyRecord* at_slot(std::size_t index) const noexcept {
+    return index < slot_capacity() ? by_slot_[index].load(std::memory_order_acquire) : nullptr;
+  }
+  /// Meters made so far (keys' models, groups, groups' models). Thread-safe.
+  [[nodiscard]] std::size_t meter_count() const noexcept { return meter_count_.load(std::memory_order_acquire); }
+  [[nodiscard]] const KeyRecord& meter(std::size_t i) const noexcept { return meters_[i]; }
+  [[nodiscard]] std::size_t group_count() const noexcept { return group_count_.load(std::memory_order_acquire); }
+  [[nodiscard]] const GroupRecord& group(std::size_t g) const noexcept { return groups_[g]; }
+  [[nodiscard]] const GroupRecord& checked(GroupId group, const char* what) const {
+    if (group.value >= group_count()) throw Error(std::string{what} + ": unknown group id " + std::to_string(group.value));
+    return groups_[group.value];
   }
 
   /// Keys published so far. Thread-safe (acquire load: pairs with add_key's release store).
@@ -147,6 +254,132 @@ class KeyTable {
   }
 
  private:
+  /// One meter to make: its store label, limits, and model (0: a group's shared limits).
+  struct MeterPlan {
+    std::string label;
+    std::vector<Limit> limits;
+    std::uint32_t model = 0;
+  };
+
+  void check_provider(ProviderId provider, const char* what) const {
+    if (provider.value >= provider_count_.load(std::memory_order_relaxed))
+      throw Error(std::string{what} + ": unknown provider id " + std::to_string(provider.value) + "; create it with add_provider first");
+  }
+
+  static void check_limit_count(std::size_t count, const std::string& who) {
+    if (count > max_limits_per_key)
+      throw Error(who + " has at most 8 limits; this one has " + std::to_string(count));
+  }
+
+  ModelId intern_model(std::string_view name, const char* what) {
+    if (name.empty()) throw Error(std::string{what} + ": a model name is empty");
+    const std::size_t count = model_count_.load(std::memory_order_relaxed);
+    for (std::size_t i = 1; i <= count; ++i)
+      if (model_names_[i] == name) return ModelId{static_cast<std::uint32_t>(i)};
+    if (count == max_models) throw Error(std::string{what} + ": at most 1,024 models per pool");
+    model_names_[count + 1] = std::string{name};
+    model_count_.store(count + 1, std::memory_order_release);
+    return ModelId{static_cast<std::uint32_t>(count + 1)};
+  }
+
+  /// Interns the models' names; throws on an empty or repeated name, or too many limits.
+  std::vector<std::uint32_t> check_models(const std::vector<ModelLimits>& models, const std::string& who) {
+    std::vector<std::uint32_t> ids;
+    for (const ModelLimits& m : models) {
+      if (m.model.empty()) throw Error(who + ": a model name is empty");
+      check_limit_count(m.limits.size(), who + ", model '" + m.model + "'");
+      for (const ModelLimits& other : models)
+        if (&other != &m && other.model == m.model) throw Error(who + ": model '" + m.model + "' is listed twice");
+    }
+    if (meter_count_.load(std::memory_order_relaxed) + models.size() > meter_capacity_)
+      throw Error(who + ": no room for " + std::to_string(models.size()) + " more meters (kp::Capacity{.keys, .meters}: " +
+                  std::to_string(meter_capacity_) + " meters)");
+    for (const ModelLimits& m : models) ids.push_back(intern_model(m.model, "add_key").value);
+    return ids;
+  }
+
+  /// Throws when a request on the key could count more than max_limits_per_request limits.
+  static void check_request_limits(std::size_t own, const std::vector<MeterPlan>& models, const GroupRecord* group,
+                                   const std::string& label) {
+    const std::size_t shared = own + (group != nullptr && group->shared != nullptr ? group->shared->limit_count : 0);
+    std::size_t most = 0;
+    for (const MeterPlan& m : models) most = std::max(most, m.limits.size());
+    std::size_t group_most = 0;
+    if (group != nullptr)
+      for (const auto& [model, meter] : group->models) group_most = std::max(group_most, meter->limit_count);
+    if (shared + most + group_most > max_limits_per_request)
+      throw Error("add_key: a request on key '" + label + "' would count " + std::to_string(shared + most + group_most) +
+                  " limits (the key's, its group's and a model's); at most " + std::to_string(max_limits_per_request));
+  }
+
+  /// Binds and fills one meter record per plan, in order. Throws before changing anything the
+  /// hot path reads when a label is taken or a store refuses.
+  template <class Bind>
+  std::vector<KeyRecord*> add_meters(const std::vector<MeterPlan>& plans, const ProviderRecord& provider_record, ProviderId provider,
+                                     KeyId owner, const std::string& key_label, const std::string& group, Bind& bind) {
+    for (const MeterPlan& plan : plans)
+      if (store_labels_.contains(plan.label)) throw Error("meter '" + plan.label + "' already exists in the pool; choose another label");
+    const std::size_t first = meter_count_.load(std::memory_order_relaxed);
+    if (first + plans.size() > meter_capacity_ || slot_count_ + plans.size() > slot_capacity())
+      throw Error("no room for " + std::to_string(plans.size()) + " more meters (kp::Capacity{.keys, .meters}: " +
+                  std::to_string(meter_capacity_) + " meters)");
+    std::vector<KeyRecord*> made;
+    for (std::size_t i = 0; i < plans.size(); ++i) {
+      const LimitSet* set = intern_limits(plans[i].limits);
+      const std::size_t index = slot_count_;
+      KeySlot* slot = bind(KeyBinding{index, plans[i].label, set->fingerprint, set->source, provider_record.name});
+      ++slot_count_;
+      KeyRecord& meter = meters_[first + i];
+      meter.limits = set;
+      meter.plans = set->plans.data();
+      meter.limit_count = set->plans.size();
+      meter.slot = slot;
+      meter.slot_index = static_cast<std::uint32_t>(index);
+      meter.provider = provider;
+      meter.tier = provider_record.tier;
+      meter.id = owner;
+      meter.provider_record = &providers_[provider.value];
+      meter.label = key_label;
+      meter.model = plans[i].model == 0 ? std::string{} : model_names_[plans[i].model];
+      meter.group = group;
+      store_labels_.insert(plans[i].label);
+      by_slot_[index].store(&meter, std::memory_order_release);
+      made.push_back(&meter);
+    }
+    meter_count_.store(first + plans.size(), std::memory_order_release);
+    return made;
+  }
+
+  /// The routes of a key with a group or models (nullptr when it has neither).
+  const KeyMeters* route_meters(const std::vector<MeterPlan>& plans, const std::vector<KeyRecord*>& models, const GroupRecord* group) {
+    if (plans.empty() && group == nullptr) return nullptr;
+    KeyMeters& meters = key_meters_.emplace_back();
+    meters.own_models = {models.begin(), models.end()};
+    const bool lists_models = !plans.empty() || (group != nullptr && !group->models.empty());
+    auto base = [&] {
+      MeterRoute route;
+      if (group != nullptr && group->shared != nullptr) route.records[route.count++] = group->shared;
+      return route;
+    };
+    meters.other = base();
+    meters.other.serves = !lists_models;
+    meters.by_model.assign(model_count_.load(std::memory_order_relaxed) + 1, meters.other);
+    if (!lists_models) return &meters;
+    for (MeterRoute& route : meters.by_model) route.serves = false;
+    auto add = [&](std::uint32_t model, const KeyRecord* meter) {
+      MeterRoute& route = meters.by_model[model];
+      if (!route.serves) route = base();
+      route.serves = true;
+      route.records[route.count++] = meter;
+    };
+    // A model meter without limits is still reserved through: its health gate is the model's
+    // cooldown on this key (or group).
+    if (group != nullptr)
+      for (const auto& [model, meter] : group->models) add(model, meter);
+    for (std::size_t i = 0; i < plans.size(); ++i) add(plans[i].model, models[i]);
+    return &meters;
+  }
+
   /// The redacted secret, made unique with "#2", "#3", … when two secrets redact alike.
   std::string default_label(const Secret& secret, std::size_t count) const {
     const std::string base = secret.redacted();
@@ -171,13 +404,24 @@ class KeyTable {
   }
 
   std::size_t capacity_;
+  std::size_t meter_capacity_;
   Thresholds thresholds_;
   std::unique_ptr<KeyRecord[]> records_;
+  std::unique_ptr<KeyRecord[]> meters_;
+  std::unique_ptr<std::atomic<const KeyRecord*>[]> by_slot_;  // store slot → key or meter
   std::unique_ptr<ProviderRecord[]> providers_;
+  std::unique_ptr<std::string[]> model_names_;  // [1 … model_count_]; written once under admin_
+  std::unique_ptr<GroupRecord[]> groups_;
   std::deque<LimitSet> limit_sets_;  // stable addresses; grows under admin_ only
+  std::deque<KeyMeters> key_meters_;  // stable addresses; grows under admin_ only
+  std::unordered_set<std::string> store_labels_;  // every key's and meter's store label; under admin_
+  std::size_t slot_count_ = 0;                    // store slots bound; under admin_
   TierIndex tiers_{max_providers};
   alignas(64) std::atomic<std::size_t> key_count_{0};
   std::atomic<std::size_t> provider_count_{0};
+  std::atomic<std::size_t> meter_count_{0};
+  std::atomic<std::size_t> model_count_{0};
+  std::atomic<std::size_t> group_count_{0};
   std::mutex admin_;
 };
 

@@ -21,8 +21,8 @@ template <class Parent>
 class SubsetContext;
 
 /// One acquire's view of a pool. `Pool` offers (to this class, a friend): record(i), key_count(),
-/// tiers(), try_reserve(key, amounts, priority, now, epochs), verdict(key, request, now),
-/// headroom(key, priority, now), refused(key, request, verdict, now), failover(from, to, now).
+/// tiers(), try_reserve(key, route, amounts, priority, now, reservation), verdict(key, request, now),
+/// headroom(key, request, now), refused(key, request, verdict, now), failover(from, to, now).
 template <class Pool>
 class SelectionContext {
  public:
@@ -47,7 +47,7 @@ class SelectionContext {
   }
   /// What is left of key i's tightest limit for this request's priority, as a fraction in
   /// [0, 1] (0 when the key is blocked). Loads only.
-  [[nodiscard]] double headroom(std::size_t i) const noexcept { return pool_.headroom(pool_.record(i), request_.priority, now_); }
+  [[nodiscard]] double headroom(std::size_t i) const noexcept { return pool_.headroom(pool_.record(i), request_, now_); }
   /// How long until key i could admit this request (zero: now). Loads only.
   [[nodiscard]] Duration wait(std::size_t i) const noexcept { return pool_.verdict(pool_.record(i), request_, now_).wait; }
   /// The number of distinct provider tiers, and a view of the keys of the t-th lowest tier
@@ -62,11 +62,19 @@ class SelectionContext {
 
   [[nodiscard]] bool try_key(std::size_t i) noexcept {
     const KeyRecord& key = pool_.record(i);
+    // A key with a group or models: the meters this request counts on it, if it serves it at all
+    // (a key that does not serve the request's model is not a candidate: no verdict).
+    const MeterRoute* route = nullptr;
+    if (key.meters != nullptr) [[unlikely]] {
+      route = &key.meters->route(request_.model);
+      if (!route->serves) return false;
+    }
     // The generation is read before reserving: a reset racing with this acquire makes the lease
     // settle nothing, which can only over-count.
     const std::uint64_t generation = word(key.slot->generation).load(std::memory_order_relaxed);
-    if (pool_.try_reserve(key, amounts_, request_.priority, now_, reservation_.epochs)) {
+    if (pool_.try_reserve(key, route, amounts_, request_.priority, now_, reservation_)) {
       reservation_.key = &key;
+      reservation_.route = route;
       reservation_.generation = generation;
       reservation_.estimate = request_;
       return true;

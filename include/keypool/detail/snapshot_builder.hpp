@@ -49,7 +49,7 @@ template <class Accounting, class Store>
     usage.window = std::string{plan.limit.window_name()};
     usage.description = plan.limit.describe();
     usage.limit = plan.amount;
-    const accounting::Usage read = Accounting::usage(store, key.id.value, i, plan, key.slot->counters[i], instant);
+    const accounting::Usage read = Accounting::usage(store, key.slot_index, i, plan, key.slot->counters[i], instant);
     usage.used = read.used;
     usage.resets_at = read.resets_at;
     if (plan.kind == Limit::Kind::window && usage.used >= plan.amount) {

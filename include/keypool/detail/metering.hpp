@@ -1,0 +1,143 @@
+// Counting one request on the records it touches: a key's own limits, then the meters of its
+// group and model (detail::MeterRoute). Each record's limits are reserved in order and rolled back
+// on the first refusal, as one key's always were; a request is admitted only when every record
+// admits it. Threshold crossings are collected while reserving and reported only once the whole
+// request stands. Static functions over the accounting a store declares (accounting::of<Store>).
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+#include <keypool/accounting/counter.hpp>
+#include <keypool/detail/health.hpp>
+#include <keypool/detail/key_record.hpp>
+#include <keypool/detail/limit_plan.hpp>
+#include <keypool/key_slot.hpp>
+#include <keypool/lease.hpp>
+#include <keypool/request.hpp>
+
+namespace keypool::detail {
+
+/// Threshold crossings seen while reserving, reported once every record has admitted.
+struct Crossings {
+  struct At {
+    const KeyRecord* record;
+    std::uint32_t limit;
+    std::uint64_t epoch;
+    std::uint64_t before;
+  };
+  std::uint32_t count = 0;
+  std::array<At, max_limits_per_request> at;
+};
+
+template <class Accounting>
+struct Metering {
+  /// Reserves `amounts` on every limit of `record` (epochs written from `epochs`), or none:
+  /// false on the first refusal, after giving back what it reserved. `on_full(i, reserved)` is
+  /// called for a limit refused at its full amount (an exhaustion event's cue).
+  template <bool collect, class OnFull>
+  [[gnu::always_inline]] static inline bool reserve(const KeyRecord& record, const Amounts& amounts, std::size_t level,
+                                                    const accounting::Instant& now, std::uint64_t* epochs, Crossings& crossings,
+                                                    OnFull&& on_full) noexcept {
+    const LimitPlan* plans = record.plans;
+    const std::size_t count = record.limit_count;
+    for (std::size_t i = 0; i < count; ++i) {
+      const LimitPlan& plan = plans[i];
+      const std::uint64_t amount = amounts[static_cast<std::size_t>(plan.metric)];
+      accounting::Reserved reserved;
+      const accounting::Admission admission = Accounting::reserve(plan, record.slot->counters[i], amount, level, now, reserved);
+      if (admission != accounting::Admission::granted) [[unlikely]] {
+        if constexpr (collect) {
+          if (admission == accounting::Admission::over_cap && plan.kind == Limit::Kind::window && plan.cap[level] == plan.amount)
+            on_full(i, reserved);
+        }
+        release(record, amounts, epochs, now.ns, i);
+        return false;
+      }
+      epochs[i] = reserved.epoch;
+      if constexpr (collect) {
+        if (plan.kind == Limit::Kind::window && reserved.before + amount >= plan.threshold_at[0]) [[unlikely]]
+          crossings.at[crossings.count++] = {&record, static_cast<std::uint32_t>(i), reserved.epoch, reserved.before};
+      }
+    }
+    return true;
+  }
+
+  /// Gives back `amounts` on the first `count` limits of `record` (all of them by default).
+  static void release(const KeyRecord& record, const Amounts& amounts, const std::uint64_t* epochs, std::uint64_t now_ns,
+                      std::size_t count = max_limits_per_request) noexcept {
+    count = std::min(count, record.limit_count);
+    for (std::size_t j = 0; j < count; ++j)
+      Accounting::release(record.plans[j], record.slot->counters[j], amounts[static_cast<std::size_t>(record.plans[j].metric)],
+                          epochs[j], now_ns);
+  }
+
+  /// Folds into `result` why `record` cannot serve `request` now and for how long: its limits,
+  /// then (for a meter) its cooldown. Loads only.
+  static void verdict(const KeyRecord& record, const Request& request, const accounting::Instant& now,
+                      accounting::Verdict& result) noexcept {
+    const std::size_t level = static_cast<std::size_t>(request.priority);
+    for (std::size_t i = 0; i < record.limit_count; ++i) {
+      const LimitPlan& plan = record.plans[i];
+      const accounting::Verdict limit = Accounting::wait(plan, record.slot->counters[i], amount_of(plan.metric, request), level, now);
+      accounting::consider(result, limit.reason, limit.wait);
+    }
+  }
+
+  /// What is left of `record`'s tightest limit for `priority` (0 when it rests).
+  static double headroom(const KeyRecord& record, std::size_t level, const accounting::Instant& now) noexcept {
+    if (!health::open(*record.slot, now.ns)) return 0.0;
+    double least = 1.0;
+    for (std::size_t i = 0; i < record.limit_count; ++i)
+      least = std::min(least, Accounting::headroom(record.plans[i], record.slot->counters[i], level, now));
+    return least;
+  }
+
+  /// Calls `visit(record, epochs, current)` for the key and each meter of a reservation, in
+  /// reservation order; `current`: no reset since it was reserved (else it settles nothing).
+  template <class Visit>
+  static void each_reserved(Reservation& reservation, Visit&& visit) noexcept {
+    const KeyRecord& key = *reservation.key;
+    std::uint64_t* epochs = reservation.epochs.data();
+    visit(key, epochs, word(key.slot->generation).load(std::memory_order_relaxed) == reservation.generation);
+    if (reservation.route == nullptr) return;
+    epochs += key.limit_count;
+    for (std::size_t k = 0; k < reservation.route->count; ++k) {
+      const KeyRecord& meter = *reservation.route->records[k];
+      visit(meter, epochs, word(meter.slot->generation).load(std::memory_order_relaxed) == reservation.route_generations[k]);
+      epochs += meter.limit_count;
+    }
+  }
+};
+
+/// The records a provider's answer on a lease may be about, most specific first: the key's model
+/// meter, the group's model meter, the key, the group's shared meter.
+struct AnswerScope {
+  std::array<const KeyRecord*, 4> records{};
+  std::size_t count = 0;
+  const KeyRecord* key;  // the key itself: what a refused credential or a circuit concerns
+
+  AnswerScope(const KeyRecord& key, const MeterRoute* route) noexcept : key(&key) {
+    const KeyRecord* key_model = nullptr;
+    const KeyRecord* group_model = nullptr;
+    const KeyRecord* group_shared = nullptr;
+    if (route != nullptr) {
+      for (std::size_t k = 0; k < route->count; ++k) {
+        const KeyRecord* meter = route->records[k];
+        if (meter->group.empty()) key_model = meter;
+        else if (meter->model.empty()) group_shared = meter;
+        else group_model = meter;
+      }
+    }
+    for (const KeyRecord* record : {key_model, group_model, &key, group_shared})
+      if (record != nullptr) records[count++] = record;
+  }
+
+  /// Where a rate limit on the call lands: the model's meter when the request named one the key
+  /// or its group counts, else the key.
+  [[nodiscard]] const KeyRecord& most_specific() const noexcept { return *records[0]; }
+};
+
+}  // namespace keypool::detail
