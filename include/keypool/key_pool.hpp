@@ -28,6 +28,7 @@
 #include <keypool/alert/null.hpp>
 #include <keypool/clock/coarse.hpp>
 #include <keypool/concepts.hpp>
+#include <keypool/detail/answers.hpp>
 #include <keypool/detail/event_reporter.hpp>
 #include <keypool/detail/forecaster.hpp>
 #include <keypool/detail/health.hpp>
@@ -82,6 +83,7 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   static constexpr bool events_enabled = Events::enabled;
   /// Threshold and exhaustion events judged on the counter words (else the store reports them).
   static constexpr bool counter_events = events_enabled && Accounting::events_from_counters;
+  using Answers = detail::Answers<Accounting, Store, Events, counter_events>;
 
   template <class Pool>
   friend class detail::SelectionContext;
@@ -303,28 +305,13 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
     store_.flush();
   }
 
-  /// Per key and per limit figures at `now`. Not atomic across keys (see Snapshot). Allocates.
-  /// Thread-safe. O(keys × limits).
+  /// Per key, model, group and limit figures at `now`. Not atomic across keys (see Snapshot).
+  /// Allocates. Thread-safe. O((keys + meters) × limits).
   [[nodiscard]] Snapshot snapshot() const { return snapshot(clock_.now()); }
   [[nodiscard]] Snapshot snapshot(TimePoint now) const {
-    Snapshot snap;
-    snap.at = now;
-    const std::size_t count = key_count();
-    snap.keys.reserve(count);
-    const std::size_t providers = provider_count();
-    snap.providers.resize(providers);
-    for (std::size_t p = 0; p < providers; ++p) {
-      snap.providers[p].id = ProviderId{static_cast<std::uint32_t>(p)};
-      snap.providers[p].name = table_.provider(p).name;
-      snap.providers[p].tier = table_.provider(p).tier;
-    }
-    std::lock_guard lock{poll_mutex_};
-    for (std::size_t i = 0; i < count; ++i) {
-      snap.keys.push_back(key_snapshot(table_[i], now));
-      forecaster_.annotate(i, snap.keys.back());
-      detail::add_to(snap.totals, snap.keys.back(), table_[i]);
-      detail::add_to(snap.providers[table_[i].provider.value].totals, snap.keys.back(), table_[i]);
-    }
+    std::unique_lock lock{poll_mutex_};
+    Snapshot snap = detail::pool_snapshot<Accounting>(table_, store_, forecaster_, now);
+    lock.unlock();
     snap.sink_failures = sink_failures();
     // A queued sink swallows its inner sink's exceptions on its drainer thread: count them too.
     if constexpr (requires(const Alerts& a) { { a.sink_failures() } -> std::convertible_to<std::uint64_t>; })
@@ -520,106 +507,10 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
     switch (how) {
       case detail::Settlement::commit:
         detail::health::record_success(*key.slot);
-        if (outcome != nullptr && !outcome->remaining().empty()) apply_reports(scope, *outcome, at_ns);
+        if (outcome != nullptr && !outcome->remaining().empty()) answers().reports(scope, *outcome, at_ns);
         return;
       case detail::Settlement::cancel: return;
-      case detail::Settlement::fail: apply_outcome(scope, *outcome, at_ns); return;
-    }
-  }
-
-  /// Tightens calendar counts to what the provider reported left: a limit's usage is raised
-  /// (never lowered) so that at most the reported remainder is left. Which limit a report is
-  /// about: detail::report_target, on the records of the answer's scope, most specific first (the
-  /// model's meters, the key, its group). A report of nothing left that describes none of them
-  /// rests the most specific until the provider's reset (counts untouched).
-  void apply_reports(const detail::AnswerScope& scope, const Outcome& outcome, TimePoint now) noexcept {
-    for (const ProviderRemaining& report : outcome.remaining()) {
-      bool applied = false;
-      for (std::size_t r = 0; r < scope.count && !applied; ++r) {
-        const detail::KeyRecord& record = *scope.records[r];
-        const std::size_t i = detail::report_target(record, report, now);
-        if (i == record.limit_count) continue;
-        applied = true;
-        const detail::LimitPlan& plan = record.plans[i];
-        const accounting::Change change = Accounting::Window::raise_to(plan, record.slot->counters[i],
-                                                                       plan.amount - std::min(report.remaining, plan.amount),
-                                                                       detail::to_seconds(now));
-        if constexpr (counter_events) {
-          if (change.changed && change.after >= plan.threshold_at[0])
-            events_.crossings(record, i, plan, change.epoch, change.before, change.after, now);
-        }
-      }
-      if (!applied && report.remaining == 0 && report.resets_at > now) cool_down(scope.most_specific(), report.resets_at, now);
-    }
-  }
-
-  /// Rests a key (or a meter: one model, a group) until `until` (a longer deadline is never
-  /// shortened) and tells every instance that shares it; emits key_cooling_down when it moved.
-  void cool_down(const detail::KeyRecord& key, TimePoint until, TimePoint now) noexcept {
-    const std::uint64_t until_ns = detail::to_ns(until);
-    Accounting::share_cooldown(store_, key.slot_index, until_ns);
-    if (detail::health::block_until(*key.slot, until_ns)) events_.key(EventKind::key_cooling_down, key, now, until);
-  }
-
-  void disable_for_provider(const detail::KeyRecord& key, TimePoint now) noexcept {
-    const bool newly = detail::health::disable(*key.slot);
-    Accounting::share_disabled(store_, key.slot_index, true);  // a refused credential is refused everywhere
-    if (newly) events_.key(EventKind::key_disabled, key, now, TimePoint::max());
-  }
-
-  /// What the provider's answer does: a 429 cools the model the call named (on the key, or on its
-  /// group when only the group counts that model), else the key; a spent quota marks the windows
-  /// of the most specific record that counts them; a refused credential disables the key;
-  /// repeated transient failures open the key's circuit.
-  void apply_outcome(const detail::AnswerScope& scope, const Outcome& outcome, TimePoint now) noexcept {
-    const detail::KeyRecord& key = *scope.key;
-    if (outcome.kind() != Outcome::Kind::success && outcome.kind() != Outcome::Kind::bad_request)
-      detail::health::record_failure(*key.slot, outcome, now);
-    if (!outcome.remaining().empty()) apply_reports(scope, outcome, now);
-    switch (outcome.kind()) {
-      case Outcome::Kind::success:
-        detail::health::record_success(*key.slot);
-        return;
-      case Outcome::Kind::bad_request:
-        return;  // not the key's fault
-      case Outcome::Kind::rate_limited:
-        cool_down(scope.most_specific(),
-                  now + (outcome.retry_after() > Duration::zero() ? outcome.retry_after() : health_.default_cooldown), now);
-        return;
-      case Outcome::Kind::quota_exhausted: {
-        // Out until someone acts (billing: OpenAI's insufficient_quota, HTTP 402): disabled.
-        if (outcome.until() == TimePoint::max()) return disable_for_provider(key, now);
-        const std::int64_t now_sec = detail::to_seconds(now);
-        detail::SpentLimits spent;
-        std::int64_t longest = 0;
-        for (std::size_t r = 0; r < scope.count && spent.mask == 0; ++r) {
-          const detail::KeyRecord& record = *scope.records[r];
-          spent = detail::spent_limits(record, outcome, now);
-          longest = std::max(longest, detail::longest_window_end(record, now));
-          for (std::size_t i = 0; i < record.limit_count; ++i) {
-            if ((spent.mask & (1u << i)) == 0) continue;
-            Accounting::Window::fill(record.plans[i], record.slot->counters[i], now_sec);
-            Accounting::share_spent(store_, record.slot_index, i);  // the fleet's window is spent too
-            events_.exhausted(record, i, record.plans[i], accounting::current_window_of(record.plans[i].limit, now_sec).epoch,
-                              record.plans[i].amount, now);
-          }
-        }
-        // Nothing matched, or the provider names a later time than our windows: cool the model
-        // (or key), until the provider's time, else (a quota no record counts) until the longest
-        // window of its records resets, and at least for the default cooldown.
-        const bool has_until = detail::to_ns(outcome.until()) > detail::to_ns(now);
-        if (has_until && (spent.mask == 0 || detail::to_ns(outcome.until()) > static_cast<std::uint64_t>(spent.latest_end) * 1'000'000'000ull))
-          cool_down(scope.most_specific(), outcome.until(), now);
-        else if (spent.mask == 0)
-          cool_down(scope.most_specific(), std::max(now + health_.default_cooldown, TimePoint{std::chrono::seconds{longest}}), now);
-        return;
-      }
-      case Outcome::Kind::auth_failed:
-        return disable_for_provider(key, now);
-      case Outcome::Kind::transient:
-        if (const auto open_for = detail::health::transient_failure(*key.slot, health_, detail::to_ns(now), key.id.value))
-          cool_down(key, now + *open_for, now);
-        return;
+      case detail::Settlement::fail: answers().outcome(scope, *outcome, at_ns); return;
     }
   }
 
@@ -685,6 +576,9 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
 
   // ---------------------------------------------------------------------------------------------
   // Snapshots, and exhaustion of a provider or of the whole pool (refusal path, poll)
+
+  /// What a provider's answer does to the counts and health (detail/answers.hpp).
+  Answers answers() noexcept { return Answers{store_, events_, health_}; }
 
   KeySnapshot key_snapshot(const detail::KeyRecord& key, TimePoint now) const {
     return detail::key_snapshot<Accounting>(key, store_, table_.thresholds(), now);

@@ -54,6 +54,15 @@ struct LimitUsage {
   std::optional<TimePoint> exhausts_at{};
 };
 
+/// One meter: the limits of one model of a key, of a group, or of one model of a group.
+struct MeterSnapshot {
+  std::string model;           ///< "" for a group's shared limits
+  KeyStatus status = KeyStatus::available;  ///< available … exhausted, or cooling_down (the provider rate-limited this model)
+  TimePoint blocked_until{};   ///< cooldown end
+  std::optional<TimePoint> available_at{};
+  std::vector<LimitUsage> limits;
+};
+
 /// One key.
 struct KeySnapshot {
   KeyId id{};
@@ -79,6 +88,22 @@ struct KeySnapshot {
   /// The earliest `exhausts_at` of its limits.
   std::optional<TimePoint> exhausts_at{};
   std::vector<LimitUsage> limits;
+  /// Its models (KeyOptions::models), each with its own limits and cooldown.
+  std::vector<MeterSnapshot> models;
+  /// The group it belongs to ("" for none): see Snapshot::groups.
+  std::string group;
+};
+
+/// One group of keys that share limits (add_group).
+struct GroupSnapshot {
+  GroupId id{};
+  std::string name;
+  ProviderId provider{};
+  std::string provider_name;
+  /// Its shared limits (model ""; absent when it has none), then its models.
+  std::optional<MeterSnapshot> shared;
+  std::vector<MeterSnapshot> models;
+  std::vector<KeyId> keys;  ///< its members
 };
 
 /// Figures summed over a group of keys (a provider, or the whole pool).
@@ -116,6 +141,7 @@ struct Snapshot {
   TimePoint at{};
   std::vector<KeySnapshot> keys;
   std::vector<ProviderSnapshot> providers;
+  std::vector<GroupSnapshot> groups;
   Totals totals;
   std::uint64_t events_dropped = 0;  ///< by a queued alert sink, when the pool's sink reports it
   std::uint64_t sink_failures = 0;   ///< exceptions thrown by the alert sink and swallowed

@@ -95,6 +95,7 @@ struct KeyMeters {
   std::vector<MeterRoute> by_model;  // [0]: requests that name no model
   MeterRoute other;                  // a model beyond by_model (interned after the key was added)
   std::vector<const KeyRecord*> own_models;  // the key's model meters, for reset and snapshots
+  std::uint32_t group = ~std::uint32_t{0};   // the key's group (GroupId value), if any
 
   [[nodiscard]] const MeterRoute& route(ModelId model) const noexcept {
     return model.value < by_model.size() ? by_model[model.value] : other;

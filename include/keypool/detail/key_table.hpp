@@ -355,6 +355,7 @@ class KeyTable {
     if (plans.empty() && group == nullptr) return nullptr;
     KeyMeters& meters = key_meters_.emplace_back();
     meters.own_models = {models.begin(), models.end()};
+    if (group != nullptr) meters.group = static_cast<std::uint32_t>(group - groups_.get());
     const bool lists_models = !plans.empty() || (group != nullptr && !group->models.empty());
     auto base = [&] {
       MeterRoute route;

@@ -10,7 +10,9 @@
 
 #include <keypool/accounting/counter.hpp>
 #include <keypool/detail/health.hpp>
+#include <keypool/detail/forecaster.hpp>
 #include <keypool/detail/key_record.hpp>
+#include <keypool/detail/key_table.hpp>
 #include <keypool/detail/limit_plan.hpp>
 #include <keypool/options.hpp>
 #include <keypool/snapshot.hpp>
@@ -80,6 +82,17 @@ template <class Accounting, class Store>
   return snap;
 }
 
+/// A meter at `now` (its limits, status and cooldown), read like a key.
+template <class Accounting, class Store>
+[[nodiscard]] MeterSnapshot meter_snapshot(const KeyRecord& meter, const Store& store, const Thresholds& thresholds, TimePoint now) {
+  KeySnapshot as_key = key_snapshot<Accounting>(meter, store, thresholds, now);
+  return MeterSnapshot{.model = meter.model,
+                       .status = as_key.status,
+                       .blocked_until = as_key.blocked_until,
+                       .available_at = as_key.available_at,
+                       .limits = std::move(as_key.limits)};
+}
+
 /// Adds one key's figures to a group's totals.
 inline void add_to(Totals& totals, const KeySnapshot& key, const KeyRecord& record) noexcept {
   ++totals.keys;
@@ -103,6 +116,50 @@ inline void add_to(Totals& totals, const KeySnapshot& key, const KeyRecord& reco
   if (key.available_at && (!totals.next_recovery || *key.available_at < *totals.next_recovery))
     totals.next_recovery = key.available_at;
   if (key.exhausts_at && (!totals.exhausts_at || *key.exhausts_at < *totals.exhausts_at)) totals.exhausts_at = key.exhausts_at;
+}
+
+/// The pool at `now`: every key (with its models and forecasts), provider and group, and the
+/// totals. The caller holds the forecaster's mutex.
+template <class Accounting, class Store>
+[[nodiscard]] Snapshot pool_snapshot(const KeyTable& table, const Store& store, const Forecaster& forecaster, TimePoint now) {
+  Snapshot snap;
+  snap.at = now;
+  const std::size_t count = table.key_count();
+  snap.keys.reserve(count);
+  const std::size_t providers = table.provider_count();
+  snap.providers.resize(providers);
+  for (std::size_t p = 0; p < providers; ++p) {
+    snap.providers[p].id = ProviderId{static_cast<std::uint32_t>(p)};
+    snap.providers[p].name = table.provider(p).name;
+    snap.providers[p].tier = table.provider(p).tier;
+  }
+  const std::size_t groups = table.group_count();
+  snap.groups.resize(groups);
+  for (std::size_t g = 0; g < groups; ++g) {
+    const GroupRecord& group = table.group(g);
+    GroupSnapshot& out = snap.groups[g];
+    out.id = GroupId{static_cast<std::uint32_t>(g)};
+    out.name = group.name;
+    out.provider = group.provider;
+    out.provider_name = table.provider(group.provider.value).name;
+    if (group.shared != nullptr) out.shared = meter_snapshot<Accounting>(*group.shared, store, table.thresholds(), now);
+    for (const auto& [model, meter] : group.models) out.models.push_back(meter_snapshot<Accounting>(*meter, store, table.thresholds(), now));
+  }
+  for (std::size_t i = 0; i < count; ++i) {
+    const KeyRecord& record = table[i];
+    KeySnapshot& key = snap.keys.emplace_back(key_snapshot<Accounting>(record, store, table.thresholds(), now));
+    forecaster.annotate(i, key);
+    if (record.meters != nullptr) {
+      for (const KeyRecord* meter : record.meters->own_models) key.models.push_back(meter_snapshot<Accounting>(*meter, store, table.thresholds(), now));
+      if (const std::uint32_t g = record.meters->group; g < groups) {
+        key.group = table.group(g).name;
+        snap.groups[g].keys.push_back(record.id);
+      }
+    }
+    add_to(snap.totals, key, record);
+    add_to(snap.providers[record.provider.value].totals, key, record);
+  }
+  return snap;
 }
 
 }  // namespace keypool::detail
