@@ -87,6 +87,33 @@ static void BM_AcquireCommit_1Limit(benchmark::State& state) {
 }
 BENCHMARK(BM_AcquireCommit_1Limit)->ArgName("keys")->Arg(10);
 
+// Per-model limits: every key serves two models, and the seeds' three limits are the model's
+// (KeyOptions::models) instead of the key's; each request names one model. What a request naming
+// a model costs beside BM_AcquireCommit/keys:10 (which pays one load and compare for it: a key
+// without models or group skips it all).
+static void BM_AcquireCommit_PerModel(benchmark::State& state) {
+  DefaultPool& pool = shared_pool<DefaultPool>("per-model", static_cast<std::size_t>(state.range(0)), [](std::size_t n) {
+    auto pool = std::make_unique<DefaultPool>(kp::Capacity{.keys = n, .meters = 2 * n});
+    const kp::ProviderId provider = pool->add_provider("bench");
+    for (std::size_t i = 0; i < n; ++i)
+      pool->add_key(provider, kp::Secret{secret_for(i)}, {},
+                    {.label = "key-" + std::to_string(i), .models = {{"llama-70b", roomy_limits()}, {"llama-8b", roomy_limits()}}});
+    return pool;
+  });
+  if (state.thread_index() == 0) pool.reset_all();
+  const kp::ModelId model = pool.model("llama-8b");
+  for (auto _ : state) {
+    auto lease = pool.acquire({.tokens = 100, .model = model});
+    if (!lease) {
+      state.SkipWithError("a request was refused: the limits must admit every request of the run");
+      break;
+    }
+    lease.commit({.tokens = 100});
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_AcquireCommit_PerModel)->ArgName("keys")->Arg(10);
+
 // Two threads on a pool of ONE key: every CAS of both threads lands on the same cache lines. The
 // worst case the round-robin spreading avoids; compare with BM_AcquireCommit/keys:10/threads:2.
 static void BM_AcquireCommit_OneKey(benchmark::State& state) {

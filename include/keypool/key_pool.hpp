@@ -354,45 +354,53 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   /// group and model, `route`), rolled back on the first refusal. Threshold crossings are
   /// reported only once every limit has admitted (a reservation rolled back by a later limit must
   /// not alert, nor claim the level).
-  bool try_reserve(const detail::KeyRecord& key, const detail::MeterRoute* route, const detail::Amounts& amounts,
-                   Priority priority, const accounting::Instant& now, detail::Reservation& reservation) noexcept {
+  [[gnu::always_inline]] bool try_reserve(const detail::KeyRecord& key, const detail::MeterRoute* route, const detail::Amounts& amounts,
+                                          Priority priority, const accounting::Instant& now, detail::Reservation& reservation) noexcept {
     if (!detail::health::open(*key.slot, now.ns)) return false;
     const std::size_t level = static_cast<std::size_t>(priority);
-    detail::Crossings crossings;
-    auto on_full = [&](const detail::KeyRecord& record) {
-      return [&](std::size_t i, const accounting::Reserved& reserved) {
-        events_.exhausted(record, i, record.plans[i], reserved.epoch, reserved.before, now.at);
-      };
-    };
+    std::uint32_t crossing = 0;
+    std::array<std::uint64_t, max_limits_per_key> used_before;
     std::uint64_t* epochs = reservation.epochs.data();
-    if (!Metering::template reserve<counter_events>(key, amounts, level, now, epochs, crossings, on_full(key))) return false;
+    const bool admitted = Metering::template reserve<counter_events>(
+        key, amounts, level, now, epochs,
+        [&](std::size_t i, std::uint64_t before) {
+          crossing |= 1u << i;
+          used_before[i] = before;
+        },
+        [&](std::size_t i, const accounting::Reserved& reserved) {
+          events_.exhausted(key, i, key.plans[i], reserved.epoch, reserved.before, now.at);
+        });
+    if (!admitted) return false;
     if (route != nullptr) [[unlikely]] {
-      if (!reserve_route(key, *route, amounts, level, now, reservation, crossings)) return false;
+      if (!reserve_route(key, *route, amounts, level, now, reservation)) return false;
     }
     if constexpr (counter_events) {
-      for (std::uint32_t c = 0; c < crossings.count; ++c) [[unlikely]] {
-        const detail::Crossings::At& at = crossings.at[c];
-        const detail::LimitPlan& plan = at.record->plans[at.limit];
-        events_.crossings(*at.record, at.limit, plan, at.epoch, at.before, at.before + amounts[static_cast<std::size_t>(plan.metric)], now.at);
-      }
+      for (std::size_t i = 0; crossing != 0; ++i, crossing >>= 1)
+        if ((crossing & 1u) != 0)
+          events_.crossings(key, i, key.plans[i], epochs[i], used_before[i],
+                            used_before[i] + amounts[static_cast<std::size_t>(key.plans[i].metric)], now.at);
     }
     return true;
   }
 
   /// The meters after the key's limits: each one's health gate (a model's or a group's
   /// cooldown) and limits; on a refusal, everything reserved for the request is given back.
+  /// Their threshold crossings are reported when all stand.
   [[gnu::noinline]] bool reserve_route(const detail::KeyRecord& key, const detail::MeterRoute& route, const detail::Amounts& amounts,
-                                       std::size_t level, const accounting::Instant& now, detail::Reservation& reservation,
-                                       detail::Crossings& crossings) noexcept {
+                                       std::size_t level, const accounting::Instant& now, detail::Reservation& reservation) noexcept {
+    detail::Crossings crossings;
     std::uint64_t* epochs = reservation.epochs.data() + key.limit_count;
     for (std::size_t k = 0; k < route.count; ++k) {
       const detail::KeyRecord& meter = *route.records[k];
       reservation.route_generations[k] = detail::word(meter.slot->generation).load(std::memory_order_relaxed);
+      auto on_cross = [&](std::size_t i, std::uint64_t before) {
+        crossings.at[crossings.count++] = {&meter, static_cast<std::uint32_t>(i), epochs[i], before};
+      };
       auto on_full = [&](std::size_t i, const accounting::Reserved& reserved) {
         events_.exhausted(meter, i, meter.plans[i], reserved.epoch, reserved.before, now.at);
       };
       if (!detail::health::open(*meter.slot, now.ns) ||
-          !Metering::template reserve<counter_events>(meter, amounts, level, now, epochs, crossings, on_full)) {
+          !Metering::template reserve<counter_events>(meter, amounts, level, now, epochs, on_cross, on_full)) {
         std::uint64_t* back = epochs;
         for (std::size_t j = k; j-- > 0;) {
           back -= route.records[j]->limit_count;
@@ -402,6 +410,13 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
         return false;
       }
       epochs += meter.limit_count;
+    }
+    if constexpr (counter_events) {
+      for (std::uint32_t c = 0; c < crossings.count; ++c) {
+        const detail::Crossings::At& at = crossings.at[c];
+        const detail::LimitPlan& plan = at.record->plans[at.limit];
+        events_.crossings(*at.record, at.limit, plan, at.epoch, at.before, at.before + amounts[static_cast<std::size_t>(plan.metric)], now.at);
+      }
     }
     return true;
   }

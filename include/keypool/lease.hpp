@@ -63,7 +63,7 @@ inline constexpr std::size_t max_limits_per_request = 16;
 /// it has any) and, per limit, the window it reserved in.
 struct Reservation {
   const KeyRecord* key = nullptr;
-  const MeterRoute* route = nullptr;  // the meters reserved after the key's limits (nullptr: none)
+  const MeterRoute* route;            // the meters reserved after the key's limits (nullptr: none); set when granted
   std::uint64_t generation = 0;       // the key's reset generation when reserved
   Request estimate{};
   /// Per meter of the route, its reset generation when reserved.

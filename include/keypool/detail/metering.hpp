@@ -20,7 +20,8 @@
 
 namespace keypool::detail {
 
-/// Threshold crossings seen while reserving, reported once every record has admitted.
+/// Threshold crossings seen while reserving a route's meters, reported once every record has
+/// admitted.
 struct Crossings {
   struct At {
     const KeyRecord* record;
@@ -35,11 +36,13 @@ struct Crossings {
 template <class Accounting>
 struct Metering {
   /// Reserves `amounts` on every limit of `record` (epochs written from `epochs`), or none:
-  /// false on the first refusal, after giving back what it reserved. `on_full(i, reserved)` is
-  /// called for a limit refused at its full amount (an exhaustion event's cue).
-  template <bool collect, class OnFull>
+  /// false on the first refusal, after giving back what it reserved. With `collect`,
+  /// `on_cross(i, before)` is called for a limit whose reservation reaches its first threshold
+  /// level, and `on_full(i, reserved)` for a limit refused at its full amount (an exhaustion
+  /// event's cue).
+  template <bool collect, class OnCross, class OnFull>
   [[gnu::always_inline]] static inline bool reserve(const KeyRecord& record, const Amounts& amounts, std::size_t level,
-                                                    const accounting::Instant& now, std::uint64_t* epochs, Crossings& crossings,
+                                                    const accounting::Instant& now, std::uint64_t* epochs, OnCross&& on_cross,
                                                     OnFull&& on_full) noexcept {
     const LimitPlan* plans = record.plans;
     const std::size_t count = record.limit_count;
@@ -59,7 +62,7 @@ struct Metering {
       epochs[i] = reserved.epoch;
       if constexpr (collect) {
         if (plan.kind == Limit::Kind::window && reserved.before + amount >= plan.threshold_at[0]) [[unlikely]]
-          crossings.at[crossings.count++] = {&record, static_cast<std::uint32_t>(i), reserved.epoch, reserved.before};
+          on_cross(i, reserved.before);
       }
     }
     return true;

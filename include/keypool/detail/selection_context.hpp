@@ -62,13 +62,24 @@ class SelectionContext {
 
   [[nodiscard]] bool try_key(std::size_t i) noexcept {
     const KeyRecord& key = pool_.record(i);
-    // A key with a group or models: the meters this request counts on it, if it serves it at all
-    // (a key that does not serve the request's model is not a candidate: no verdict).
-    const MeterRoute* route = nullptr;
-    if (key.meters != nullptr) [[unlikely]] {
-      route = &key.meters->route(request_.model);
-      if (!route->serves) return false;
-    }
+    // A key with a group or models reserves on their meters too (out of line): the one load and
+    // compare a key without them pays.
+    if (key.meters != nullptr) [[unlikely]] return try_metered_key(key);
+    return try_reserve(key, nullptr);
+  }
+
+  /// The answer when no key was granted: the best verdict seen, or no_keys.
+  [[nodiscard]] Refusal refusal() const noexcept {
+    Refusal refusal;
+    if (!any_verdict_) return refusal;
+    refusal.reason = best_.reason;
+    refusal.retry_after = best_.wait;
+    refusal.resets_at = best_.wait == Duration::max() ? TimePoint::max() : now_.at + best_.wait;
+    return refusal;
+  }
+
+ private:
+  [[gnu::always_inline]] bool try_reserve(const KeyRecord& key, const MeterRoute* route) noexcept {
     // The generation is read before reserving: a reset racing with this acquire makes the lease
     // settle nothing, which can only over-count.
     const std::uint64_t generation = word(key.slot->generation).load(std::memory_order_relaxed);
@@ -88,17 +99,13 @@ class SelectionContext {
     return false;
   }
 
-  /// The answer when no key was granted: the best verdict seen, or no_keys.
-  [[nodiscard]] Refusal refusal() const noexcept {
-    Refusal refusal;
-    if (!any_verdict_) return refusal;
-    refusal.reason = best_.reason;
-    refusal.retry_after = best_.wait;
-    refusal.resets_at = best_.wait == Duration::max() ? TimePoint::max() : now_.at + best_.wait;
-    return refusal;
+  /// A key with a group or models: the meters this request counts on it, if it serves it at all
+  /// (a key that does not serve the request's model is not a candidate: no verdict).
+  [[gnu::noinline]] bool try_metered_key(const KeyRecord& key) noexcept {
+    const MeterRoute& route = key.meters->route(request_.model);
+    return route.serves && try_reserve(key, &route);
   }
 
- private:
   Pool& pool_;
   const Request& request_;
   Amounts amounts_;
