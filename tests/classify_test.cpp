@@ -806,6 +806,22 @@ TEST_CASE("the cerebras dialect reads its -day and -minute headers; the generic 
   CHECK(answer(200, cerebras_headers, "").remaining().empty());
 }
 
+TEST_CASE("Cerebras' 429s name their window: the minute's are rate limits, waiting for the exhausted figure's reset; the day's a quota", "[classify][dialect][cerebras]") {
+  constexpr std::string_view requests_429 =
+      R"({"message":"Requests per minute limit exceeded - too many requests sent.","type":"too_many_requests_error","param":"quota","code":"request_quota_exceeded"})";
+  constexpr std::string_view tokens_429 =
+      R"({"message":"Tokens per minute limit exceeded - too many tokens processed.","type":"too_many_tokens_error","param":"quota","code":"token_quota_exceeded"})";
+  constexpr std::string_view tokens_per_day_429 =
+      R"({"message":"Tokens per day limit exceeded - too many tokens processed.","type":"too_many_tokens_error","param":"quota","code":"token_quota_exceeded"})";
+  CHECK(answer(429, requests_429) == kp::Outcome::rate_limited().with_status(429));
+  CHECK(answer(429, tokens_429) == kp::Outcome::rate_limited().with_status(429));
+  CHECK(kp::classify(429, Headers{{"retry-after", "60"}}, tokens_per_day_429, now, kp::dialects::cerebras) ==
+        kp::Outcome::quota_exhausted(kp::Metric::tokens).with_status(429));
+  const Headers spent{{"x-ratelimit-limit-tokens-minute", "60000"}, {"x-ratelimit-remaining-tokens-minute", "0"},
+                      {"x-ratelimit-reset-tokens-minute", "11.382867097855"}};
+  CHECK(kp::classify(429, spent, tokens_429, now, kp::dialects::cerebras).retry_after() == 11s + 382'867'097ns);
+}
+
 TEST_CASE("in the groq dialect a daily quota's Retry-After is its end; in the generic one only the message's time is", "[classify][dialect][groq]") {
   // Groq's own answer gives both: the message's finer time decides in any dialect.
   CHECK(kp::classify(429, groq_tpd_429_headers, groq_tpd_429_wait_7m, now, kp::dialects::groq).until() == now + 7min + 12'500ms);
