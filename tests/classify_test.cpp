@@ -43,6 +43,140 @@ kp::Outcome answer(int status, const Headers& headers, std::string_view body) {
 }
 kp::Outcome answer(int status, std::string_view body) { return kp::classify(status, kp::no_headers, body, now); }
 
+// Mistral (La Plateforme): a chat completion's headers, and its 429's.
+const Headers mistral_headers{
+    {"mistral-correlation-id", "019c6f45-6523-7b29-a0d1-2e9d64650277"},
+    {"x-ratelimit-limit-req-minute", "60"},
+    {"x-ratelimit-limit-tokens-minute", "50000"},
+    {"x-ratelimit-limit-tokens-month", "4000000"},
+    {"x-ratelimit-remaining-req-minute", "59"},
+    {"x-ratelimit-remaining-tokens-minute", "47196"},
+    {"x-ratelimit-remaining-tokens-month", "3950246"},
+    {"x-ratelimit-tokens-query-cost", "2804"}};
+const Headers mistral_month_spent_headers{
+    {"x-ratelimit-limit-req-minute", "60"},          {"x-ratelimit-remaining-req-minute", "58"},
+    {"x-ratelimit-limit-tokens-minute", "50000"},    {"x-ratelimit-remaining-tokens-minute", "50000"},
+    {"x-ratelimit-limit-tokens-month", "4000000"},   {"x-ratelimit-remaining-tokens-month", "0"}};
+constexpr std::string_view mistral_429 = R"({"object":"error","message":"Rate limit exceeded","type":"rate_limited","param":null,"code":"1300"})";
+
+// OpenRouter: the 429s of free models (a day's requests, a minute's), with the headers the body
+// repeats under metadata; an upstream provider's 429 passed on; a 402 for credits.
+const Headers openrouter_day_headers{
+    {"X-RateLimit-Limit", "50"}, {"X-RateLimit-Remaining", "0"}, {"X-RateLimit-Reset", "1795478400000"}};  // midnight UTC
+constexpr std::string_view openrouter_per_day_429 =
+    R"({"error":{"message":"Rate limit exceeded: free-models-per-day. Add 10 credits to unlock 1000 free model requests per day","code":429,"metadata":{"headers":{"X-RateLimit-Limit":"50","X-RateLimit-Remaining":"0","X-RateLimit-Reset":"1795478400000"},"provider_name":null}},"user_id":"user_2yQk7Lm3Nc8Vt1Rb5Zw0Hx4Pd9s"})";
+const Headers openrouter_minute_headers{
+    {"X-RateLimit-Limit", "20"}, {"X-RateLimit-Remaining", "0"}, {"X-RateLimit-Reset", "1795420860000"}};  // in 60 s
+constexpr std::string_view openrouter_per_min_429 =
+    R"({"error":{"message":"Rate limit exceeded: free-models-per-min. ","code":429,"metadata":{"headers":{"X-RateLimit-Limit":"20","X-RateLimit-Remaining":"0","X-RateLimit-Reset":"1795420860000"},"provider_name":null}},"user_id":"user_2yQk7Lm3Nc8Vt1Rb5Zw0Hx4Pd9s"})";
+constexpr std::string_view openrouter_upstream_429 =
+    R"({"error":{"message":"Provider returned error","code":429,"metadata":{"raw":"meta-llama/llama-3.3-70b-instruct:free is temporarily rate-limited upstream. Please retry shortly, or add your own key to accumulate your rate limits: https://openrouter.ai/settings/integrations","provider_name":"Venice","is_byok":false}},"user_id":"user_2yQk7Lm3Nc8Vt1Rb5Zw0Hx4Pd9s"})";
+constexpr std::string_view openrouter_credits_402 =
+    R"({"error":{"message":"This request requires more credits, or fewer max_tokens. You requested up to 64000 tokens, but can only afford 2666. To increase, visit https://openrouter.ai/settings/credits and upgrade to a paid account","code":402,"metadata":{"provider_name":null}},"user_id":"user_2yQk7Lm3Nc8Vt1Rb5Zw0Hx4Pd9s"})";
+
+// Gemini: the minute's tokens and requests and the day's requests, spent at once (an image model).
+constexpr std::string_view gemini_three_violations = R"({
+  "error": {
+    "code": 429,
+    "message": "You exceeded your current quota, please check your plan and billing details. For more information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.",
+    "status": "RESOURCE_EXHAUSTED",
+    "details": [
+      {
+        "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+        "violations": [
+          {
+            "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_input_token_count",
+            "quotaId": "GenerateContentInputTokensPerModelPerMinute-FreeTier",
+            "quotaDimensions": {"location": "global", "model": "gemini-2.5-flash-preview-image"}
+          },
+          {
+            "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+            "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
+            "quotaDimensions": {"location": "global", "model": "gemini-2.5-flash-preview-image"}
+          },
+          {
+            "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+            "quotaId": "GenerateRequestsPerDayPerProjectPerModel-FreeTier",
+            "quotaDimensions": {"model": "gemini-2.5-flash-preview-image", "location": "global"}
+          }
+        ]
+      },
+      {
+        "@type": "type.googleapis.com/google.rpc.Help",
+        "links": [{"description": "Learn more about Gemini API quotas", "url": "https://ai.google.dev/gemini-api/docs/rate-limits"}]
+      },
+      {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "23s"}
+    ]
+  }
+}
+)";
+
+// Gemini: a model the free tier does not offer (every quota 0), the Help detail first.
+constexpr std::string_view gemini_no_allowance = R"({
+  "error": {
+    "code": 429,
+    "message": "You exceeded your current quota, please check your plan and billing details. For more information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits. To monitor your current usage, head to: https://ai.dev/rate-limit. 
+* Quota exceeded for metric: generativelanguage.googleapis.com/generate_content_free_tier_requests, limit: 0, model: gemini-3-pro
+* Quota exceeded for metric: generativelanguage.googleapis.com/generate_content_free_tier_requests, limit: 0, model: gemini-3-pro
+* Quota exceeded for metric: generativelanguage.googleapis.com/generate_content_free_tier_input_token_count, limit: 0, model: gemini-3-pro
+* Quota exceeded for metric: generativelanguage.googleapis.com/generate_content_free_tier_input_token_count, limit: 0, model: gemini-3-pro
+Please retry in 45.578569677s.",
+    "status": "RESOURCE_EXHAUSTED",
+    "details": [
+      {
+        "@type": "type.googleapis.com/google.rpc.Help",
+        "links": [{"description": "Learn more about Gemini API quotas", "url": "https://ai.google.dev/gemini-api/docs/rate-limits"}]
+      },
+      {
+        "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+        "violations": [
+          {"quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests", "quotaId": "GenerateRequestsPerDayPerProjectPerModel-FreeTier", "quotaDimensions": {"location": "global", "model": "gemini-3-pro"}},
+          {"quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests", "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier", "quotaDimensions": {"location": "global", "model": "gemini-3-pro"}},
+          {"quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_input_token_count", "quotaId": "GenerateContentInputTokensPerModelPerMinute-FreeTier", "quotaDimensions": {"location": "global", "model": "gemini-3-pro"}},
+          {"quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_input_token_count", "quotaId": "GenerateContentInputTokensPerModelPerDay-FreeTier", "quotaDimensions": {"location": "global", "model": "gemini-3-pro"}}
+        ]
+      },
+      {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "45s"}
+    ]
+  }
+}
+)";
+
+// Gemini, paid tier: the minute's input tokens.
+constexpr std::string_view gemini_paid_tier_tpm =
+    R"({"error":{"code":429,"message":"You exceeded your current quota, please check your plan and billing details. For more information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits. To monitor your current usage, head to: https://ai.dev/rate-limit. 
+* Quota exceeded for metric: generativelanguage.googleapis.com/generate_content_paid_tier_input_token_count, limit: 1000000, model: gemini-3.1-pro
+Please retry in 45.27s.","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.Help","links":[{"description":"Learn more about Gemini API quotas","url":"https://ai.google.dev/gemini-api/docs/rate-limits"}]},{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaMetric":"generativelanguage.googleapis.com/generate_content_paid_tier_input_token_count","quotaId":"GenerateContentPaidTierInputTokensPerModelPerMinute","quotaDimensions":{"model":"gemini-3.1-pro","location":"global"},"quotaValue":"1000000"}]},{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"45s"}]}})";
+
+// Gemini, embeddings: the minute's requests of the free tier.
+constexpr std::string_view gemini_embed_rpm =
+    R"({"error":{"code":429,"message":"You exceeded your current quota, please check your plan and billing details.","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.Help","links":[{"description":"Learn more about Gemini API quotas","url":"https://ai.google.dev/gemini-api/docs/rate-limits"}]},{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaMetric":"generativelanguage.googleapis.com/embed_content_free_tier_requests","quotaId":"EmbedContentRequestsPerMinutePerUserPerProjectPerModel-FreeTier","quotaDimensions":{"model":"gemini-embedding-001","location":"global"},"quotaValue":"100"}]},{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"33s"}]}})";
+
+// Vertex AI (as Gemini CLI reports it): an array of one google.rpc.Status, no quota named.
+constexpr std::string_view vertex_exhausted_array = R"([{
+  "error": {
+    "code": 429,
+    "message": "Resource has been exhausted (e.g. check quota).",
+    "status": "RESOURCE_EXHAUSTED"
+  }
+}
+])";
+constexpr std::string_view vertex_rate_limit_exceeded = R"([{
+  "error": {
+    "code": 429,
+    "message": "Resource exhausted. Please try again later. Please refer to https://cloud.google.com/vertex-ai/generative-ai/docs/error-code-429 for more details.",
+    "errors": [
+      {
+        "message": "Resource exhausted. Please try again later. Please refer to https://cloud.google.com/vertex-ai/generative-ai/docs/error-code-429 for more details.",
+        "domain": "global",
+        "reason": "rateLimitExceeded"
+      }
+    ],
+    "status": "RESOURCE_EXHAUSTED"
+  }
+}
+])";
+
 }  // namespace
 
 // =============================================================================================
@@ -253,11 +387,92 @@ TEST_CASE("RESOURCE_EXHAUSTED without a quota named is a rate limit (Vertex AI's
   CHECK(answer(429, {{"Retry-After", "4"}}, vertex_resource_exhausted) == kp::Outcome::rate_limited(4s).with_status(429));
 }
 
+TEST_CASE("Gemini's 429s as the API sends them: several quotas at once, no allowance, paid tier, embeddings, Vertex AI arrays", "[classify][gemini]") {
+  // The day's requests among the minute's violations: the day's quota decides.
+  CHECK(answer(429, gemini_three_violations) == kp::Outcome::quota_exhausted(kp::Metric::requests).with_status(429));
+  // A model the tier does not offer: every quota 0, the day's among them; 45 s would only bring another 429.
+  CHECK(answer(429, gemini_no_allowance) == kp::Outcome::quota_exhausted(kp::Metric::requests).with_status(429));
+  // The minute's input tokens of the paid tier, and the minute's embedding requests: their retryDelay.
+  CHECK(answer(429, gemini_paid_tier_tpm) == kp::Outcome::rate_limited(45s).with_status(429));
+  CHECK(answer(429, gemini_embed_rpm) == kp::Outcome::rate_limited(33s).with_status(429));
+  // Vertex AI's shared capacity, in an array: no quota named.
+  CHECK(answer(429, vertex_exhausted_array) == kp::Outcome::rate_limited().with_status(429));
+  CHECK(answer(429, vertex_rate_limit_exceeded) == kp::Outcome::rate_limited().with_status(429));
+  // Gemini sends no rate-limit headers; its dialect reads the body as every dialect does.
+  for (const std::string_view body : {gemini_three_violations, gemini_paid_tier_tpm, gemini_embed_rpm, vertex_exhausted_array}) {
+    CHECK(kp::classify(429, kp::no_headers, body, now, kp::dialects::gemini) == answer(429, body));
+    CHECK(kp::classify(429, openai_headers, body, now, kp::dialects::gemini).remaining().empty());
+  }
+}
+
 TEST_CASE("Gemini's other errors: an invalid key answered with 400 disables it; location is the request's fault", "[classify][gemini]") {
   CHECK(answer(400, gemini_key_invalid) == kp::Outcome::auth_failed().with_status(400));
   CHECK(answer(403, gemini_leaked_key) == kp::Outcome::auth_failed().with_status(403));
   CHECK(answer(400, gemini_location) == kp::Outcome::bad_request().with_status(400));
   CHECK(answer(503, gemini_overloaded) == kp::Outcome::transient().with_status(503));
+}
+
+// =============================================================================================
+// Mistral
+
+TEST_CASE("Mistral's headers in the mistral dialect: requests and tokens per minute, tokens per month, no resets", "[classify][mistral][dialect]") {
+  const auto o = kp::classify(200, mistral_headers, R"({"id":"cmpl-e5cc70bb28c444948073e77776eb30ef","object":"chat.completion"})", now,
+                              kp::dialects::mistral);
+  CHECK(o.kind() == Kind::success);
+  // An Outcome keeps one report per metric and reset (Outcome::with_remaining). Mistral sends no
+  // resets, so its month's tokens figure, read after the minute's, takes the minute's place: the
+  // month's is the one a key's other users can spend for weeks.
+  REQUIRE(o.remaining().size() == 2);
+  CHECK(o.remaining()[0] == kp::ProviderRemaining{kp::Metric::requests, 59, 60, kp::TimePoint{}, kp::Window::minute});
+  CHECK(o.remaining()[1] == kp::ProviderRemaining{kp::Metric::tokens, 3'950'246, 4'000'000, kp::TimePoint{}, kp::Window::month});
+  // The generic dialect does not read them.
+  CHECK(answer(200, mistral_headers, "{}").remaining().empty());
+}
+
+TEST_CASE("Mistral's 429 is a rate limit, for Retry-After when sent; its headers say which limit has nothing left", "[classify][mistral]") {
+  auto o = kp::classify(429, mistral_month_spent_headers, mistral_429, now, kp::dialects::mistral);
+  CHECK(o.kind() == Kind::rate_limited);
+  CHECK(o.retry_after() == Duration::zero());  // no reset is sent: the pool's default cooldown
+  REQUIRE(o.remaining().size() == 2);
+  CHECK(o.remaining()[0] == kp::ProviderRemaining{kp::Metric::requests, 58, 60, kp::TimePoint{}, kp::Window::minute});
+  CHECK(o.remaining()[1] == kp::ProviderRemaining{kp::Metric::tokens, 0, 4'000'000, kp::TimePoint{}, kp::Window::month});
+  Headers with_retry = mistral_month_spent_headers;
+  with_retry.emplace_back("Retry-After", "2");
+  CHECK(kp::classify(429, with_retry, mistral_429, now, kp::dialects::mistral).retry_after() == 2s);
+  // The same answer read as generic: the same outcome, no reports.
+  CHECK(answer(429, mistral_month_spent_headers, mistral_429) == kp::Outcome::rate_limited().with_status(429));
+  // Its earlier body.
+  CHECK(kp::classify(429, kp::no_headers, R"({"message":"Requests rate limit exceeded"})", now, kp::dialects::mistral) ==
+        kp::Outcome::rate_limited().with_status(429));
+}
+
+// =============================================================================================
+// OpenRouter
+
+TEST_CASE("OpenRouter's free-models-per-day 429 spends the day's requests; the openrouter dialect reads its millisecond reset", "[classify][openrouter][dialect]") {
+  const kp::ProviderRemaining day{kp::Metric::requests, 0, 50, midnight, kp::Window::unknown};
+  CHECK(kp::classify(429, openrouter_day_headers, openrouter_per_day_429, now, kp::dialects::openrouter) ==
+        kp::Outcome::quota_exhausted(kp::Metric::requests).with_remaining(day).with_status(429));
+  // Read as generic: the same outcome, the headers not read.
+  CHECK(answer(429, openrouter_day_headers, openrouter_per_day_429) == kp::Outcome::quota_exhausted(kp::Metric::requests).with_status(429));
+  // The body alone says it (a client that drops the headers).
+  CHECK(kp::classify(429, kp::no_headers, openrouter_per_day_429, now, kp::dialects::openrouter) ==
+        kp::Outcome::quota_exhausted(kp::Metric::requests).with_status(429));
+}
+
+TEST_CASE("OpenRouter's free-models-per-min 429 waits for its reset; an upstream provider's 429 is a rate limit; a 402 is billing", "[classify][openrouter]") {
+  auto o = kp::classify(429, openrouter_minute_headers, openrouter_per_min_429, now, kp::dialects::openrouter);
+  CHECK(o.kind() == Kind::rate_limited);
+  CHECK(o.retry_after() == 60s);  // the exhausted figure's reset
+  REQUIRE(o.remaining().size() == 1);
+  CHECK(o.remaining()[0] == kp::ProviderRemaining{kp::Metric::requests, 0, 20, now + 60s, kp::Window::unknown});
+  CHECK(answer(429, openrouter_minute_headers, openrouter_per_min_429) == kp::Outcome::rate_limited().with_status(429));
+  // Another provider behind OpenRouter refused: Retry-After when sent, else the default cooldown.
+  CHECK(kp::classify(429, kp::no_headers, openrouter_upstream_429, now, kp::dialects::openrouter) == kp::Outcome::rate_limited().with_status(429));
+  CHECK(kp::classify(429, Headers{{"Retry-After", "17"}}, openrouter_upstream_429, now, kp::dialects::openrouter) ==
+        kp::Outcome::rate_limited(17s).with_status(429));
+  CHECK(kp::classify(402, kp::no_headers, openrouter_credits_402, now, kp::dialects::openrouter) ==
+        kp::Outcome::quota_exhausted(kp::Metric::spend, kp::TimePoint::max()).with_status(402));
 }
 
 // =============================================================================================
@@ -569,13 +784,15 @@ TEST_CASE("the dialect names the windows: Groq's requests count a day, OpenAI's 
   REQUIRE(o.remaining().size() == 2);
   CHECK(o.remaining()[0] == kp::ProviderRemaining{kp::Metric::requests, 3'999, 4'000, now + 1s, kp::Window::minute});
   CHECK(o.remaining()[1] == kp::ProviderRemaining{kp::Metric::tokens, 452'000, 480'000, now + 4s, kp::Window::minute});
-  // The generic dialect, the overload without one, and the dialects with no headers of their own yet.
-  for (const kp::Dialect reading : {kp::dialects::generic, kp::dialects::gemini, kp::dialects::mistral, kp::dialects::openrouter}) {
+  // The generic dialect, and the overload without one: the same names, windows unknown.
+  o = kp::classify(200, groq_headers, body, now, kp::dialects::generic);
+  CHECK(o == answer(200, groq_headers, body));
+  REQUIRE(o.remaining().size() == 2);
+  CHECK(o.remaining()[0].window == kp::Window::unknown);
+  // Gemini, Mistral and OpenRouter do not send OpenAI's names: their dialects read none of them.
+  for (const kp::Dialect reading : {kp::dialects::gemini, kp::dialects::mistral, kp::dialects::openrouter}) {
     CAPTURE(kp::to_string(reading));
-    o = kp::classify(200, groq_headers, body, now, reading);
-    CHECK(o == answer(200, groq_headers, body));
-    REQUIRE(o.remaining().size() == 2);
-    CHECK(o.remaining()[0].window == kp::Window::unknown);
+    CHECK(kp::classify(200, groq_headers, body, now, reading).remaining().empty());
   }
   // Another provider's headers are not this dialect's: Anthropic's in the groq dialect are not read.
   CHECK(kp::classify(200, anthropic_headers, body, now, kp::dialects::groq).remaining().empty());
@@ -587,6 +804,22 @@ TEST_CASE("the cerebras dialect reads its -day and -minute headers; the generic 
   CHECK(o.remaining()[0] == kp::ProviderRemaining{kp::Metric::requests, 14'397, 14'400, now + 33'011s + 382'867'097ns, kp::Window::day});
   CHECK(o.remaining()[1] == kp::ProviderRemaining{kp::Metric::tokens, 59'140, 60'000, now + 11s + 382'867'097ns, kp::Window::minute});
   CHECK(answer(200, cerebras_headers, "").remaining().empty());
+}
+
+TEST_CASE("Cerebras' 429s name their window: the minute's are rate limits, waiting for the exhausted figure's reset; the day's a quota", "[classify][dialect][cerebras]") {
+  constexpr std::string_view requests_429 =
+      R"({"message":"Requests per minute limit exceeded - too many requests sent.","type":"too_many_requests_error","param":"quota","code":"request_quota_exceeded"})";
+  constexpr std::string_view tokens_429 =
+      R"({"message":"Tokens per minute limit exceeded - too many tokens processed.","type":"too_many_tokens_error","param":"quota","code":"token_quota_exceeded"})";
+  constexpr std::string_view tokens_per_day_429 =
+      R"({"message":"Tokens per day limit exceeded - too many tokens processed.","type":"too_many_tokens_error","param":"quota","code":"token_quota_exceeded"})";
+  CHECK(answer(429, requests_429) == kp::Outcome::rate_limited().with_status(429));
+  CHECK(answer(429, tokens_429) == kp::Outcome::rate_limited().with_status(429));
+  CHECK(kp::classify(429, Headers{{"retry-after", "60"}}, tokens_per_day_429, now, kp::dialects::cerebras) ==
+        kp::Outcome::quota_exhausted(kp::Metric::tokens).with_status(429));
+  const Headers spent{{"x-ratelimit-limit-tokens-minute", "60000"}, {"x-ratelimit-remaining-tokens-minute", "0"},
+                      {"x-ratelimit-reset-tokens-minute", "11.382867097855"}};
+  CHECK(kp::classify(429, spent, tokens_429, now, kp::dialects::cerebras).retry_after() == 11s + 382'867'097ns);
 }
 
 TEST_CASE("in the groq dialect a daily quota's Retry-After is its end; in the generic one only the message's time is", "[classify][dialect][groq]") {
@@ -819,6 +1052,63 @@ TEST_CASE("end to end: Gemini's per-day quotaId still spends the day in its dial
     CHECK(refused.refusal().reason == kp::Reason::exhausted);
     CHECK(refused.refusal().resets_at == midnight);
   }
+  clock.set(midnight);
+  CHECK(pool.acquire());
+}
+
+TEST_CASE("end to end: in the mistral dialect a 200 tightens the minute's limits and the month's; a spent month keeps the key out until it ends", "[classify][pool][dialect][mistral]") {
+  kp::clock::Manual clock{now};
+  kp::KeyPool<kp::clock::Manual> pool{clock};
+  pool.add_key(pool.add_provider("mistral", kp::dialects::mistral), kp::Secret{"mistral_dialect_month_1"},
+               {kp::Limit::requests(60).per_minute(), kp::Limit::tokens(50'000).per_minute(), kp::Limit::tokens(4'000'000).per_month()});
+  auto lease = pool.acquire({.tokens = 2'804});
+  REQUIRE(lease);
+  lease.commit({.tokens = 2'804}, lease.classify(200, mistral_headers, R"({"id":"cmpl-1"})", clock.now()));
+  auto snap = pool.snapshot();
+  CHECK(snap.keys[0].limits[0].used == 1);       // requests per minute: 60 − 59 left
+  CHECK(snap.keys[0].limits[1].used == 2'804);   // tokens per minute: this call's (the outcome keeps the month's tokens figure)
+  CHECK(snap.keys[0].limits[2].used == 49'754);  // tokens per month: 4,000,000 − 3,950,246 left
+  clock.advance(1min);
+  lease = pool.acquire({.tokens = 100});
+  REQUIRE(lease);
+  lease.fail(lease.classify(429, mistral_month_spent_headers, mistral_429, clock.now()));
+  CHECK(pool.snapshot().keys[0].limits[2].used == 4'000'000);
+  for (const auto later : {Duration{2min}, Duration{3h}, Duration{24h * 7}}) {
+    clock.set(now + later);
+    CAPTURE(later.count());
+    const auto refused = pool.acquire({.tokens = 100});
+    REQUIRE_FALSE(refused);
+    CHECK(refused.refusal().reason == kp::Reason::exhausted);
+  }
+  clock.set(sys_days{2026y / December / 1});
+  CHECK(pool.acquire({.tokens = 100}));
+}
+
+TEST_CASE("end to end: OpenRouter's per-minute 429 rests the key for its reset; its per-day 429 until midnight UTC", "[classify][pool][dialect][openrouter]") {
+  kp::clock::Manual clock{now};
+  kp::KeyPool<kp::clock::Manual> pool{clock};
+  pool.add_key(pool.add_provider("openrouter", kp::dialects::openrouter), kp::Secret{"sk-or-v1-dialect-free-1"},
+               {kp::Limit::requests(20).per_minute(), kp::Limit::requests(50).per_day()});
+  auto lease = pool.acquire();
+  REQUIRE(lease);
+  lease.fail(lease.classify(429, openrouter_minute_headers, openrouter_per_min_429, clock.now()));
+  auto refused = pool.acquire();
+  REQUIRE_FALSE(refused);
+  // The figure's amount (20) and reset name the minute's limit: it reads full until the minute ends.
+  CHECK(refused.refusal().reason == kp::Reason::exhausted);
+  CHECK(refused.refusal().resets_at == now + 60s);
+  CHECK(pool.snapshot().keys[0].limits[0].used == 20);
+  CHECK(pool.snapshot().keys[0].limits[1].used == 1);  // the day is not spent by a minute's figure
+  clock.advance(60s);
+  lease = pool.acquire();
+  REQUIRE(lease);
+  lease.fail(lease.classify(429, openrouter_day_headers, openrouter_per_day_429, clock.now()));
+  CHECK(pool.snapshot().keys[0].limits[1].used == 50);
+  clock.set(now + 15h);
+  refused = pool.acquire();
+  REQUIRE_FALSE(refused);
+  CHECK(refused.refusal().reason == kp::Reason::exhausted);
+  CHECK(refused.refusal().resets_at == midnight);
   clock.set(midnight);
   CHECK(pool.acquire());
 }

@@ -265,13 +265,15 @@ constexpr void for_each_row(Visit&& visit) {
 
 /// One limit's figures, read from the headers `names` gives in `format`: nullopt when its
 /// remaining count is absent or malformed, or when its reset time has already passed (that
-/// window is over: the count is stale). A reset further than max_wait is left unknown.
+/// window is over: the count is stale). A reset further than max_wait, or of a row without a
+/// reset header, is left unknown.
 template <class Lookup>
 std::optional<ProviderRemaining> read_limit(const Headers<Lookup>& headers, const dialect::LimitHeaders& names,
                                             dialect::ResetFormat format, TimePoint now) {
   const auto remaining = headers.count(names.remaining);
   if (!remaining) return std::nullopt;
   ProviderRemaining report{.metric = names.metric, .remaining = *remaining, .limit = headers.count(names.limit).value_or(0)};
+  if (names.reset.empty()) return report;  // the provider sends no reset for this figure (Mistral)
   if (dialect::names_a_time(format)) {
     const auto reset = headers.template read<std::optional<TimePoint>>(names.reset, [format](std::string_view v) { return reset_time(v, format); });
     if (reset) {
@@ -893,10 +895,11 @@ Outcome classify_answer(int status, const Lookup& lookup, std::string_view body,
 ///     → rate_limited(Retry-After, else the message's time, else the exhausted limit's reset);
 ///     "quota" → quota_exhausted(metric, now + Retry-After, or {}); else rate_limited.
 ///  5. the status: 401/403 → auth_failed, 429 → rate_limited, 5xx → transient, 4xx → bad_request.
-/// The status is recorded (`Outcome::status`) and the rate-limit headers — `x-ratelimit-*`
-/// (OpenAI, Groq), `anthropic-ratelimit-*` — are attached as `ProviderRemaining` reports, on
-/// every outcome, resets as `now + duration` or the RFC 3339 time. Which headers, codes and words
-/// each provider uses is data: the tables of <keypool/detail/provider_dialects.hpp>.
+/// The status is recorded (`Outcome::status`) and the rate-limit headers of the dialect's header
+/// families — `x-ratelimit-*` (OpenAI, Groq, Cerebras, Mistral, OpenRouter), `anthropic-ratelimit-*`
+/// — are attached as `ProviderRemaining` reports, on every outcome, resets as `now + duration` or
+/// the time named. Which headers, codes and words each provider uses is data: the tables of
+/// <keypool/detail/provider_dialects.hpp>.
 ///
 /// `dialect` names whose answer it is (see keypool::Dialect): the header families read and the
 /// window each report carries (`ProviderRemaining::window`), and whether a daily quota's

@@ -18,7 +18,13 @@ namespace keypool {
 ///               is when it frees up (Groq's daily limits free up continuously)
 ///   cerebras    x-ratelimit-*-requests-day (per day), x-ratelimit-*-tokens-minute (per minute)
 ///   anthropic   anthropic-ratelimit-* (per minute)
-///   gemini, mistral, openrouter   read as generic for now (their bodies are read in any dialect)
+///   gemini      no rate-limit headers: none read; its 429 bodies name the quota spent (per minute
+///               or per day), and bodies are read alike in every dialect
+///   mistral     x-ratelimit-{limit,remaining}-req-minute, -tokens-minute (per minute) and
+///               -tokens-month (per month), no resets; the older x-ratelimitbysize-*-minute
+///               (reset: ratelimitbysize-reset) and -month
+///   openrouter  x-ratelimit-{limit,remaining,reset} on its 429s: requests, the reset in Unix
+///               milliseconds, the window unknown (the same names serve the minute and the day)
 enum class Dialect : std::uint8_t { generic, openai, groq, cerebras, anthropic, gemini, mistral, openrouter };
 
 /// How many dialects there are.

@@ -43,12 +43,47 @@ constexpr std::size_t openai_family = family_index("openai");
 constexpr std::size_t groq_family = family_index("groq");
 constexpr std::size_t cerebras_family = family_index("cerebras");
 constexpr std::size_t anthropic_family = family_index("anthropic");
+constexpr std::size_t mistral_family = family_index("mistral");
+constexpr std::size_t mistral_bysize_family = family_index("mistral-bysize");
+constexpr std::size_t openrouter_family = family_index("openrouter");
 static_assert(openai_family < std::size(dialect::header_families) && anthropic_family < std::size(dialect::header_families));
 static_assert(groq_family < std::size(dialect::header_families) && cerebras_family < std::size(dialect::header_families));
+static_assert(mistral_family < std::size(dialect::header_families) && mistral_bysize_family < std::size(dialect::header_families));
+static_assert(openrouter_family < std::size(dialect::header_families));
 using OpenAIFamily = answer::HeaderFamilyRow<openai_family>;
 using GroqFamily = answer::HeaderFamilyRow<groq_family>;
 using CerebrasFamily = answer::HeaderFamilyRow<cerebras_family>;
 using AnthropicFamily = answer::HeaderFamilyRow<anthropic_family>;
+using MistralFamily = answer::HeaderFamilyRow<mistral_family>;
+using MistralBySizeFamily = answer::HeaderFamilyRow<mistral_bysize_family>;
+using OpenRouterFamily = answer::HeaderFamilyRow<openrouter_family>;
+
+// Mistral (La Plateforme), a chat completion's answer: the window in the names, no reset headers.
+const Headers mistral_headers{
+    {"mistral-correlation-id", "019c6f45-6523-7b29-a0d1-2e9d64650277"},
+    {"x-kong-request-id", "019c6f45-6523-7b29-a0d1-2e9d64650277"},
+    {"x-ratelimit-limit-req-minute", "60"},
+    {"x-ratelimit-limit-tokens-minute", "50000"},
+    {"x-ratelimit-limit-tokens-month", "4000000"},
+    {"x-ratelimit-remaining-req-minute", "59"},
+    {"x-ratelimit-remaining-tokens-minute", "47196"},
+    {"x-ratelimit-remaining-tokens-month", "3950246"},
+    {"x-ratelimit-tokens-query-cost", "2804"}};
+
+// Mistral's earlier "by size" headers: tokens per minute (reset in seconds) and per month.
+const Headers mistral_bysize_headers{
+    {"ratelimitbysize-limit", "500000"},
+    {"ratelimitbysize-remaining", "499900"},
+    {"ratelimitbysize-reset", "28"},
+    {"ratelimitbysize-query-cost", "100"},
+    {"x-ratelimitbysize-limit-minute", "500000"},
+    {"x-ratelimitbysize-remaining-minute", "499900"},
+    {"x-ratelimitbysize-limit-month", "1000000000"},
+    {"x-ratelimitbysize-remaining-month", "999899900"}};
+
+// OpenRouter's 429 for a spent day of free-model requests: the day ends at midnight UTC, in ms.
+const Headers openrouter_day_headers{
+    {"x-ratelimit-limit", "50"}, {"x-ratelimit-remaining", "0"}, {"x-ratelimit-reset", "1795478400000"}};
 
 // What the family `Family::value` reports of `headers`, as classify would attach it (with the
 // row's windows when `windows`, as a dialect that reads windows does).
@@ -71,6 +106,12 @@ template <dialect::ResetFormat Format>
 std::vector<ProviderRemaining> test_figures(std::string reset) {
   return figures<TestFamily<Format>>({{"x-test-limit", "100"}, {"x-test-remaining", "42"}, {"x-test-reset", std::move(reset)}});
 }
+// A family of one token figure per month whose provider sends no reset header.
+constexpr dialect::LimitHeaders no_reset_limits[] = {{Metric::tokens, "x-test-limit", "x-test-remaining", {}, kp::Window::month}};
+template <dialect::ResetFormat Format>
+struct NoResetFamily {
+  static constexpr dialect::HeaderFamily value{"test", no_reset_limits, Format};
+};
 template <dialect::ResetFormat Format>
 std::optional<TimePoint> reset_read(std::string reset) {
   const auto read = test_figures<Format>(std::move(reset));
@@ -82,7 +123,7 @@ std::optional<TimePoint> reset_read(std::string reset) {
 
 TEST_CASE("every row of the provider tables has its test here", "[provider_dialects]") {
   // Adding a row without a test fails here: add the row's name below with a TEST_CASE of its own.
-  const std::set<std::string_view> families_tested{"openai", "groq", "cerebras", "anthropic"};
+  const std::set<std::string_view> families_tested{"openai", "groq", "cerebras", "anthropic", "mistral", "mistral-bysize", "openrouter"};
   const std::set<std::string_view> retry_headers_tested{"retry-after-ms", "retry-after"};
   const std::set<std::string_view> dialects_tested{"common", "openai", "anthropic", "google"};
   for (const auto& family : dialect::header_families) CHECK(families_tested.contains(family.name));
@@ -188,6 +229,54 @@ TEST_CASE("header family cerebras: -requests-day and -tokens-minute, resets in d
   CHECK(figures<OpenAIFamily>(cerebras_headers).empty());
 }
 
+TEST_CASE("header family mistral: -req-minute, -tokens-minute and -tokens-month as La Plateforme sends them; no resets", "[provider_dialects][headers]") {
+  const auto read = figures<MistralFamily>(mistral_headers, true);
+  REQUIRE(read.size() == 3);
+  CHECK(read[0] == ProviderRemaining{Metric::requests, 59, 60, TimePoint{}, kp::Window::minute});
+  CHECK(read[1] == ProviderRemaining{Metric::tokens, 47'196, 50'000, TimePoint{}, kp::Window::minute});
+  CHECK(read[2] == ProviderRemaining{Metric::tokens, 3'950'246, 4'000'000, TimePoint{}, kp::Window::month});
+  // The row names no reset header: none is looked up, whatever the answer carries.
+  for (const auto& limit : MistralFamily::value.limits) CHECK(limit.reset.empty());
+  Headers with_reset = mistral_headers;
+  with_reset.emplace_back("x-ratelimit-reset-tokens-minute", "12");
+  CHECK(figures<MistralFamily>(with_reset, true) == read);
+  // A 429 of a key with no allowance for the model: a limit of 0 reads as unknown.
+  const auto none = figures<MistralFamily>({{"x-ratelimit-limit-req-minute", "0"}, {"x-ratelimit-remaining-req-minute", "0"}}, true);
+  REQUIRE(none.size() == 1);
+  CHECK(none[0] == ProviderRemaining{Metric::requests, 0, 0, TimePoint{}, kp::Window::minute});
+  // Cerebras' -tokens-minute has the same name, in another family: only the mistral dialect reads this one.
+  CHECK(dialect::reads(MistralFamily::value, kp::dialects::mistral));
+  CHECK_FALSE(dialect::reads(MistralFamily::value, kp::dialects::cerebras));
+  CHECK_FALSE(dialect::reads(MistralFamily::value, kp::dialects::generic));
+  CHECK_FALSE(dialect::reads(CerebrasFamily::value, kp::dialects::mistral));
+  CHECK(figures<MistralFamily>(openai_headers).empty());
+}
+
+TEST_CASE("header family mistral-bysize: x-ratelimitbysize-*-minute resetting in ratelimitbysize-reset, and -month", "[provider_dialects][headers]") {
+  const auto read = figures<MistralBySizeFamily>(mistral_bysize_headers, true);
+  REQUIRE(read.size() == 2);
+  CHECK(read[0] == ProviderRemaining{Metric::tokens, 499'900, 500'000, now + 28s, kp::Window::minute});
+  CHECK(read[1] == ProviderRemaining{Metric::tokens, 999'899'900, 1'000'000'000, TimePoint{}, kp::Window::month});
+  CHECK(dialect::reads(MistralBySizeFamily::value, kp::dialects::mistral));
+  CHECK_FALSE(dialect::reads(MistralBySizeFamily::value, kp::dialects::generic));
+  CHECK(figures<MistralBySizeFamily>(mistral_headers).empty());
+}
+
+TEST_CASE("header family openrouter: x-ratelimit-limit, -remaining, -reset on its 429s, resets in Unix milliseconds, no window", "[provider_dialects][headers]") {
+  auto read = figures<OpenRouterFamily>(openrouter_day_headers, true);
+  REQUIRE(read.size() == 1);
+  CHECK(read[0] == ProviderRemaining{Metric::requests, 0, 50, now + 16h, kp::Window::unknown});
+  // The minute's limit of free models, under the same names: the amount and the reset tell them apart.
+  read = figures<OpenRouterFamily>({{"X-RateLimit-Limit", "20"}, {"X-RateLimit-Remaining", "0"}, {"X-RateLimit-Reset", "1795420860000"}}, true);
+  REQUIRE(read.size() == 1);
+  CHECK(read[0] == ProviderRemaining{Metric::requests, 0, 20, now + 60s, kp::Window::unknown});
+  // Seconds are not milliseconds: a reset in seconds reads as 1970, a window long over.
+  CHECK(figures<OpenRouterFamily>({{"x-ratelimit-limit", "50"}, {"x-ratelimit-remaining", "0"}, {"x-ratelimit-reset", "1795478400"}}).empty());
+  CHECK(dialect::reads(OpenRouterFamily::value, kp::dialects::openrouter));
+  CHECK_FALSE(dialect::reads(OpenRouterFamily::value, kp::dialects::generic));
+  CHECK(figures<OpenRouterFamily>(openai_headers).empty());
+}
+
 TEST_CASE("a row's windows are its provider's; a report carries them only when the dialect reads windows", "[provider_dialects][headers]") {
   // OpenAI and Groq send the same names for different windows: their rows say which.
   for (const auto& limit : OpenAIFamily::value.limits) CHECK(limit.window == kp::Window::minute);
@@ -207,6 +296,29 @@ TEST_CASE("a row's windows are its provider's; a report carries them only when t
   CHECK_FALSE(dialect::reading_of(kp::dialects::openai).quota_wait_is_reset);
   CHECK_FALSE(dialect::reading_of(kp::dialects::generic).quota_wait_is_reset);
   CHECK(dialect::reading_of(static_cast<kp::Dialect>(200)).dialect == kp::dialects::generic);
+  // Mistral's names carry their windows; OpenRouter's one figure has none; Gemini sends no headers.
+  CHECK(dialect::reading_of(kp::dialects::mistral).windows);
+  CHECK(MistralFamily::value.limits[2].window == kp::Window::month);
+  CHECK(OpenRouterFamily::value.limits[0].window == kp::Window::unknown);
+  for (const auto& family : dialect::header_families) {
+    CAPTURE(family.name);
+    CHECK_FALSE(dialect::reads(family, kp::dialects::gemini));
+    // Who reads the OpenAI names: OpenAI, and the generic reading. Not Gemini, Mistral or OpenRouter.
+    if (family.name == "openai") {
+      CHECK(dialect::reads(family, kp::dialects::generic));
+      CHECK_FALSE(dialect::reads(family, kp::dialects::mistral));
+      CHECK_FALSE(dialect::reads(family, kp::dialects::openrouter));
+    }
+  }
+}
+
+TEST_CASE("a row without a reset header leaves the reset unknown, in any reset format", "[provider_dialects][headers]") {
+  const Headers headers{{"x-test-limit", "100"}, {"x-test-remaining", "42"}, {"x-test-reset", "30"}};
+  for (const auto& read : {figures<NoResetFamily<dialect::ResetFormat::seconds>>(headers, true),
+                           figures<NoResetFamily<dialect::ResetFormat::unix_milliseconds>>(headers, true)}) {
+    REQUIRE(read.size() == 1);
+    CHECK(read[0] == ProviderRemaining{Metric::tokens, 42, 100, TimePoint{}, kp::Window::month});
+  }
 }
 
 // =============================================================================================
@@ -277,4 +389,34 @@ TEST_CASE("body dialect google: RESOURCE_EXHAUSTED with quota ids, retryDelay, a
   CHECK(answer_to(400, {}, R"({"error":{"code":400,"message":"API key expired. Please renew the API key.","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_EXPIRED","domain":"googleapis.com"}]}})") ==
         kp::Outcome::auth_failed().with_status(400));
   CHECK(answer_to(400, {}, gemini_location) == kp::Outcome::bad_request().with_status(400));
+}
+
+TEST_CASE("body dialect google: the quota ids Gemini sends, their period by the words and their metric by \"token\"", "[provider_dialects][body]") {
+  // A 429 naming one violated quota, as Gemini writes it (the quota id, its retryDelay).
+  const auto violation = [](std::string_view quota_id, std::string_view quota_metric) {
+    return R"({"error":{"code":429,"message":"You exceeded your current quota, please check your plan and billing details.","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaMetric":")" +
+           std::string{quota_metric} + R"(","quotaId":")" + std::string{quota_id} +
+           R"(","quotaDimensions":{"location":"global","model":"gemini-2.5-flash"}}]},{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"21s"}]}})";
+  };
+  constexpr std::string_view requests_metric = "generativelanguage.googleapis.com/generate_content_free_tier_requests";
+  constexpr std::string_view tokens_metric = "generativelanguage.googleapis.com/generate_content_free_tier_input_token_count";
+  constexpr std::string_view paid_tokens_metric = "generativelanguage.googleapis.com/generate_content_paid_tier_input_token_count";
+  constexpr std::string_view embed_metric = "generativelanguage.googleapis.com/embed_content_free_tier_requests";
+  const auto per_minute = kp::Outcome::rate_limited(21s).with_status(429);
+  // Per minute: the minute's retryDelay. "PerModel" is the model the quota counts, not a month.
+  CHECK(answer_to(429, {}, violation("GenerateRequestsPerMinutePerProjectPerModel-FreeTier", requests_metric)) == per_minute);
+  CHECK(answer_to(429, {}, violation("GenerateContentInputTokensPerModelPerMinute-FreeTier", tokens_metric)) == per_minute);
+  CHECK(answer_to(429, {}, violation("GenerateContentPaidTierInputTokensPerModelPerMinute", paid_tokens_metric)) == per_minute);
+  CHECK(answer_to(429, {}, violation("GenerateContentPaidTierInputTokensPerModelPerMinute-PaidTier2",
+                                     "generativelanguage.googleapis.com/generate_content_paid_tier_2_input_token_count")) == per_minute);
+  CHECK(answer_to(429, {}, violation("EmbedContentRequestsPerMinutePerUserPerProjectPerModel-FreeTier", embed_metric)) == per_minute);
+  // Per day: the day's quota of the metric the id names, whatever the retryDelay.
+  CHECK(answer_to(429, {}, violation("GenerateRequestsPerDayPerProjectPerModel-FreeTier", requests_metric)) ==
+        kp::Outcome::quota_exhausted(Metric::requests).with_status(429));
+  CHECK(answer_to(429, {}, violation("GenerateRequestsPerDayPerProjectPerModel", "generativelanguage.googleapis.com/generate_requests_per_model_per_day")) ==
+        kp::Outcome::quota_exhausted(Metric::requests).with_status(429));
+  CHECK(answer_to(429, {}, violation("GenerateContentInputTokensPerModelPerDay-FreeTier", tokens_metric)) ==
+        kp::Outcome::quota_exhausted(Metric::tokens).with_status(429));
+  CHECK(answer_to(429, {}, violation("EmbedContentRequestsPerDayPerUserPerProjectPerModel-FreeTier", embed_metric)) ==
+        kp::Outcome::quota_exhausted(Metric::requests).with_status(429));
 }

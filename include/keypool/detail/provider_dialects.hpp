@@ -56,12 +56,13 @@ enum class Part : std::uint8_t {
 
 /// The headers that report one limit: its size, what is left, when it resets. Names are lowercase
 /// (classify looks headers up by lowercase name). A figure is reported when `remaining` holds a
-/// valid count; a missing or malformed `limit` reads as 0 (unknown), a `reset` as unknown.
+/// valid count; a missing or malformed `limit` reads as 0 (unknown), a `reset` as unknown. An
+/// empty `reset` says the provider sends none for this figure (Mistral): its reset is unknown.
 struct LimitHeaders {
   Metric metric;
   std::string_view limit;
   std::string_view remaining;
-  std::string_view reset;
+  std::string_view reset;  ///< empty: no reset header
   Window window = Window::unknown;
   Part part = Part::whole;  ///< shares are listed after their family's whole figure
 };
@@ -77,12 +78,13 @@ struct HeaderFamily {
 };
 
 // OpenAI: requests and tokens per minute. The generic reading takes these names too, without
-// their windows: Groq sends the same names for other windows.
+// their windows: Groq sends the same names for other windows. Gemini, Mistral and OpenRouter do
+// not send them: their dialects do not read them.
 inline constexpr LimitHeaders openai_limits[] = {
     {Metric::requests, "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests", Window::minute},
     {Metric::tokens, "x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens", Window::minute},
 };
-inline constexpr Dialect openai_readers[] = {Dialect::generic, Dialect::openai, Dialect::gemini, Dialect::mistral, Dialect::openrouter};
+inline constexpr Dialect openai_readers[] = {Dialect::generic, Dialect::openai};
 
 // Groq: OpenAI's names, but its requests count a day (RPD) and its tokens a minute (TPM).
 inline constexpr LimitHeaders groq_limits[] = {
@@ -121,11 +123,41 @@ inline constexpr LimitHeaders anthropic_limits[] = {
 };
 inline constexpr Dialect anthropic_readers[] = {Dialect::generic, Dialect::anthropic};
 
+// Mistral (La Plateforme): the window is in the names. Requests per minute, tokens (input and
+// output together) per minute and per month, on every answer; no reset headers, so the resets are
+// unknown. x-ratelimit-tokens-query-cost (this call's tokens) is not a limit and is not read.
+inline constexpr LimitHeaders mistral_limits[] = {
+    {Metric::requests, "x-ratelimit-limit-req-minute", "x-ratelimit-remaining-req-minute", {}, Window::minute},
+    {Metric::tokens, "x-ratelimit-limit-tokens-minute", "x-ratelimit-remaining-tokens-minute", {}, Window::minute},
+    {Metric::tokens, "x-ratelimit-limit-tokens-month", "x-ratelimit-remaining-tokens-month", {}, Window::month},
+};
+// Mistral's earlier "by size" headers, still sent on some answers: tokens per minute, resetting
+// in ratelimitbysize-reset (decimal seconds, "28"), and tokens per month, with no reset.
+inline constexpr LimitHeaders mistral_bysize_limits[] = {
+    {Metric::tokens, "x-ratelimitbysize-limit-minute", "x-ratelimitbysize-remaining-minute", "ratelimitbysize-reset", Window::minute},
+    {Metric::tokens, "x-ratelimitbysize-limit-month", "x-ratelimitbysize-remaining-month", {}, Window::month},
+};
+inline constexpr Dialect mistral_readers[] = {Dialect::mistral};
+
+// OpenRouter: requests, on its 429s (free models: a minute's and a day's limit). One set of
+// headers serves whichever limit the answer is about, so the window is left unknown: the pool
+// tells the minute's from the day's by the amount and the reset. Resets in Unix milliseconds
+// ("1779321600000": midnight UTC for the day's).
+inline constexpr LimitHeaders openrouter_limits[] = {
+    {Metric::requests, "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"},
+};
+inline constexpr Dialect openrouter_readers[] = {Dialect::openrouter};
+
+// Gemini sends no rate-limit headers: its 429 bodies name the quota spent (body dialect google).
+
 inline constexpr HeaderFamily header_families[] = {
     {"openai", openai_limits, ResetFormat::go_duration, openai_readers},
     {"groq", groq_limits, ResetFormat::go_duration, groq_readers},
     {"cerebras", cerebras_limits, ResetFormat::seconds, cerebras_readers},
     {"anthropic", anthropic_limits, ResetFormat::rfc3339, anthropic_readers},
+    {"mistral", mistral_limits, ResetFormat::seconds, mistral_readers},
+    {"mistral-bysize", mistral_bysize_limits, ResetFormat::seconds, mistral_readers},
+    {"openrouter", openrouter_limits, ResetFormat::unix_milliseconds, openrouter_readers},
 };
 
 // =============================================================================================
@@ -146,9 +178,9 @@ inline constexpr ProviderReading provider_readings[] = {
     {Dialect::groq, true, true},  // its daily limits free up continuously: Retry-After is exact
     {Dialect::cerebras, true},
     {Dialect::anthropic, true},
-    {Dialect::gemini},
-    {Dialect::mistral},
-    {Dialect::openrouter},
+    {Dialect::gemini},             // no rate-limit headers: no reports
+    {Dialect::mistral, true},
+    {Dialect::openrouter},         // its one figure has no window of its own (see openrouter_limits)
 };
 
 /// The reading of `dialect` (generic for a value out of range).
@@ -347,7 +379,9 @@ namespace checks {
   for (const HeaderFamily& family : header_families) {
     if (family.limits.empty()) return false;
     for (const LimitHeaders& limit : family.limits)
-      if (!is_lowercase_name(limit.limit) || !is_lowercase_name(limit.remaining) || !is_lowercase_name(limit.reset)) return false;
+      if (!is_lowercase_name(limit.limit) || !is_lowercase_name(limit.remaining) ||
+          (!limit.reset.empty() && !is_lowercase_name(limit.reset)))
+        return false;
   }
   for (const RetryHeader& header : retry_headers)
     if (!is_lowercase_name(header.name)) return false;
@@ -425,7 +459,7 @@ namespace checks {
 }  // namespace checks
 
 static_assert(checks::header_names_are_lowercase(),
-              "dialect::header_families, retry_headers: every header name must be given, in lowercase (classify looks headers up by lowercase name)");
+              "dialect::header_families, retry_headers: every header name must be given (a reset may be left empty), in lowercase (classify looks headers up by lowercase name)");
 static_assert(checks::each_name_read_once_per_dialect(),
               "dialect::header_families: a dialect reads a header name in two families; list it in one family's read_by only");
 static_assert(checks::readings_follow_dialects(),
