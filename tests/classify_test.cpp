@@ -419,12 +419,12 @@ TEST_CASE("Mistral's headers in the mistral dialect: requests and tokens per min
   const auto o = kp::classify(200, mistral_headers, R"({"id":"cmpl-e5cc70bb28c444948073e77776eb30ef","object":"chat.completion"})", now,
                               kp::dialects::mistral);
   CHECK(o.kind() == Kind::success);
-  // An Outcome keeps one report per metric and reset (Outcome::with_remaining). Mistral sends no
-  // resets, so its month's tokens figure, read after the minute's, takes the minute's place: the
-  // month's is the one a key's other users can spend for weeks.
-  REQUIRE(o.remaining().size() == 2);
+  // An Outcome keeps one report per metric, reset and window (Outcome::with_remaining): Mistral
+  // sends no resets, and its minute's and month's tokens figures are both kept, by their windows.
+  REQUIRE(o.remaining().size() == 3);
   CHECK(o.remaining()[0] == kp::ProviderRemaining{kp::Metric::requests, 59, 60, kp::TimePoint{}, kp::Window::minute});
-  CHECK(o.remaining()[1] == kp::ProviderRemaining{kp::Metric::tokens, 3'950'246, 4'000'000, kp::TimePoint{}, kp::Window::month});
+  CHECK(o.remaining()[1] == kp::ProviderRemaining{kp::Metric::tokens, 47'196, 50'000, kp::TimePoint{}, kp::Window::minute});
+  CHECK(o.remaining()[2] == kp::ProviderRemaining{kp::Metric::tokens, 3'950'246, 4'000'000, kp::TimePoint{}, kp::Window::month});
   // The generic dialect does not read them.
   CHECK(answer(200, mistral_headers, "{}").remaining().empty());
 }
@@ -433,9 +433,10 @@ TEST_CASE("Mistral's 429 is a rate limit, for Retry-After when sent; its headers
   auto o = kp::classify(429, mistral_month_spent_headers, mistral_429, now, kp::dialects::mistral);
   CHECK(o.kind() == Kind::rate_limited);
   CHECK(o.retry_after() == Duration::zero());  // no reset is sent: the pool's default cooldown
-  REQUIRE(o.remaining().size() == 2);
+  REQUIRE(o.remaining().size() == 3);
   CHECK(o.remaining()[0] == kp::ProviderRemaining{kp::Metric::requests, 58, 60, kp::TimePoint{}, kp::Window::minute});
-  CHECK(o.remaining()[1] == kp::ProviderRemaining{kp::Metric::tokens, 0, 4'000'000, kp::TimePoint{}, kp::Window::month});
+  CHECK(o.remaining()[1] == kp::ProviderRemaining{kp::Metric::tokens, 50'000, 50'000, kp::TimePoint{}, kp::Window::minute});
+  CHECK(o.remaining()[2] == kp::ProviderRemaining{kp::Metric::tokens, 0, 4'000'000, kp::TimePoint{}, kp::Window::month});
   Headers with_retry = mistral_month_spent_headers;
   with_retry.emplace_back("Retry-After", "2");
   CHECK(kp::classify(429, with_retry, mistral_429, now, kp::dialects::mistral).retry_after() == 2s);
@@ -1066,7 +1067,7 @@ TEST_CASE("end to end: in the mistral dialect a 200 tightens the minute's limits
   lease.commit({.tokens = 2'804}, lease.classify(200, mistral_headers, R"({"id":"cmpl-1"})", clock.now()));
   auto snap = pool.snapshot();
   CHECK(snap.keys[0].limits[0].used == 1);       // requests per minute: 60 − 59 left
-  CHECK(snap.keys[0].limits[1].used == 2'804);   // tokens per minute: this call's (the outcome keeps the month's tokens figure)
+  CHECK(snap.keys[0].limits[1].used == 2'804);   // tokens per minute: 50,000 − 47,196 left
   CHECK(snap.keys[0].limits[2].used == 49'754);  // tokens per month: 4,000,000 − 3,950,246 left
   clock.advance(1min);
   lease = pool.acquire({.tokens = 100});

@@ -345,3 +345,34 @@ TEST_CASE("meters beyond Capacity::meters are refused, keys stay addable", "[mod
   CHECK(pool.key_count() == 1);
   CHECK_NOTHROW(pool.add_key(p, kp::Secret{"secret-three"}, {rpm(1)}));
 }
+
+TEST_CASE("what the provider marked spent is told apart from what calls used", "[marked][reports]") {
+  Fixture f;
+  const auto gemini = f.pool.add_provider("gemini", kp::dialects::gemini);
+  const auto k = f.pool.add_key(gemini, kp::Secret{"AIzaSyMarkedTest01"}, {kp::Limit::requests(1'500).per_day(), rpm(15)},
+                                {.label = "gemini-1"});
+  for (int i = 0; i < 5; ++i) REQUIRE(f.pool.acquire());
+  auto lease = f.pool.acquire();
+  REQUIRE(lease);
+  lease.fail(lease.classify(429, kp::no_headers, provider_answers::gemini_per_day, f.clock.now()));
+  kp::Snapshot snap = f.pool.snapshot();
+  CHECK(snap.keys[k.value].limits[0].used == 1'500);
+  CHECK(snap.keys[k.value].limits[0].marked == 1'494);  // 6 calls counted, the rest the provider's word
+  CHECK(snap.keys[k.value].limits[1].marked == 0);
+  // The next day starts clean; reset forgets the mark too.
+  f.clock.advance(24h);
+  CHECK(f.pool.snapshot().keys[k.value].limits[0].marked == 0);
+}
+
+TEST_CASE("a report of what is left marks the difference; reset forgets it", "[marked][reports]") {
+  Fixture f;
+  const auto k = f.key({kp::Limit::tokens(6'000).per_minute()}, {.label = "groq-1"});
+  auto lease = f.pool.acquire({.tokens = 1'000});
+  REQUIRE(lease);
+  // 4,800 of 6,000 left: 1,200 used by the provider's count, 1,000 of them counted here.
+  lease.commit({.tokens = 1'000}, lease.classify(200, provider_answers::groq_free_tier_headers, "", f.clock.now()));
+  CHECK(f.pool.snapshot().keys[k.value].limits[0].used == 1'200);
+  CHECK(f.pool.snapshot().keys[k.value].limits[0].marked == 200);
+  f.pool.reset(k);
+  CHECK(f.pool.snapshot().keys[k.value].limits[0].marked == 0);
+}

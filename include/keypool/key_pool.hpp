@@ -558,6 +558,7 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
       if ((limits & (1u << i)) == 0) continue;
       Accounting::reset(key.plans[i], key.slot->counters[i]);
       Events::forget_claims(*key.slot, i);
+      detail::MarkedUsage::forget(key, i);
     }
   }
 

@@ -97,7 +97,8 @@ class Outcome {
   [[nodiscard]] constexpr Outcome with_remaining(const ProviderRemaining& report) const noexcept {
     Outcome o = *this;
     for (std::size_t i = 0; i < o.report_count_; ++i) {
-      if (o.reports_[i].metric == report.metric && o.reports_[i].resets_at == report.resets_at) {
+      if (o.reports_[i].metric == report.metric && o.reports_[i].resets_at == report.resets_at &&
+          o.reports_[i].window == report.window) {
         o.reports_[i] = report;
         return o;
       }

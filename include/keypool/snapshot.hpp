@@ -44,6 +44,11 @@ struct LimitUsage {
   std::string window;          ///< "minute", "day", "rolling", "request", …
   std::string description;     ///< "tokens 14400 per day"
   std::uint64_t used = 0;      ///< in the current window (rolling: the amount not yet replenished)
+  /// Of `used`, what a provider's answer marked used (a spent quota, a report of what is left)
+  /// rather than what calls through this process counted: 1,495 of 1,500 after 5 calls and a
+  /// "daily quota exceeded". As this process saw it (0 after a restart; other processes' marks
+  /// count as used).
+  std::uint64_t marked = 0;
   std::uint64_t limit = 0;
   std::uint64_t remaining = 0;
   double fraction = 0.0;       ///< used / limit

@@ -147,7 +147,7 @@ const std::string replacement = "\xEF\xBF\xBD";  // U+FFFD
 TEST_CASE("to_json writes every field of a snapshot with its exact value", "[export][json]") {
   const json doc = json::parse(kp::to_json(rich_snapshot()));
 
-  CHECK(field_names(doc) == std::vector<std::string>{"at", "totals", "providers", "keys", "events_dropped", "sink_failures"});
+  CHECK(field_names(doc) == std::vector<std::string>{"at", "totals", "providers", "keys", "groups", "events_dropped", "sink_failures"});
   CHECK(doc["at"] == "2026-11-24T10:42:07Z");
   CHECK(doc["events_dropped"] == 17);
   CHECK(doc["sink_failures"] == 2);
@@ -197,7 +197,7 @@ TEST_CASE("to_json writes every field of a snapshot with its exact value", "[exp
   CHECK(field_names(k0) == std::vector<std::string>{"id", "label", "provider", "tier", "weight", "status", "available_at",
                                                     "available_in_s", "successes", "failures", "rate_limited",
                                                     "consecutive_failures", "last_error", "exhausts_at", "exhausts_in_s",
-                                                    "limits"});
+                                                    "limits", "group", "models"});
   CHECK(k0["id"] == 0);
   CHECK(k0["label"] == "groq-1");
   CHECK(k0["provider"] == "groq");
@@ -216,7 +216,7 @@ TEST_CASE("to_json writes every field of a snapshot with its exact value", "[exp
 
   REQUIRE(k0["limits"].size() == 2);
   const json& minute = k0["limits"][0];
-  CHECK(field_names(minute) == std::vector<std::string>{"metric", "window", "description", "used", "limit", "remaining",
+  CHECK(field_names(minute) == std::vector<std::string>{"metric", "window", "description", "used", "marked", "limit", "remaining",
                                                         "fraction", "resets_at", "resets_in_s", "rate_per_second",
                                                         "exhausts_at", "exhausts_in_s"});
   CHECK(minute["metric"] == "requests");
@@ -294,7 +294,7 @@ TEST_CASE("to_json of an empty snapshot is valid JSON with every field", "[expor
       R"("daily_used":{"requests":0,"tokens":0,"characters":0,"units":0,"spend":0},)"
       R"("next_recovery":null,"next_recovery_in_s":null,"exhausts_at":null,"exhausts_in_s":null})";
   CHECK(text == R"({"at":"1970-01-01T00:00:00Z","totals":)" + zero_totals +
-                    R"(,"providers":[],"keys":[],"events_dropped":0,"sink_failures":0})");
+                    R"(,"providers":[],"keys":[],"groups":[],"events_dropped":0,"sink_failures":0})");
   const json doc = json::parse(text);
   CHECK(doc["keys"].empty());
   CHECK(doc["providers"].empty());
@@ -542,4 +542,38 @@ TEST_CASE("to_json of a real pool's snapshot has its keys, limits and statuses",
     CHECK(k["available_at"].is_null() == !key.available_at.has_value());
   }
   CHECK(doc["providers"].size() == snap.providers.size());
+}
+
+TEST_CASE("to_json writes each key's group and models, and each group's shared and per-model limits", "[export][json][models]") {
+  kp::clock::Manual clock{kp::TimePoint{sys_days{2026y / November / 23} + 8h}};
+  kp::KeyPool<kp::clock::Manual> pool{kp::Capacity{8}, clock};
+  const auto groq = pool.add_provider("groq");
+  const auto org = pool.add_group(groq, "org", {kp::Limit::requests(50).per_day()}, {{"llama-70b", {kp::Limit::tokens(12'000).per_minute()}}});
+  const auto a = pool.add_key(groq, kp::Secret{"gsk_json_models_a1"}, {},
+                              {.label = "a", .models = {{"llama-70b", {kp::Limit::requests(2).per_day()}}}, .group = org});
+  pool.add_key(groq, kp::Secret{"gsk_json_models_b2"}, {kp::Limit::requests(5).per_day()}, {.label = "b", .models = {{"mixtral"}}});
+  const auto model = pool.model("llama-70b");
+  for (int i = 0; i < 2; ++i) pool.acquire({.tokens = 1'000, .model = model}).commit({.tokens = 1'000});
+  const json doc = json::parse(kp::to_json(pool.snapshot()));
+  const json& key = doc["keys"][a.value];
+  CHECK(key["group"] == "org");
+  REQUIRE(key["models"].size() == 1);
+  CHECK(field_names(key["models"][0]) == std::vector<std::string>{"model", "status", "available_at", "available_in_s", "limits"});
+  CHECK(key["models"][0]["model"] == "llama-70b");
+  CHECK(key["models"][0]["status"] == "exhausted");
+  CHECK(key["models"][0]["available_at"] == "2026-11-24T00:00:00Z");
+  CHECK(key["models"][0]["limits"][0]["used"] == 2);
+  CHECK(doc["keys"][1]["group"].is_null());
+  REQUIRE(doc["keys"][1]["models"].size() == 1);
+  CHECK(doc["keys"][1]["models"][0]["model"] == "mixtral");
+  CHECK(doc["keys"][1]["models"][0]["limits"].empty());
+  REQUIRE(doc["groups"].size() == 1);
+  const json& group = doc["groups"][0];
+  CHECK(field_names(group) == std::vector<std::string>{"id", "name", "provider", "shared", "models", "keys"});
+  CHECK(group["name"] == "org");
+  CHECK(group["provider"] == "groq");
+  CHECK(group["shared"]["model"] == "");
+  CHECK(group["shared"]["limits"][0]["used"] == 2);
+  CHECK(group["models"][0]["limits"][0]["used"] == 2'000);
+  CHECK(group["keys"] == json::array({a.value}));
 }

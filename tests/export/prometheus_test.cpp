@@ -311,6 +311,7 @@ const std::vector<std::string> all_families = {
     "keypool_key_exhausts_at_seconds",
     "keypool_key_last_error_at_seconds",
     "keypool_quota_used",
+    "keypool_quota_marked",
     "keypool_quota_limit",
     "keypool_quota_remaining",
     "keypool_quota_usage_ratio",
@@ -425,6 +426,10 @@ keypool_key_last_error_at_seconds{provider="groq",key="groq-1",kind="rate_limite
 # TYPE keypool_quota_used gauge
 keypool_quota_used{provider="groq",key="groq-1",metric="requests",window="minute",limit_index="0"} 12
 keypool_quota_used{provider="groq",key="groq-1",metric="tokens",window="day",limit_index="1"} 11800
+# HELP keypool_quota_marked Of keypool_quota_used, what a provider's answer marked used (a spent quota, a report of what is left), not calls counted here.
+# TYPE keypool_quota_marked gauge
+keypool_quota_marked{provider="groq",key="groq-1",metric="requests",window="minute",limit_index="0"} 0
+keypool_quota_marked{provider="groq",key="groq-1",metric="tokens",window="day",limit_index="1"} 0
 # HELP keypool_quota_limit The limit's amount per window.
 # TYPE keypool_quota_limit gauge
 keypool_quota_limit{provider="groq",key="groq-1",metric="requests",window="minute",limit_index="0"} 30
@@ -698,4 +703,25 @@ TEST_CASE("no exported text contains a key's secret, nor any 8 characters of one
     }
   }
   CHECK_THAT(json, Contains("\"status\":\"disabled\""));  // the traffic did reach the snapshot
+}
+
+TEST_CASE("to_prometheus writes a series per limit of each key's models and of each group, labelled model and group",
+          "[export][prometheus][models]") {
+  kp::clock::Manual clock{kp::TimePoint{sys_days{2026y / November / 23} + 8h}};
+  kp::KeyPool<kp::clock::Manual> pool{kp::Capacity{8}, clock};
+  const auto groq = pool.add_provider("groq");
+  const auto org = pool.add_group(groq, "org \"1\"", {kp::Limit::requests(50).per_day()},
+                                  {{"llama-70b", {kp::Limit::tokens(12'000).per_minute()}}});
+  pool.add_key(groq, kp::Secret{"gsk_prom_models_a1"}, {kp::Limit::requests(30).per_minute()},
+               {.label = "a", .models = {{"llama-70b", {kp::Limit::requests(1'000).per_day()}}}, .group = org});
+  pool.acquire({.tokens = 700, .model = pool.model("llama-70b")}).commit({.tokens = 700});
+  const std::string text = kp::to_prometheus(pool.snapshot());
+  const Exposition e = parse_exposition(text);
+  // The key's own limit: no model, no group label.
+  CHECK(value_of(e, "keypool_quota_used", {{"key", "a"}, {"window", "minute"}}) == "1");
+  CHECK(value_of(e, "keypool_quota_used", {{"key", "a"}, {"model", "llama-70b"}}) == "1");
+  CHECK(value_of(e, "keypool_quota_limit", {{"key", "a"}, {"model", "llama-70b"}}) == "1000");
+  CHECK(value_of(e, "keypool_quota_used", {{"group", "org \"1\""}, {"window", "day"}}) == "1");
+  CHECK(value_of(e, "keypool_quota_used", {{"group", "org \"1\""}, {"model", "llama-70b"}}) == "700");
+  CHECK(text.find("group=\"org \\\"1\\\"\"") != std::string::npos);  // escaped as a label value
 }

@@ -148,7 +148,8 @@ struct BasicCalendarWindow {
   }
 
   /// Marks the window of `now_sec` spent (usage at least the limit): the provider said so.
-  static void fill(const detail::LimitPlan& plan, KeySlot::Counter& counter, std::int64_t now_sec) noexcept {
+  /// Returns what changed (nothing when it was full already).
+  static Change fill(const detail::LimitPlan& plan, KeySlot::Counter& counter, std::int64_t now_sec) noexcept {
     auto state = detail::word(counter.state);
     const WindowNow current = current_window_of(plan.limit, now_sec);
     std::uint64_t seen = state.load(std::memory_order_relaxed);
@@ -156,11 +157,11 @@ struct BasicCalendarWindow {
       const std::uint64_t stored = plan.packing.epoch(seen);
       const std::uint64_t epoch = std::max(stored, current.epoch);
       const std::uint64_t used = epoch == stored ? plan.packing.used(seen) : 0;
-      if (used >= plan.amount) return;
+      if (used >= plan.amount) return {};
       if (state.compare_exchange_weak(seen, plan.packing.pack(epoch, plan.amount), std::memory_order_relaxed)) {
         if (epoch == current.epoch)
           detail::word(counter.window_end).store(detail::WindowEnd::pack(epoch, current.end), std::memory_order_relaxed);
-        return;
+        return {true, epoch, used, plan.amount};
       }
     }
   }

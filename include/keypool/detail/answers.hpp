@@ -45,6 +45,7 @@ class Answers {
         const accounting::Change change = Accounting::Window::raise_to(plan, record.slot->counters[i],
                                                                        plan.amount - std::min(report.remaining, plan.amount),
                                                                        to_seconds(now));
+        if (change.changed) MarkedUsage::add(record, i, change.epoch, change.after - change.before);
         if constexpr (counter_events) {
           if (change.changed && change.after >= plan.threshold_at[0])
             events_.crossings(record, i, plan, change.epoch, change.before, change.after, now);
@@ -99,7 +100,8 @@ class Answers {
           longest = std::max(longest, longest_window_end(record, now));
           for (std::size_t i = 0; i < record.limit_count; ++i) {
             if ((spent.mask & (1u << i)) == 0) continue;
-            Accounting::Window::fill(record.plans[i], record.slot->counters[i], now_sec);
+            const accounting::Change change = Accounting::Window::fill(record.plans[i], record.slot->counters[i], now_sec);
+            if (change.changed) MarkedUsage::add(record, i, change.epoch, change.after - change.before);
             Accounting::share_spent(store_, record.slot_index, i);  // the fleet's window is spent too
             events_.exhausted(record, i, record.plans[i], accounting::current_window_of(record.plans[i].limit, now_sec).epoch,
                               record.plans[i].amount, now);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <string>
@@ -74,10 +75,38 @@ struct KeyRecord {
   std::uint64_t cumulative_weight = 0;  // weights of keys 0 … id, inclusive
   ProviderRecord* provider_record = nullptr;
   std::uint32_t slot_index = 0;         // the slot's number in the store (KeyBinding::index)
+  /// Per limit: what a provider's answer added to the usage in one window (not requests counted
+  /// here): (amount << 24) | (window index & 0xffffff). In this process only (see MarkedUsage).
+  mutable std::array<std::atomic<std::uint64_t>, max_limits_per_key> marked{};
   std::string label;                    // a key's label, a model meter's key's label; empty for a group
   std::string model;                    // a meter's model ("" for a key or a group's shared limits)
   std::string group;                    // a group meter's group name
   Secret secret;
+};
+
+/// What a provider's answer marked used of a limit, apart from what requests used: kept per
+/// record and limit for the window it was marked in, so a snapshot can tell "spent because the
+/// provider said so" from "used by calls". Cold path only (reports, quota answers, snapshots).
+struct MarkedUsage {
+  static constexpr std::uint64_t epoch_mask = (std::uint64_t{1} << 24) - 1;
+  static constexpr std::uint64_t max_amount = (std::uint64_t{1} << 40) - 1;
+
+  /// Adds `amount` marked in window `epoch` of limit i (a later window's mark replaces it).
+  static void add(const KeyRecord& record, std::size_t i, std::uint64_t epoch, std::uint64_t amount) noexcept {
+    auto& word = record.marked[i];
+    std::uint64_t seen = word.load(std::memory_order_relaxed);
+    for (;;) {
+      const std::uint64_t base = (seen & epoch_mask) == (epoch & epoch_mask) ? seen >> 24 : 0;
+      const std::uint64_t total = std::min(max_amount, base + std::min(amount, max_amount));
+      if (word.compare_exchange_weak(seen, (total << 24) | (epoch & epoch_mask), std::memory_order_relaxed)) return;
+    }
+  }
+  /// What was marked of limit i in window `epoch`.
+  [[nodiscard]] static std::uint64_t in(const KeyRecord& record, std::size_t i, std::uint64_t epoch) noexcept {
+    const std::uint64_t word = record.marked[i].load(std::memory_order_relaxed);
+    return (word & epoch_mask) == (epoch & epoch_mask) ? word >> 24 : 0;
+  }
+  static void forget(const KeyRecord& record, std::size_t i) noexcept { record.marked[i].store(0, std::memory_order_relaxed); }
 };
 
 /// The meters a request on a key reserves besides the key's own limits, in order: the group's

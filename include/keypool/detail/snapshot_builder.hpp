@@ -54,6 +54,8 @@ template <class Accounting, class Store>
     const accounting::Usage read = Accounting::usage(store, key.slot_index, i, plan, key.slot->counters[i], instant);
     usage.used = read.used;
     usage.resets_at = read.resets_at;
+    if (plan.kind == Limit::Kind::window)
+      usage.marked = std::min(usage.used, MarkedUsage::in(key, i, accounting::current_window_of(plan.limit, instant.sec).epoch));
     if (plan.kind == Limit::Kind::window && usage.used >= plan.amount) {
       full = true;
       full_until = std::max(full_until, usage.resets_at);

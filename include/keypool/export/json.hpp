@@ -128,6 +128,8 @@ inline void append_limit(std::string& out, const LimitUsage& limit, TimePoint no
   append_string(out, limit.description);
   out += ",\"used\":";
   text::append_uint(out, limit.used);
+  out += ",\"marked\":";
+  text::append_uint(out, limit.marked);
   out += ",\"limit\":";
   text::append_uint(out, limit.limit);
   out += ",\"remaining\":";
@@ -139,6 +141,35 @@ inline void append_limit(std::string& out, const LimitUsage& limit, TimePoint no
   append_double(out, limit.rate_per_second);
   append_time_pair(out, "exhausts_at", "exhausts_in_s", limit.exhausts_at, now);
   out += '}';
+}
+
+inline void append_limits(std::string& out, const std::vector<LimitUsage>& limits, TimePoint now) {
+  out += '[';
+  for (std::size_t i = 0; i < limits.size(); ++i) {
+    if (i != 0) out += ',';
+    append_limit(out, limits[i], now);
+  }
+  out += ']';
+}
+
+inline void append_meter(std::string& out, const MeterSnapshot& meter, TimePoint now) {
+  out += "{\"model\":";
+  append_string(out, meter.model);
+  out += ",\"status\":";
+  append_string(out, to_string(meter.status));
+  append_time_pair(out, "available_at", "available_in_s", meter.available_at, now);
+  out += ",\"limits\":";
+  append_limits(out, meter.limits, now);
+  out += '}';
+}
+
+inline void append_meters(std::string& out, const std::vector<MeterSnapshot>& meters, TimePoint now) {
+  out += '[';
+  for (std::size_t i = 0; i < meters.size(); ++i) {
+    if (i != 0) out += ',';
+    append_meter(out, meters[i], now);
+  }
+  out += ']';
 }
 
 inline void append_key(std::string& out, const KeySnapshot& key, TimePoint now) {
@@ -177,10 +208,32 @@ inline void append_key(std::string& out, const KeySnapshot& key, TimePoint now) 
     out += "null";
   }
   append_time_pair(out, "exhausts_at", "exhausts_in_s", key.exhausts_at, now);
-  out += ",\"limits\":[";
-  for (std::size_t i = 0; i < key.limits.size(); ++i) {
+  out += ",\"limits\":";
+  append_limits(out, key.limits, now);
+  out += ",\"group\":";
+  if (key.group.empty()) out += "null";
+  else append_string(out, key.group);
+  out += ",\"models\":";
+  append_meters(out, key.models, now);
+  out += '}';
+}
+
+inline void append_group(std::string& out, const GroupSnapshot& group, TimePoint now) {
+  out += "{\"id\":";
+  text::append_uint(out, group.id.value);
+  out += ",\"name\":";
+  append_string(out, group.name);
+  out += ",\"provider\":";
+  append_string(out, group.provider_name);
+  out += ",\"shared\":";
+  if (group.shared) append_meter(out, *group.shared, now);
+  else out += "null";
+  out += ",\"models\":";
+  append_meters(out, group.models, now);
+  out += ",\"keys\":[";
+  for (std::size_t i = 0; i < group.keys.size(); ++i) {
     if (i != 0) out += ',';
-    append_limit(out, key.limits[i], now);
+    text::append_uint(out, group.keys[i].value);
   }
   out += "]}";
 }
@@ -190,7 +243,9 @@ inline void append_key(std::string& out, const KeySnapshot& key, TimePoint now) 
 /// The snapshot as one line of JSON (RFC 8259, valid UTF-8, no trailing newline):
 ///
 ///   {"at":"2026-11-24T10:42:07Z","totals":{…},"providers":[{"id","name","tier","totals"}…],
-///    "keys":[{"id","label","provider","tier","weight","status","available_at",…,"limits":[…]}…],
+///    "keys":[{"id","label","provider","tier","weight","status","available_at",…,"limits":[…],
+///             "group","models":[{"model","status","available_at","limits":[…]}…]}…],
+///    "groups":[{"id","name","provider","shared","models","keys"}…],
 ///    "events_dropped":0,"sink_failures":0}
 ///
 /// Every field is always present, in that order; a value that is absent is `null`. Times are RFC
@@ -232,6 +287,11 @@ inline void append_key(std::string& out, const KeySnapshot& key, TimePoint now) 
   for (std::size_t i = 0; i < snapshot.keys.size(); ++i) {
     if (i != 0) out += ',';
     detail::json::append_key(out, snapshot.keys[i], snapshot.at);
+  }
+  out += "],\"groups\":[";
+  for (std::size_t i = 0; i < snapshot.groups.size(); ++i) {
+    if (i != 0) out += ',';
+    detail::json::append_group(out, snapshot.groups[i], snapshot.at);
   }
   out += "],\"events_dropped\":";
   detail::text::append_uint(out, snapshot.events_dropped);

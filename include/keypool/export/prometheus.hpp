@@ -233,19 +233,37 @@ inline std::string label_prefix(Labels labels) {
   for (std::size_t i = 0; i < snapshot.keys.size(); ++i)
     key_labels.push_back(detail::prometheus::label_prefix({{"provider", snapshot.keys[i].provider_name}, {"key", names[i]}}));
 
-  // Calls f(prefix, limit, labels) for every limit of every key, labels being its metric, window
-  // and limit_index.
+  // Every counted list of limits, with its series prefix: each key's own limits
+  // (`provider,key`), each of its models' (`provider,key,model`), each group's shared limits
+  // (`provider,group`) and each group's models' (`provider,group,model`).
+  std::vector<std::pair<std::string, const std::vector<LimitUsage>*>> counted;
+  for (std::size_t k = 0; k < snapshot.keys.size(); ++k) {
+    const KeySnapshot& key = snapshot.keys[k];
+    counted.emplace_back(key_labels[k], &key.limits);
+    for (const MeterSnapshot& model : key.models)
+      counted.emplace_back(key_labels[k] + ',' + detail::prometheus::label_prefix({{"model", detail::text::valid_utf8(model.model)}}),
+                           &model.limits);
+  }
+  for (const GroupSnapshot& group : snapshot.groups) {
+    const std::string prefix =
+        detail::prometheus::label_prefix({{"provider", group.provider_name}, {"group", detail::text::valid_utf8(group.name)}});
+    if (group.shared) counted.emplace_back(prefix, &group.shared->limits);
+    for (const MeterSnapshot& model : group.models)
+      counted.emplace_back(prefix + ',' + detail::prometheus::label_prefix({{"model", detail::text::valid_utf8(model.model)}}), &model.limits);
+  }
+
+  // Calls f(prefix, limit, labels) for every limit counted, labels being its metric, window and
+  // limit_index.
   const auto for_each_limit = [&](auto&& f) {
     char index[24];
-    for (std::size_t k = 0; k < snapshot.keys.size(); ++k) {
-      const KeySnapshot& key = snapshot.keys[k];
-      for (std::size_t i = 0; i < key.limits.size(); ++i) {
-        const LimitUsage& limit = key.limits[i];
+    for (const auto& [prefix, limits] : counted) {
+      for (std::size_t i = 0; i < limits->size(); ++i) {
+        const LimitUsage& limit = (*limits)[i];
         const auto written = std::to_chars(index, index + sizeof index, i);
         const Label labels[] = {{"metric", to_string(limit.metric)},
                                 {"window", limit.window},
                                 {"limit_index", std::string_view{index, static_cast<std::size_t>(written.ptr - index)}}};
-        f(std::string_view{key_labels[k]}, limit, Labels{std::span<const Label>{labels}});
+        f(std::string_view{prefix}, limit, Labels{std::span<const Label>{labels}});
       }
     }
   };
@@ -355,6 +373,11 @@ inline std::string label_prefix(Labels labels) {
   for_each_limit([&](std::string_view prefix, const LimitUsage& limit, Labels labels) {
     w.sample("keypool_quota_used", prefix, labels,
              limit.used);
+  });
+  w.family("keypool_quota_marked", "gauge",
+           "Of keypool_quota_used, what a provider's answer marked used (a spent quota, a report of what is left), not calls counted here.");
+  for_each_limit([&](std::string_view prefix, const LimitUsage& limit, Labels labels) {
+    w.sample("keypool_quota_marked", prefix, labels, limit.marked);
   });
   w.family("keypool_quota_limit", "gauge", "The limit's amount per window.");
   for_each_limit([&](std::string_view prefix, const LimitUsage& limit, Labels labels) {
