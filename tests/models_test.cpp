@@ -376,3 +376,36 @@ TEST_CASE("a report of what is left marks the difference; reset forgets it", "[m
   f.pool.reset(k);
   CHECK(f.pool.snapshot().keys[k.value].limits[0].marked == 0);
 }
+
+TEST_CASE("the limits a provider reports are kept per limit; a configured limit that disagrees raises limit_mismatch once",
+          "[learned][reports][events]") {
+  Fixture f;
+  // Configured 5,000 tokens a minute; Groq's free tier reports 6,000 (groq_free_tier_headers).
+  const auto k = f.key({kp::Limit::requests(14'400).per_day(), kp::Limit::tokens(5'000).per_minute()}, {.label = "groq-1"});
+  for (int call = 0; call < 2; ++call) {
+    auto lease = f.pool.acquire({.tokens = 100});
+    REQUIRE(lease);
+    lease.commit({.tokens = 100}, lease.classify(200, provider_answers::groq_free_tier_headers, "", f.clock.now()));
+  }
+  REQUIRE(f.count(kp::EventKind::limit_mismatch) == 1);  // the same figure twice: once
+  for (const auto& e : f.events)
+    if (e.kind == kp::EventKind::limit_mismatch) {
+      CHECK(e.key_label == "groq-1");
+      CHECK(e.metric == kp::Metric::tokens);
+      CHECK(e.window == "minute");
+      CHECK(e.limit == 5'000);
+      CHECK(e.reported == 6'000);
+      CHECK(kp::format_event(e) ==
+            "2026-11-23T08:00:00Z limit_mismatch provider=groq key=groq-1 metric=tokens window=minute used=0 limit=5000 reported=6000");
+    }
+  const kp::Snapshot snap = f.pool.snapshot();
+  const kp::LimitUsage& day = snap.keys[k.value].limits[0];
+  REQUIRE(day.reported_limit);
+  CHECK(*day.reported_limit == 14'400);  // agrees: no event
+  CHECK(*day.reported_remaining == 14'399);
+  CHECK(day.reported_at == f.clock.now());
+  const kp::LimitUsage& minute = snap.keys[k.value].limits[1];
+  CHECK(minute.reported_limit == std::optional<std::uint64_t>{6'000});
+  CHECK(minute.reported_remaining == std::optional<std::uint64_t>{4'800});
+  CHECK(minute.limit == 5'000);  // the configured limit stands
+}

@@ -24,6 +24,7 @@ enum class EventKind : std::uint8_t {
   exhaustion_forecast,  // at the current rate a key or provider runs out before its reset
   backend_unavailable,  // the storage backend cannot be reached
   events_dropped,       // a queued sink had to drop `count` events
+  limit_mismatch,       // a provider reports a limit (`reported`) other than the one configured (`limit`)
 };
 
 [[nodiscard]] constexpr std::string_view to_string(EventKind kind) noexcept {
@@ -40,6 +41,7 @@ enum class EventKind : std::uint8_t {
     case EventKind::exhaustion_forecast: return "exhaustion_forecast";
     case EventKind::backend_unavailable: return "backend_unavailable";
     case EventKind::events_dropped: return "events_dropped";
+    case EventKind::limit_mismatch: return "limit_mismatch";
   }
   return "unknown";
 }
@@ -66,6 +68,7 @@ struct Event {
   ProviderId to_provider{};        ///< failover: where traffic went
   std::string_view to_provider_name{};
   std::uint64_t count = 0;         ///< events_dropped: how many
+  std::uint64_t reported = 0;      ///< limit_mismatch: the limit the provider reports
 };
 
 }  // namespace keypool

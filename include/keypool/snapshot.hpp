@@ -49,6 +49,11 @@ struct LimitUsage {
   /// "daily quota exceeded". As this process saw it (0 after a restart; other processes' marks
   /// count as used).
   std::uint64_t marked = 0;
+  /// What the provider last reported of this limit (x-ratelimit-limit-*, -remaining-*), and when;
+  /// absent before its first report. A `reported_limit` other than `limit` raised limit_mismatch.
+  std::optional<std::uint64_t> reported_limit{};
+  std::optional<std::uint64_t> reported_remaining{};
+  std::optional<TimePoint> reported_at{};
   std::uint64_t limit = 0;
   std::uint64_t remaining = 0;
   double fraction = 0.0;       ///< used / limit

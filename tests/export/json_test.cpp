@@ -216,7 +216,7 @@ TEST_CASE("to_json writes every field of a snapshot with its exact value", "[exp
 
   REQUIRE(k0["limits"].size() == 2);
   const json& minute = k0["limits"][0];
-  CHECK(field_names(minute) == std::vector<std::string>{"metric", "window", "description", "used", "marked", "limit", "remaining",
+  CHECK(field_names(minute) == std::vector<std::string>{"metric", "window", "description", "used", "marked", "reported", "limit", "remaining",
                                                         "fraction", "resets_at", "resets_in_s", "rate_per_second",
                                                         "exhausts_at", "exhausts_in_s"});
   CHECK(minute["metric"] == "requests");

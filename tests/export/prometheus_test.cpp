@@ -312,6 +312,7 @@ const std::vector<std::string> all_families = {
     "keypool_key_last_error_at_seconds",
     "keypool_quota_used",
     "keypool_quota_marked",
+    "keypool_quota_reported_limit",
     "keypool_quota_limit",
     "keypool_quota_remaining",
     "keypool_quota_usage_ratio",
@@ -430,6 +431,8 @@ keypool_quota_used{provider="groq",key="groq-1",metric="tokens",window="day",lim
 # TYPE keypool_quota_marked gauge
 keypool_quota_marked{provider="groq",key="groq-1",metric="requests",window="minute",limit_index="0"} 0
 keypool_quota_marked{provider="groq",key="groq-1",metric="tokens",window="day",limit_index="1"} 0
+# HELP keypool_quota_reported_limit The limit's amount as the provider last reported it (x-ratelimit-limit-*); absent before a report.
+# TYPE keypool_quota_reported_limit gauge
 # HELP keypool_quota_limit The limit's amount per window.
 # TYPE keypool_quota_limit gauge
 keypool_quota_limit{provider="groq",key="groq-1",metric="requests",window="minute",limit_index="0"} 30

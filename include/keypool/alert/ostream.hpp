@@ -145,7 +145,7 @@ inline void append_field(std::string& out, std::string_view name) {
 /// Which fields a kind prints (besides time and kind), in the line's fixed order.
 struct EventFields {
   bool provider = false, key = false, to_provider = false, metric = false, level = false, usage = false,
-       count = false, eta = false, resets_at = false;
+       count = false, eta = false, resets_at = false, reported = false;
 };
 
 /// The fields of docs/alerts.md's table: fixed per kind, except where the pool fills a field
@@ -172,6 +172,8 @@ struct EventFields {
     case EventKind::backend_unavailable:
       return {.provider = !e.provider_name.empty(), .key = !e.key_label.empty(), .resets_at = e.resets_at != TimePoint{}};
     case EventKind::events_dropped: return {.count = true};
+    case EventKind::limit_mismatch:
+      return {.provider = true, .key = true, .metric = true, .usage = true, .reported = true};
   }
   return {};
 }
@@ -198,9 +200,17 @@ inline void format_event(std::string& out, const Event& event) {
     detail::append_field(out, "provider");
     detail::append_value(out, event.provider_name);
   }
-  if (f.key) {
+  if (f.key && !(event.key_label.empty() && !event.group.empty())) {
     detail::append_field(out, "key");
     detail::append_value(out, event.key_label);
+  }
+  if (!event.group.empty()) {
+    detail::append_field(out, "group");
+    detail::append_value(out, event.group);
+  }
+  if (!event.model.empty()) {
+    detail::append_field(out, "model");
+    detail::append_value(out, event.model);
   }
   if (f.to_provider) {
     detail::append_field(out, "to_provider");
@@ -221,6 +231,10 @@ inline void format_event(std::string& out, const Event& event) {
     detail::append_digits(out, event.used);
     detail::append_field(out, "limit");
     detail::append_digits(out, event.limit);
+  }
+  if (f.reported) {
+    detail::append_field(out, "reported");
+    detail::append_digits(out, event.reported);
   }
   if (f.count) {
     detail::append_field(out, "count");

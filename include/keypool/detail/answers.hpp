@@ -42,6 +42,7 @@ class Answers {
         if (i == record.limit_count) continue;
         applied = true;
         const LimitPlan& plan = record.plans[i];
+        learn(record, i, plan, report, now);
         const accounting::Change change = Accounting::Window::raise_to(plan, record.slot->counters[i],
                                                                        plan.amount - std::min(report.remaining, plan.amount),
                                                                        to_seconds(now));
@@ -127,6 +128,16 @@ class Answers {
   }
 
  private:
+  /// Keeps the provider's figures for limit i; a reported limit other than the configured one
+  /// raises limit_mismatch, once per figure (again only when the provider's figure changes).
+  void learn(const KeyRecord& record, std::size_t i, const LimitPlan& plan, const ProviderRemaining& report, TimePoint now) noexcept {
+    record.reported_remaining[i].store(report.remaining, std::memory_order_relaxed);
+    record.reported_at[i].store(to_ns(now), std::memory_order_relaxed);
+    if (report.limit == 0) return;  // the provider did not say
+    const std::uint64_t before = record.reported_limit[i].exchange(report.limit, std::memory_order_relaxed);
+    if (before != report.limit && report.limit != plan.amount) events_.mismatch(record, plan, report.limit, now);
+  }
+
   Store& store_;
   Events& events_;
   const HealthOptions& health_;

@@ -139,6 +139,19 @@ class EventReporter {
     }
   }
 
+  /// The provider reports `reported` as the amount of a limit (`plan`) configured otherwise.
+  [[gnu::noinline, gnu::cold]] void mismatch(const KeyRecord& key, const LimitPlan& plan, std::uint64_t reported,
+                                              TimePoint now) noexcept {
+    if constexpr (enabled) {
+      Event event = key_event(EventKind::limit_mismatch, key, now, TimePoint{});
+      event.metric = plan.metric;
+      event.window = plan.limit.window_name();
+      event.limit = plan.amount;
+      event.reported = reported;
+      deliver(event);
+    }
+  }
+
   /// Forgets what limit i reported (a reset: its levels may fire again).
   static void forget_claims(KeySlot& slot, std::size_t i) noexcept { word(slot.alerted[i]).store(0, std::memory_order_relaxed); }
 

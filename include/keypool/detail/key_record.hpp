@@ -78,6 +78,11 @@ struct KeyRecord {
   /// Per limit: what a provider's answer added to the usage in one window (not requests counted
   /// here): (amount << 24) | (window index & 0xffffff). In this process only (see MarkedUsage).
   mutable std::array<std::atomic<std::uint64_t>, max_limits_per_key> marked{};
+  /// Per limit: the last figures a provider reported for it (x-ratelimit-limit-*, -remaining-*)
+  /// and when (ns; 0: never). Each word is read atomically, not the three together.
+  mutable std::array<std::atomic<std::uint64_t>, max_limits_per_key> reported_limit{};
+  mutable std::array<std::atomic<std::uint64_t>, max_limits_per_key> reported_remaining{};
+  mutable std::array<std::atomic<std::uint64_t>, max_limits_per_key> reported_at{};
   std::string label;                    // a key's label, a model meter's key's label; empty for a group
   std::string model;                    // a meter's model ("" for a key or a group's shared limits)
   std::string group;                    // a group meter's group name

@@ -54,6 +54,12 @@ template <class Accounting, class Store>
     const accounting::Usage read = Accounting::usage(store, key.slot_index, i, plan, key.slot->counters[i], instant);
     usage.used = read.used;
     usage.resets_at = read.resets_at;
+    if (const std::uint64_t at = key.reported_at[i].load(std::memory_order_relaxed); at != 0) {
+      usage.reported_at = TimePoint{Duration{static_cast<std::int64_t>(at)}};
+      usage.reported_remaining = key.reported_remaining[i].load(std::memory_order_relaxed);
+      if (const std::uint64_t reported = key.reported_limit[i].load(std::memory_order_relaxed); reported != 0)
+        usage.reported_limit = reported;
+    }
     if (plan.kind == Limit::Kind::window)
       usage.marked = std::min(usage.used, MarkedUsage::in(key, i, accounting::current_window_of(plan.limit, instant.sec).epoch));
     if (plan.kind == Limit::Kind::window && usage.used >= plan.amount) {

@@ -130,6 +130,19 @@ inline void append_limit(std::string& out, const LimitUsage& limit, TimePoint no
   text::append_uint(out, limit.used);
   out += ",\"marked\":";
   text::append_uint(out, limit.marked);
+  out += ",\"reported\":";
+  if (limit.reported_at) {
+    out += "{\"limit\":";
+    if (limit.reported_limit) text::append_uint(out, *limit.reported_limit);
+    else out += "null";
+    out += ",\"remaining\":";
+    text::append_uint(out, limit.reported_remaining.value_or(0));
+    out += ",\"at\":";
+    append_time(out, *limit.reported_at);
+    out += '}';
+  } else {
+    out += "null";
+  }
   out += ",\"limit\":";
   text::append_uint(out, limit.limit);
   out += ",\"remaining\":";

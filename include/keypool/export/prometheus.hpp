@@ -379,6 +379,11 @@ inline std::string label_prefix(Labels labels) {
   for_each_limit([&](std::string_view prefix, const LimitUsage& limit, Labels labels) {
     w.sample("keypool_quota_marked", prefix, labels, limit.marked);
   });
+  w.family("keypool_quota_reported_limit", "gauge",
+           "The limit's amount as the provider last reported it (x-ratelimit-limit-*); absent before a report.");
+  for_each_limit([&](std::string_view prefix, const LimitUsage& limit, Labels labels) {
+    if (limit.reported_limit) w.sample("keypool_quota_reported_limit", prefix, labels, *limit.reported_limit);
+  });
   w.family("keypool_quota_limit", "gauge", "The limit's amount per window.");
   for_each_limit([&](std::string_view prefix, const LimitUsage& limit, Labels labels) {
     w.sample("keypool_quota_limit", prefix, labels,
