@@ -409,3 +409,32 @@ TEST_CASE("the limits a provider reports are kept per limit; a configured limit 
   CHECK(minute.reported_remaining == std::optional<std::uint64_t>{4'800});
   CHECK(minute.limit == 5'000);  // the configured limit stands
 }
+
+TEST_CASE("a report about a window the key does not count is kept as observed, beside the configured limits",
+          "[observed][reports]") {
+  Fixture f;
+  // The seed's Groq key: tokens per day only. Groq's headers speak of requests per day (no such
+  // limit here) and tokens per minute (not the day: never drained into it).
+  const auto k = f.key({kp::Limit::tokens(14'400).per_day()}, {.label = "groq-1"});
+  auto lease = f.pool.acquire({.tokens = 1'200});
+  REQUIRE(lease);
+  lease.commit({.tokens = 1'200}, lease.classify(200, provider_answers::groq_free_tier_headers, "", f.clock.now()));
+  const kp::Snapshot snap = f.pool.snapshot();
+  CHECK(snap.keys[k.value].limits[0].used == 1'200);  // the day holds what was used, nothing more
+  CHECK(snap.keys[k.value].limits[0].marked == 0);
+  const std::vector<kp::ProviderRemaining> expected{
+      {kp::Metric::requests, 14'399, 14'400, f.clock.now() + 6s, kp::Window::day},
+      {kp::Metric::tokens, 4'800, 6'000, f.clock.now() + 12s, kp::Window::minute}};
+  CHECK(snap.keys[k.value].observed == expected);
+  CHECK(snap.providers[0].dialect == kp::Dialect::groq);
+  // A later report of the same window replaces its figure.
+  auto second = f.pool.acquire({.tokens = 100});
+  REQUIRE(second);
+  second.commit({.tokens = 100}, second.classify(200, Headers{{"x-ratelimit-limit-tokens", "6000"},
+                                                              {"x-ratelimit-remaining-tokens", "3000"},
+                                                              {"x-ratelimit-reset-tokens", "30s"}},
+                                                 "", f.clock.now()));
+  const auto observed = f.pool.snapshot().keys[k.value].observed;
+  REQUIRE(observed.size() == 2);
+  CHECK(observed[1].remaining == 3'000);
+}

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include <keypool/dialect.hpp>
 #include <keypool/options.hpp>
 #include <keypool/outcome.hpp>
 #include <keypool/request.hpp>
@@ -71,6 +72,7 @@ struct MeterSnapshot {
   TimePoint blocked_until{};   ///< cooldown end
   std::optional<TimePoint> available_at{};
   std::vector<LimitUsage> limits;
+  std::vector<ProviderRemaining> observed;  ///< as KeySnapshot::observed, for this model
 };
 
 /// One key.
@@ -100,6 +102,10 @@ struct KeySnapshot {
   std::vector<LimitUsage> limits;
   /// Its models (KeyOptions::models), each with its own limits and cooldown.
   std::vector<MeterSnapshot> models;
+  /// What the provider last reported of windows none of its limits count (e.g. Groq's tokens per
+  /// minute on a key configured with tokens per day), the latest per metric and window, at most
+  /// 4; as this process saw them. A report of nothing left there rests the key until its reset.
+  std::vector<ProviderRemaining> observed;
   /// The group it belongs to ("" for none): see Snapshot::groups.
   std::string group;
 };
@@ -142,6 +148,7 @@ struct ProviderSnapshot {
   ProviderId id{};
   std::string name;
   std::uint32_t tier = 0;
+  Dialect dialect = Dialect::generic;  ///< how its answers are read (add_provider)
   Totals totals;
 };
 

@@ -174,10 +174,11 @@ TEST_CASE("to_json writes every field of a snapshot with its exact value", "[exp
 
   REQUIRE(doc["providers"].size() == 2);
   const json& groq = doc["providers"][0];
-  CHECK(field_names(groq) == std::vector<std::string>{"id", "name", "tier", "totals"});
+  CHECK(field_names(groq) == std::vector<std::string>{"id", "name", "tier", "dialect", "totals"});
   CHECK(groq["id"] == 0);
   CHECK(groq["name"] == "groq");
   CHECK(groq["tier"] == 0);
+  CHECK(groq["dialect"] == "generic");
   CHECK(groq["totals"]["keys"] == 2);
   CHECK(groq["totals"]["daily_capacity"]["tokens"] == 14'400);
   CHECK(groq["totals"]["daily_used"]["tokens"] == 11'800);
@@ -197,7 +198,7 @@ TEST_CASE("to_json writes every field of a snapshot with its exact value", "[exp
   CHECK(field_names(k0) == std::vector<std::string>{"id", "label", "provider", "tier", "weight", "status", "available_at",
                                                     "available_in_s", "successes", "failures", "rate_limited",
                                                     "consecutive_failures", "last_error", "exhausts_at", "exhausts_in_s",
-                                                    "limits", "group", "models"});
+                                                    "limits", "group", "models", "observed"});
   CHECK(k0["id"] == 0);
   CHECK(k0["label"] == "groq-1");
   CHECK(k0["provider"] == "groq");
@@ -558,7 +559,7 @@ TEST_CASE("to_json writes each key's group and models, and each group's shared a
   const json& key = doc["keys"][a.value];
   CHECK(key["group"] == "org");
   REQUIRE(key["models"].size() == 1);
-  CHECK(field_names(key["models"][0]) == std::vector<std::string>{"model", "status", "available_at", "available_in_s", "limits"});
+  CHECK(field_names(key["models"][0]) == std::vector<std::string>{"model", "status", "available_at", "available_in_s", "limits", "observed"});
   CHECK(key["models"][0]["model"] == "llama-70b");
   CHECK(key["models"][0]["status"] == "exhausted");
   CHECK(key["models"][0]["available_at"] == "2026-11-24T00:00:00Z");

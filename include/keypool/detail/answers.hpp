@@ -52,7 +52,10 @@ class Answers {
             events_.crossings(record, i, plan, change.epoch, change.before, change.after, now);
         }
       }
-      if (!applied && report.remaining == 0 && report.resets_at > now) cool_down(scope.most_specific(), report.resets_at, now);
+      if (applied) continue;
+      // A window no record counts: kept as observed, and waited out when it has nothing left.
+      ObservedReports::note(scope.most_specific(), report);
+      if (report.remaining == 0 && report.resets_at > now) cool_down(scope.most_specific(), report.resets_at, now);
     }
   }
 

@@ -13,6 +13,7 @@
 #include <keypool/dialect.hpp>
 #include <keypool/key_slot.hpp>
 #include <keypool/options.hpp>
+#include <keypool/outcome.hpp>
 #include <keypool/request.hpp>
 #include <keypool/secret.hpp>
 
@@ -83,6 +84,9 @@ struct KeyRecord {
   mutable std::array<std::atomic<std::uint64_t>, max_limits_per_key> reported_limit{};
   mutable std::array<std::atomic<std::uint64_t>, max_limits_per_key> reported_remaining{};
   mutable std::array<std::atomic<std::uint64_t>, max_limits_per_key> reported_at{};
+  /// What a provider reported of windows none of the record's limits count (Groq's tokens per
+  /// minute on a key that counts tokens per day): see ObservedReports.
+  mutable std::array<std::atomic<std::uint64_t>, 12> observed{};
   std::string label;                    // a key's label, a model meter's key's label; empty for a group
   std::string model;                    // a meter's model ("" for a key or a group's shared limits)
   std::string group;                    // a group meter's group name
@@ -112,6 +116,46 @@ struct MarkedUsage {
     return (word & epoch_mask) == (epoch & epoch_mask) ? word >> 24 : 0;
   }
   static void forget(const KeyRecord& record, std::size_t i) noexcept { record.marked[i].store(0, std::memory_order_relaxed); }
+};
+
+/// A provider's reports about windows a record does not count, kept as observed (up to 4, one per
+/// metric and window, the latest of each): per entry, (1 << 63 | metric << 56 | window << 48 |
+/// limit), remaining, resets_at (ns). Cold path only; each word is read atomically, not an entry
+/// together (a snapshot may pair figures of two consecutive reports).
+struct ObservedReports {
+  static constexpr std::size_t entries = 4;
+  static constexpr std::uint64_t limit_mask = (std::uint64_t{1} << 48) - 1;
+
+  static void note(const KeyRecord& record, const ProviderRemaining& report) noexcept {
+    const std::uint64_t id = (std::uint64_t{1} << 63) | (std::uint64_t{static_cast<std::uint8_t>(report.metric)} << 56) |
+                             (std::uint64_t{static_cast<std::uint8_t>(report.window)} << 48);
+    std::size_t chosen = entries;
+    for (std::size_t e = 0; e < entries && chosen == entries; ++e) {
+      const std::uint64_t head = record.observed[3 * e].load(std::memory_order_relaxed);
+      if (head == 0 || (head & ~limit_mask) == id) chosen = e;
+    }
+    if (chosen == entries) chosen = (id >> 48) % entries;  // full: the same metric and window's usual place
+    const std::int64_t resets = report.resets_at.time_since_epoch().count();
+    record.observed[3 * chosen + 1].store(report.remaining, std::memory_order_relaxed);
+    record.observed[3 * chosen + 2].store(resets > 0 ? static_cast<std::uint64_t>(resets) : 0, std::memory_order_relaxed);
+    record.observed[3 * chosen].store(id | std::min(report.limit, limit_mask), std::memory_order_relaxed);
+  }
+
+  [[nodiscard]] static std::vector<ProviderRemaining> read(const KeyRecord& record) {
+    std::vector<ProviderRemaining> out;
+    for (std::size_t e = 0; e < entries; ++e) {
+      const std::uint64_t head = record.observed[3 * e].load(std::memory_order_relaxed);
+      if (head == 0) continue;
+      ProviderRemaining report;
+      report.metric = static_cast<Metric>((head >> 56) & 0x7f);
+      report.window = static_cast<Window>((head >> 48) & 0xff);
+      report.limit = head & limit_mask;
+      report.remaining = record.observed[3 * e + 1].load(std::memory_order_relaxed);
+      report.resets_at = TimePoint{Duration{static_cast<std::int64_t>(record.observed[3 * e + 2].load(std::memory_order_relaxed))}};
+      out.push_back(report);
+    }
+    return out;
+  }
 };
 
 /// The meters a request on a key reserves besides the key's own limits, in order: the group's

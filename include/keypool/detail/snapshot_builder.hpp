@@ -76,6 +76,7 @@ template <class Accounting, class Store>
     }
     snap.limits.push_back(std::move(usage));
   }
+  snap.observed = ObservedReports::read(key);
   if (blocked == disabled_until) snap.status = KeyStatus::disabled;
   else if (blocked > instant.ns) snap.status = KeyStatus::cooling_down;
   else if (full) snap.status = KeyStatus::exhausted;
@@ -98,7 +99,8 @@ template <class Accounting, class Store>
                        .status = as_key.status,
                        .blocked_until = as_key.blocked_until,
                        .available_at = as_key.available_at,
-                       .limits = std::move(as_key.limits)};
+                       .limits = std::move(as_key.limits),
+                       .observed = std::move(as_key.observed)};
 }
 
 /// Adds one key's figures to a group's totals.
@@ -140,6 +142,7 @@ template <class Accounting, class Store>
     snap.providers[p].id = ProviderId{static_cast<std::uint32_t>(p)};
     snap.providers[p].name = table.provider(p).name;
     snap.providers[p].tier = table.provider(p).tier;
+    snap.providers[p].dialect = table.provider(p).dialect;
   }
   const std::size_t groups = table.group_count();
   snap.groups.resize(groups);

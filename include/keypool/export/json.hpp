@@ -165,6 +165,28 @@ inline void append_limits(std::string& out, const std::vector<LimitUsage>& limit
   out += ']';
 }
 
+inline void append_observed(std::string& out, const std::vector<ProviderRemaining>& observed, TimePoint now) {
+  out += '[';
+  for (std::size_t i = 0; i < observed.size(); ++i) {
+    const ProviderRemaining& report = observed[i];
+    if (i != 0) out += ',';
+    out += "{\"metric\":";
+    append_string(out, to_string(report.metric));
+    out += ",\"window\":";
+    append_string(out, to_string(report.window));
+    out += ",\"limit\":";
+    if (report.limit != 0) text::append_uint(out, report.limit);
+    else out += "null";
+    out += ",\"remaining\":";
+    text::append_uint(out, report.remaining);
+    const std::optional<TimePoint> resets =
+        report.resets_at > TimePoint{} ? std::optional<TimePoint>{report.resets_at} : std::nullopt;
+    append_time_pair(out, "resets_at", "resets_in_s", resets, now);
+    out += '}';
+  }
+  out += ']';
+}
+
 inline void append_meter(std::string& out, const MeterSnapshot& meter, TimePoint now) {
   out += "{\"model\":";
   append_string(out, meter.model);
@@ -173,6 +195,8 @@ inline void append_meter(std::string& out, const MeterSnapshot& meter, TimePoint
   append_time_pair(out, "available_at", "available_in_s", meter.available_at, now);
   out += ",\"limits\":";
   append_limits(out, meter.limits, now);
+  out += ",\"observed\":";
+  append_observed(out, meter.observed, now);
   out += '}';
 }
 
@@ -228,6 +252,8 @@ inline void append_key(std::string& out, const KeySnapshot& key, TimePoint now) 
   else append_string(out, key.group);
   out += ",\"models\":";
   append_meters(out, key.models, now);
+  out += ",\"observed\":";
+  append_observed(out, key.observed, now);
   out += '}';
 }
 
@@ -255,7 +281,7 @@ inline void append_group(std::string& out, const GroupSnapshot& group, TimePoint
 
 /// The snapshot as one line of JSON (RFC 8259, valid UTF-8, no trailing newline):
 ///
-///   {"at":"2026-11-24T10:42:07Z","totals":{…},"providers":[{"id","name","tier","totals"}…],
+///   {"at":"2026-11-24T10:42:07Z","totals":{…},"providers":[{"id","name","tier","dialect","totals"}…],
 ///    "keys":[{"id","label","provider","tier","weight","status","available_at",…,"limits":[…],
 ///             "group","models":[{"model","status","available_at","limits":[…]}…]}…],
 ///    "groups":[{"id","name","provider","shared","models","keys"}…],
@@ -292,6 +318,8 @@ inline void append_group(std::string& out, const GroupSnapshot& group, TimePoint
     detail::json::append_string(out, provider.name);
     out += ",\"tier\":";
     detail::text::append_uint(out, provider.tier);
+    out += ",\"dialect\":";
+    detail::json::append_string(out, to_string(provider.dialect));
     out += ",\"totals\":";
     detail::json::append_totals(out, provider.totals, snapshot.at);
     out += '}';
