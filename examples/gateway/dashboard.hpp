@@ -98,6 +98,9 @@ article.key.status-disabled { border-left-color: var(--disabled); }
 .key-note { font-size: .85rem; color: var(--muted); }
 .key-note[hidden] { display: none; }
 .limit { margin-top: .55rem; }
+.model { margin-top: .6rem; padding-left: .6rem; border-left: 3px solid var(--line); }
+.model-head { display: flex; flex-wrap: wrap; gap: 0 .6rem; align-items: baseline; font-size: .88rem; }
+.marked { color: var(--muted); }
 .limit-head, .limit-foot { display: flex; flex-wrap: wrap; justify-content: space-between; gap: 0 .6rem; font-size: .88rem; }
 .limit-foot { color: var(--muted); font-size: .8rem; }
 .limit-name { font-weight: 600; }
@@ -351,7 +354,7 @@ dl.health { margin-top: .55rem; font-size: .85rem; }
     node.append(head, node.bar, foot);
     return node;
   }
-  function updateLimit(node, limit, index, keyLabel, fetchedAt) {
+  function updateLimit(node, limit, index, keyLabel, fetchedAt, indexAttribute) {
     const perRequest = limit.window === 'request';
     const used = isCount(limit.used) ? limit.used : 0;
     const amount = isCount(limit.limit) ? limit.limit : 0;
@@ -362,7 +365,7 @@ dl.health { margin-top: .55rem; font-size: .85rem; }
                 : percent >= criticalLevel ? 'critical'
                 : percent >= warningLevel ? 'warning' : 'ok';
     setClass(node, 'limit level-' + level + (perRequest ? ' per-request' : ''));
-    setAttr(node, 'data-limit', index);
+    setAttr(node, indexAttribute || 'data-limit', index);
     setAttr(node, 'data-metric', limit.metric);
     setAttr(node, 'data-window', limit.window);
     setAttr(node, 'data-used', used);
@@ -386,7 +389,10 @@ dl.health { margin-top: .55rem; font-size: .85rem; }
     setText(node.used, grouped(used));
     setText(node.limitValue, grouped(amount));
     setText(node.percent, percentText(tenths));
-    setText(node.remaining, grouped(limit.remaining) + ' left');
+    const marked = isCount(limit.marked) && limit.marked > 0 ? limit.marked : 0;
+    setAttr(node, 'data-marked', marked);
+    setText(node.remaining, grouped(limit.remaining) + ' left' +
+                            (marked > 0 ? ' · ' + grouped(marked) + ' marked spent by the provider' : ''));
     const description = String(limit.metric) + ' ' + windowText(limit.window);
     setAttr(node.bar, 'aria-label', keyLabel + ': ' + description);
     setAttr(node.bar, 'aria-valuemax', amount);
@@ -423,8 +429,30 @@ dl.health { margin-top: .55rem; font-size: .85rem; }
       consecutive_failures: figure(health, 'consecutive_failures', 'failing in a row'),
       last_error: figure(health, 'last_error', 'last error'),
     };
-    node.append(head, node.limits, health);
+    node.models = make('div', 'models');
+    node.append(head, node.limits, node.models, health);
     return node;
+  }
+  // One model of a key (KeyOptions::models): its status and its own limits.
+  function createModel() {
+    const node = make('div', 'model');
+    const head = make('div', 'model-head');
+    node.nameNode = make('span', 'model-name', { 'data-field': 'model' });
+    node.badge = make('span', 'badge', { 'data-field': 'status' });
+    head.append(node.nameNode, node.badge);
+    node.limits = make('div', 'limits');
+    node.append(head, node.limits);
+    return node;
+  }
+  function updateModel(node, model, keyLabel, fetchedAt) {
+    const name = String(model.model);
+    setAttr(node, 'data-model', name);
+    setAttr(node, 'data-status', String(model.status));
+    setText(node.nameNode, name);
+    setText(node.badge, Object.hasOwn(statusNames, model.status) ? statusNames[model.status] : String(model.status));
+    const limits = Array.isArray(model.limits) ? model.limits : [];
+    reconcile(node.limits, limits.map((limit, index) => ({ limit, index })), (item) => item.index, createLimit,
+              (child, item) => updateLimit(child, item.limit, item.index, keyLabel + ' · ' + name, fetchedAt, 'data-model-limit'));
   }
   function updateKey(node, key, fetchedAt) {
     const status = statusClass(key.status);
@@ -454,6 +482,9 @@ dl.health { margin-top: .55rem; font-size: .85rem; }
     const limits = Array.isArray(key.limits) ? key.limits : [];
     reconcile(node.limits, limits.map((limit, index) => ({ limit, index })), (item) => item.index, createLimit,
               (child, item) => updateLimit(child, item.limit, item.index, label, fetchedAt));
+    const models = Array.isArray(key.models) ? key.models : [];
+    reconcile(node.models, models, (model) => String(model.model), createModel,
+              (child, model) => updateModel(child, model, label, fetchedAt));
   }
 
   // --- One provider ---------------------------------------------------------------------------------

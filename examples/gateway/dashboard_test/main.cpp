@@ -251,6 +251,23 @@ void check_key(Checks& checks, const Element& page, const kp::KeySnapshot& key, 
     checks.equal(rows[i]->attr("data-limit"), std::to_string(i), what + ": limit rows in order");
     check_limit(checks, *rows[i], key.limits[i], key, at, what + " limit " + std::to_string(i));
   }
+  // Each model of the key: a block with its name, status and its own limit rows.
+  const auto models = card->find_all([](const Element& e) { return e.attribute("data-model").has_value(); });
+  checks.equal(models.size(), key.models.size(), what + ": one block per model");
+  for (std::size_t m = 0; m < key.models.size() && m < models.size(); ++m) {
+    const kp::MeterSnapshot& model = key.models[m];
+    const std::string model_what = what + " model " + model.model;
+    checks.equal(models[m]->attr("data-model"), model.model, model_what + ": in order");
+    checks.equal(models[m]->attr("data-status"), std::string{kp::to_string(model.status)}, model_what + ": status");
+    const Element* name = field(*models[m], "model");
+    checks.that(name != nullptr && name->text_content() == model.model, model_what + ": name shown");
+    const auto model_rows = models[m]->find_all([](const Element& e) { return e.attribute("data-model-limit").has_value(); });
+    checks.equal(model_rows.size(), model.limits.size(), model_what + ": one row per limit");
+    kp::KeySnapshot as_key = key;  // a model's bars are labelled "<key> · <model>"
+    as_key.label = key.label + " · " + model.model;
+    for (std::size_t i = 0; i < model.limits.size() && i < model_rows.size(); ++i)
+      check_limit(checks, *model_rows[i], model.limits[i], as_key, at, model_what + " limit " + std::to_string(i));
+  }
 }
 
 /// Everything the page must show for `snapshot`.
@@ -366,6 +383,10 @@ int main(int argc, char** argv) {
                                            {kp::Limit::units(20'000).per_month()}, {.label = "mistral-1"});
   pool.add_key(mistral, kp::Secret{"mistral_dashboard_test_key_2"}, {kp::Limit::spend(5'000'000).per_day()},
                {.label = "mistral-2"});
+  pool.add_key(groq, kp::Secret{"gsk_dashboard_test_key_models"}, {kp::Limit::requests(30).per_minute()},
+               {.label = "groq-models",
+                .models = {{"llama-3.1-8b-instant", {kp::Limit::requests(14'400).per_day(), kp::Limit::tokens(6'000).per_minute()}},
+                           {"llama-3.3-70b-versatile", {kp::Limit::tokens(12'000).per_minute()}}}});
 
   const auto spend = [&](std::uint64_t key, kp::Request request, int times) {
     request.affinity = key;
@@ -391,6 +412,7 @@ int main(int argc, char** argv) {
   spend(5, {.units = 5'000}, 1);  // mistral-1: 25%, then disabled
   pool.disable(mistral_1);
   spend(6, {.spend = 1'234'567}, 1);  // mistral-2: $1.23 of $5 a day: 24.6%
+  spend(7, {.tokens = 5'000, .model = pool.model("llama-3.1-8b-instant")}, 1);  // groq-models: the 8b model's minute at 83.3%
 
   const kp::Snapshot snapshot = pool.snapshot();
   checks.that(snapshot.events_dropped > 0, "test setup: the tiny ring dropped events");
