@@ -1,6 +1,7 @@
 // gemini_limits: one Gemini key with the seed's four limits at once (15 requests a minute,
 // 1,000,000 tokens a minute, 1,500 requests a day reset at midnight Pacific, 32,000 tokens a
-// request), and the seed's pre-check `can_make_request(estimated_tokens)`: yes with the
+// request), as Gemini publishes them: per model (KeyOptions::models; requests name the model), and
+// the seed's pre-check `can_make_request(estimated_tokens)`: yes with the
 // reservation to use, or no with the limit that refuses and how long to wait, read from the
 // Refusal and the snapshot. Health levels are the seed's (warning at 80%, critical at 95%); the
 // status endpoint and the admin reset close the day. Runs on a manual clock.
@@ -56,15 +57,15 @@ struct Answer {
 
 // Is there room for a call of about `estimated_tokens` now? Asking reserves: keep the lease and
 // make the call (or cancel it), so no other thread can take the room in between.
-Answer can_make_request(Pool& pool, std::uint64_t estimated_tokens) {
-  const kp::Request request{.tokens = estimated_tokens};
+Answer can_make_request(Pool& pool, kp::ModelId model, std::uint64_t estimated_tokens) {
+  const kp::Request request{.tokens = estimated_tokens, .model = model};
   kp::Lease lease = pool.acquire(request);
   if (lease) return {std::move(lease), "", "", {}};
   const kp::Refusal refusal = lease.refusal();
   // Which limit: the one without room for this request whose reset is the refusal's retry time
   // (or, for too_large, the per-request cap the request is over).
   const kp::Snapshot snap = pool.snapshot();
-  for (const kp::LimitUsage& limit : snap.keys.at(0).limits) {
+  for (const kp::LimitUsage& limit : snap.keys.at(0).models.at(0).limits) {
     const std::uint64_t needs = kp::amount_of(limit.metric, request);
     std::ostringstream why;
     if (limit.window == "request") {
@@ -93,14 +94,16 @@ int main() {
   const kp::Limit tokens_per_minute = kp::Limit::tokens(1'000'000).per_minute();
   const kp::Limit per_day = kp::Limit::requests(1'500).per_day().reset_zone(pacific);
   const kp::Limit per_request = kp::Limit::tokens(32'000).per_request();
-  const kp::KeyId key = pool.add_key(pool.add_provider("gemini"), kp::Secret{"AIza_example_key_0001"},
-                                     {per_minute, tokens_per_minute, per_day, per_request}, {.label = "gemini-1"});
-  std::cout << "gemini-1: " << per_minute.describe() << ", " << tokens_per_minute.describe() << ", "
+  const kp::KeyId key =
+      pool.add_key(pool.add_provider("gemini", kp::dialects::gemini), kp::Secret{"AIza_example_key_0001"}, {},
+                   {.label = "gemini-1", .models = {{"gemini-2.0-flash", {per_minute, tokens_per_minute, per_day, per_request}}}});
+  const kp::ModelId flash = pool.model("gemini-2.0-flash");
+  std::cout << "gemini-1, gemini-2.0-flash: " << per_minute.describe() << ", " << tokens_per_minute.describe() << ", "
             << per_day.describe() << ", " << per_request.describe() << '\n';
 
   bool ok = true;
   auto ask = [&](std::uint64_t tokens, const kp::Limit* expected, bool quiet = false) {
-    Answer answer = can_make_request(pool, tokens);
+    Answer answer = can_make_request(pool, flash, tokens);
     ok &= expected ? !answer.lease && answer.limit == expected->describe() : static_cast<bool>(answer.lease);
     if (quiet && answer.lease) return answer;
     std::cout << local(clock.now()) << "  can I send ~" << tokens << " tokens? ";
@@ -141,7 +144,7 @@ int main() {
   clock.set(day + 17h + 32min);
   int served = 0;
   for (;; clock.advance(4s)) {
-    kp::Lease lease = pool.acquire({.tokens = 1'000});
+    kp::Lease lease = pool.acquire({.tokens = 1'000, .model = flash});
     if (!lease) break;
     lease.commit({.tokens = 900});
     ++served;
@@ -151,13 +154,14 @@ int main() {
 
   // 5. The status endpoint, with the seed's health levels.
   const kp::Snapshot snap = pool.snapshot();
-  std::cout << "GET /api/ai/quota-status/  (" << kp::to_string(snap.keys[0].status) << ")\n";
-  for (const kp::LimitUsage& limit : snap.keys[0].limits)
+  const kp::MeterSnapshot& model = snap.keys[0].models[0];
+  std::cout << "GET /api/ai/quota-status/  (" << model.model << ": " << kp::to_string(model.status) << ")\n";
+  for (const kp::LimitUsage& limit : model.limits)
     std::cout << "  " << std::left << std::setw(48) << limit.description << std::right << std::setw(8) << limit.used
               << " used " << std::setw(8) << limit.remaining << " left  " << std::fixed << std::setprecision(1)
               << limit.fraction * 100 << "%  resets " << local(limit.resets_at) << '\n';
 
-  // 6. The admin-only reset (POST quota-status): the key serves again at once.
+  // 6. The admin-only reset (POST quota-status): the key (and its models) serves again at once.
   pool.reset(key);
   std::cout << "admin reset\n";
   ask(1'000, nullptr);
