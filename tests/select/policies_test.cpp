@@ -432,3 +432,33 @@ TEST_CASE("sticky falls back to the inner policy when the home key cannot serve,
   auto served = b.serve(12);
   CHECK(served.size() == 3);  // home is full, the other three share the rest
 }
+
+TEMPLATE_TEST_CASE("every policy grants only keys that serve the request's model, and refuses with no_keys when none does",
+                   "[select][models]", kp::select::RoundRobin, kp::select::Priority<>, kp::select::Score,
+                   kp::select::ShortestWait, kp::select::TwoChoices, kp::select::Weighted, kp::select::Sticky<>) {
+  Bench<TestType> b;
+  const auto groq = b.pool.add_provider("groq", 0);
+  const auto gemini = b.pool.add_provider("gemini", 1);
+  // 40 keys; only k17 (Groq) and k33 (Gemini) serve "rare", each with 5 requests a minute of it.
+  for (int i = 0; i < 40; ++i) {
+    const bool serves = i == 17 || i == 33;
+    std::vector<kp::ModelLimits> models{{"common", {kp::Limit::requests(1'000).per_minute()}}};
+    if (serves) models.push_back({"rare", {kp::Limit::requests(5).per_minute()}});
+    b.pool.add_key(i < 20 ? groq : gemini, kp::Secret{"secret-" + numbered(i)}, {kp::Limit::requests(1'000).per_minute()},
+                   {.label = numbered(i), .models = std::move(models)});
+  }
+  const kp::ModelId rare = b.pool.model("rare");
+  std::map<std::string, int> served;
+  for (int i = 0; i < 10; ++i) {
+    auto lease = b.pool.acquire({.affinity = static_cast<std::uint64_t>(i), .model = rare});
+    REQUIRE(lease);
+    ++served[std::string{lease.label()}];
+  }
+  CHECK(served == std::map<std::string, int>{{"k17", 5}, {"k33", 5}});
+  const auto refused = b.pool.acquire({.model = rare});
+  REQUIRE_FALSE(refused);
+  CHECK(refused.refusal().reason == kp::Reason::exhausted);
+  CHECK(refused.refusal().retry_after == 60s);
+  CHECK(b.pool.acquire({.model = b.pool.model("unknown")}).refusal().reason == kp::Reason::no_keys);
+  CHECK(b.pool.acquire({.model = b.pool.model("common")}));
+}
