@@ -70,9 +70,10 @@ concept SelectionPolicy = std::move_constructible<S> && requires(S& s, detail::S
 /// Where the counter words live.
 /// Requirements on a type S:
 ///  1. S is move-constructible.
-///  2. `s.reserve(capacity)` prepares room for `capacity` keys; called once, by the pool's
-///     constructor, before any other call. May throw keypool::Error.
-///  3. `s.bind(binding)` returns the KeySlot for the key described by `binding` (a KeyBinding):
+///  2. `s.reserve(capacity)` prepares room for `capacity` slots (Capacity::keys + Capacity::meters:
+///     a meter, the limits of a key's model or of a group, is bound like a key); called once, by
+///     the pool's constructor, before any other call. May throw keypool::Error.
+///  3. `s.bind(binding)` returns the KeySlot for the key or meter described by `binding` (a KeyBinding):
 ///     zero-filled for a key it has never seen, or the slot it kept for that label (a persistent
 ///     store), valid and stable until S is destroyed. Called under the pool's admin lock. May throw.
 ///  4. Slot memory must support lock-free, address-free 64-bit atomics (any normal mapping does).

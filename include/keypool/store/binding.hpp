@@ -11,10 +11,12 @@
 
 namespace keypool {
 
-/// A key being added to a pool. Never holds key material.
+/// A key (or a meter: the limits of a key's model, of a group, of a group's model) being added to
+/// a pool. Never holds key material.
 struct KeyBinding {
-  std::size_t index = 0;        ///< position in the pool's key table, 0 ≤ index < capacity
-  std::string_view label{};     ///< unique in the pool; a persistent store matches keys by it
+  std::size_t index = 0;        ///< the slot's number, in the order bound, 0 ≤ index < the reserved capacity
+  std::string_view label{};     ///< unique in the pool; a persistent store matches keys by it. A meter's is
+                                ///< "<key label>@<model>", "group:<name>" or "group:<name>@<model>"
   std::uint64_t layout = 0;     ///< fingerprint of the key's limits: a stored slot with another is incompatible
   std::span<const Limit> limits{};  ///< the key's limits, in counter order (a persistent store may describe them)
   std::string_view provider{};  ///< the provider's name
