@@ -25,6 +25,7 @@ enum class EventKind : std::uint8_t {
   backend_unavailable,  // the storage backend cannot be reached
   events_dropped,       // a queued sink had to drop `count` events
   limit_mismatch,       // a provider reports a limit (`reported`) other than the one configured (`limit`)
+  cost_rejected,        // a commit's cost (`used`) exceeds every limit of its metric (`limit`: the largest): the estimate was counted
 };
 
 [[nodiscard]] constexpr std::string_view to_string(EventKind kind) noexcept {
@@ -42,6 +43,7 @@ enum class EventKind : std::uint8_t {
     case EventKind::backend_unavailable: return "backend_unavailable";
     case EventKind::events_dropped: return "events_dropped";
     case EventKind::limit_mismatch: return "limit_mismatch";
+    case EventKind::cost_rejected: return "cost_rejected";
   }
   return "unknown";
 }

@@ -17,6 +17,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -189,6 +190,10 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   [[nodiscard]] Lease acquire(const Request& request = {}) noexcept { return acquire(request, clock_.now()); }
   [[nodiscard]] Lease acquire(const Request& request, TimePoint now) noexcept {
     Lease lease;  // filled in place: one named return, no copies
+    if (static_cast<std::size_t>(request.priority) >= priority_count) [[unlikely]] {
+      detail::LeaseAccess::refuse(lease, Refusal{Reason::invalid, Duration::max(), TimePoint::max()});
+      return lease;
+    }
     Context ctx{*this, request, now, detail::LeaseAccess::reservation(lease)};
     if (select_.select(ctx)) [[likely]] {
       detail::LeaseAccess::grant(lease, this);
@@ -210,12 +215,43 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
     return lease;
   }
 
+  /// What `acquire(request)` would answer now, without reserving, writing or raising anything:
+  /// the first key (in index order) that could admit the request, or the refusal acquire would
+  /// give, with its reason and exact wait. Not a promise: another thread may take the room before
+  /// an acquire that follows. With a store that leases quota (store::Redis) it answers from what
+  /// this instance holds, without a round trip. Thread-safe; lock-free; O(keys × limits).
+  [[nodiscard]] Check check(const Request& request = {}) const noexcept { return check(request, clock_.now()); }
+  [[nodiscard]] Check check(const Request& request, TimePoint now) const noexcept {
+    if (static_cast<std::size_t>(request.priority) >= priority_count)
+      return Check{.refusal = Refusal{Reason::invalid, Duration::max(), TimePoint::max()}};
+    const accounting::Instant instant{now};
+    accounting::Verdict best{Reason::too_large, Duration::max()};
+    bool any = false;
+    const std::size_t count = key_count();
+    for (std::size_t i = 0; i < count; ++i) {
+      const detail::KeyRecord& key = table_[i];
+      if (key.meters != nullptr && !key.meters->route(request.model).serves) continue;
+      const accounting::Verdict verdict = this->verdict(key, request, instant);
+      if (verdict.wait == Duration::zero()) return Check{.admitted = true, .key = key.id};
+      // As acquire: the shortest wait wins; "too_large" only when every key is too small.
+      if (!any || verdict.wait < best.wait || (verdict.wait == best.wait && best.reason == Reason::too_large)) best = verdict;
+      any = true;
+    }
+    if (!any) return Check{};
+    return Check{.refusal = Refusal{best.reason, best.wait, detail::saturating_add(now, best.wait)}};
+  }
+
   /// Like acquire, but waits up to `timeout` (real time) for capacity, sleeping exactly until the
   /// refusal's retry time. Returns at once when waiting cannot help (too_large, disabled, no
-  /// keys). Thread-safe; blocks the calling thread. Throws only what the clock's sleep throws
+  /// keys, invalid). A timeout past the clock's range (Duration::max()) waits as long as it takes.
+  /// Thread-safe; blocks the calling thread. Throws only what the clock's sleep throws
   /// (std::system_error from a mutex, for clock::Manual).
   [[nodiscard]] Lease acquire_for(const Request& request, Duration timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    using Steady = std::chrono::steady_clock;
+    const Steady::time_point start = Steady::now();
+    const auto deadline = timeout <= Duration::zero() ? start
+                          : timeout >= Steady::time_point::max() - start ? Steady::time_point::max()
+                                                                         : start + std::chrono::duration_cast<Steady::duration>(timeout);
     for (;;) {
       const TimePoint now = clock_.now();
       Lease lease = acquire(request, now);
@@ -225,7 +261,7 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
       if (wait <= Duration::zero()) {
         std::this_thread::yield();  // refused by a race that is already over: try again at once
       } else if constexpr (requires(const Clock& c) { c.sleep_until(now, deadline); }) {
-        clock_.sleep_until(now + wait, deadline);
+        clock_.sleep_until(detail::saturating_add(now, wait), deadline);
       } else {
         const auto left = deadline - std::chrono::steady_clock::now();
         std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
@@ -235,7 +271,7 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   }
   template <class Rep, class Period>
   [[nodiscard]] Lease acquire_for(const Request& request, std::chrono::duration<Rep, Period> timeout) {
-    return acquire_for(request, std::chrono::duration_cast<Duration>(timeout));
+    return acquire_for(request, detail::saturating_ns(timeout));
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -271,6 +307,11 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
     const detail::KeyRecord& record = table_.checked(key, "reset");
     each_own(record, [&](const detail::KeyRecord& r) { reset_meter(r, limits_of(r, metric), false); });
   }
+  /// Forgets the usage of `key`'s calendar limits (and its models') of one window, say the
+  /// minute's or the day's, whatever they count; with `metric`, only those counting it. Throws
+  /// keypool::Error for Window::unknown or an unknown key.
+  void reset(KeyId key, Window window) { reset_window(key, window, std::nullopt); }
+  void reset(KeyId key, Metric metric, Window window) { reset_window(key, window, metric); }
   /// Forgets all usage of the group's shared and per-model limits, and clears their cooldowns.
   void reset(GroupId group) {
     for (const detail::KeyRecord* meter : table_.checked(group, "reset").meters) reset_meter(*meter, ~std::uint32_t{0}, true);
@@ -481,44 +522,16 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
       how = detail::Settlement::commit;
       actual = nullptr;
     }
-    const detail::Amounts estimate = detail::amounts_of(reservation.estimate);
-    // After a reset, a record's counts no longer hold this reservation: settle nothing against them.
-    Metering::each_reserved(reservation, [&](const detail::KeyRecord& record, const std::uint64_t* epochs, bool current) {
-      if (!current) return;
-      const detail::LimitPlan* plans = record.plans;
-      switch (how) {
-        case detail::Settlement::commit:
-          if (actual != nullptr && !detail::same_cost(*actual, reservation.estimate)) {
-            const detail::Amounts real_cost = detail::amounts_of(*actual);
-            for (std::size_t i = 0; i < record.limit_count; ++i) {
-              if (plans[i].metric == Metric::requests) continue;
-              const std::uint64_t estimated = estimate[static_cast<std::size_t>(plans[i].metric)];
-              const std::uint64_t real = real_cost[static_cast<std::size_t>(plans[i].metric)];
-              if (real > estimated) {
-                const accounting::Change change =
-                    Accounting::charge(plans[i], record.slot->counters[i], real - estimated, epochs[i], now_ns);
-                if constexpr (counter_events) {
-                  if (change.changed && change.after >= plans[i].threshold_at[0])
-                    events_.crossings(record, i, plans[i], change.epoch, change.before, change.after, at);
-                }
-              } else {
-                Accounting::release(plans[i], record.slot->counters[i], estimated - real, epochs[i], now_ns);
-              }
-            }
-          }
-          return;
-        case detail::Settlement::cancel:
-          Metering::release(record, estimate, epochs, now_ns);
-          return;
-        case detail::Settlement::fail:
-          // The provider refused the call: what it would have cost is refunded, but the request
-          // itself was made and stays counted (providers count refused requests too).
-          for (std::size_t i = 0; i < record.limit_count; ++i)
-            if (plans[i].metric != Metric::requests)
-              Accounting::release(plans[i], record.slot->counters[i], estimate[static_cast<std::size_t>(plans[i].metric)], epochs[i], now_ns);
-          return;
-      }
-    });
+    Metering::settle(reservation, how, actual, now_ns,
+                     [&](const detail::KeyRecord& record, std::size_t i, const accounting::Change& change) {
+                       if constexpr (counter_events) {
+                         if (change.changed && change.after >= record.plans[i].threshold_at[0])
+                           events_.crossings(record, i, record.plans[i], change.epoch, change.before, change.after, at);
+                       }
+                     },
+                     [&](Metric metric, std::uint64_t real, const detail::KeyRecord& record, std::size_t i) {
+                       events_.cost_rejected(record, record.plans[i], metric, real, at);
+                     });
     switch (how) {
       case detail::Settlement::commit:
         detail::health::record_success(*key.slot);
@@ -543,6 +556,19 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
     if (key.meters != nullptr)
       for (const detail::KeyRecord* meter : key.meters->own_models) visit(*meter);
   }
+  void reset_window(KeyId key, Window window, std::optional<Metric> metric) {
+    const detail::KeyRecord& record = table_.checked(key, "reset");
+    const std::optional<detail::WindowUnit> unit = detail::unit_of(window);
+    if (!unit) throw Error("reset: name a calendar window (second, minute, hour, day, month), not Window::unknown");
+    each_own(record, [&](const detail::KeyRecord& r) {
+      std::uint32_t limits = 0;
+      for (std::size_t i = 0; i < r.limit_count; ++i)
+        if (r.plans[i].kind == Limit::Kind::window && r.plans[i].limit.unit() == *unit && (!metric || r.plans[i].metric == *metric))
+          limits |= 1u << i;
+      if (limits != 0) reset_meter(r, limits, false);
+    });
+  }
+
   static std::uint32_t limits_of(const detail::KeyRecord& record, Metric metric) noexcept {
     std::uint32_t limits = 0;
     for (std::size_t i = 0; i < record.limit_count; ++i)

@@ -26,7 +26,8 @@ enum class Reason : std::uint8_t {
   cooling_down,  // the provider rate-limited the key (or its circuit is open)
   disabled,      // the key is disabled until `enable`
   too_large,     // the request costs more than any key could ever admit (at its priority)
-  no_keys,       // the pool has no keys
+  no_keys,       // the pool has no keys (or none that serves the request's model)
+  invalid,       // the request is malformed (a Priority outside the enum): fix the caller
 };
 
 [[nodiscard]] constexpr std::string_view to_string(Reason reason) noexcept {
@@ -37,6 +38,7 @@ enum class Reason : std::uint8_t {
     case Reason::disabled: return "disabled";
     case Reason::too_large: return "too_large";
     case Reason::no_keys: return "no_keys";
+    case Reason::invalid: return "invalid";
   }
   return "unknown";
 }
@@ -44,7 +46,8 @@ enum class Reason : std::uint8_t {
 /// Why a request was refused and when to come back. `retry_after` is exact: the time until the
 /// earliest key could admit this very request if nothing else used it meanwhile;
 /// `resets_at` = the time of the refusal + `retry_after`. When no key can ever admit it
-/// (too_large, disabled, no_keys), `retry_after` is Duration::max() and `resets_at` TimePoint::max().
+/// (too_large, disabled, no_keys, invalid), `retry_after` is Duration::max() and `resets_at`
+/// TimePoint::max().
 struct Refusal {
   Reason reason = Reason::no_keys;
   Duration retry_after = Duration::max();
@@ -52,6 +55,15 @@ struct Refusal {
 
   /// True when waiting cannot help.
   [[nodiscard]] bool permanent() const noexcept { return retry_after == Duration::max(); }
+};
+
+/// What `pool.check(request)` answers: whether a key could admit the request now (and which),
+/// or the refusal `acquire` would give. Nothing is reserved.
+struct Check {
+  bool admitted = false;
+  KeyId key{};         ///< when admitted: the first key that could serve
+  Refusal refusal{};   ///< when not: reason and exact wait, as acquire's
+  [[nodiscard]] explicit operator bool() const noexcept { return admitted; }
 };
 
 namespace detail {
@@ -130,18 +142,21 @@ class Lease {
   /// Why the request was refused. Meaningful only when `!lease`.
   [[nodiscard]] const Refusal& refusal() const noexcept { return refusal_; }
 
-  // The granted key. Call only when `lease` is true.
-  [[nodiscard]] const Secret& secret() const noexcept { return reservation_.key->secret; }
-  [[nodiscard]] KeyId key() const noexcept { return reservation_.key->id; }
-  [[nodiscard]] ProviderId provider() const noexcept { return reservation_.key->provider; }
-  [[nodiscard]] std::string_view provider_name() const noexcept { return reservation_.key->provider_record->name; }
-  [[nodiscard]] std::string_view label() const noexcept { return reservation_.key->label; }
-  /// The estimate the reservation was made for.
-  [[nodiscard]] const Request& estimate() const noexcept { return reservation_.estimate; }
+  // The granted key. On a refused lease: an empty secret, KeyId{}, ProviderId{}, empty names
+  // (never a dangling read), and dialect() is generic.
+  [[nodiscard]] const Secret& secret() const noexcept { return admitted_ ? reservation_.key->secret : no_secret(); }
+  [[nodiscard]] KeyId key() const noexcept { return admitted_ ? reservation_.key->id : KeyId{}; }
+  [[nodiscard]] ProviderId provider() const noexcept { return admitted_ ? reservation_.key->provider : ProviderId{}; }
+  [[nodiscard]] std::string_view provider_name() const noexcept {
+    return admitted_ ? std::string_view{reservation_.key->provider_record->name} : std::string_view{};
+  }
+  [[nodiscard]] std::string_view label() const noexcept { return admitted_ ? std::string_view{reservation_.key->label} : std::string_view{}; }
+  /// The estimate the reservation was made for (a default Request on a refused lease).
+  [[nodiscard]] const Request& estimate() const noexcept { return admitted_ ? reservation_.estimate : no_request(); }
   /// The model the request named (`Request::model`).
-  [[nodiscard]] ModelId model() const noexcept { return reservation_.estimate.model; }
+  [[nodiscard]] ModelId model() const noexcept { return estimate().model; }
   /// How the key's provider answers (given to `add_provider`).
-  [[nodiscard]] Dialect dialect() const noexcept { return reservation_.key->provider_record->dialect; }
+  [[nodiscard]] Dialect dialect() const noexcept { return admitted_ ? reservation_.key->provider_record->dialect : Dialect::generic; }
 
   /// `keypool::classify(status, headers, body, now, dialect())`: the provider's answer read in its
   /// dialect, for `commit` or `fail`. Call only when `lease` is true (settled or not). Never
@@ -191,6 +206,15 @@ class Lease {
 
  private:
   friend struct detail::LeaseAccess;
+
+  static const Secret& no_secret() noexcept {
+    static const Secret empty{};
+    return empty;
+  }
+  static const Request& no_request() noexcept {
+    static constexpr Request none{};
+    return none;
+  }
 
   void settle(detail::Settlement how, const Cost* actual, const Outcome* outcome, const TimePoint* now) noexcept {
     if (owner_ == nullptr) return;

@@ -64,7 +64,7 @@ class Limit {
   }
   template <class Rep, class Period>
   [[nodiscard]] Limit per(std::chrono::duration<Rep, Period> period) const {
-    return per(std::chrono::duration_cast<Duration>(period));
+    return per(detail::saturating_ns(period));  // past 292 years: "longer than 400 days", not a wrapped period
   }
 
   /// A cap on what one request may cost: no state, a comparison on the hot path.
@@ -91,6 +91,9 @@ class Limit {
   /// Requests of `priority` stop when usage would pass `fraction` of the amount (critical
   /// defaults to 1.0, the others too unless set). `fraction` must be in (0, 1].
   [[nodiscard]] Limit headroom(Priority priority, double fraction) const {
+    if (static_cast<std::size_t>(priority) >= priority_count)
+      throw Error("limit '" + describe() + "': headroom for Priority " + std::to_string(static_cast<unsigned>(priority)) +
+                  ", which is not a Priority (batch, normal, critical)");
     if (!(fraction > 0.0 && fraction <= 1.0))
       throw Error("limit '" + describe() + "': headroom must be a fraction in (0, 1], e.g. headroom(Priority::batch, 0.80)");
     if (kind_ == Kind::per_request)
@@ -106,8 +109,10 @@ class Limit {
   [[nodiscard]] detail::WindowUnit unit() const noexcept { return unit_; }
   [[nodiscard]] Duration period() const noexcept { return period_; }
   [[nodiscard]] const Zone& zone() const noexcept { return zone_; }
+  /// The headroom of `priority` (1.0 for a value outside the enum).
   [[nodiscard]] double headroom(Priority priority) const noexcept {
-    return headroom_[static_cast<std::size_t>(priority)];
+    const auto level = static_cast<std::size_t>(priority);
+    return level < priority_count ? headroom_[level] : 1.0;
   }
   /// The most a request of `priority` may bring usage to: floor(amount × headroom).
   [[nodiscard]] std::uint64_t cap(Priority priority) const noexcept {

@@ -27,5 +27,26 @@ namespace detail {
   return TimePoint{std::chrono::seconds{seconds}};
 }
 
+/// `t + d`, saturated at TimePoint::max() and TimePoint::min() instead of overflowing (a
+/// provider's or a caller's `Duration::max()` means "forever", not a wrapped time in 1677).
+[[nodiscard]] constexpr TimePoint saturating_add(TimePoint t, Duration d) noexcept {
+  const auto a = t.time_since_epoch().count();
+  const auto b = d.count();
+  if (b > 0 && a > TimePoint::max().time_since_epoch().count() - b) return TimePoint::max();
+  if (b < 0 && a < TimePoint::min().time_since_epoch().count() - b) return TimePoint::min();
+  return t + d;
+}
+
+/// `d` in nanoseconds, saturated at Duration::max() (and min) instead of wrapping: a rolling
+/// period of hours{5'124'096} is longer than 292 years of nanoseconds, not 1,526 s.
+template <class Rep, class Period>
+[[nodiscard]] constexpr Duration saturating_ns(std::chrono::duration<Rep, Period> d) noexcept {
+  using Wide = std::chrono::duration<long double, std::nano>;
+  const Wide wide = std::chrono::duration_cast<Wide>(d);
+  if (wide >= Wide{static_cast<long double>(Duration::max().count())}) return Duration::max();
+  if (wide <= Wide{static_cast<long double>(Duration::min().count())}) return Duration::min();
+  return std::chrono::duration_cast<Duration>(d);
+}
+
 }  // namespace detail
 }  // namespace keypool

@@ -174,6 +174,7 @@ struct EventFields {
     case EventKind::events_dropped: return {.count = true};
     case EventKind::limit_mismatch:
       return {.provider = true, .key = true, .metric = true, .usage = true, .reported = true};
+    case EventKind::cost_rejected: return {.provider = true, .key = true, .metric = true, .usage = true};
   }
   return {};
 }

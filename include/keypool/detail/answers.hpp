@@ -90,7 +90,7 @@ class Answers {
         return;  // not the key's fault
       case Outcome::Kind::rate_limited:
         cool_down(scope.most_specific(),
-                  now + (outcome.retry_after() > Duration::zero() ? outcome.retry_after() : health_.default_cooldown), now);
+                  saturating_add(now, outcome.retry_after() > Duration::zero() ? outcome.retry_after() : health_.default_cooldown), now);
         return;
       case Outcome::Kind::quota_exhausted: {
         // Out until someone acts (billing: OpenAI's insufficient_quota, HTTP 402): disabled.
@@ -118,7 +118,7 @@ class Answers {
         if (has_until && (spent.mask == 0 || to_ns(outcome.until()) > static_cast<std::uint64_t>(spent.latest_end) * 1'000'000'000ull))
           cool_down(scope.most_specific(), outcome.until(), now);
         else if (spent.mask == 0)
-          cool_down(scope.most_specific(), std::max(now + health_.default_cooldown, TimePoint{std::chrono::seconds{longest}}), now);
+          cool_down(scope.most_specific(), std::max(saturating_add(now, health_.default_cooldown), TimePoint{std::chrono::seconds{longest}}), now);
         return;
       }
       case Outcome::Kind::auth_failed:

@@ -152,6 +152,20 @@ class EventReporter {
     }
   }
 
+  /// A commit's cost of `metric`, `real`, is above every limit of it (`plan`, the largest): not
+  /// counted (the estimate was).
+  [[gnu::noinline, gnu::cold]] void cost_rejected(const KeyRecord& key, const LimitPlan& plan, Metric metric, std::uint64_t real,
+                                                   TimePoint now) noexcept {
+    if constexpr (enabled) {
+      Event event = key_event(EventKind::cost_rejected, key, now, TimePoint{});
+      event.metric = metric;
+      event.window = plan.limit.window_name();
+      event.used = real;
+      event.limit = plan.amount;
+      deliver(event);
+    }
+  }
+
   /// Forgets what limit i reported (a reset: its levels may fire again).
   static void forget_claims(KeySlot& slot, std::size_t i) noexcept { word(slot.alerted[i]).store(0, std::memory_order_relaxed); }
 

@@ -98,6 +98,64 @@ struct Metering {
     return least;
   }
 
+  /// The largest amount of a calendar or rolling limit of `metric` on the reservation's records,
+  /// and where it is (0: none counts the metric).
+  struct Largest {
+    std::uint64_t amount = 0;
+    const KeyRecord* record = nullptr;
+    std::size_t limit = 0;
+  };
+  static Largest largest(Reservation& reservation, Metric metric) noexcept {
+    Largest most;
+    each_reserved(reservation, [&](const KeyRecord& record, const std::uint64_t*, bool) {
+      for (std::size_t i = 0; i < record.limit_count; ++i)
+        if (record.plans[i].metric == metric && record.plans[i].kind != Limit::Kind::per_request && record.plans[i].amount > most.amount)
+          most = {record.plans[i].amount, &record, i};
+    });
+    return most;
+  }
+
+  /// Reconciles a reservation's counts with how it was settled: a commit charges what the call
+  /// cost above the estimate (`on_charge(record, i, change)` for each charge) and gives back what
+  /// it cost below; a cancel gives everything back; a fail gives back all but the request. A real
+  /// cost of a metric above the largest limit of it on the key and its meters can never have been
+  /// admitted (a wrapped `after - before`, a unit mix-up): the estimate stands for that metric and
+  /// `on_rejected(metric, real, record, i)` names the limit it is over. Records reset since the
+  /// reservation settle nothing.
+  template <class OnCharge, class OnRejected>
+  static void settle(Reservation& reservation, Settlement how, const Cost* actual, std::uint64_t now_ns, OnCharge&& on_charge,
+                     OnRejected&& on_rejected) noexcept {
+    const Amounts estimate = amounts_of(reservation.estimate);
+    Amounts real_cost = estimate;
+    if (how == Settlement::commit && actual != nullptr && !same_cost(*actual, reservation.estimate)) {
+      real_cost = amounts_of(*actual);
+      for (std::size_t m = 1; m < metric_count; ++m) {
+        if (real_cost[m] <= estimate[m]) continue;
+        const Largest most = largest(reservation, static_cast<Metric>(m));
+        if (most.record == nullptr || real_cost[m] <= most.amount) continue;
+        on_rejected(static_cast<Metric>(m), real_cost[m], *most.record, most.limit);
+        real_cost[m] = estimate[m];
+      }
+    }
+    each_reserved(reservation, [&](const KeyRecord& record, const std::uint64_t* epochs, bool current) {
+      if (!current) return;
+      const LimitPlan* plans = record.plans;
+      for (std::size_t i = 0; i < record.limit_count; ++i) {
+        const auto metric = static_cast<std::size_t>(plans[i].metric);
+        const std::uint64_t estimated = estimate[metric];
+        std::uint64_t real = real_cost[metric];
+        if (how == Settlement::cancel) real = 0;
+        // A failed call: what it would have cost is refunded, but the request itself was made and
+        // stays counted (providers count refused requests too).
+        if (how == Settlement::fail) real = plans[i].metric == Metric::requests ? estimated : 0;
+        if (real > estimated)
+          on_charge(record, i, Accounting::charge(plans[i], record.slot->counters[i], real - estimated, epochs[i], now_ns));
+        else if (real < estimated)
+          Accounting::release(plans[i], record.slot->counters[i], estimated - real, epochs[i], now_ns);
+      }
+    });
+  }
+
   /// Calls `visit(record, epochs, current)` for the key and each meter of a reservation, in
   /// reservation order; `current`: no reset since it was reserved (else it settles nothing).
   template <class Visit>
