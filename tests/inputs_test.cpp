@@ -67,7 +67,7 @@ TEST_CASE("a refused lease's accessors are safe: empty names, no key, an empty s
   CHECK(refused.provider() == kp::ProviderId{});
   CHECK(refused.dialect() == kp::Dialect::generic);
   CHECK(refused.estimate().tokens == 0);
-  const kp::Lease moved_from_default;
+  const kp::Lease moved_from_default{};
   CHECK(moved_from_default.label().empty());
 }
 
@@ -93,7 +93,8 @@ TEST_CASE("durations at the end of their range saturate: forever, not a wrapped 
     CHECK_THROWS_WITH(kp::Limit::requests(5).per(hours::max()), Contains("longer than 400 days"));
     CHECK(kp::detail::saturating_ns(hours::max()) == kp::Duration::max());
     CHECK(kp::detail::saturating_add(monday_8am, kp::Duration::max()) == kp::TimePoint::max());
-    CHECK(kp::detail::saturating_add(monday_8am, kp::Duration::min()) == kp::TimePoint::min());
+    CHECK(kp::detail::saturating_add(kp::TimePoint::min() + 1h, kp::Duration::min()) == kp::TimePoint::min());
+    CHECK(kp::detail::saturating_add(kp::TimePoint::max() - 1h, 2h) == kp::TimePoint::max());
   }
   SECTION("acquire_for(request, Duration::max()) waits until the key serves again") {
     for (int i = 0; i < 10; ++i) REQUIRE(f.pool.acquire());

@@ -14,6 +14,8 @@
 //  - a lease reserved before reset(k) settles nothing against the counts afterwards;
 //  - a rolling refund gives back only the part of the reservation still ahead of the clock, and a
 //    commit above the estimate is charged from now;
+//  - a commit whose cost of a metric is above the largest calendar or rolling limit of it counts
+//    the estimate for that metric and raises cost_rejected (a wrapped cost cannot poison a day);
 //  - a refusal reports the shortest wait over the keys; per key the longest wait over its limits
 //    and cooldown (ties: the first limit in order, then the cooldown); too_large beats disabled
 //    on a key, and across keys too_large is reported only when every key is too_large.
@@ -169,6 +171,10 @@ std::uint64_t cost_of(kp::Metric metric, std::uint64_t tokens, std::uint64_t cha
 }
 std::uint64_t cost_of(kp::Metric metric, const kp::Request& r) { return cost_of(metric, r.tokens, r.characters); }
 std::uint64_t cost_of(kp::Metric metric, const kp::Cost& c) { return cost_of(metric, c.tokens, c.characters); }
+void set_cost(kp::Metric metric, kp::Cost& c, std::uint64_t amount) {
+  if (metric == kp::Metric::tokens) c.tokens = amount;
+  if (metric == kp::Metric::characters) c.characters = amount;
+}
 
 // =================================================================================================
 // Events, as compared: what an operator reads from each.
@@ -279,8 +285,23 @@ class Model {
     return std::nullopt;
   }
 
-  void settle(const ModelLease& lease, Settlement how, const kp::Cost& actual, const kp::Outcome& outcome, std::uint64_t now) {
+  void settle(const ModelLease& lease, Settlement how, kp::Cost actual, const kp::Outcome& outcome, std::uint64_t now) {
     ModelKey& key = keys[lease.key];
+    // A real cost above the largest calendar or rolling limit of its metric can never have been
+    // admitted (a wrapped after − before): the estimate is counted instead, and cost_rejected
+    // names that limit (the first of the largest), metric by metric.
+    if (how == Settlement::commit_actual) {
+      for (const kp::Metric metric : {kp::Metric::tokens, kp::Metric::characters, kp::Metric::units, kp::Metric::spend}) {
+        const std::uint64_t real = cost_of(metric, actual), estimate = cost_of(metric, lease.estimate);
+        const LimitSpec* largest = nullptr;
+        for (const LimitSpec& limit : key.limits)
+          if (limit.metric == metric && limit.kind != LimitSpec::Kind::per_request && (!largest || limit.amount > largest->amount))
+            largest = &limit;
+        if (real <= estimate || largest == nullptr || real <= largest->amount) continue;
+        events.push_back({kp::EventKind::cost_rejected, id(lease.key), largest->window_name(), metric, 0, real, 0});
+        set_cost(metric, actual, estimate);
+      }
+    }
     // A reset forgot everything reserved before it: such a lease no longer moves the counters.
     const bool counted = lease.resets == key.resets;
     for (std::size_t j = 0; counted && j < key.limits.size(); ++j) {
