@@ -54,6 +54,9 @@ TEST_CASE("a Priority outside the enum is refused as invalid, never read past an
   CHECK(f.events.empty());
   CHECK_THROWS_WITH(kp::Limit::tokens(5).per_day().headroom(static_cast<kp::Priority>(3), 0.5), Contains("not a Priority"));
   CHECK(kp::Limit::tokens(5).per_day().headroom(static_cast<kp::Priority>(9)) == 1.0);
+  // A Metric outside the enum would index past a request's amounts on the hot path: refused where written.
+  CHECK_THROWS_WITH(kp::Limit::of(static_cast<kp::Metric>(5), 10), Contains("not a Metric"));
+  CHECK_NOTHROW(kp::Limit::of(kp::Metric::spend, 10));
 }
 
 TEST_CASE("a refused lease's accessors are safe: empty names, no key, an empty secret", "[inputs][lease]") {

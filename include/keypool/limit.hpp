@@ -171,6 +171,9 @@ class Limit {
 
  private:
   Limit(Metric metric, std::uint64_t amount) : metric_(metric), amount_(amount) {
+    if (static_cast<std::size_t>(metric) >= metric_count)
+      throw Error("Limit::of: metric " + std::to_string(static_cast<unsigned>(metric)) +
+                  " is not a Metric (requests, tokens, characters, units, spend)");
     if (amount == 0)
       throw Error(std::string{"a limit of 0 "} + std::string{to_string(metric)} +
                   " admits nothing; use pool.disable(key) to stop a key, or give a positive amount");
