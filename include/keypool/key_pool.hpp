@@ -464,35 +464,10 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
 
   /// Why a key cannot serve `request` at `now`, and for how long (loads only).
   accounting::Verdict verdict(const detail::KeyRecord& key, const Request& request, const accounting::Instant& now) const noexcept {
-    const detail::MeterRoute* route = key.meters != nullptr ? &key.meters->route(request.model) : nullptr;
-    if (route != nullptr && !route->serves) return {Reason::no_keys, Duration::max()};
-    accounting::Verdict result;
-    Metering::verdict(key, request, now, result);
-    if (route != nullptr)
-      for (std::size_t k = 0; k < route->count; ++k) Metering::verdict(*route->records[k], request, now, result);
-    // Too large beats everything: a health gate does not make a request smaller.
-    if (result.reason == Reason::too_large && result.wait == Duration::max()) return result;
-    const std::uint64_t blocked = detail::health::blocked(*key.slot);
-    if (blocked == disabled_until) return {Reason::disabled, Duration::max()};
-    if (blocked > now.ns) accounting::consider(result, Reason::cooling_down, Duration{static_cast<std::int64_t>(blocked - now.ns)});
-    if (route != nullptr)
-      for (std::size_t k = 0; k < route->count; ++k)
-        if (const std::uint64_t rests = detail::health::blocked(*route->records[k]->slot); rests > now.ns)
-          accounting::consider(result, Reason::cooling_down, Duration{static_cast<std::int64_t>(rests - now.ns)});
-    return result;
+    return Metering::key_verdict(key, request, now);
   }
-
-  /// What is left of the key's tightest limit for `request` (its model's too), as a fraction (0
-  /// when blocked or when the key does not serve the request's model).
   double headroom(const detail::KeyRecord& key, const Request& request, const accounting::Instant& now) const noexcept {
-    const std::size_t level = static_cast<std::size_t>(request.priority);
-    double least = Metering::headroom(key, level, now);
-    if (key.meters != nullptr) {
-      const detail::MeterRoute& route = key.meters->route(request.model);
-      if (!route.serves) return 0.0;
-      for (std::size_t k = 0; k < route.count; ++k) least = std::min(least, Metering::headroom(*route.records[k], level, now));
-    }
-    return least;
+    return Metering::key_headroom(key, request, now);
   }
 
   /// A key refused `request` with `verdict`: a quota refusal may mean its whole provider is out.

@@ -89,6 +89,41 @@ struct Metering {
     }
   }
 
+  /// Why a key cannot serve `request` at `now`, and for how long: its limits and those of the
+  /// meters the request's model routes it through, then the key's health and the meters'
+  /// cooldowns; no_keys when the key does not serve the model. Loads only.
+  static accounting::Verdict key_verdict(const KeyRecord& key, const Request& request, const accounting::Instant& now) noexcept {
+    const MeterRoute* route = key.meters != nullptr ? &key.meters->route(request.model) : nullptr;
+    if (route != nullptr && !route->serves) return {Reason::no_keys, Duration::max()};
+    accounting::Verdict result;
+    verdict(key, request, now, result);
+    if (route != nullptr)
+      for (std::size_t k = 0; k < route->count; ++k) verdict(*route->records[k], request, now, result);
+    // Too large beats everything: a health gate does not make a request smaller.
+    if (result.reason == Reason::too_large && result.wait == Duration::max()) return result;
+    const std::uint64_t blocked = health::blocked(*key.slot);
+    if (blocked == disabled_until) return {Reason::disabled, Duration::max()};
+    if (blocked > now.ns) accounting::consider(result, Reason::cooling_down, Duration{static_cast<std::int64_t>(blocked - now.ns)});
+    if (route != nullptr)
+      for (std::size_t k = 0; k < route->count; ++k)
+        if (const std::uint64_t rests = health::blocked(*route->records[k]->slot); rests > now.ns)
+          accounting::consider(result, Reason::cooling_down, Duration{static_cast<std::int64_t>(rests - now.ns)});
+    return result;
+  }
+
+  /// What is left of the key's tightest limit for `request` (its model's too), as a fraction (0
+  /// when it rests or does not serve the request's model).
+  static double key_headroom(const KeyRecord& key, const Request& request, const accounting::Instant& now) noexcept {
+    const std::size_t level = static_cast<std::size_t>(request.priority);
+    double least = headroom(key, level, now);
+    if (key.meters != nullptr) {
+      const MeterRoute& route = key.meters->route(request.model);
+      if (!route.serves) return 0.0;
+      for (std::size_t k = 0; k < route.count; ++k) least = std::min(least, headroom(*route.records[k], level, now));
+    }
+    return least;
+  }
+
   /// What is left of `record`'s tightest limit for `priority` (0 when it rests).
   static double headroom(const KeyRecord& record, std::size_t level, const accounting::Instant& now) noexcept {
     if (!health::open(*record.slot, now.ns)) return 0.0;
