@@ -4,14 +4,10 @@
 // leaves nothing reserved on the earlier ones.
 #include <catch2/catch.hpp>
 
-#include <sys/mman.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <new>
 #include <string>
 #include <thread>
 #include <vector>
@@ -88,57 +84,27 @@ TEST_CASE("processes with their own keys of one group on one state file are admi
   constexpr int processes = 3;
   TempDir dir;
   const auto path = dir / "org.kp";
-  struct Shared {
-    std::atomic<std::uint64_t> admitted[processes];
-    std::atomic<int> ready;
-    std::atomic<int> go;
-  };
-  void* memory = mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  REQUIRE(memory != MAP_FAILED);
-  Shared* shared = new (memory) Shared{};
-  std::vector<pid_t> pids;
-  for (int p = 0; p < processes; ++p) {
-    const pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-      int code = 0;
-      try {
-        kp::clock::Manual clock{start_time};
-        FilePool pool{kp::store::MappedFile{path}, clock, kp::Capacity{8}};
-        add_org(pool, 1, limit, static_cast<std::size_t>(p));  // each process its own key, one group
-        const kp::ModelId models[] = {pool.model("big"), pool.model("small")};
-        shared->ready.fetch_add(1);
-        while (shared->go.load() == 0) std::this_thread::sleep_for(1ms);
-        run_threads(2, [&](int t) {
-          std::uint64_t refusals = 0;
-          for (std::uint64_t i = 0; refusals < 1'000; ++i) {
-            kp::Lease lease = pool.acquire({.model = models[(i + static_cast<std::uint64_t>(t)) % 2]}, start_time);
-            if (lease) {
-              shared->admitted[p].fetch_add(1);
-              refusals = 0;
-            } else {
-              ++refusals;  // in a row: stops once neither model has room
-            }
-          }
-        });
-      } catch (...) {
-        code = 1;
+  const ProcessRun run = run_processes(processes, [&](int p, ProcessCounts& counts) {
+    kp::clock::Manual clock{start_time};
+    FilePool pool{kp::store::MappedFile{path}, clock, kp::Capacity{8}};
+    add_org(pool, 1, limit, static_cast<std::size_t>(p));  // each process its own key, one group
+    const kp::ModelId models[] = {pool.model("big"), pool.model("small")};
+    counts.arrive_and_wait();
+    run_threads(2, [&](int t) {
+      std::uint64_t refusals = 0;
+      for (std::uint64_t i = 0; refusals < 1'000; ++i) {
+        kp::Lease lease = pool.acquire({.model = models[(i + static_cast<std::uint64_t>(t)) % 2]}, start_time);
+        if (lease) {
+          counts.admitted[p].fetch_add(1);
+          refusals = 0;
+        } else {
+          ++refusals;  // in a row: stops once neither model has room
+        }
       }
-      _exit(code);
-    }
-    pids.push_back(pid);
-  }
-  const auto deadline = steady_clock::now() + 60s;
-  while (shared->ready.load() < processes && steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
-  shared->go.store(1);
-  for (const pid_t pid : pids) {
-    int status = 0;
-    REQUIRE(waitpid(pid, &status, 0) == pid);
-    CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
-  }
-  std::uint64_t total = 0;
-  for (int p = 0; p < processes; ++p) total += shared->admitted[p].load();
-  CHECK(total == limit);
+    });
+  });
+  CHECK(run.all_succeeded);
+  CHECK(run.admitted == limit);
   // The file holds the group's count once, whoever wrote it.
   kp::clock::Manual clock{start_time};
   FilePool view{kp::store::MappedFile{path}, clock, kp::Capacity{8}};
@@ -146,5 +112,4 @@ TEST_CASE("processes with their own keys of one group on one state file are admi
   const kp::Snapshot snap = view.snapshot(start_time);
   CHECK(snap.groups[0].shared->limits[0].used == limit);
   CHECK(snap.groups[0].models[0].limits[0].used <= limit / 4);
-  munmap(memory, sizeof(Shared));
 }

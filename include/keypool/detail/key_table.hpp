@@ -218,9 +218,6 @@ class KeyTable {
   [[nodiscard]] const KeyRecord* at_slot(std::size_t index) const noexcept {
     return index < slot_capacity() ? by_slot_[index].load(std::memory_order_acquire) : nullptr;
   }
-  /// Meters made so far (keys' models, groups, groups' models). Thread-safe.
-  [[nodiscard]] std::size_t meter_count() const noexcept { return meter_count_.load(std::memory_order_acquire); }
-  [[nodiscard]] const KeyRecord& meter(std::size_t i) const noexcept { return meters_[i]; }
   [[nodiscard]] std::size_t group_count() const noexcept { return group_count_.load(std::memory_order_acquire); }
   [[nodiscard]] const GroupRecord& group(std::size_t g) const noexcept { return groups_[g]; }
   [[nodiscard]] const GroupRecord& checked(GroupId group, const char* what) const {

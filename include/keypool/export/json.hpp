@@ -156,35 +156,41 @@ inline void append_limit(std::string& out, const LimitUsage& limit, TimePoint no
   out += '}';
 }
 
-inline void append_limits(std::string& out, const std::vector<LimitUsage>& limits, TimePoint now) {
+/// `[a,b,…]`: `append(out, item)` for each item, comma-separated.
+template <class Items, class Append>
+void append_array(std::string& out, const Items& items, Append&& append) {
   out += '[';
-  for (std::size_t i = 0; i < limits.size(); ++i) {
-    if (i != 0) out += ',';
-    append_limit(out, limits[i], now);
+  bool first = true;
+  for (const auto& item : items) {
+    if (!first) out += ',';
+    first = false;
+    append(out, item);
   }
   out += ']';
 }
 
+inline void append_limits(std::string& out, const std::vector<LimitUsage>& limits, TimePoint now) {
+  append_array(out, limits, [now](std::string& o, const LimitUsage& limit) { append_limit(o, limit, now); });
+}
+
+inline void append_report(std::string& out, const ProviderRemaining& report, TimePoint now) {
+  out += "{\"metric\":";
+  append_string(out, to_string(report.metric));
+  out += ",\"window\":";
+  append_string(out, to_string(report.window));
+  out += ",\"limit\":";
+  if (report.limit != 0) text::append_uint(out, report.limit);
+  else out += "null";
+  out += ",\"remaining\":";
+  text::append_uint(out, report.remaining);
+  const std::optional<TimePoint> resets =
+      report.resets_at > TimePoint{} ? std::optional<TimePoint>{report.resets_at} : std::nullopt;
+  append_time_pair(out, "resets_at", "resets_in_s", resets, now);
+  out += '}';
+}
+
 inline void append_observed(std::string& out, const std::vector<ProviderRemaining>& observed, TimePoint now) {
-  out += '[';
-  for (std::size_t i = 0; i < observed.size(); ++i) {
-    const ProviderRemaining& report = observed[i];
-    if (i != 0) out += ',';
-    out += "{\"metric\":";
-    append_string(out, to_string(report.metric));
-    out += ",\"window\":";
-    append_string(out, to_string(report.window));
-    out += ",\"limit\":";
-    if (report.limit != 0) text::append_uint(out, report.limit);
-    else out += "null";
-    out += ",\"remaining\":";
-    text::append_uint(out, report.remaining);
-    const std::optional<TimePoint> resets =
-        report.resets_at > TimePoint{} ? std::optional<TimePoint>{report.resets_at} : std::nullopt;
-    append_time_pair(out, "resets_at", "resets_in_s", resets, now);
-    out += '}';
-  }
-  out += ']';
+  append_array(out, observed, [now](std::string& o, const ProviderRemaining& report) { append_report(o, report, now); });
 }
 
 inline void append_meter(std::string& out, const MeterSnapshot& meter, TimePoint now) {
@@ -201,12 +207,7 @@ inline void append_meter(std::string& out, const MeterSnapshot& meter, TimePoint
 }
 
 inline void append_meters(std::string& out, const std::vector<MeterSnapshot>& meters, TimePoint now) {
-  out += '[';
-  for (std::size_t i = 0; i < meters.size(); ++i) {
-    if (i != 0) out += ',';
-    append_meter(out, meters[i], now);
-  }
-  out += ']';
+  append_array(out, meters, [now](std::string& o, const MeterSnapshot& meter) { append_meter(o, meter, now); });
 }
 
 inline void append_key(std::string& out, const KeySnapshot& key, TimePoint now) {
@@ -269,12 +270,9 @@ inline void append_group(std::string& out, const GroupSnapshot& group, TimePoint
   else out += "null";
   out += ",\"models\":";
   append_meters(out, group.models, now);
-  out += ",\"keys\":[";
-  for (std::size_t i = 0; i < group.keys.size(); ++i) {
-    if (i != 0) out += ',';
-    text::append_uint(out, group.keys[i].value);
-  }
-  out += "]}";
+  out += ",\"keys\":";
+  append_array(out, group.keys, [](std::string& o, KeyId key) { text::append_uint(o, key.value); });
+  out += '}';
 }
 
 }  // namespace detail::json
@@ -324,17 +322,13 @@ inline void append_group(std::string& out, const GroupSnapshot& group, TimePoint
     detail::json::append_totals(out, provider.totals, snapshot.at);
     out += '}';
   }
-  out += "],\"keys\":[";
-  for (std::size_t i = 0; i < snapshot.keys.size(); ++i) {
-    if (i != 0) out += ',';
-    detail::json::append_key(out, snapshot.keys[i], snapshot.at);
-  }
-  out += "],\"groups\":[";
-  for (std::size_t i = 0; i < snapshot.groups.size(); ++i) {
-    if (i != 0) out += ',';
-    detail::json::append_group(out, snapshot.groups[i], snapshot.at);
-  }
-  out += "],\"events_dropped\":";
+  out += "],\"keys\":";
+  detail::json::append_array(out, snapshot.keys,
+                             [&](std::string& o, const KeySnapshot& key) { detail::json::append_key(o, key, snapshot.at); });
+  out += ",\"groups\":";
+  detail::json::append_array(out, snapshot.groups,
+                             [&](std::string& o, const GroupSnapshot& group) { detail::json::append_group(o, group, snapshot.at); });
+  out += ",\"events_dropped\":";
   detail::text::append_uint(out, snapshot.events_dropped);
   out += ",\"sink_failures\":";
   detail::text::append_uint(out, snapshot.sink_failures);
