@@ -10,7 +10,8 @@
 // Rules it pins down that are easy to get subtly wrong:
 //  - a clock stepping back keeps a calendar limit counting in the newest window it counted in;
 //  - a key's limits are reserved in order; when one refuses, the earlier ones are given back
-//    exactly, and threshold events are reported only for reservations that stand;
+//    exactly; threshold levels a reservation reaches are judged when its lease settles, on the
+//    usage that stands then (a commit's, a failed call's request; never a cancel's);
 //  - a lease reserved before reset(k) settles nothing against the counts afterwards;
 //  - a rolling refund gives back only the part of the reservation still ahead of the clock, and a
 //    commit above the estimate is charged from now;
@@ -235,6 +236,9 @@ struct ModelLease {
   std::vector<std::int64_t> windows;
   std::vector<std::uint64_t> arrivals;
   std::uint64_t resets = 0;  // the key's reset count when reserved
+  // Per limit: the reservation brought a calendar limit to its first level; its levels are
+  // judged on the usage when the lease settles with it standing (never for a cancel).
+  std::vector<bool> reached;
 };
 
 // A threshold event of limit `limit` in window `window`, to be reported unless it already was.
@@ -321,6 +325,16 @@ class Model {
           if (limit.metric != kp::Metric::requests) refund(key, j, estimate, lease, now);
           break;
       }
+    }
+    // The levels the reservation reached are judged on the usage that stands now, in the window
+    // it counted in: a commit's every limit, a failed call's request; nothing for a cancel.
+    for (std::size_t j = 0; counted && how != Settlement::cancel && j < key.limits.size(); ++j) {
+      const LimitSpec& limit = key.limits[j];
+      const Counter& c = key.counters[j];
+      if (!lease.reached[j] || (how == Settlement::fail && limit.metric != kp::Metric::requests) || c.window != lease.windows[j]) continue;
+      std::vector<Crossing> crossings;
+      add_crossings(lease.key, j, lease.windows[j], 0, c.used, crossings);
+      for (const Crossing& crossing : crossings) claim(lease.key, crossing);
     }
     if (how != Settlement::fail) return;
     switch (outcome.kind()) {
@@ -411,26 +425,23 @@ class Model {
   static std::uint32_t id(std::size_t k) { return static_cast<std::uint32_t>(k); }
 
   // The health gate, then each limit in order; if one refuses, the earlier ones are given back.
-  // Threshold events are reported only for a reservation that stands.
+  // Threshold events wait for the lease to settle (see settle): a reservation reports nothing.
   std::optional<ModelLease> try_key(std::size_t k, const kp::Request& r, std::uint64_t now) {
     ModelKey& key = keys[k];
     if (key.disabled || key.cooling_until > now) return std::nullopt;
     ModelLease lease{k, r, std::vector<std::int64_t>(key.limits.size(), 0), std::vector<std::uint64_t>(key.limits.size(), 0),
-                     key.resets};
-    std::vector<Crossing> crossings;
+                     key.resets, std::vector<bool>(key.limits.size(), false)};
     for (std::size_t j = 0; j < key.limits.size(); ++j) {
-      if (!reserve(k, j, r, now, lease, crossings)) {
+      if (!reserve(k, j, r, now, lease)) {
         for (std::size_t earlier = 0; earlier < j; ++earlier)
           refund(key, earlier, cost_of(key.limits[earlier].metric, r), lease, now);
         return std::nullopt;
       }
     }
-    for (const Crossing& crossing : crossings) claim(k, crossing);
     return lease;
   }
 
-  bool reserve(std::size_t k, std::size_t j, const kp::Request& r, std::uint64_t now, ModelLease& lease,
-               std::vector<Crossing>& crossings) {
+  bool reserve(std::size_t k, std::size_t j, const kp::Request& r, std::uint64_t now, ModelLease& lease) {
     const LimitSpec& limit = keys[k].limits[j];
     Counter& c = keys[k].counters[j];
     const std::uint64_t amount = cost_of(limit.metric, r);
@@ -449,7 +460,7 @@ class Model {
         c.window = w;
         c.used = used + amount;
         lease.windows[j] = w;
-        add_crossings(k, j, w, used, used + amount, crossings);
+        lease.reached[j] = c.used >= level_usage(limit, levels.front());
         return true;
       }
       case LimitSpec::Kind::rolling: {
@@ -484,7 +495,7 @@ class Model {
     Counter& c = keys[k].counters[j];
     if (limit.kind == LimitSpec::Kind::window && c.window == window) {
       std::vector<Crossing> crossings;
-      add_crossings(k, j, window, c.used, c.used + amount, crossings);
+      add_crossings(k, j, window, 0, c.used + amount, crossings);  // every level the usage now reaches
       c.used += amount;
       for (const Crossing& crossing : crossings) claim(k, crossing);
     }
@@ -498,12 +509,17 @@ class Model {
     return c.window ? std::max(*c.window, current) : current;
   }
 
+  // The usage at which level `percent` of `limit` is reached: max(1, ceil(amount × level)).
+  static std::uint64_t level_usage(const LimitSpec& limit, int percent) {
+    return std::max<std::uint64_t>(1, (limit.amount * static_cast<std::uint64_t>(percent) + 99) / 100);
+  }
+
   // Each level whose usage ceil(amount × level) lies in (before, after], and exhaustion.
   void add_crossings(std::size_t k, std::size_t j, std::int64_t w, std::uint64_t before, std::uint64_t after,
                      std::vector<Crossing>& out) const {
     const LimitSpec& limit = keys[k].limits[j];
     for (const int percent : levels) {
-      const std::uint64_t at = std::max<std::uint64_t>(1, (limit.amount * static_cast<std::uint64_t>(percent) + 99) / 100);
+      const std::uint64_t at = level_usage(limit, percent);
       if (before < at && at <= after) out.push_back({j, w, limit_event(kp::EventKind::threshold_crossed, k, j, w, percent, after)});
     }
     if (before < limit.amount && after >= limit.amount)

@@ -37,7 +37,7 @@ enum class WebhookStyle : std::uint8_t {
   /// number when it is one (`-1001234567890`), else as a string (`"@my_channel"`).
   telegram,
   /// Every field of the event, for a program: `{"kind","at","provider","key","to_provider",
-  /// "metric","window","level","used","limit","resets_at","eta_s","count","text"}`; names that
+  /// "metric","window","level","used","limit","resets_at","eta_s","count","keys","reason","text"}`; names that
   /// do not apply to the kind are null, numbers are 0.
   event,
 };
@@ -321,6 +321,8 @@ class Webhook {
     append_time(out, "resets_at", e.resets_at);
     append_double(out, "eta_s", std::chrono::duration<double>(e.eta).count(), 3);
     append_number(out, "count", e.count);
+    append_number(out, "keys", e.keys);
+    append_name(out, "reason", e.reason ? keypool::to_string(*e.reason) : std::string_view{});
     out += ",\"text\":";
     append_string(out, text);
     out += '}';

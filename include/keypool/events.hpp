@@ -3,9 +3,11 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 #include <keypool/options.hpp>
+#include <keypool/reason.hpp>
 #include <keypool/request.hpp>
 #include <keypool/time.hpp>
 
@@ -26,6 +28,8 @@ enum class EventKind : std::uint8_t {
   events_dropped,       // a queued sink had to drop `count` events
   limit_mismatch,       // a provider reports a limit (`reported`) other than the one configured (`limit`)
   cost_rejected,        // a commit's cost (`used`) exceeds every limit of its metric (`limit`: the largest): the estimate was counted
+  provider_keys_out,    // `count` of the provider's `keys` cannot serve (some still can); raised by poll when the count rises
+  traffic_spike,        // a provider's settled calls per minute (`count`) rose to `level` × its recent baseline; raised by poll
 };
 
 [[nodiscard]] constexpr std::string_view to_string(EventKind kind) noexcept {
@@ -44,6 +48,8 @@ enum class EventKind : std::uint8_t {
     case EventKind::events_dropped: return "events_dropped";
     case EventKind::limit_mismatch: return "limit_mismatch";
     case EventKind::cost_rejected: return "cost_rejected";
+    case EventKind::provider_keys_out: return "provider_keys_out";
+    case EventKind::traffic_spike: return "traffic_spike";
   }
   return "unknown";
 }
@@ -71,6 +77,13 @@ struct Event {
   std::string_view to_provider_name{};
   std::uint64_t count = 0;         ///< events_dropped: how many
   std::uint64_t reported = 0;      ///< limit_mismatch: the limit the provider reports
+  /// The horizon of an event that says something cannot serve: Reason::exhausted when a calendar
+  /// quota is spent until `resets_at` (worth a page), cooling_down or rate_limited for a rest the
+  /// pool ends by itself (a provider's 429, a rolling rate), disabled until an operator acts. Set
+  /// on key_exhausted, key_cooling_down, key_disabled, provider_exhausted and all_exhausted (for
+  /// those two: the reason of the soonest recovery); empty on the others.
+  std::optional<Reason> reason{};
+  std::uint32_t keys = 0;          ///< provider_keys_out: the provider's keys (`count` of them are out)
 };
 
 }  // namespace keypool

@@ -392,56 +392,44 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   [[nodiscard]] const detail::TierIndex& tiers() const noexcept { return table_.tiers(); }
 
   /// The health gate, then a reservation on every limit of the key (and of the meters of its
-  /// group and model, `route`), rolled back on the first refusal. Threshold crossings are
-  /// reported only once every limit has admitted (a reservation rolled back by a later limit must
-  /// not alert, nor claim the level).
+  /// group and model, `route`), rolled back on the first refusal. A limit the reservation brings
+  /// to a threshold level is marked in `reservation.reached`; its levels are judged when the
+  /// lease settles with the usage standing (a cancelled lease claims no level).
   [[gnu::always_inline]] bool try_reserve(const detail::KeyRecord& key, const detail::MeterRoute* route, const detail::Amounts& amounts,
                                           Priority priority, const accounting::Instant& now, detail::Reservation& reservation) noexcept {
     if (!detail::health::open(*key.slot, now.ns)) return false;
     const std::size_t level = static_cast<std::size_t>(priority);
-    std::uint32_t crossing = 0;
-    std::array<std::uint64_t, max_limits_per_key> used_before;
+    std::uint32_t reached = 0;
     std::uint64_t* epochs = reservation.epochs.data();
     const bool admitted = Metering::template reserve<counter_events>(
-        key, amounts, level, now, epochs,
-        [&](std::size_t i, std::uint64_t before) {
-          crossing |= 1u << i;
-          used_before[i] = before;
-        },
+        key, amounts, level, now, epochs, [&](std::size_t i) { reached |= 1u << i; },
         [&](std::size_t i, const accounting::Reserved& reserved) {
           events_.exhausted(key, i, key.plans[i], reserved.epoch, reserved.before, now.at);
         });
     if (!admitted) return false;
     if (route != nullptr) [[unlikely]] {
-      if (!reserve_route(key, *route, amounts, level, now, reservation)) return false;
+      if (!reserve_route(key, *route, amounts, level, now, reservation, reached)) return false;
     }
-    if constexpr (counter_events) {
-      for (std::size_t i = 0; crossing != 0; ++i, crossing >>= 1)
-        if ((crossing & 1u) != 0)
-          events_.crossings(key, i, key.plans[i], epochs[i], used_before[i],
-                            used_before[i] + amounts[static_cast<std::size_t>(key.plans[i].metric)], now.at);
-    }
+    if constexpr (counter_events) reservation.reached = reached;
     return true;
   }
 
   /// The meters after the key's limits: each one's health gate (a model's or a group's
   /// cooldown) and limits; on a refusal, everything reserved for the request is given back.
-  /// Their threshold crossings are reported when all stand.
   [[gnu::noinline]] bool reserve_route(const detail::KeyRecord& key, const detail::MeterRoute& route, const detail::Amounts& amounts,
-                                       std::size_t level, const accounting::Instant& now, detail::Reservation& reservation) noexcept {
-    detail::Crossings crossings;
+                                       std::size_t level, const accounting::Instant& now, detail::Reservation& reservation,
+                                       std::uint32_t& reached) noexcept {
     std::uint64_t* epochs = reservation.epochs.data() + key.limit_count;
+    std::size_t flat = key.limit_count;
     for (std::size_t k = 0; k < route.count; ++k) {
       const detail::KeyRecord& meter = *route.records[k];
       reservation.route_generations[k] = detail::word(meter.slot->generation).load(std::memory_order_relaxed);
-      auto on_cross = [&](std::size_t i, std::uint64_t before) {
-        crossings.at[crossings.count++] = {&meter, static_cast<std::uint32_t>(i), epochs[i], before};
-      };
+      auto on_reach = [&](std::size_t i) { reached |= 1u << (flat + i); };
       auto on_full = [&](std::size_t i, const accounting::Reserved& reserved) {
         events_.exhausted(meter, i, meter.plans[i], reserved.epoch, reserved.before, now.at);
       };
       if (!detail::health::open(*meter.slot, now.ns) ||
-          !Metering::template reserve<counter_events>(meter, amounts, level, now, epochs, on_cross, on_full)) {
+          !Metering::template reserve<counter_events>(meter, amounts, level, now, epochs, on_reach, on_full)) {
         std::uint64_t* back = epochs;
         for (std::size_t j = k; j-- > 0;) {
           back -= route.records[j]->limit_count;
@@ -451,13 +439,7 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
         return false;
       }
       epochs += meter.limit_count;
-    }
-    if constexpr (counter_events) {
-      for (std::uint32_t c = 0; c < crossings.count; ++c) {
-        const detail::Crossings::At& at = crossings.at[c];
-        const detail::LimitPlan& plan = at.record->plans[at.limit];
-        events_.crossings(*at.record, at.limit, plan, at.epoch, at.before, at.before + amounts[static_cast<std::size_t>(plan.metric)], now.at);
-      }
+      flat += meter.limit_count;
     }
     return true;
   }
@@ -501,12 +483,19 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
                      [&](const detail::KeyRecord& record, std::size_t i, const accounting::Change& change) {
                        if constexpr (counter_events) {
                          if (change.changed && change.after >= record.plans[i].threshold_at[0])
-                           events_.crossings(record, i, record.plans[i], change.epoch, change.before, change.after, at);
+                           events_.crossings(record, i, record.plans[i], change.epoch, 0, change.after, at);
                        }
                      },
                      [&](Metric metric, std::uint64_t real, const detail::KeyRecord& record, std::size_t i) {
                        events_.cost_rejected(record, record.plans[i], metric, real, at);
                      });
+    if constexpr (counter_events) {
+      // The levels the reservation reached, judged on the usage that stands (claimed once each).
+      if (reservation.reached != 0) [[unlikely]]
+        Metering::reached(reservation, how, [&](const detail::KeyRecord& record, std::size_t i, std::uint64_t epoch, std::uint64_t used) {
+          events_.crossings(record, i, record.plans[i], epoch, 0, used, at);
+        });
+    }
     switch (how) {
       case detail::Settlement::commit:
         detail::health::record_success(*key.slot);
@@ -601,16 +590,22 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
     return detail::key_snapshot<Accounting>(key, store_, table_.thresholds(), now);
   }
 
-  /// The soonest any of the given keys could serve `request` (zero: one can now).
+  /// The soonest any of the given keys could serve `request` (wait zero: one can now), and why
+  /// that key cannot before.
   template <class Keys>
-  Duration soonest(const Keys& keys, const Request& request, TimePoint now) const noexcept {
+  accounting::Verdict soonest_verdict(const Keys& keys, const Request& request, TimePoint now) const noexcept {
     const accounting::Instant instant{now};
-    Duration best = Duration::max();
+    accounting::Verdict best{Reason::no_keys, Duration::max()};
     keys([&](const detail::KeyRecord& key) {
-      best = std::min(best, verdict(key, request, instant).wait);
-      return best > Duration::zero();  // stop at the first key that can serve
+      const accounting::Verdict v = verdict(key, request, instant);
+      if (v.wait < best.wait || best.reason == Reason::no_keys) best = v;
+      return best.wait > Duration::zero();  // stop at the first key that can serve
     });
     return best;
+  }
+  template <class Keys>
+  Duration soonest(const Keys& keys, const Request& request, TimePoint now) const noexcept {
+    return soonest_verdict(keys, request, now).wait;
   }
 
   auto provider_keys(ProviderId provider) const noexcept {
@@ -628,14 +623,16 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
     detail::ProviderRecord& provider = *key.provider_record;
     std::uint64_t seen = provider.exhausted_until.load(std::memory_order_relaxed);
     if (seen > detail::to_ns(now)) return;  // reported already
-    const Duration wait = soonest(provider_keys(key.provider), request, now);
-    if (wait == Duration::zero()) return;
-    const TimePoint until = wait == Duration::max() ? TimePoint::max() : now + wait;
+    const accounting::Verdict soonest = soonest_verdict(provider_keys(key.provider), request, now);
+    if (soonest.wait == Duration::zero()) return;
+    const TimePoint until = detail::saturating_add(now, soonest.wait);
     if (!provider.exhausted_until.compare_exchange_strong(seen, detail::to_ns(until), std::memory_order_relaxed)) return;
     provider.probe.store(request);
     Event event = Events::key_event(EventKind::provider_exhausted, key, now, until);
     event.key = KeyId{};
     event.key_label = {};
+    event.model = {};
+    event.reason = soonest.reason;
     events_.deliver(event);
   }
 
@@ -655,12 +652,12 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   [[gnu::noinline, gnu::cold]] void check_all_exhausted(const Request& request, TimePoint now) noexcept {
     std::uint64_t seen = all_exhausted_until_.load(std::memory_order_relaxed);
     if (seen > detail::to_ns(now)) return;
-    const Duration wait = soonest(all_keys(), request, now);
-    if (wait == Duration::zero()) return;
-    const TimePoint until = wait == Duration::max() ? TimePoint::max() : now + wait;
+    const accounting::Verdict soonest = soonest_verdict(all_keys(), request, now);
+    if (soonest.wait == Duration::zero()) return;
+    const TimePoint until = detail::saturating_add(now, soonest.wait);
     if (!all_exhausted_until_.compare_exchange_strong(seen, detail::to_ns(until), std::memory_order_relaxed)) return;
     all_exhausted_probe_.store(request);
-    events_.general(EventKind::all_exhausted, now, until);
+    events_.general(EventKind::all_exhausted, now, until, {}, {}, soonest.reason);
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -14,34 +14,11 @@
 #include <keypool/detail/key_record.hpp>
 #include <keypool/dialect.hpp>
 #include <keypool/outcome.hpp>
+#include <keypool/reason.hpp>
 #include <keypool/request.hpp>
 #include <keypool/time.hpp>
 
 namespace keypool {
-
-/// Why no key could serve.
-enum class Reason : std::uint8_t {
-  exhausted,     // a calendar quota is spent until its window resets
-  rate_limited,  // a rolling rate is spent for now
-  cooling_down,  // the provider rate-limited the key (or its circuit is open)
-  disabled,      // the key is disabled until `enable`
-  too_large,     // the request costs more than any key could ever admit (at its priority)
-  no_keys,       // the pool has no keys (or none that serves the request's model)
-  invalid,       // the request is malformed (a Priority outside the enum): fix the caller
-};
-
-[[nodiscard]] constexpr std::string_view to_string(Reason reason) noexcept {
-  switch (reason) {
-    case Reason::exhausted: return "exhausted";
-    case Reason::rate_limited: return "rate_limited";
-    case Reason::cooling_down: return "cooling_down";
-    case Reason::disabled: return "disabled";
-    case Reason::too_large: return "too_large";
-    case Reason::no_keys: return "no_keys";
-    case Reason::invalid: return "invalid";
-  }
-  return "unknown";
-}
 
 /// Why a request was refused and when to come back. `retry_after` is exact: the time until the
 /// earliest key could admit this very request if nothing else used it meanwhile;
@@ -80,6 +57,10 @@ struct Reservation {
   Request estimate{};
   /// Per meter of the route, its reset generation when reserved.
   std::array<std::uint64_t, 3> route_generations;
+  /// Per reserved limit (bit i: the i-th, in `epochs` order): the reservation brought a calendar
+  /// limit to its first threshold level. Its levels are judged when the usage stands (a commit,
+  /// or the request of a failed call), never for a cancel.
+  std::uint32_t reached = 0;
   /// Per reserved limit (the key's, then each meter's in route order): the calendar window
   /// reserved in, or for a rolling limit the theoretical arrival time this reservation ended at
   /// (what a refund may still give back).
@@ -188,9 +169,14 @@ class Lease {
     settle(detail::Settlement::commit, &actual, &observed, &now);
   }
   /// The call succeeded and cost what was estimated: nothing to reconcile, so no call into the
-  /// pool — the key's success count goes up and its failure streak is cleared if it has one.
+  /// pool — the key's success count goes up and its failure streak is cleared if it has one —
+  /// unless the reservation reached a threshold level, which the pool then judges.
   void commit() noexcept {
     if (owner_ == nullptr) return;
+    if (reservation_.reached != 0) [[unlikely]] {
+      settle(detail::Settlement::commit, nullptr, nullptr, nullptr);
+      return;
+    }
     owner_ = nullptr;
     std::atomic_ref<std::uint64_t>{reservation_.key->slot->successes}.fetch_add(1, std::memory_order_relaxed);
     auto streak = std::atomic_ref<std::uint64_t>{reservation_.key->slot->health};

@@ -99,9 +99,21 @@ struct ForecastOptions {
   /// Time constant of the exponentially weighted usage rate: a rate change is half absorbed
   /// after about 0.7 × smoothing of polls.
   Duration smoothing = std::chrono::minutes{10};
-  /// No forecast until the rate has been measured over at least this long (since the first poll
-  /// that saw the key), so one burst does not predict the day.
+  /// No forecast for a limit until its rate has been measured over at least this long since its
+  /// first use (the first poll that saw usage in it), so one burst does not predict the day.
   Duration warmup = std::chrono::minutes{5};
+  /// Nor until this many polls saw the limit's usage grow: one request is not a rate.
+  std::uint32_t samples = 3;
+  /// A limit's forecast fires once per window, and again in the same window when the predicted
+  /// time to exhaustion falls to at most this fraction of what was left, at this poll, of the
+  /// last reported one (0.5: "in 8 h" is followed by "in 4 h" or sooner, not by "in 7 h 50 min").
+  double refire_ratio = 0.5;
+  /// traffic_spike: a provider's settled calls per minute over the last poll interval reach this
+  /// many times its baseline (their exponentially weighted rate over `smoothing`) ...
+  double spike_factor = 3.0;
+  /// ... and at least this many per minute (a quiet provider's first calls are no spike). The
+  /// spike re-arms when the rate falls below half of `spike_factor` × baseline.
+  double spike_min_per_minute = 30.0;
 };
 
 /// Per-key options for `add_key`. `label` names the key everywhere a person reads (events,

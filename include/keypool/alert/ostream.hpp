@@ -145,7 +145,7 @@ inline void append_field(std::string& out, std::string_view name) {
 /// Which fields a kind prints (besides time and kind), in the line's fixed order.
 struct EventFields {
   bool provider = false, key = false, to_provider = false, metric = false, level = false, usage = false,
-       count = false, eta = false, resets_at = false, reported = false;
+       count = false, keys = false, eta = false, reason = false, resets_at = false, reported = false;
 };
 
 /// The fields of docs/alerts.md's table: fixed per kind, except where the pool fills a field
@@ -162,9 +162,9 @@ struct EventFields {
     case EventKind::key_recovered: return {.provider = true, .key = true, .metric = has_metric, .usage = has_usage};
     case EventKind::key_cooling_down: return {.provider = true, .key = true, .resets_at = true};
     case EventKind::key_disabled: return {.provider = true, .key = true};
-    case EventKind::provider_exhausted: return {.provider = true, .resets_at = true};
+    case EventKind::provider_exhausted: return {.provider = true, .reason = true, .resets_at = true};
     case EventKind::provider_recovered: return {.provider = true};
-    case EventKind::all_exhausted: return {.resets_at = true};
+    case EventKind::all_exhausted: return {.reason = true, .resets_at = true};
     case EventKind::failover: return {.provider = true, .to_provider = true};
     case EventKind::exhaustion_forecast:
       return {.provider = true, .key = !e.key_label.empty(), .metric = has_metric, .usage = has_usage, .eta = true,
@@ -175,6 +175,8 @@ struct EventFields {
     case EventKind::limit_mismatch:
       return {.provider = true, .key = true, .metric = true, .usage = true, .reported = true};
     case EventKind::cost_rejected: return {.provider = true, .key = true, .metric = true, .usage = true};
+    case EventKind::provider_keys_out: return {.provider = true, .count = true, .keys = true};
+    case EventKind::traffic_spike: return {.provider = true, .level = true, .count = true};
   }
   return {};
 }
@@ -241,9 +243,17 @@ inline void format_event(std::string& out, const Event& event) {
     detail::append_field(out, "count");
     detail::append_digits(out, event.count);
   }
+  if (f.keys) {
+    detail::append_field(out, "keys");
+    detail::append_digits(out, event.keys);
+  }
   if (f.eta) {
     detail::append_field(out, "eta");
     detail::append_duration(out, event.eta);
+  }
+  if (f.reason && event.reason) {
+    detail::append_field(out, "reason");
+    out += to_string(*event.reason);
   }
   if (f.resets_at) {
     detail::append_field(out, "resets_at");

@@ -89,7 +89,7 @@ struct QueuedEvent {
 
 // Every string_view of an Event must be copied by QueuedEvent, or a queued event would point
 // into a pool that may be gone when it is delivered. This catches a change to Event's layout.
-static_assert(sizeof(void*) != 8 || sizeof(Event) == 200,
+static_assert(sizeof(void*) != 8 || sizeof(Event) == 208,
               "keypool::Event changed: if it gained a string_view (or another pointer into the pool), copy "
               "it in detail::QueuedEvent (alert/queued.hpp), then update the size in this assertion");
 

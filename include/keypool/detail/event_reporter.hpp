@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string_view>
 #include <utility>
 
@@ -70,7 +71,7 @@ class EventReporter {
 
   /// An event of the pool or of a provider, no key: what, when, and when it can serve again.
   void general(EventKind kind, TimePoint now, TimePoint resets_at, ProviderId provider = {},
-               std::string_view provider_name = {}) noexcept {
+               std::string_view provider_name = {}, std::optional<Reason> reason = {}) noexcept {
     if constexpr (enabled) {
       Event event;
       event.kind = kind;
@@ -78,6 +79,7 @@ class EventReporter {
       event.resets_at = resets_at;
       event.provider = provider;
       event.provider_name = provider_name;
+      event.reason = reason;
       deliver(event);
     }
   }
@@ -96,9 +98,14 @@ class EventReporter {
     }
   }
 
-  /// A key's event (cooling down, disabled, recovered).
+  /// A key's event (cooling down, disabled, recovered); the first two carry their horizon.
   void key(EventKind kind, const KeyRecord& key, TimePoint now, TimePoint resets_at) noexcept {
-    if constexpr (enabled) deliver(key_event(kind, key, now, resets_at));
+    if constexpr (enabled) {
+      Event event = key_event(kind, key, now, resets_at);
+      if (kind == EventKind::key_cooling_down) event.reason = Reason::cooling_down;
+      if (kind == EventKind::key_disabled) event.reason = Reason::disabled;
+      deliver(event);
+    }
   }
 
   /// Usage of limit i went from `before` to `after` in window `epoch`: the levels crossed, and
@@ -120,6 +127,7 @@ class EventReporter {
       if ((fresh & exhausted_bit) != 0) {
         event.kind = EventKind::key_exhausted;
         event.level = 1.0;
+        event.reason = Reason::exhausted;
         deliver(event);
       }
     }
@@ -135,6 +143,7 @@ class EventReporter {
       if (claim(*key.slot, i, epoch, exhausted_bit) == 0) return;
       Event event = limit_event(EventKind::key_exhausted, key, plan, epoch, used, now);
       event.level = 1.0;
+      event.reason = Reason::exhausted;
       deliver(event);
     }
   }

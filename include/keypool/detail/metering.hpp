@@ -1,8 +1,9 @@
 // Counting one request on the records it touches: a key's own limits, then the meters of its
 // group and model (detail::MeterRoute). Each record's limits are reserved in order and rolled back
 // on the first refusal, as one key's always were; a request is admitted only when every record
-// admits it. Threshold crossings are collected while reserving and reported only once the whole
-// request stands. Static functions over the accounting a store declares (accounting::of<Store>).
+// admits it. Threshold levels a reservation reaches are judged when its lease settles with the
+// usage standing, on the counts then (`reached`). Static functions over the accounting a store
+// declares (accounting::of<Store>).
 #pragma once
 
 #include <algorithm>
@@ -20,29 +21,16 @@
 
 namespace keypool::detail {
 
-/// Threshold crossings seen while reserving a route's meters, reported once every record has
-/// admitted.
-struct Crossings {
-  struct At {
-    const KeyRecord* record;
-    std::uint32_t limit;
-    std::uint64_t epoch;
-    std::uint64_t before;
-  };
-  std::uint32_t count = 0;
-  std::array<At, max_limits_per_request> at;
-};
-
 template <class Accounting>
 struct Metering {
   /// Reserves `amounts` on every limit of `record` (epochs written from `epochs`), or none:
   /// false on the first refusal, after giving back what it reserved. With `collect`,
-  /// `on_cross(i, before)` is called for a limit whose reservation reaches its first threshold
-  /// level, and `on_full(i, reserved)` for a limit refused at its full amount (an exhaustion
-  /// event's cue).
-  template <bool collect, class OnCross, class OnFull>
+  /// `on_reach(i)` is called for a calendar limit whose reservation reaches its first threshold
+  /// level (judged when the usage stands: see `reached`), and `on_full(i, reserved)` for a limit
+  /// refused at its full amount (an exhaustion event's cue).
+  template <bool collect, class OnReach, class OnFull>
   [[gnu::always_inline]] static inline bool reserve(const KeyRecord& record, const Amounts& amounts, std::size_t level,
-                                                    const accounting::Instant& now, std::uint64_t* epochs, OnCross&& on_cross,
+                                                    const accounting::Instant& now, std::uint64_t* epochs, OnReach&& on_reach,
                                                     OnFull&& on_full) noexcept {
     const LimitPlan* plans = record.plans;
     const std::size_t count = record.limit_count;
@@ -62,7 +50,7 @@ struct Metering {
       epochs[i] = reserved.epoch;
       if constexpr (collect) {
         if (plan.kind == Limit::Kind::window && reserved.before + amount >= plan.threshold_at[0]) [[unlikely]]
-          on_cross(i, reserved.before);
+          on_reach(i);
       }
     }
     return true;
@@ -187,6 +175,30 @@ struct Metering {
           on_charge(record, i, Accounting::charge(plans[i], record.slot->counters[i], real - estimated, epochs[i], now_ns));
         else if (real < estimated)
           Accounting::release(plans[i], record.slot->counters[i], estimated - real, epochs[i], now_ns);
+      }
+    });
+  }
+
+  /// The calendar limits a reservation brought to a threshold level (`Reservation::reached`)
+  /// whose usage stands after settling it `how` (all of them for a commit, those counting requests
+  /// for a fail, none for a cancel): `visit(record, i, epoch, used)` with the limit's usage now in
+  /// the window the reservation counted in (skipped when that window is over or the record was
+  /// reset since). Loads only.
+  template <class Visit>
+  static void reached(Reservation& reservation, Settlement how, Visit&& visit) noexcept {
+    if (how == Settlement::cancel) return;
+    std::size_t flat = 0;
+    each_reserved(reservation, [&](const KeyRecord& record, const std::uint64_t* epochs, bool current) {
+      const std::uint32_t mine = (reservation.reached >> flat) & ((1u << record.limit_count) - 1u);
+      flat += record.limit_count;
+      if (!current || mine == 0) return;
+      for (std::size_t i = 0; i < record.limit_count; ++i) {
+        if ((mine & (1u << i)) == 0) continue;
+        const LimitPlan& plan = record.plans[i];
+        if (how == Settlement::fail && plan.metric != Metric::requests) continue;
+        const std::uint64_t seen = word(record.slot->counters[i].state).load(std::memory_order_relaxed);
+        if (plan.packing.epoch(seen) != epochs[i]) continue;
+        visit(record, i, epochs[i], plan.packing.used(seen));
       }
     });
   }
