@@ -238,6 +238,7 @@ TEST_CASE("a forecast fires again in its window when the predicted time falls to
   for (std::size_t i = 1; i < forecasts.size(); ++i) {
     const kp::Duration left = forecasts[i - 1].eta - (forecasts[i].at - forecasts[i - 1].at);
     CHECK(forecasts[i].eta <= left / 2);
+    CHECK(left - forecasts[i].eta >= 15min);
   }
 }
 
@@ -290,6 +291,7 @@ TEST_CASE("ForecastOptions refuses a refire ratio or spike factor that cannot wo
   using Pool = kp::KeyPool<kp::clock::Manual>;
   CHECK_THROWS_WITH((Pool{clock, kp::ForecastOptions{.refire_ratio = 1.0}}), Catch::Contains("refire_ratio"));
   CHECK_THROWS_WITH((Pool{clock, kp::ForecastOptions{.refire_ratio = 0.0}}), Catch::Contains("refire_ratio"));
+  CHECK_THROWS_WITH((Pool{clock, kp::ForecastOptions{.refire_margin = -1s}}), Catch::Contains("refire_margin"));
   CHECK_THROWS_WITH((Pool{clock, kp::ForecastOptions{.spike_factor = 1.0}}), Catch::Contains("spike_factor"));
   CHECK_THROWS_WITH((Pool{clock, kp::ForecastOptions{.spike_min_per_minute = -1.0}}), Catch::Contains("spike_min_per_minute"));
 }

@@ -108,6 +108,9 @@ struct ForecastOptions {
   /// time to exhaustion falls to at most this fraction of what was left, at this poll, of the
   /// last reported one (0.5: "in 8 h" is followed by "in 4 h" or sooner, not by "in 7 h 50 min").
   double refire_ratio = 0.5;
+  /// ... and only when it moved earlier by at least this much (no chatter in a window's last
+  /// minutes, where every poll halves what is left).
+  Duration refire_margin = std::chrono::minutes{15};
   /// traffic_spike: a provider's settled calls per minute over the last poll interval reach this
   /// many times its baseline (their exponentially weighted rate over `smoothing`) ...
   double spike_factor = 3.0;

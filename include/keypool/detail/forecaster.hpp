@@ -30,6 +30,7 @@ class Forecaster {
       throw Error("ForecastOptions: smoothing must be positive and warmup not negative");
     if (!(options_.refire_ratio > 0.0 && options_.refire_ratio < 1.0))
       throw Error("ForecastOptions: refire_ratio must be between 0 and 1 (exclusive)");
+    if (options_.refire_margin < Duration::zero()) throw Error("ForecastOptions: refire_margin must not be negative");
     if (!(options_.spike_factor > 1.0) || !std::isfinite(options_.spike_factor) || !(options_.spike_min_per_minute >= 0.0) ||
         !std::isfinite(options_.spike_min_per_minute))
       throw Error("ForecastOptions: spike_factor must be above 1 and spike_min_per_minute a finite number, not negative");
@@ -180,13 +181,14 @@ class Forecaster {
   /// Whether a forecast of the window `epoch` predicting exhaustion at `exhausts_at` fires, given
   /// the window and time last reported (`reported_epoch`, `reported_at`); records it when it does.
   /// Once per window, and again when the predicted time to exhaustion has fallen to at most
-  /// refire_ratio of what was left of the last reported one.
+  /// refire_ratio of what was left of the last reported one, and by at least refire_margin.
   bool fires_again(std::uint64_t& reported_epoch, TimePoint& reported_at, std::uint64_t epoch, TimePoint exhausts_at,
                    TimePoint now) const noexcept {
     if (reported_epoch == epoch) {
       const double left = std::chrono::duration<double>(reported_at - now).count();
       const double eta = std::chrono::duration<double>(exhausts_at - now).count();
-      if (!(eta <= left * options_.refire_ratio)) return false;
+      if (!(eta <= left * options_.refire_ratio) || !(left - eta >= std::chrono::duration<double>(options_.refire_margin).count()))
+        return false;
     }
     reported_epoch = epoch;
     reported_at = exhausts_at;
