@@ -23,6 +23,7 @@
 #include <vector>
 
 #include <keypool/accounting/leased.hpp>
+#include <keypool/detail/health.hpp>
 #include <keypool/detail/limit_plan.hpp>
 #include <keypool/error.hpp>
 #include <keypool/key_slot.hpp>
@@ -674,10 +675,10 @@ class Instance {
     if (!trip.empty()) send(trip, now, deadline_from(std::chrono::steady_clock::now()));
   }
 
-  // A refused acquire's round trip. `bound` is set to the longest wait a refusal for lack of
-  // quota may claim: left alone (no bound) only when every key that does not rest is known spent
-  // (Redis answered, after the last reset this instance knows of, that a limit it needs has
-  // nothing left in its window); otherwise one control interval, by which the background has
+  // A refused acquire's round trip. `bound` is set to the longest wait a refusal may claim
+  // (known_wait): left at Duration::max() only when every key is known spent or disabled.
+  // Without an answer about the keys (the lock or the connection unavailable, a lease's units
+  // taken by another thread before the retry) one control interval, by which the background has
   // leased again, read the fleet's operator actions, or found Redis back.
   bool lease_for_refused(const Amounts& amounts, TimePoint now, Duration& bound) noexcept {
     if (host_ == nullptr) return false;
@@ -758,7 +759,7 @@ class Instance {
         }
         granted = counters_.leased.load(std::memory_order_relaxed) != before;
       }
-      if (granted || !every_key_spent(amounts, now, start)) bound = unknown;
+      bound = granted ? unknown : known_wait(amounts, now, start);
       return granted;
     } catch (...) {
       unsent(trip);
@@ -767,24 +768,30 @@ class Instance {
     }
   }
 
-  // Whether every key that does not rest at `now` has a limit `amounts` needs that Redis said is
-  // spent for its current window (a dry mark: set only by an answer after the last reset this
-  // instance knows of), or that can never admit them.
-  bool every_key_spent(const Amounts& amounts, TimePoint now, SteadyTime steady_now) noexcept {
+  // The longest wait a refusal of `amounts` at `now` may claim, from what this instance knows:
+  // Duration::max() (no bound: the words' waits stand) when every key is disabled or has a limit
+  // the request needs that Redis said is spent for its window (a dry mark, set only by an answer
+  // after the last reset this instance knows of) or that can never admit it. A key not known
+  // spent serves again after its cooldown, if it cools down, else within one control interval.
+  Duration known_wait(const Amounts& amounts, TimePoint now, SteadyTime steady_now) noexcept {
     const std::int64_t now_sec = detail::to_seconds(now);
-    bool all = true;
+    const std::uint64_t now_ns = detail::to_ns(now);
+    Duration bound = Duration::max();
     for_each_key([&](std::size_t k, KeyLease& key) {
-      if (!all || accounting::Leased::resting(*key.slot, detail::to_ns(now))) return;
+      const std::uint64_t blocked = detail::health::blocked(*key.slot);
+      if (blocked == disabled_until) return;
       bool spent = false;
       for_each_limit(k, key, now_sec, Windows::current_only, [&](LimitAt& at) {
         const std::uint64_t need = amounts[static_cast<std::size_t>(at.planner.plan().limit.metric())];
-        spent = need > at.planner.plan().amount || (at.hand.in_hand < static_cast<std::int64_t>(need) &&
-                                                    at.planner.dry(at.current.epoch, steady_now));
+        spent = need > at.planner.plan().amount ||
+                (at.hand.in_hand < static_cast<std::int64_t>(need) && at.planner.dry(at.current.epoch, steady_now));
         return !spent;
       });
-      all = spent;
+      if (spent) return;
+      const Duration rests = blocked > now_ns ? Duration{static_cast<std::int64_t>(blocked - now_ns)} : options_.control_interval;
+      bound = std::min(bound, rests);
     });
-    return all;
+    return bound;
   }
 
   // RedisOnOutage::local_share: grants locally what each limit's planner allows (its share of the
