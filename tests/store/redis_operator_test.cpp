@@ -16,7 +16,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <functional>
 #include <limits>
 #include <memory>
 #include <string>
@@ -179,7 +178,8 @@ TEST_CASE("Redis operator: an instance that joins the fleet learns of a reset ma
   options.max_lease = 10;
   options.max_share = 1.0;
   Pool a{kp::store::Redis{options}, clock};
-  const kp::KeyId key = a.add_key(a.add_provider("groq"), kp::Secret{"gsk_1"}, {kp::Limit::requests(50).per_day()}, {.label = "shared"});
+  const kp::KeyId key =
+      a.add_key(a.add_provider("groq"), kp::Secret{"gsk_1"}, {kp::Limit::requests(50).per_day()}, {.label = "shared"});
   for (int i = 0; i < 20; ++i) {  // a leases in tens
     kp::Lease lease = a.acquire({}, clock.now());
     REQUIRE(lease);
@@ -209,7 +209,7 @@ TEST_CASE("Redis operator: an instance that joins the fleet learns of a reset ma
   CHECK(server.get(day_counter("join", "shared", 0, clock.now())) <= 50);
 }
 
-TEST_CASE("Redis operator: a reset racing with lease round trips in flight: no over-admission, no false claim of the window's end",
+TEST_CASE("Redis operator: a reset racing with lease round trips: no over-admission, no false claim of the window's end",
           "[redis][redisreset]") {
   RedisServer server;
   kp::clock::Manual clock{day_start + 9h};
@@ -383,7 +383,8 @@ TEST_CASE("Redis operator: after a reset of any scope on one instance, the fleet
     CHECK(drain(fleet.all(), {}, clock.now()) + Fleet::size <= 30);
   }
   SECTION("reset(key, Window): the day's limit only; the minute's keeps its count") {
-    Fleet fleet{server, "reset-window", clock, {kp::Limit::requests(30).per_day(), kp::Limit::requests(1'000).per_minute()}, false};
+    Fleet fleet{server, "reset-window", clock, {kp::Limit::requests(30).per_day(), kp::Limit::requests(1'000).per_minute()},
+                false};
     REQUIRE(drain(fleet.all(), {}, clock.now()) == 30);
     const auto since = Steady::now();
     fleet[0].reset(fleet.key, kp::Window::day);
