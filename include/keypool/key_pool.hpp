@@ -200,14 +200,19 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
       return lease;
     }
     // Nothing in hand (a store that leases quota): one refill (never more), then one more try.
-    if (Accounting::refill(store_, detail::amounts_of(request), now)) [[unlikely]] {
+    Duration bound = Duration::max();  // what the refusal may claim: the store may know less
+    if (Accounting::refill(store_, detail::amounts_of(request), now, bound)) [[unlikely]] {
       Context retry{*this, request, now, detail::LeaseAccess::reservation(lease)};
       if (select_.select(retry)) {
         detail::LeaseAccess::grant(lease, this);
         return lease;
       }
     }
-    const Refusal refusal = ctx.refusal();
+    Refusal refusal = ctx.refusal();
+    if (bound < refusal.retry_after && refusal.retry_after != Duration::max()) {
+      refusal.retry_after = bound;
+      refusal.resets_at = detail::saturating_add(now, bound);
+    }
     detail::LeaseAccess::refuse(lease, refusal);
     if constexpr (events_enabled) {
       if (refusal.reason != Reason::too_large && refusal.reason != Reason::no_keys) check_all_exhausted(request, now);

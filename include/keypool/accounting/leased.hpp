@@ -28,8 +28,12 @@ namespace keypool::accounting {
 ///  1. `s.attach(host)` connects and starts whatever background work the store does; called once
 ///     by the pool's constructor with the pool as LeaseHost. `s.detach()` stops it and gives back
 ///     what is in hand; called once by the pool's destructor, noexcept.
-///  2. `s.lease_sync(amounts, now)` is called by an acquire that no key could serve: it may bring
-///     quota in hand synchronously (bounded in time) and returns whether anything came; noexcept.
+///  2. `s.lease_sync(amounts, now, bound)` is called by an acquire that no key could serve: it may
+///     bring quota in hand synchronously (bounded in time) and returns whether anything came;
+///     noexcept. It lowers `bound` (a Duration, Duration::max() on entry) to the longest wait the
+///     refusal that may follow can claim: a word with nothing in hand reads "exhausted until the
+///     window's end", true only when the backend's count is known spent. A store may offer
+///     `s.lease_sync(amounts, now)` instead: its refusals then claim what the words say.
 ///  3. `s.fleet_used(key, limit, epoch, in_hand, now)` answers the fleet's usage of a limit for a
 ///     snapshot, less `in_hand` (what this instance holds unspent); const, noexcept.
 ///  4. `s.publish_disabled(key, disabled)`, `s.publish_cooldown(key, until_ns)`,
@@ -39,11 +43,20 @@ namespace keypool::accounting {
 ///  5. The store changes counter words only through LeasedWindow's and LeasedRolling's hand
 ///     operations (hand, give, take), and a key's health only through LeaseHost.
 template <class S>
-concept LeasingStore = requires(S& s, const S& cs, LeaseHost& host, const detail::Amounts& amounts, TimePoint now,
-                                std::size_t key, std::size_t limit, std::uint64_t number, std::uint32_t limits, bool flag) {
+concept BoundingLeaseSync = requires(S& s, const detail::Amounts& amounts, TimePoint now, Duration& bound) {
+  { s.lease_sync(amounts, now, bound) } noexcept -> std::same_as<bool>;
+};
+template <class S>
+concept PlainLeaseSync = requires(S& s, const detail::Amounts& amounts, TimePoint now) {
+  { s.lease_sync(amounts, now) } noexcept -> std::same_as<bool>;
+};
+
+template <class S>
+concept LeasingStore = (BoundingLeaseSync<S> || PlainLeaseSync<S>) &&
+                       requires(S& s, const S& cs, LeaseHost& host, TimePoint now, std::size_t key, std::size_t limit,
+                                std::uint64_t number, std::uint32_t limits, bool flag) {
   s.attach(host);
   { s.detach() } noexcept;
-  { s.lease_sync(amounts, now) } noexcept -> std::same_as<bool>;
   { cs.fleet_used(key, limit, number, number, now) } noexcept -> std::same_as<std::uint64_t>;
   { s.publish_disabled(key, flag) } noexcept;
   { s.publish_cooldown(key, number) } noexcept;
@@ -61,9 +74,12 @@ struct Leased : Ledger<LeasedWindow, LeasedRolling> {
   // --- The seam to the store -----------------------------------------------------------------------
   template <LeasingStore Store> static void attach(Store& store, LeaseHost& host) { store.attach(host); }
   template <LeasingStore Store> static void detach(Store& store) noexcept { store.detach(); }
-  /// A refused acquire: one synchronous lease (never more) for what `amounts` needs.
-  template <LeasingStore Store> [[nodiscard]] static bool refill(Store& store, const detail::Amounts& amounts, TimePoint now) noexcept {
-    return store.lease_sync(amounts, now);
+  /// A refused acquire: one synchronous lease (never more) for what `amounts` needs. `bound`: the
+  /// longest wait the refusal that may follow can claim for lack of quota (lowered, never raised).
+  template <LeasingStore Store>
+  [[nodiscard]] static bool refill(Store& store, const detail::Amounts& amounts, TimePoint now, Duration& bound) noexcept {
+    if constexpr (BoundingLeaseSync<Store>) return store.lease_sync(amounts, now, bound);
+    else return store.lease_sync(amounts, now);
   }
   template <LeasingStore Store> static void share_disabled(Store& store, std::size_t key, bool disabled) noexcept {
     store.publish_disabled(key, disabled);

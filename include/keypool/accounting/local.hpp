@@ -28,8 +28,11 @@ struct Local : Ledger<CalendarWindow, Gcra> {
   // --- The seam to the store: nothing to share ----------------------------------------------------
   template <class Store> static void attach(Store&, LeaseHost&) noexcept {}
   template <class Store> static void detach(Store&) noexcept {}
-  /// A refused acquire: nothing more can come in hand.
-  template <class Store> [[nodiscard]] static bool refill(Store&, const detail::Amounts&, TimePoint) noexcept { return false; }
+  /// A refused acquire: nothing more can come in hand (and the words' waits are exact: no bound).
+  template <class Store>
+  [[nodiscard]] static bool refill(Store&, const detail::Amounts&, TimePoint, Duration&) noexcept {
+    return false;
+  }
   template <class Store> static void share_disabled(Store&, std::size_t, bool) noexcept {}
   template <class Store> static void share_cooldown(Store&, std::size_t, std::uint64_t) noexcept {}
   template <class Store> static void share_spent(Store&, std::size_t, std::size_t) noexcept {}

@@ -107,8 +107,12 @@ class Redis {
   /// whose hand is short and whose fleet quota is not known to be dry. Returns whether anything
   /// was granted. Waits at most `timeout` in total (for the connection and the round trip).
   /// A reset of this instance not yet published goes first in that round trip, so the leases
-  /// after it come from the fresh count.
-  bool lease_sync(const detail::Amounts& amounts, TimePoint now) noexcept { return state_->lease_sync(amounts, now); }
+  /// after it come from the fresh count. Sets `bound` to one control interval unless every key
+  /// that does not rest is known spent (Redis said so since the last reset this instance knows
+  /// of): a refusal then claims no more than that, as nothing longer is known.
+  bool lease_sync(const detail::Amounts& amounts, TimePoint now, Duration& bound) noexcept {
+    return state_->lease_sync(amounts, now, bound);
+  }
 
   /// Snapshot support: the fleet's usage of a limit, as last seen from Redis, less `in_hand`
   /// (what this instance leased and has not spent): for a calendar limit in window `epoch`, for a

@@ -60,6 +60,16 @@ class KeyControl {
 
   // --- Reading back ------------------------------------------------------------------------------
 
+  /// Whether the hash was read once: until then no lease of the key is planned without a read
+  /// ahead of it in the same round trip, so every reset after the instance's first lease is
+  /// reported as one (the first read only takes the generations in force).
+  [[nodiscard]] bool seen() const noexcept { return seen_; }
+  /// Whether a reset of limit `limit` waits to be published: Redis still holds the count it
+  /// deletes, so a grant answered now came from that count.
+  [[nodiscard]] bool reset_pending(std::size_t limit) const noexcept {
+    return (pending_reset_.load(std::memory_order_acquire) & (1u << limit)) != 0;
+  }
+
   /// The control script's reply (every action answers the hash's state): what changed since the
   /// last read. The first read only takes over a disable in force; later ones follow every change
   /// of the flag, and report the limits whose reset generation moved, except the resets this

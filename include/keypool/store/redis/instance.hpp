@@ -23,6 +23,7 @@
 #include <vector>
 
 #include <keypool/accounting/leased.hpp>
+#include <keypool/detail/health.hpp>
 #include <keypool/detail/limit_plan.hpp>
 #include <keypool/error.hpp>
 #include <keypool/key_slot.hpp>
@@ -200,9 +201,10 @@ class Instance {
     deliver();
   }
 
-  /// A refused acquire: one round trip, at most `timeout`, for what `amounts` needs.
-  bool lease_sync(const Amounts& amounts, TimePoint now) noexcept {
-    const bool granted = lease_for_refused(amounts, now);
+  /// A refused acquire: one round trip, at most `timeout`, for what `amounts` needs; `bound`: the
+  /// longest wait a refusal for lack of quota may claim (see lease_for_refused).
+  bool lease_sync(const Amounts& amounts, TimePoint now, Duration& bound) noexcept {
+    const bool granted = lease_for_refused(amounts, now, bound);
     deliver();  // events of the round trip, outside the store's lock
     return granted;
   }
@@ -433,6 +435,8 @@ class Instance {
                         detail::to_seconds(now), options_.grace, share_permille_, ask);
   }
 
+  // A lease command of `at` for window `epoch`, at the key's reset generation now (after its
+  // pending reset was taken: see plan_reset).
   static Planned lease_for(const LimitAt& at, std::uint64_t epoch) noexcept {
     Planned p;
     p.key = at.key_index;
@@ -445,6 +449,13 @@ class Instance {
   // Plans this instance's pending reset of key `k`, if any, and returns its limits. Commands
   // planned after it in the same round trip run against the fresh counts; so does the planner,
   // which forgets that Redis had nothing left for them.
+  //
+  // The pool bumps the key's generation and clears its words before it queues the reset here.
+  // A lease sent before this reset's round trip was debited from the count it deletes: its grant
+  // is void when it lands after the generation moved or while the reset waits here (apply). One
+  // that landed in between (the pool paused after bumping, longer than a round trip, before
+  // queueing) is taken back from the hand now, unspent or not: what is in hand for these limits
+  // when their reset is taken came from the count the reset deletes.
   std::uint32_t plan_reset(std::size_t k, KeyLease& key, std::int64_t now_sec, RoundTrip& trip) {
     const std::uint32_t reset = key.control.take_reset();
     if (reset == 0) return 0;
@@ -453,8 +464,11 @@ class Instance {
       for (std::size_t i = 0; i < key.limit_count; ++i) {
         LimitLease& l = key.limits[i];
         if ((reset & (1u << i)) == 0 || !l.planner) continue;
-        counters.push_back(l.counter_name(l.planner->window(now_sec).epoch));
+        const std::uint64_t epoch = l.planner->window(now_sec).epoch;
+        counters.push_back(l.counter_name(epoch));
         l.planner->forget_dry();
+        l.fleet.store(0, std::memory_order_relaxed);
+        counters_.dropped.fetch_add(take_hand(key, i, epoch), std::memory_order_relaxed);
       }
       Planned p;
       p.what = Planned::What::control;
@@ -523,7 +537,8 @@ class Instance {
     if (read_controls)
       next_control_ = steady_now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(options_.control_interval);
     for_each_key([&](std::size_t k, KeyLease& key) {
-      plan_control(k, key, now, read_controls, trip);
+      // A key's first round trip reads its control hash ahead of its leases (KeyControl::seen).
+      plan_control(k, key, now, read_controls || !key.control.seen(), trip);
       const bool resting = accounting::Leased::resting(*key.slot, detail::to_ns(now));
       for_each_limit(k, key, now_sec, Windows::current_only, [&](LimitAt& at) {
         const TickAsk ask = at.planner.tick(at.hand, at.current.epoch, steady_now, dt, resting);
@@ -577,8 +592,10 @@ class Instance {
     counters_.debited_late.fetch_add(p.debt + p.owed, std::memory_order_relaxed);
     counters_.returned.fetch_add(p.giving, std::memory_order_relaxed);
     // A reset since this was planned voids it: the counts it would adjust are gone (a grant is
-    // wasted, never spent against the fresh count; a debt was forgiven with the reset).
-    if (generation(key) != p.generation) {
+    // wasted, never spent against the fresh count; a debt was forgiven with the reset), and what
+    // it says of the fleet's count (dry, the count for snapshots) is about the count before.
+    const bool void_reply = generation(key) != p.generation || key.control.reset_pending(p.limit);
+    if (void_reply) {
       counters_.dropped.fetch_add(granted, std::memory_order_relaxed);
     } else if (granted != 0 || p.debt != 0) {
       if (give_hand(key, p.limit, p.epoch, planner.window_end(p.epoch), granted, p.debt)) planner.landed(p.epoch, granted, steady_now);
@@ -588,12 +605,12 @@ class Instance {
       counters_.leases.fetch_add(1, std::memory_order_relaxed);
       counters_.leased.fetch_add(granted, std::memory_order_relaxed);
     }
-    planner.answered(p.epoch, p.want, granted, after, steady_now);
+    if (!void_reply) planner.answered(p.epoch, p.want, granted, after, steady_now);
     if (planner.rolling()) {
       if (reply.size > ScriptReply::fleet_tat) l.fleet_tat.store(reply.count(ScriptReply::fleet_tat), std::memory_order_relaxed);
       return;
     }
-    if (planner.epoch() == p.epoch)
+    if (!void_reply && planner.epoch() == p.epoch)
       l.fleet.store(((p.epoch & LimitLease::fleet_epoch_mask) << LimitLease::fleet_count_bits) |
                         std::min(after, LimitLease::fleet_count_mask),
                     std::memory_order_relaxed);
@@ -609,7 +626,10 @@ class Instance {
     if (news.follow_disabled && host_ != nullptr) host_->lease_disabled(k, news.disabled);
     if (news.reset == 0) return;
     for (std::size_t i = 0; i < key.limit_count; ++i)
-      if ((news.reset & (1u << i)) != 0 && key.limits[i].planner) key.limits[i].planner->forget_dry();
+      if ((news.reset & (1u << i)) != 0 && key.limits[i].planner) {
+        key.limits[i].planner->forget_dry();
+        key.limits[i].fleet.store(0, std::memory_order_relaxed);
+      }
     if (host_ != nullptr) host_->lease_reset(k, news.reset);
   }
 
@@ -655,16 +675,25 @@ class Instance {
     if (!trip.empty()) send(trip, now, deadline_from(std::chrono::steady_clock::now()));
   }
 
-  bool lease_for_refused(const Amounts& amounts, TimePoint now) noexcept {
+  // A refused acquire's round trip. `bound` is set to the longest wait a refusal may claim
+  // (known_wait): left at Duration::max() only when every key is known spent or disabled.
+  // Without an answer about the keys (the lock or the connection unavailable, a lease's units
+  // taken by another thread before the retry) one control interval, by which the background has
+  // leased again, read the fleet's operator actions, or found Redis back.
+  bool lease_for_refused(const Amounts& amounts, TimePoint now, Duration& bound) noexcept {
     if (host_ == nullptr) return false;
     const auto start = std::chrono::steady_clock::now();
     const SteadyTime deadline = deadline_from(start);
+    const Duration unknown = options_.control_interval;
     // Wait for the background thread's round trip, if one is in flight, until the deadline.
     // (A polling try_lock, not timed_mutex::try_lock_until: ThreadSanitizer cannot see the
     // latter's pthread_mutex_clocklock, and the wait is one round trip at most anyway.)
     std::unique_lock lock{io_, std::try_to_lock};
     while (!lock.owns_lock()) {
-      if (std::chrono::steady_clock::now() >= deadline) return false;
+      if (std::chrono::steady_clock::now() >= deadline) {
+        bound = unknown;  // no answer: nothing known of the fleet's counts
+        return false;
+      }
       std::this_thread::sleep_for(std::chrono::microseconds{20});
       lock.try_lock();
     }
@@ -676,7 +705,14 @@ class Instance {
         if (accounting::Leased::resting(*key.slot, detail::to_ns(now))) return;
         // A reset not yet published goes first in this round trip: the leases planned after it
         // are debited from the fresh count, not from the one it deletes.
-        plan_reset(k, key, now_sec, trip);
+        const std::uint32_t reset = plan_reset(k, key, now_sec, trip);
+        // A key's first lease: its control hash is read ahead of it (KeyControl::seen).
+        if (reset == 0 && !key.control.seen()) {
+          Planned read;
+          read.what = Planned::What::control;
+          read.key = k;
+          trip.add(read, control_action(connection_.sha(Script::control), key.control_key, "read"));
+        }
         std::size_t short_limits = 0;
         const std::size_t first = trip.size();
         bool dry = false;
@@ -699,6 +735,7 @@ class Instance {
       });
       if (in_hand_now) {
         unsent(trip);
+        bound = unknown;  // the retry may lose the units to another thread, not to the fleet
         return true;
       }
       // Reconnecting (connect, AUTH, loading scripts) is the background thread's job: it could
@@ -706,21 +743,55 @@ class Instance {
       const bool reconnect_here = !thread_.joinable() && connection_.may_connect(std::chrono::steady_clock::now());
       if (!connection_.connected() && !reconnect_here) {
         unsent(trip);
+        bound = unknown;  // Redis away: nothing known of the fleet's counts
         if (options_.on_outage == store::RedisOnOutage::local_share) return share_locally(now, &amounts);
         return false;
       }
-      if (trip.empty()) return false;
-      counters_.sync_round_trips.fetch_add(1, std::memory_order_relaxed);
-      const std::uint64_t before = counters_.leased.load(std::memory_order_relaxed);
-      send(trip, now, deadline);  // an unanswered reset is queued again by apply()
-      if (!connection_.counters().available.load(std::memory_order_relaxed) &&
-          options_.on_outage == store::RedisOnOutage::local_share)
-        return share_locally(now, &amounts);
-      return counters_.leased.load(std::memory_order_relaxed) != before;
+      bool granted = false;
+      if (!trip.empty()) {
+        counters_.sync_round_trips.fetch_add(1, std::memory_order_relaxed);
+        const std::uint64_t before = counters_.leased.load(std::memory_order_relaxed);
+        send(trip, now, deadline);  // an unanswered reset is queued again by apply()
+        if (!connection_.counters().available.load(std::memory_order_relaxed) &&
+            options_.on_outage == store::RedisOnOutage::local_share) {
+          bound = unknown;
+          return share_locally(now, &amounts);
+        }
+        granted = counters_.leased.load(std::memory_order_relaxed) != before;
+      }
+      bound = granted ? unknown : known_wait(amounts, now, start);
+      return granted;
     } catch (...) {
       unsent(trip);
+      bound = unknown;
       return false;
     }
+  }
+
+  // The longest wait a refusal of `amounts` at `now` may claim, from what this instance knows:
+  // Duration::max() (no bound: the words' waits stand) when every key is disabled or has a limit
+  // the request needs that Redis said is spent for its window (a dry mark, set only by an answer
+  // after the last reset this instance knows of) or that can never admit it. A key not known
+  // spent serves again after its cooldown, if it cools down, else within one control interval.
+  Duration known_wait(const Amounts& amounts, TimePoint now, SteadyTime steady_now) noexcept {
+    const std::int64_t now_sec = detail::to_seconds(now);
+    const std::uint64_t now_ns = detail::to_ns(now);
+    Duration bound = Duration::max();
+    for_each_key([&](std::size_t k, KeyLease& key) {
+      const std::uint64_t blocked = detail::health::blocked(*key.slot);
+      if (blocked == disabled_until) return;
+      bool spent = false;
+      for_each_limit(k, key, now_sec, Windows::current_only, [&](LimitAt& at) {
+        const std::uint64_t need = amounts[static_cast<std::size_t>(at.planner.plan().limit.metric())];
+        spent = need > at.planner.plan().amount ||
+                (at.hand.in_hand < static_cast<std::int64_t>(need) && at.planner.dry(at.current.epoch, steady_now));
+        return !spent;
+      });
+      if (spent) return;
+      const Duration rests = blocked > now_ns ? Duration{static_cast<std::int64_t>(blocked - now_ns)} : options_.control_interval;
+      bound = std::min(bound, rests);
+    });
+    return bound;
   }
 
   // RedisOnOutage::local_share: grants locally what each limit's planner allows (its share of the
