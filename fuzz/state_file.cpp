@@ -101,7 +101,7 @@ std::string with_checksums(std::string image) {
 void check_description(const kp::store::FileDescription& file) {
   if (file.keys.size() > file.key_room) fail("more keys than the file has room for");
   if (file.key_room % sf::keys_per_chunk != 0 || file.key_room > sf::max_keys) fail("a key room that is not whole chunks");
-  if (file.bytes != sf::file_bytes(file.key_room / sf::keys_per_chunk)) fail("a size that does not match the key room");
+  if (file.bytes < sf::file_bytes(file.key_room / sf::keys_per_chunk)) fail("a key room the file is too short for");
   for (const kp::store::StoredKey& key : file.keys) {
     if (key.label.empty() || key.label.size() > sf::max_label_bytes) fail("a stored label of impossible length");
     if (key.provider.size() > sf::max_provider_bytes) fail("a stored provider name of impossible length");
