@@ -5,12 +5,15 @@
 #   make test        build tests, examples and benchmarks (build/), run every ctest test
 #   make test-tsan   the tests under ThreadSanitizer (build-tsan/)
 #   make test-asan   the tests under AddressSanitizer + UBSan (build-asan/)
+#   make fuzz        build the libFuzzer targets of fuzz/ with clang + ASan + UBSan (build-fuzz/) and
+#                    fuzz each for FUZZ_SECONDS (default 20) from its corpus (docs/fuzzing.md)
 #   make demo        build and run an example: DEMO=spike_day (default), DEMO=quickstart, …
 #   make bench       build and run the benchmarks (build-bench/), extra flags in BENCH_ARGS
 #   make docs        the API reference from the headers' comments (Doxygen, docs/Doxyfile) in build/docs/html/
 #   make clean       remove every build directory
 #
-# Variables: DEMO, DEMO_ARGS, BENCH_ARGS, CTEST_ARGS (e.g. CTEST_ARGS='-L unit' or '-R consumer').
+# Variables: DEMO, DEMO_ARGS, BENCH_ARGS, CTEST_ARGS (e.g. CTEST_ARGS='-L unit' or '-R consumer'),
+# FUZZ_SECONDS (per fuzz target; e.g. make fuzz FUZZ_SECONDS=600 CTEST_ARGS='-R state_file -j1').
 # Every preset builds with KEYPOOL_WARNINGS_AS_ERRORS=ON: a warning fails the build here and in CI.
 #
 # ctest labels of `make test`: unit, stress, examples, consumer, compile_fail, docs, and bench-smoke:
@@ -25,14 +28,16 @@ DEMO       ?= spike_day
 DEMO_ARGS  ?=
 BENCH_ARGS ?=
 CTEST_ARGS ?=
+FUZZ_SECONDS ?= 20
 
 # Debian 12 packages: toolchain, Catch2 (tests), Google Benchmark, hiredis + redis-server
 # (store::Redis and its tests), cpp-httplib (examples) and nlohmann-json (examples, and the tests that
-# parse to_json's output back), Chromium (the headless test of the gateway's dashboard page).
+# parse to_json's output back), Chromium (the headless test of the gateway's dashboard page), clang
+# and its sanitizer and libFuzzer runtimes (make fuzz).
 PACKAGES := cmake g++ make pkg-config catch2 libbenchmark-dev libhiredis-dev redis-server \
-            libcpp-httplib-dev nlohmann-json3-dev chromium
+            libcpp-httplib-dev nlohmann-json3-dev chromium clang libclang-rt-14-dev
 
-.PHONY: all deps test test-tsan test-asan demo bench docs clean
+.PHONY: all deps test test-tsan test-asan fuzz demo bench docs clean
 
 all: test
 
@@ -72,6 +77,15 @@ test-asan: deps
 	cmake --build --preset asan
 	ctest --preset asan $(CTEST_ARGS)
 
+# --- Fuzzing: each libFuzzer target of fuzz/ for FUZZ_SECONDS, one ctest test each (label fuzz) ----
+# KEYPOOL_FUZZ_SECONDS is read by the tests at run time (fuzz/run_fuzzer.cmake), so changing
+# FUZZ_SECONDS needs no reconfigure. New inputs go to build-fuzz/fuzz/work/, crashes to
+# build-fuzz/fuzz/artifacts/; fuzz/corpus/ is only read.
+fuzz: deps
+	cmake --preset fuzz
+	cmake --build --preset fuzz
+	KEYPOOL_FUZZ_SECONDS=$(FUZZ_SECONDS) ctest --preset fuzz $(CTEST_ARGS)
+
 # --- Demo: one example from examples/$(DEMO)/ -----------------------------------------------------
 demo: deps
 	cmake --preset dev
@@ -107,4 +121,4 @@ docs:
 	@echo "keypool: API reference in build/docs/html/index.html"
 
 clean:
-	rm -rf build build-tsan build-asan build-bench
+	rm -rf build build-tsan build-asan build-bench build-fuzz

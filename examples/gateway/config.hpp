@@ -103,19 +103,23 @@ inline std::optional<std::uint64_t> parse_uint(std::string_view text) {
   return value;
 }
 
-/// "250ms", "30s", "5m", "1h" (a whole number and a unit).
+/// "250ms", "30s", "5m", "1h" (a whole number and a unit). Nothing for a number above 10^9 or a
+/// duration longer than nanoseconds hold (about 292 years: "3000000h").
 inline std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text) {
   std::size_t digits = 0;
   while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
   const auto number = parse_uint(text.substr(0, digits));
   if (!number || *number > 1'000'000'000) return std::nullopt;
   const std::string_view unit = text.substr(digits);
+  std::chrono::nanoseconds length{0};
+  if (unit == "ms") length = std::chrono::milliseconds{1};
+  else if (unit == "s") length = std::chrono::seconds{1};
+  else if (unit == "m") length = std::chrono::minutes{1};
+  else if (unit == "h") length = std::chrono::hours{1};
+  else return std::nullopt;
   const auto n = static_cast<std::int64_t>(*number);
-  if (unit == "ms") return std::chrono::milliseconds{n};
-  if (unit == "s") return std::chrono::seconds{n};
-  if (unit == "m") return std::chrono::minutes{n};
-  if (unit == "h") return std::chrono::hours{n};
-  return std::nullopt;
+  if (n > std::chrono::nanoseconds::max() / length) return std::nullopt;  // n * length would overflow
+  return n * length;
 }
 
 /// Splits "http://host:port/path" into origin and path; empty origin when malformed.
