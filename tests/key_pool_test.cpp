@@ -3,7 +3,9 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <keypool/keypool.hpp>
@@ -482,6 +484,63 @@ TEST_CASE("acquire_for gives up after its timeout", "[pool][wait]") {
   CHECK_FALSE(lease);
   CHECK(lease.refusal().reason == kp::Reason::exhausted);
   CHECK(steady_clock::now() - start >= 50ms);
+}
+
+TEST_CASE("acquire_for serves the waiters of one request class in arrival order", "[pool][wait][fifo]") {
+  Fixture f;
+  f.key({kp::Limit::requests(1).per_minute()});
+  f.pool.acquire().commit();  // this minute's one request is spent
+  constexpr int waiters = 6;
+  std::mutex mutex;
+  std::vector<int> served;
+  auto served_count = [&] {
+    std::lock_guard lock{mutex};
+    return served.size();
+  };
+  std::vector<std::thread> threads;
+  for (int i = 0; i < waiters; ++i) {
+    threads.emplace_back([&, i] {
+      kp::Lease lease = f.pool.acquire_for({}, 60s);
+      std::lock_guard lock{mutex};
+      served.push_back(lease ? i : -1 - i);
+    });
+    // The next waiter arrives only once this one stands in line: arrival order is 0, 1, 2, ...
+    while (f.pool.waiting() < static_cast<std::size_t>(i + 1)) std::this_thread::yield();
+  }
+  // Each new minute admits one request: the first in line gets it, whoever wakes first.
+  for (int minute = 1; minute <= waiters; ++minute) {
+    f.clock.advance(60s);
+    const auto give_up = steady_clock::now() + 30s;
+    while (served_count() < static_cast<std::size_t>(minute) && steady_clock::now() < give_up) std::this_thread::sleep_for(1ms);
+    REQUIRE(served_count() == static_cast<std::size_t>(minute));
+  }
+  for (auto& thread : threads) thread.join();
+  CHECK(served == std::vector<int>{0, 1, 2, 3, 4, 5});
+  CHECK(f.pool.waiting() == 0);
+}
+
+TEST_CASE("a waiter of another request class does not queue behind them; a timed-out waiter leaves the line",
+          "[pool][wait][fifo]") {
+  Fixture f;
+  f.key({kp::Limit::requests(1).per_minute()});
+  f.pool.acquire().commit();
+  std::thread first{[&] { (void)f.pool.acquire_for({}, 60s); }};
+  while (f.pool.waiting() < 1) std::this_thread::yield();
+  // Behind the first waiter of its class for 30 ms: gives up, refused, and leaves the line.
+  const auto start = steady_clock::now();
+  const kp::Lease late = f.pool.acquire_for({}, 30ms);
+  CHECK_FALSE(late);
+  CHECK(late.refusal().reason == kp::Reason::exhausted);
+  CHECK(steady_clock::now() - start >= 30ms);
+  CHECK(f.pool.waiting() == 1);
+  // A critical request is its own class: it does not wait behind a normal one (and is refused
+  // on its own account here: the minute is spent for every priority).
+  const kp::Lease critical = f.pool.acquire_for({.priority = kp::Priority::critical}, 30ms);
+  CHECK_FALSE(critical);
+  CHECK(f.pool.waiting() == 1);
+  f.clock.advance(60s);
+  first.join();
+  CHECK(f.pool.waiting() == 0);
 }
 
 TEST_CASE("a late refund on a rolling limit gives back only what has not replenished yet", "[pool][rolling]") {

@@ -43,6 +43,7 @@
 #include <keypool/detail/snapshot_builder.hpp>
 #include <keypool/detail/thread_ordinal.hpp>
 #include <keypool/detail/tier_index.hpp>
+#include <keypool/detail/wait_queue.hpp>
 #include <keypool/dialect.hpp>
 #include <keypool/error.hpp>
 #include <keypool/events.hpp>
@@ -249,14 +250,21 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   /// Like acquire, but waits up to `timeout` (real time) for capacity, sleeping exactly until the
   /// refusal's retry time. Returns at once when waiting cannot help (too_large, disabled, no
   /// keys, invalid). A timeout past the clock's range (Duration::max()) waits as long as it takes.
-  /// Thread-safe; blocks the calling thread. Throws only what the clock's sleep throws
-  /// (std::system_error from a mutex, for clock::Manual).
+  /// Waiters of one request class (priority, model) are served in arrival order (plain `acquire`
+  /// does not queue). Thread-safe; blocks the calling thread. Throws only what the clock's sleep or
+  /// the line's mutex throws (std::system_error), or std::bad_alloc.
   [[nodiscard]] Lease acquire_for(const Request& request, Duration timeout) {
     using Steady = std::chrono::steady_clock;
     const Steady::time_point start = Steady::now();
     const auto deadline = timeout <= Duration::zero() ? start
                           : timeout >= Steady::time_point::max() - start ? Steady::time_point::max()
                                                                          : start + std::chrono::duration_cast<Steady::duration>(timeout);
+    if (waiters_.waiting() == 0) {  // nobody in line: one try at once
+      Lease lease = acquire(request);
+      if (lease || lease.refusal().permanent() || Steady::now() >= deadline) return lease;
+    }
+    detail::WaitQueue::Place place{waiters_, (std::uint64_t{request.model.value} << 8) | static_cast<std::uint8_t>(request.priority)};
+    if (!place.wait_turn(deadline)) return acquire(request);  // timed out behind earlier waiters
     for (;;) {
       const TimePoint now = clock_.now();
       Lease lease = acquire(request, now);
@@ -370,6 +378,8 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   // ---------------------------------------------------------------------------------------------
   // Introspection
 
+  /// acquire_for calls waiting in line now (all request classes). Thread-safe.
+  [[nodiscard]] std::size_t waiting() const noexcept { return waiters_.waiting(); }
   /// Keys published so far. Thread-safe (acquire load: pairs with add_key's release store).
   [[nodiscard]] std::size_t key_count() const noexcept { return table_.key_count(); }
   [[nodiscard]] std::size_t provider_count() const noexcept { return table_.provider_count(); }
@@ -678,6 +688,7 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   detail::RequestProbe all_exhausted_probe_;                        // the request refused then
   mutable std::mutex poll_mutex_;
   detail::Forecaster forecaster_;  // under poll_mutex_
+  detail::WaitQueue waiters_;      // acquire_for's line
 };
 
 /// The pool: policies in any order, each at most once; missing ones default to
