@@ -4,8 +4,11 @@
 // time moves much earlier, traffic spikes, and key_recovered after a refusal below 100%.
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <mutex>
+#include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <keypool/keypool.hpp>
@@ -294,4 +297,87 @@ TEST_CASE("ForecastOptions refuses a refire ratio or spike factor that cannot wo
   CHECK_THROWS_WITH((Pool{clock, kp::ForecastOptions{.refire_margin = -1s}}), Catch::Contains("refire_margin"));
   CHECK_THROWS_WITH((Pool{clock, kp::ForecastOptions{.spike_factor = 1.0}}), Catch::Contains("spike_factor"));
   CHECK_THROWS_WITH((Pool{clock, kp::ForecastOptions{.spike_min_per_minute = -1.0}}), Catch::Contains("spike_min_per_minute"));
+}
+
+TEST_CASE("a probe re-enables a key a refused credential disabled, never one the operator disabled", "[events][probe]") {
+  Fixture f;
+  const auto groq = f.pool.add_provider("groq");
+  const kp::KeyId rotated = f.pool.add_key(groq, kp::Secret{"gsk_probe_rotated"}, {}, {.label = "rotated"});
+  const kp::KeyId parked = f.pool.add_key(groq, kp::Secret{"gsk_probe_parked"}, {}, {.label = "parked"});
+  bool accepted = false;  // the provider refuses the rotated key's credential until it is fixed
+  std::vector<std::string> asked;
+  auto probe = [&](const kp::KeyProbe& key) {
+    asked.push_back(std::string{key.label} + "#" + std::to_string(key.attempt));
+    CHECK(key.secret.reveal() == "gsk_probe_rotated");
+    CHECK(key.provider == "groq");
+    return accepted ? kp::ProbeResult::works : kp::ProbeResult::refused;
+  };
+  const kp::ProbeOptions options{.first = 1min, .longest = 4min};
+  REQUIRE(f.pool.acquire().key() == rotated);
+  f.pool.acquire().commit();  // parked
+  f.pool.disable(parked);
+  {
+    kp::Lease lease = f.pool.acquire();
+    REQUIRE(lease.key() == rotated);
+    lease.fail(kp::Outcome::auth_failed());
+  }
+  CHECK(f.pool.probe_disabled(probe, options) == 0);  // seen disabled now: the first probe in a minute
+  f.clock.advance(59s);
+  CHECK(f.pool.probe_disabled(probe, options) == 0);
+  f.clock.advance(1s);
+  CHECK(f.pool.probe_disabled(probe, options) == 1);  // refused: the next in 2 min
+  f.clock.advance(119s);
+  CHECK(f.pool.probe_disabled(probe, options) == 0);
+  f.clock.advance(1s);
+  CHECK(f.pool.probe_disabled(probe, options) == 1);  // refused: the next in 4 min (the longest)
+  f.clock.advance(4min);
+  CHECK(f.pool.probe_disabled(probe, options) == 1);  // refused: still 4 min
+  CHECK(asked == std::vector<std::string>{"rotated#1", "rotated#2", "rotated#3"});
+  auto probed = f.of(kp::EventKind::key_probed);
+  REQUIRE(probed.size() == 3);
+  CHECK(probed[2].reason == kp::Reason::disabled);
+  CHECK(probed[2].count == 3);
+  CHECK(probed[2].resets_at == f.clock.now() + 4min);
+  CHECK(kp::format_event(probed[0]) ==
+        "2026-11-23T08:01:00Z key_probed provider=groq key=rotated count=1 reason=disabled resets_at=2026-11-23T08:03:00Z");
+  CHECK_FALSE(f.pool.acquire());  // both out: the rotated key refused, the parked one the operator's
+
+  accepted = true;  // the credential works again
+  f.clock.advance(4min);
+  CHECK(f.pool.probe_disabled(probe, options) == 1);
+  probed = f.of(kp::EventKind::key_probed);
+  REQUIRE(probed.size() == 4);
+  CHECK_FALSE(probed[3].reason);
+  CHECK(kp::format_event(probed[3]) == "2026-11-23T08:11:00Z key_probed provider=groq key=rotated count=4");
+  const auto recovered = f.of(kp::EventKind::key_recovered);
+  REQUIRE(recovered.size() == 1);
+  CHECK(recovered[0].key_label == "rotated");
+  CHECK(f.pool.acquire().key() == rotated);
+  // The parked key is never probed, however long it waits.
+  f.clock.advance(24h);
+  CHECK(f.pool.probe_disabled(probe, options) == 0);
+  CHECK(asked.size() == 4);
+  CHECK_FALSE(f.pool.snapshot().keys[1].status != kp::KeyStatus::disabled);
+}
+
+TEST_CASE("a monitor given a probe runs it on its thread; a probe that throws is inconclusive", "[events][probe][monitor]") {
+  kp::KeyPool<> pool;
+  const kp::KeyId key = pool.add_key(pool.add_provider("groq"), kp::Secret{"gsk_probe_monitor"}, {});
+  pool.acquire().fail(kp::Outcome::auth_failed());
+  std::atomic<int> calls{0};
+  {
+    kp::Monitor monitor{pool, 5ms,
+                        [&](const kp::KeyProbe&) -> kp::ProbeResult {
+                          if (calls.fetch_add(1) == 0) throw std::runtime_error("network down");
+                          return kp::ProbeResult::works;
+                        },
+                        kp::ProbeOptions{.first = 1ms, .longest = 2ms}};
+    const auto give_up = steady_clock::now() + 10s;
+    while (pool.snapshot().keys[0].status == kp::KeyStatus::disabled && steady_clock::now() < give_up)
+      std::this_thread::sleep_for(1ms);
+  }
+  CHECK(calls.load() == 2);
+  CHECK(pool.acquire().key() == key);
+  CHECK_THROWS_WITH((kp::Monitor{pool, 1s, [](const kp::KeyProbe&) { return kp::ProbeResult::works; }, kp::ProbeOptions{.first = 0s}}),
+                    Catch::Contains("ProbeOptions"));
 }

@@ -30,6 +30,7 @@ enum class EventKind : std::uint8_t {
   cost_rejected,        // a commit's cost (`used`) exceeds every limit of its metric (`limit`: the largest): the estimate was counted
   provider_keys_out,    // `count` of the provider's `keys` cannot serve (some still can); raised by poll when the count rises
   traffic_spike,        // a provider's settled calls per minute (`count`) rose to `level` × its recent baseline; raised by poll
+  key_probed,           // a probe checked a key a provider's answer disabled: `reason` empty when it works (enabled), else disabled until the next probe (`resets_at`); `count`: the attempt
 };
 
 [[nodiscard]] constexpr std::string_view to_string(EventKind kind) noexcept {
@@ -50,6 +51,7 @@ enum class EventKind : std::uint8_t {
     case EventKind::cost_rejected: return "cost_rejected";
     case EventKind::provider_keys_out: return "provider_keys_out";
     case EventKind::traffic_spike: return "traffic_spike";
+    case EventKind::key_probed: return "key_probed";
   }
   return "unknown";
 }

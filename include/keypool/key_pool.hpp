@@ -31,6 +31,7 @@
 #include <keypool/concepts.hpp>
 #include <keypool/detail/answers.hpp>
 #include <keypool/detail/event_reporter.hpp>
+#include <keypool/detail/exhaustion.hpp>
 #include <keypool/detail/forecaster.hpp>
 #include <keypool/detail/health.hpp>
 #include <keypool/detail/key_record.hpp>
@@ -38,6 +39,7 @@
 #include <keypool/detail/limit_plan.hpp>
 #include <keypool/detail/metering.hpp>
 #include <keypool/detail/policy_pack.hpp>
+#include <keypool/detail/prober.hpp>
 #include <keypool/detail/provider_reports.hpp>
 #include <keypool/detail/selection_context.hpp>
 #include <keypool/detail/snapshot_builder.hpp>
@@ -216,7 +218,7 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
     }
     detail::LeaseAccess::refuse(lease, refusal);
     if constexpr (events_enabled) {
-      if (refusal.reason != Reason::too_large && refusal.reason != Reason::no_keys) check_all_exhausted(request, now);
+      if (refusal.reason != Reason::too_large && refusal.reason != Reason::no_keys) exhaustion_.pool_refused(table_, request, now, events_);
     }
     return lease;
   }
@@ -295,6 +297,7 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   void disable(KeyId key, TimePoint now) {
     const detail::KeyRecord& record = table_.checked(key, "disable");
     const bool newly = detail::health::disable(*record.slot);
+    record.answer_disabled.store(false, std::memory_order_relaxed);  // the operator's: no probe enables it
     Accounting::share_disabled(store_, record.slot_index, true);
     if (newly) events_.key(EventKind::key_disabled, record, now, TimePoint::max());
   }
@@ -304,6 +307,7 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   void enable(KeyId key, TimePoint now) {
     const detail::KeyRecord& record = table_.checked(key, "enable");
     const bool was_disabled = detail::health::enable(*record.slot);
+    record.answer_disabled.store(false, std::memory_order_relaxed);
     Accounting::share_disabled(store_, record.slot_index, false);
     if (was_disabled) events_.key(EventKind::key_recovered, record, now, now);
   }
@@ -350,13 +354,22 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
       forecaster_.poll(
           table_.records(), key_count(), table_.providers(), provider_count(), now, events_,
           [&](const detail::KeyRecord& key) { return key_snapshot(key, now); },
-          [&](std::size_t p) { check_provider_recovered(p, now); });
-      // The pool can serve again: re-arm all_exhausted.
-      if (all_exhausted_until_.load(std::memory_order_relaxed) != 0 &&
-          soonest(all_keys(), all_exhausted_probe_.load(), now) == Duration::zero())
-        all_exhausted_until_.store(0, std::memory_order_relaxed);
+          [&](std::size_t p) { exhaustion_.provider_poll(table_, p, now, events_); });
+      exhaustion_.pool_poll(table_, now);  // the pool can serve again: re-arm all_exhausted
     }
     store_.flush();
+  }
+
+  /// Probes the keys a provider's answer disabled (a refused credential, a billing stop; not the
+  /// operator's `disable`) whose probe is due under `options`: `probe(const KeyProbe&)` returns a
+  /// ProbeResult; `works` enables the key (key_recovered). Each probe raises key_probed. Run it
+  /// from a timer, or give a kp::Monitor the probe. Returns the probes run. Serialized with poll.
+  template <class Probe>
+  std::size_t probe_disabled(Probe&& probe, const ProbeOptions& options = {}, std::optional<TimePoint> at = {}) {
+    const TimePoint now = at ? *at : clock_.now();
+    std::lock_guard lock{poll_mutex_};
+    return prober_.run(table_.records(), key_count(), options, now, probe, events_,
+                       [&](const detail::KeyRecord& key) { enable(key.id, now); });
   }
 
   /// Per key, model, group and limit figures at `now`. Not atomic across keys (see Snapshot).
@@ -470,7 +483,7 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   /// A key refused `request` with `verdict`: a quota refusal may mean its whole provider is out.
   void refused(const detail::KeyRecord& key, const Request& request, const accounting::Verdict& verdict, TimePoint now) noexcept {
     if constexpr (events_enabled) {
-      if (verdict.reason == Reason::exhausted) check_provider_exhausted(key, request, now);
+      if (verdict.reason == Reason::exhausted) exhaustion_.provider_refused(table_, key, request, now, events_);
     }
   }
 
@@ -605,76 +618,6 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
     return detail::key_snapshot<Accounting>(key, store_, table_.thresholds(), now);
   }
 
-  /// The soonest any of the given keys could serve `request` (wait zero: one can now), and why
-  /// that key cannot before.
-  template <class Keys>
-  accounting::Verdict soonest_verdict(const Keys& keys, const Request& request, TimePoint now) const noexcept {
-    const accounting::Instant instant{now};
-    accounting::Verdict best{Reason::no_keys, Duration::max()};
-    keys([&](const detail::KeyRecord& key) {
-      const accounting::Verdict v = verdict(key, request, instant);
-      if (v.wait < best.wait || best.reason == Reason::no_keys) best = v;
-      return best.wait > Duration::zero();  // stop at the first key that can serve
-    });
-    return best;
-  }
-  template <class Keys>
-  Duration soonest(const Keys& keys, const Request& request, TimePoint now) const noexcept {
-    return soonest_verdict(keys, request, now).wait;
-  }
-
-  auto provider_keys(ProviderId provider) const noexcept {
-    return [this, provider](auto&& visit) { table_.each(visit, &provider); };
-  }
-  auto all_keys() const noexcept {
-    return [this](auto&& visit) { table_.each(visit); };
-  }
-
-  /// Called when a key refuses `request` for quota: reports provider_exhausted if no key of its
-  /// provider can serve that request, once per occurrence (until the provider's earliest
-  /// recovery, or a poll that sees it able to serve such a request again).
-  [[gnu::noinline, gnu::cold]] void check_provider_exhausted(const detail::KeyRecord& key, const Request& request,
-                                                             TimePoint now) noexcept {
-    detail::ProviderRecord& provider = *key.provider_record;
-    std::uint64_t seen = provider.exhausted_until.load(std::memory_order_relaxed);
-    if (seen > detail::to_ns(now)) return;  // reported already
-    const accounting::Verdict soonest = soonest_verdict(provider_keys(key.provider), request, now);
-    if (soonest.wait == Duration::zero()) return;
-    const TimePoint until = detail::saturating_add(now, soonest.wait);
-    if (!provider.exhausted_until.compare_exchange_strong(seen, detail::to_ns(until), std::memory_order_relaxed)) return;
-    provider.probe.store(request);
-    Event event = Events::key_event(EventKind::provider_exhausted, key, now, until);
-    event.key = KeyId{};
-    event.key_label = {};
-    event.model = {};
-    event.reason = soonest.reason;
-    events_.deliver(event);
-  }
-
-  /// Called by poll: provider p reported exhausted can serve its probe again → provider_recovered.
-  void check_provider_recovered(std::size_t p, TimePoint now) noexcept {
-    detail::ProviderRecord& provider = table_.provider(p);
-    const ProviderId id{static_cast<std::uint32_t>(p)};
-    if (provider.exhausted_until.load(std::memory_order_relaxed) == 0 ||
-        soonest(provider_keys(id), provider.probe.load(), now) != Duration::zero())
-      return;
-    provider.exhausted_until.store(0, std::memory_order_relaxed);
-    events_.general(EventKind::provider_recovered, now, now, id, provider.name);
-  }
-
-  /// Called when an acquire is refused: reports all_exhausted if no key at all can serve, once
-  /// per occurrence.
-  [[gnu::noinline, gnu::cold]] void check_all_exhausted(const Request& request, TimePoint now) noexcept {
-    std::uint64_t seen = all_exhausted_until_.load(std::memory_order_relaxed);
-    if (seen > detail::to_ns(now)) return;
-    const accounting::Verdict soonest = soonest_verdict(all_keys(), request, now);
-    if (soonest.wait == Duration::zero()) return;
-    const TimePoint until = detail::saturating_add(now, soonest.wait);
-    if (!all_exhausted_until_.compare_exchange_strong(seen, detail::to_ns(until), std::memory_order_relaxed)) return;
-    all_exhausted_probe_.store(request);
-    events_.general(EventKind::all_exhausted, now, until, {}, {}, soonest.reason);
-  }
-
   // ---------------------------------------------------------------------------------------------
   // State. Policies first (the selection policy is read by every acquire), then the tables.
 
@@ -684,11 +627,11 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   Clock clock_;
   detail::KeyTable table_;
   HealthOptions health_;
-  alignas(64) std::atomic<std::uint64_t> all_exhausted_until_{0};  // ns; 0: not reported
-  detail::RequestProbe all_exhausted_probe_;                        // the request refused then
+  detail::ExhaustionWatch<Metering> exhaustion_;
   mutable std::mutex poll_mutex_;
   detail::Forecaster forecaster_;  // under poll_mutex_
   detail::WaitQueue waiters_;      // acquire_for's line
+  detail::Prober prober_;          // under poll_mutex_
 };
 
 /// The pool: policies in any order, each at most once; missing ones default to

@@ -25,6 +25,8 @@
 #include <keypool/monitor.hpp>
 #include <keypool/options.hpp>
 #include <keypool/outcome.hpp>
+#include <keypool/probe.hpp>
+#include <keypool/reason.hpp>
 #include <keypool/request.hpp>
 #include <keypool/secret.hpp>
 #include <keypool/select/priority.hpp>

@@ -1,14 +1,17 @@
-// keypool::Monitor: runs a pool's poll() on a background thread at a fixed interval.
+// keypool::Monitor: runs a pool's poll() (and, given a probe, probe_disabled) on a background
+// thread at a fixed interval.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <thread>
 
 #include <keypool/error.hpp>
+#include <keypool/probe.hpp>
 #include <keypool/time.hpp>
 
 namespace keypool {
@@ -23,11 +26,23 @@ namespace keypool {
 template <class Pool>
 class Monitor {
  public:
+  /// What a monitor probes disabled keys with (empty: no probes).
+  using Probe = std::function<ProbeResult(const KeyProbe&)>;
+
   /// Starts polling. Throws keypool::Error when `interval` is not positive.
   template <class Rep, class Period>
-  Monitor(Pool& pool, std::chrono::duration<Rep, Period> interval)
-      : pool_(pool), interval_(std::chrono::duration_cast<Duration>(interval)) {
+  Monitor(Pool& pool, std::chrono::duration<Rep, Period> interval) : Monitor(pool, interval, Probe{}, ProbeOptions{}) {}
+  /// Also probes, after each poll, the keys a provider's answer disabled whose probe is due
+  /// (`pool.probe_disabled(probe, options)`): `probe(const KeyProbe&)` returns a ProbeResult, on
+  /// this monitor's thread. A probe that throws is inconclusive.
+  ///
+  ///   kp::Monitor monitor{pool, 1s, [](const kp::KeyProbe& key) { return list_models(key.secret); }};
+  template <class Rep, class Period>
+  Monitor(Pool& pool, std::chrono::duration<Rep, Period> interval, Probe probe, ProbeOptions options = {})
+      : pool_(pool), interval_(std::chrono::duration_cast<Duration>(interval)), probe_(std::move(probe)), probe_options_(options) {
     if (interval_ <= Duration::zero()) throw Error("Monitor: the interval must be positive, e.g. std::chrono::seconds{1}");
+    if (probe_ && (options.first <= Duration::zero() || options.longest < options.first))
+      throw Error("Monitor: ProbeOptions: first must be positive and longest at least first");
     thread_ = std::thread([this] { run(); });
   }
 
@@ -58,6 +73,7 @@ class Monitor {
       lock.unlock();
       try {
         pool_.poll();
+        if (probe_) pool_.probe_disabled(probe_, probe_options_);
       } catch (...) {
         failures_.fetch_add(1, std::memory_order_relaxed);
       }
@@ -72,6 +88,8 @@ class Monitor {
 
   Pool& pool_;
   Duration interval_;
+  Probe probe_;
+  ProbeOptions probe_options_;
   std::mutex mutex_;
   std::mutex join_mutex_;
   std::condition_variable wake_;

@@ -177,6 +177,7 @@ struct EventFields {
     case EventKind::cost_rejected: return {.provider = true, .key = true, .metric = true, .usage = true};
     case EventKind::provider_keys_out: return {.provider = true, .count = true, .keys = true};
     case EventKind::traffic_spike: return {.provider = true, .level = true, .count = true};
+    case EventKind::key_probed: return {.provider = true, .key = true, .count = true, .reason = true, .resets_at = e.reason.has_value()};
   }
   return {};
 }

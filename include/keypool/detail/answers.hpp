@@ -69,6 +69,7 @@ class Answers {
 
   void disable(const KeyRecord& key, TimePoint now) noexcept {
     const bool newly = health::disable(*key.slot);
+    key.answer_disabled.store(true, std::memory_order_relaxed);  // a probe may find it works again
     Accounting::share_disabled(store_, key.slot_index, true);  // a refused credential is refused everywhere
     if (newly) events_.key(EventKind::key_disabled, key, now, TimePoint::max());
   }

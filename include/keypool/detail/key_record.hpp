@@ -91,6 +91,9 @@ struct KeyRecord {
   std::string model;                    // a meter's model ("" for a key or a group's shared limits)
   std::string group;                    // a group meter's group name
   Secret secret;
+  /// Disabled by a provider's answer (a refused credential, a billing stop), not by an operator:
+  /// a probe may enable it (detail::Prober). Cleared by disable(k) and enable(k).
+  mutable std::atomic<bool> answer_disabled{false};
 };
 
 /// What a provider's answer marked used of a limit, apart from what requests used: kept per
