@@ -26,6 +26,7 @@ enum class EventKind : std::uint8_t {
   events_dropped,       // a queued sink had to drop `count` events
   limit_mismatch,       // a provider reports a limit (`reported`) other than the one configured (`limit`)
   cost_rejected,        // a commit's cost (`used`) exceeds every limit of its metric (`limit`: the largest): the estimate was counted
+  state_repaired,       // a word of a key's stored state was impossible (corrupted) and was repaired: `window` names it, `reported` held it
 };
 
 [[nodiscard]] constexpr std::string_view to_string(EventKind kind) noexcept {
@@ -44,6 +45,7 @@ enum class EventKind : std::uint8_t {
     case EventKind::events_dropped: return "events_dropped";
     case EventKind::limit_mismatch: return "limit_mismatch";
     case EventKind::cost_rejected: return "cost_rejected";
+    case EventKind::state_repaired: return "state_repaired";
   }
   return "unknown";
 }

@@ -153,8 +153,10 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   /// more than 8 limits, a zero weight, or a full pool (see Capacity). The key is published with
   /// a release store: concurrent acquires see it whole or not at all. Thread-safe. O(keys).
   KeyId add_key(ProviderId provider, Secret secret, std::vector<Limit> limits, KeyOptions options = {}) {
-    return table_.add_key(provider, std::move(secret), std::move(limits), std::move(options),
-                          [this](const KeyBinding& binding) { return store_.bind(binding); });
+    const KeyId id = table_.add_key(provider, std::move(secret), std::move(limits), std::move(options),
+                                    [this](const KeyBinding& binding) { return store_.bind(binding); });
+    repair_stored_state(provider, id);
+    return id;
   }
 
   /// Adds a group of keys of `provider` that share limits (the keys of one organization or
@@ -165,8 +167,10 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   /// duplicate name, more than 8 limits per list, a model listed twice, or no room (Capacity::meters).
   /// Thread-safe. O(groups + models).
   GroupId add_group(ProviderId provider, std::string_view name, std::vector<Limit> limits, std::vector<ModelLimits> models = {}) {
-    return table_.add_group(provider, name, std::move(limits), std::move(models),
-                            [this](const KeyBinding& binding) { return store_.bind(binding); });
+    const GroupId id = table_.add_group(provider, name, std::move(limits), std::move(models),
+                                        [this](const KeyBinding& binding) { return store_.bind(binding); });
+    repair_stored_state(provider, KeyId{});
+    return id;
   }
 
   /// The id of model `name` for `Request::model` (interned: the same name gives the same id;
@@ -652,6 +656,34 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
 
   /// Called when an acquire is refused: reports all_exhausted if no key at all can serve, once
   /// per occurrence.
+  /// A store that checks the stored words of the keys it bound (store::MappedFile::repair_bound)
+  /// repairs the impossible ones: one state_repaired event each (`key` for those of the key just added).
+  void repair_stored_state(ProviderId provider, KeyId key) {
+    if constexpr (requires(Store& s, TimePoint t) { s.repair_bound(t); }) {
+      const TimePoint now = clock_.now();
+      const auto repairs = store_.repair_bound(now);
+      if constexpr (events_enabled) {
+        for (const auto* repair : repairs) {
+          Event event;
+          event.kind = EventKind::state_repaired;
+          event.at = now;
+          event.provider = provider;
+          event.provider_name = repair->provider;
+          if (key != KeyId{} && repair->label == table_[key.value].label) event.key = key;
+          event.key_label = repair->label;
+          event.window = repair->word;
+          if (repair->limit) {
+            event.metric = repair->metric;
+            event.limit = repair->amount;
+            event.used = repair->used;
+          }
+          event.reported = repair->found;
+          events_.deliver(event);
+        }
+      }
+    }
+  }
+
   [[gnu::noinline, gnu::cold]] void check_all_exhausted(const Request& request, TimePoint now) noexcept {
     std::uint64_t seen = all_exhausted_until_.load(std::memory_order_relaxed);
     if (seen > detail::to_ns(now)) return;

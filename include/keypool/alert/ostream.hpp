@@ -175,6 +175,8 @@ struct EventFields {
     case EventKind::limit_mismatch:
       return {.provider = true, .key = true, .metric = true, .usage = true, .reported = true};
     case EventKind::cost_rejected: return {.provider = true, .key = true, .metric = true, .usage = true};
+    case EventKind::state_repaired:
+      return {.provider = true, .key = true, .metric = has_usage, .usage = has_usage, .reported = true};
   }
   return {};
 }
