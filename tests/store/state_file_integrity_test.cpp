@@ -301,3 +301,28 @@ TEST_CASE("words corrupted while pools run: readers stay defined and the key rec
   opened.pool.reset();
   check_sane(*reopened.pool, start_time);
 }
+
+TEST_CASE("a repaired health word is named in the event; its line prints the word as found", "[store][mapped][integrity][alert]") {
+  TempDir dir;
+  const fs::path path = dir / "quota.kp";
+  kp::clock::Manual clock{start_time};
+  std::string bytes = victim_file(path, clock);
+  const std::size_t blocked = slot_offset + offsetof(kp::KeySlot, blocked_until);
+  bytes[blocked + 7] = static_cast<char>(bytes[blocked + 7] ^ 0x40);  // bit 62: a cooldown until 2116
+  write_bytes(path, bytes);
+  Opened opened = open_victim(path, clock);
+  REQUIRE(repairs_in(*opened.events) == 1);
+  CHECK(opened.events->front().window == "blocked_until");
+  CHECK(opened.lines->front() == "2026-03-02T09:00:20Z state_repaired provider=groq key=victim reported=4611686018427387904");
+  CHECK(opened.pool->snapshot().keys[0].status == kp::KeyStatus::available);  // cleared: the key is tried again
+
+  // One bit short of "disabled": the key stays disabled.
+  opened.pool->disable(kp::KeyId{0});
+  opened.pool.reset();
+  bytes = read_bytes(path);
+  bytes[blocked] = static_cast<char>(bytes[blocked] ^ 0x10);
+  write_bytes(path, bytes);
+  Opened again = open_victim(path, clock);
+  REQUIRE(repairs_in(*again.events) == 1);
+  CHECK(again.pool->snapshot().keys[0].status == kp::KeyStatus::disabled);
+}
