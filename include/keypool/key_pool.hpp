@@ -153,10 +153,8 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   /// more than 8 limits, a zero weight, or a full pool (see Capacity). The key is published with
   /// a release store: concurrent acquires see it whole or not at all. Thread-safe. O(keys).
   KeyId add_key(ProviderId provider, Secret secret, std::vector<Limit> limits, KeyOptions options = {}) {
-    const KeyId id = table_.add_key(provider, std::move(secret), std::move(limits), std::move(options),
-                                    [this](const KeyBinding& binding) { return store_.bind(binding); });
-    repair_stored_state(provider, id);
-    return id;
+    return report_repairs(provider, table_.add_key(provider, std::move(secret), std::move(limits), std::move(options),
+                                                   [this](const KeyBinding& binding) { return store_.bind(binding); }));
   }
 
   /// Adds a group of keys of `provider` that share limits (the keys of one organization or
@@ -167,10 +165,8 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   /// duplicate name, more than 8 limits per list, a model listed twice, or no room (Capacity::meters).
   /// Thread-safe. O(groups + models).
   GroupId add_group(ProviderId provider, std::string_view name, std::vector<Limit> limits, std::vector<ModelLimits> models = {}) {
-    const GroupId id = table_.add_group(provider, name, std::move(limits), std::move(models),
-                                        [this](const KeyBinding& binding) { return store_.bind(binding); });
-    repair_stored_state(provider, KeyId{});
-    return id;
+    return report_repairs(provider, table_.add_group(provider, name, std::move(limits), std::move(models),
+                                                     [this](const KeyBinding& binding) { return store_.bind(binding); }));
   }
 
   /// The id of model `name` for `Request::model` (interned: the same name gives the same id;
@@ -654,36 +650,21 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
     events_.general(EventKind::provider_recovered, now, now, id, provider.name);
   }
 
-  /// Called when an acquire is refused: reports all_exhausted if no key at all can serve, once
-  /// per occurrence.
-  /// A store that checks the stored words of the keys it bound (store::MappedFile::repair_bound)
-  /// repairs the impossible ones: one state_repaired event each (`key` for those of the key just added).
-  void repair_stored_state(ProviderId provider, KeyId key) {
+  /// Raises state_repaired for each word a checking store (MappedFile::repair_bound) repaired in the keys just bound.
+  template <class Id> Id report_repairs(ProviderId provider, Id id) {
     if constexpr (requires(Store& s, TimePoint t) { s.repair_bound(t); }) {
       const TimePoint now = clock_.now();
-      const auto repairs = store_.repair_bound(now);
-      if constexpr (events_enabled) {
-        for (const auto* repair : repairs) {
-          Event event;
-          event.kind = EventKind::state_repaired;
-          event.at = now;
-          event.provider = provider;
-          event.provider_name = repair->provider;
-          if (key != KeyId{} && repair->label == table_[key.value].label) event.key = key;
-          event.key_label = repair->label;
-          event.window = repair->word;
-          if (repair->limit) {
-            event.metric = repair->metric;
-            event.limit = repair->amount;
-            event.used = repair->used;
-          }
-          event.reported = repair->found;
-          events_.deliver(event);
-        }
+      for (const auto* repair : store_.repair_bound(now)) {
+        Event event = repair->event(now, provider);
+        if constexpr (std::is_same_v<Id, KeyId>) event.key = repair->label == table_[id.value].label ? id : KeyId{};
+        if constexpr (events_enabled) events_.deliver(event);
       }
     }
+    return id;
   }
 
+  /// Called when an acquire is refused: reports all_exhausted if no key at all can serve, once
+  /// per occurrence.
   [[gnu::noinline, gnu::cold]] void check_all_exhausted(const Request& request, TimePoint now) noexcept {
     std::uint64_t seen = all_exhausted_until_.load(std::memory_order_relaxed);
     if (seen > detail::to_ns(now)) return;

@@ -34,6 +34,7 @@
 #include <keypool/detail/packed_window.hpp>
 #include <keypool/detail/state_file.hpp>
 #include <keypool/error.hpp>
+#include <keypool/events.hpp>
 #include <keypool/key_slot.hpp>
 #include <keypool/limit.hpp>
 #include <keypool/outcome.hpp>
@@ -89,6 +90,24 @@ struct StateRepair {
   std::uint64_t used = 0;            ///< the limit's usage after the repair, in its current window (calendar) or not yet replenished (rolling)
   bool written = false;              ///< false for a read-only store, or when a live pool rewrote the word first
   std::string what;                  ///< one sentence: the file, the key, the word, why it was impossible, what was done
+
+  /// The state_repaired event that reports it (its names point into this repair).
+  [[nodiscard]] Event event(TimePoint at, ProviderId provider_id) const noexcept {
+    Event e;
+    e.kind = EventKind::state_repaired;
+    e.at = at;
+    e.provider = provider_id;
+    e.provider_name = provider;
+    e.key_label = label;
+    e.window = word;
+    if (limit) {
+      e.metric = metric;
+      e.limit = amount;
+      e.used = used;
+    }
+    e.reported = found;
+    return e;
+  }
 };
 
 /// Counter slots in a memory-mapped file (MAP_SHARED). Every pool that opens the same file, in this
