@@ -119,7 +119,9 @@ struct StateRepair {
 /// Opening creates the file when absent (atomically: a file at the path is always complete) and
 /// otherwise checks it: magic, format version, KeySlot version, layout, header checksum, size, and
 /// every key record's checksums. Anything wrong is a keypool::Error that names the problem and the
-/// way out; a file is never zeroed or rewritten to make it fit.
+/// way out; a file is never zeroed or rewritten to make it fit. The counter and health words of a
+/// key found in the file are checked when a pool binds it (repair_bound): a word no run could have
+/// written is repaired and reported (EventKind::state_repaired), never left to break the key.
 ///
 /// Keys are matched across pools and runs by label. A label found with another layout fingerprint
 /// (other limit kinds, metrics, periods) is refused by `bind`. The file holds per key its label,
