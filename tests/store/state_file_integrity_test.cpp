@@ -272,6 +272,7 @@ TEST_CASE("words corrupted while pools run: readers stay defined and the key rec
   kp::KeySlot* slot =
       second.bind(kp::KeyBinding{.index = 0, .label = "victim", .layout = kp::detail::layout_fingerprint(limits), .limits = limits, .provider = "groq"});
   std::atomic<bool> stop{false};
+  std::atomic<int> rounds{0};
   std::thread writer{[&] {
     // Another process gone wrong: writes the worst words it can while the pool runs.
     const std::uint64_t worst[] = {~std::uint64_t{0}, std::uint64_t{1} << 63, (std::uint64_t{1} << 63) - 1, 0x7fffffffffffff00ull};
@@ -284,9 +285,11 @@ TEST_CASE("words corrupted while pools run: readers stay defined and the key rec
       kp::detail::word(slot->blocked_until).store(v == ~std::uint64_t{0} ? 0 : v, std::memory_order_relaxed);
       kp::detail::word(slot->last_error).store(v, std::memory_order_relaxed);
       kp::detail::word(slot->health).store(v, std::memory_order_relaxed);
+      rounds.fetch_add(1, std::memory_order_relaxed);
     }
   }};
-  for (int i = 0; i < 2000; ++i) {
+  // At least 2,000 acquires, and until the writer has had its way a few times.
+  for (int i = 0; i < 2000 || rounds.load(std::memory_order_relaxed) < 8; ++i) {
     kp::Lease lease = pool.acquire({.tokens = 5}, start_time);
     if (lease) lease.commit({.tokens = 7});
     const kp::Snapshot snap = pool.snapshot();
