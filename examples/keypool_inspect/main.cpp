@@ -5,6 +5,11 @@
 //   keypool_inspect quota.kp            a table
 //   keypool_inspect quota.kp --json     one line of JSON: the file's header and kp::to_json's snapshot
 //
+// Names from the file (labels, provider names, zone rules) are printed escaped: a control byte, a
+// byte of invalid UTF-8 or a backslash shows as \xNN or \\, so a damaged or hostile file cannot
+// drive the terminal. A counter or health word the file holds that no run of keypool could have
+// written shows as "corrupted" (the pool that opens the file next repairs it: docs/storage.md).
+//
 // Exit status: 0 printed, 1 the file could not be read (the message says why), 2 bad arguments.
 #include <time.h>
 
@@ -17,8 +22,10 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
+#include <keypool/alert/callback.hpp>
 #include <keypool/export/json.hpp>
 #include <keypool/keypool.hpp>
 #include <keypool/store/mapped_file.hpp>
@@ -27,7 +34,70 @@ namespace kp = keypool;
 
 namespace {
 
-using InspectPool = kp::KeyPool<kp::store::MappedFile, kp::clock::System>;
+using InspectPool = kp::KeyPool<kp::store::MappedFile, kp::clock::System, kp::alert::Callback>;
+
+/// The words found corrupted, per key label: the limits' (metric and window), and the other words' names.
+struct Corrupted {
+  std::map<std::string, std::vector<std::pair<kp::Metric, std::string>>> limits;
+  std::map<std::string, std::vector<std::string>> words;
+  [[nodiscard]] bool limit(const std::string& label, const kp::LimitUsage& usage) const {
+    const auto found = limits.find(label);
+    return found != limits.end() &&
+           std::find(found->second.begin(), found->second.end(), std::pair{usage.metric, usage.window}) != found->second.end();
+  }
+};
+
+/// `text` safe for a terminal: printable ASCII and valid UTF-8 pass; a control byte (C0, DEL, a C1
+/// code point), a byte of invalid UTF-8 and a backslash are escaped (\x1b, \xc3, \\). With
+/// `json`, `text` is JSON whose strings are escaped already (C0 and backslashes: kp::to_json): DEL
+/// and C1 code points become \u007f…\u009f and a byte of invalid UTF-8 \ufffd (they only occur
+/// inside strings, so the JSON stays valid).
+std::string sanitize(std::string_view text, bool json) {
+  std::string out;
+  const auto escape = [&out, json](unsigned char byte, std::uint32_t code) {
+    char escaped[8];
+    if (json) std::snprintf(escaped, sizeof escaped, "\\u%04x", static_cast<unsigned>(code));
+    else std::snprintf(escaped, sizeof escaped, "\\x%02x", static_cast<unsigned>(byte));
+    out += escaped;
+  };
+  for (std::size_t i = 0; i < text.size();) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    if (byte < 0x80) {
+      if (!json && byte == '\\') out += "\\\\";
+      else if (!json && byte < 0x20) escape(byte, byte);
+      else if (byte == 0x7f) escape(byte, byte);
+      else out += static_cast<char>(byte);
+      ++i;
+      continue;
+    }
+    // A UTF-8 sequence: its length from the lead byte, continuation bytes 10xxxxxx, no overlong
+    // form, no surrogate, nothing past U+10FFFF.
+    const std::size_t length = byte >= 0xc2 && byte <= 0xdf ? 2 : byte >= 0xe0 && byte <= 0xef ? 3 : byte >= 0xf0 && byte <= 0xf4 ? 4 : 0;
+    bool valid = length != 0 && i + length <= text.size();
+    std::uint32_t code = length == 2 ? byte & 0x1f : length == 3 ? byte & 0x0f : byte & 0x07;
+    for (std::size_t k = 1; valid && k < length; ++k) {
+      const auto next = static_cast<unsigned char>(text[i + k]);
+      valid = (next & 0xc0) == 0x80;
+      code = (code << 6) | (next & 0x3f);
+    }
+    valid = valid && !(length == 3 && (code < 0x800 || (code >= 0xd800 && code <= 0xdfff))) &&
+            !(length == 4 && (code < 0x10000 || code > 0x10ffff));
+    if (!valid) {
+      escape(byte, 0xfffd);
+      ++i;
+      continue;
+    }
+    if (code >= 0x80 && code <= 0x9f) {  // C1 controls (ESC's 8-bit twin, CSI, …)
+      if (json) escape(byte, code);
+      else for (std::size_t k = 0; k < length; ++k) escape(static_cast<unsigned char>(text[i + k]), 0);
+    } else {
+      out.append(text.substr(i, length));
+    }
+    i += length;
+  }
+  return out;
+}
+std::string printable(std::string_view text) { return sanitize(text, false); }
 
 /// "2026-03-02T09:01:00Z", or "never" for TimePoint::max().
 std::string format_time(kp::TimePoint t) {
@@ -55,7 +125,12 @@ std::string format_wait(kp::TimePoint from, kp::TimePoint to) {
   return text;
 }
 
-std::string status_text(const kp::KeySnapshot& key, kp::TimePoint now) {
+std::string status_text(const kp::KeySnapshot& key, kp::TimePoint now, const Corrupted& corrupted) {
+  if (const auto found = corrupted.words.find(key.label); found != corrupted.words.end()) {
+    std::string text = "corrupted (";
+    for (std::size_t i = 0; i < found->second.size(); ++i) text += (i == 0 ? "" : ", ") + found->second[i];
+    return text + ")";
+  }
   switch (key.status) {
     case kp::KeyStatus::disabled: return "disabled";
     case kp::KeyStatus::cooling_down: return "cooling until " + format_time(key.blocked_until) + " (" + format_wait(now, key.blocked_until) + ")";
@@ -89,8 +164,8 @@ std::size_t width_of(std::string_view text) {
   return static_cast<std::size_t>(std::count_if(text.begin(), text.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
 }
 
-void print_table(const kp::store::FileDescription& file, const kp::Snapshot& snap) {
-  std::cout << file.path.string() << ": format " << file.format_version << ", counters v" << file.slot_version
+void print_table(const kp::store::FileDescription& file, const kp::Snapshot& snap, const Corrupted& corrupted) {
+  std::cout << printable(file.path.string()) << ": format " << file.format_version << ", counters v" << file.slot_version
             << ", created " << format_time(file.created_at) << ", " << file.keys.size() << " key"
             << (file.keys.size() == 1 ? "" : "s") << " (room for " << file.key_room << "), " << file.bytes << " bytes\n";
   if (snap.keys.empty()) return;
@@ -104,18 +179,22 @@ void print_table(const kp::store::FileDescription& file, const kp::Snapshot& sna
     for (const kp::LimitUsage& usage : key.limits) {
       Row row;
       if (first) {
-        row.label = key.label;
-        row.provider = key.provider_name;
-        row.status = status_text(key, snap.at);
+        row.label = printable(key.label);
+        row.provider = printable(key.provider_name);
+        row.status = status_text(key, snap.at, corrupted);
       }
-      row.limit = usage.description;
+      row.limit = printable(usage.description);
       const bool stateless = usage.window == "request";  // a per-request cap counts nothing
-      row.usage = stateless ? "-" : std::to_string(usage.used) + "/" + std::to_string(usage.limit);
-      row.resets = stateless ? "-" : format_time(usage.resets_at) + " (" + format_wait(snap.at, usage.resets_at) + ")";
+      const bool damaged = corrupted.limit(key.label, usage);
+      row.usage = stateless ? "-" : damaged ? "corrupted" : std::to_string(usage.used) + "/" + std::to_string(usage.limit);
+      row.resets = stateless ? "-"
+                   : damaged ? "corrupted (a pool that opens the file repairs it)"
+                             : format_time(usage.resets_at) + " (" + format_wait(snap.at, usage.resets_at) + ")";
       rows.push_back(std::move(row));
       first = false;
     }
-    if (key.limits.empty()) rows.push_back({key.label, key.provider_name, status_text(key, snap.at), "(no limits)", "-", "-"});
+    if (key.limits.empty())
+      rows.push_back({printable(key.label), printable(key.provider_name), status_text(key, snap.at, corrupted), "(no limits)", "-", "-"});
   }
   Row header{"LABEL", "PROVIDER", "STATUS", "LIMIT", "USED/LIMIT", "RESETS"};
   std::size_t widths[5] = {};
@@ -158,7 +237,15 @@ int main(int argc, char** argv) {
     // the file turns their counter words into figures (the same ones a running pool reports).
     kp::store::MappedFile store = kp::store::MappedFile::read_only(path);
     const kp::store::FileDescription file = store.describe();
-    InspectPool pool{kp::Capacity{std::max<std::size_t>(1, file.keys.size())}, std::move(store)};
+    // The read-only store reports the words no run could have written (without repairing them).
+    Corrupted corrupted;
+    InspectPool pool{kp::Capacity{std::max<std::size_t>(1, file.keys.size())}, std::move(store),
+                     kp::alert::Callback{[&corrupted](const kp::Event& event) {
+                       if (event.kind != kp::EventKind::state_repaired) return;
+                       const std::string label{event.key_label};
+                       if (event.limit != 0) corrupted.limits[label].emplace_back(event.metric, std::string{event.window});
+                       else corrupted.words[label].emplace_back(event.window);
+                     }}};
     std::map<std::string, kp::ProviderId> providers;
     for (const kp::store::StoredKey& key : file.keys) {
       auto found = providers.find(key.provider);
@@ -169,12 +256,14 @@ int main(int argc, char** argv) {
     }
     const kp::Snapshot snap = pool.snapshot();
     if (json) {
-      std::cout << "{\"path\":" << json_string(file.path.string()) << ",\"format_version\":" << file.format_version
-                << ",\"slot_version\":" << file.slot_version << ",\"created_at\":" << json_string(format_time(file.created_at))
-                << ",\"bytes\":" << file.bytes << ",\"key_room\":" << file.key_room << ",\"snapshot\":" << kp::to_json(snap)
-                << "}\n";
+      const std::string line = "{\"path\":" + json_string(file.path.string()) + ",\"format_version\":" +
+                               std::to_string(file.format_version) + ",\"slot_version\":" + std::to_string(file.slot_version) +
+                               ",\"created_at\":" + json_string(format_time(file.created_at)) + ",\"bytes\":" +
+                               std::to_string(file.bytes) + ",\"key_room\":" + std::to_string(file.key_room) +
+                               ",\"snapshot\":" + kp::to_json(snap) + "}";
+      std::cout << sanitize(line, true) << '\n';
     } else {
-      print_table(file, snap);
+      print_table(file, snap, corrupted);
     }
     return 0;
   } catch (const std::exception& error) {

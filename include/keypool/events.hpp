@@ -31,6 +31,7 @@ enum class EventKind : std::uint8_t {
   provider_keys_out,    // `count` of the provider's `keys` cannot serve (some still can); raised by poll when the count rises
   traffic_spike,        // a provider's settled calls per minute (`count`) rose to `level` × its recent baseline; raised by poll
   key_probed,           // a probe checked a key a provider's answer disabled: `reason` empty when it works (enabled), else disabled until the next probe (`resets_at`); `count`: the attempt
+  state_repaired,       // a word of a key's stored state was impossible (corrupted) and was repaired: `window` names it, `reported` held it
 };
 
 [[nodiscard]] constexpr std::string_view to_string(EventKind kind) noexcept {
@@ -52,6 +53,7 @@ enum class EventKind : std::uint8_t {
     case EventKind::provider_keys_out: return "provider_keys_out";
     case EventKind::traffic_spike: return "traffic_spike";
     case EventKind::key_probed: return "key_probed";
+    case EventKind::state_repaired: return "state_repaired";
   }
   return "unknown";
 }

@@ -156,8 +156,8 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   /// more than 8 limits, a zero weight, or a full pool (see Capacity). The key is published with
   /// a release store: concurrent acquires see it whole or not at all. Thread-safe. O(keys).
   KeyId add_key(ProviderId provider, Secret secret, std::vector<Limit> limits, KeyOptions options = {}) {
-    return table_.add_key(provider, std::move(secret), std::move(limits), std::move(options),
-                          [this](const KeyBinding& binding) { return store_.bind(binding); });
+    return report_repairs(provider, table_.add_key(provider, std::move(secret), std::move(limits), std::move(options),
+                                                   [this](const KeyBinding& binding) { return store_.bind(binding); }));
   }
 
   /// Adds a group of keys of `provider` that share limits (the keys of one organization or
@@ -168,8 +168,8 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   /// duplicate name, more than 8 limits per list, a model listed twice, or no room (Capacity::meters).
   /// Thread-safe. O(groups + models).
   GroupId add_group(ProviderId provider, std::string_view name, std::vector<Limit> limits, std::vector<ModelLimits> models = {}) {
-    return table_.add_group(provider, name, std::move(limits), std::move(models),
-                            [this](const KeyBinding& binding) { return store_.bind(binding); });
+    return report_repairs(provider, table_.add_group(provider, name, std::move(limits), std::move(models),
+                                                     [this](const KeyBinding& binding) { return store_.bind(binding); }));
   }
 
   /// The id of model `name` for `Request::model` (interned: the same name gives the same id;
@@ -616,6 +616,19 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
 
   KeySnapshot key_snapshot(const detail::KeyRecord& key, TimePoint now) const {
     return detail::key_snapshot<Accounting>(key, store_, table_.thresholds(), now);
+  }
+
+  /// Raises state_repaired for each word a checking store (MappedFile::repair_bound) repaired in the keys just bound.
+  template <class Id> Id report_repairs(ProviderId provider, Id id) {
+    if constexpr (requires(Store& s, TimePoint t) { s.repair_bound(t); }) {
+      const TimePoint now = clock_.now();
+      for (const auto* repair : store_.repair_bound(now)) {
+        Event event = repair->event(now, provider);
+        if constexpr (std::is_same_v<Id, KeyId>) event.key = repair->label == table_[id.value].label ? id : KeyId{};
+        if constexpr (events_enabled) events_.deliver(event);
+      }
+    }
+    return id;
   }
 
   // ---------------------------------------------------------------------------------------------

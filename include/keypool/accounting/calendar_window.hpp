@@ -36,6 +36,34 @@ struct BasicCalendarWindow {
     return leased ? plan.amount : 0;
   }
 
+  /// The last second a TimePoint (ns since the epoch, 64 bits) reaches: in the year 2262.
+  static constexpr std::int64_t last_second = 9'223'372'035;
+  /// The longest window (a month, with a daylight-saving hour): a cached end further ahead of now
+  /// was never written by a pool (a damaged word) and does not count as current.
+  static constexpr std::int64_t longest_window_seconds = 32 * 86'400;
+
+  /// The end of the stored window when the cache shows it current at `now_sec`, else -1.
+  [[nodiscard]] static constexpr std::int64_t cached_end(std::uint64_t cached, std::uint64_t stored, std::int64_t now_sec) noexcept {
+    if (!detail::WindowEnd::matches(cached, stored)) return -1;
+    const std::int64_t end = detail::WindowEnd::end_seconds(cached);
+    return now_sec < end && end - now_sec <= longest_window_seconds ? end : -1;
+  }
+
+  /// How far ahead of now a stored window may end and still be one a clock stood in before it
+  /// stepped back (NTP steps are seconds; a clock set back by hand, days).
+  static constexpr std::int64_t farthest_ahead_seconds = 400 * 86'400;
+
+  /// True when a stored window after the current one ends more than `farthest_ahead_seconds` after
+  /// now, or past what a TimePoint reaches: no clock stood there, so the word is damaged. Readers
+  /// then take it as the current window, spent (a pool that reserves rewrites it so): the key
+  /// recovers when the current window ends. Calendar math only for a word ahead of now (rare).
+  [[nodiscard]] static bool impossible(const Limit& limit, std::uint64_t stored, const WindowNow& current, std::int64_t now_sec) noexcept {
+    if (stored <= current.epoch) return false;
+    if (stored > detail::PackedWindow{limit.unit()}.max_epoch()) return true;
+    const std::int64_t end = window_end_of(limit, stored);
+    return end > last_second || end - now_sec > farthest_ahead_seconds + longest_window_seconds;
+  }
+
   /// The hot path: admits `amount` when the stored window is current (its cached end is ahead)
   /// and has room under `cap`, with two loads and one CAS. False: take the slow path (`reserve`).
   [[nodiscard, gnu::always_inline]] static inline bool reserve_current(const detail::LimitPlan& plan, KeySlot::Counter& counter,
@@ -70,8 +98,14 @@ struct BasicCalendarWindow {
       std::uint64_t epoch = stored_epoch;
       std::uint64_t used = plan.packing.used(seen);
       std::int64_t new_end = -1;  // set when the window cache must be (re)published
-      if (!(detail::WindowEnd::matches(cached, stored_epoch) && now_sec < detail::WindowEnd::end_seconds(cached))) {
+      if (cached_end(cached, stored_epoch, now_sec) < 0) {
         const WindowNow current = current_window_of(plan.limit, now_sec);
+        if (impossible(plan.limit, stored_epoch, current, now_sec)) {
+          // A damaged word: the current window, spent (written so, then tried again).
+          if (state.compare_exchange_weak(seen, plan.packing.pack(current.epoch, plan.amount), std::memory_order_relaxed))
+            detail::word(counter.window_end).store(detail::WindowEnd::pack(current.epoch, current.end), std::memory_order_relaxed);
+          continue;
+        }
         if (current.epoch > stored_epoch) {
           epoch = current.epoch;  // a stale window
           used = stale_used(plan);
@@ -185,12 +219,14 @@ struct BasicCalendarWindow {
     const std::uint64_t stored = plan.packing.epoch(seen);
     const std::uint64_t used = plan.packing.used(seen);
     std::int64_t end;
-    if (detail::WindowEnd::matches(cached, stored) && now.sec < detail::WindowEnd::end_seconds(cached)) {
+    if (const std::int64_t cached_until = cached_end(cached, stored, now.sec); cached_until >= 0) {
       // The stored window is current and its end is cached (as on the hot path): no calendar math.
       if (used + amount <= cap) return {};
-      end = detail::WindowEnd::end_seconds(cached);
+      end = cached_until;
     } else {
       const WindowNow current = current_window_of(plan.limit, now.sec);
+      if (impossible(plan.limit, stored, current, now.sec))
+        return {Reason::exhausted, std::max(Duration::zero(), detail::from_seconds(current.end) - now.at)};
       if (stored < current.epoch) {
         // A fresh window has room, unless it is leased: nothing in hand, and the fleet had none.
         if (!leased) return {};
@@ -209,8 +245,10 @@ struct BasicCalendarWindow {
     const std::uint64_t seen = detail::word(counter.state).load(std::memory_order_relaxed);
     const std::uint64_t cached = detail::word(counter.window_end).load(std::memory_order_relaxed);
     const std::uint64_t stored = plan.packing.epoch(seen);
-    if (detail::WindowEnd::matches(cached, stored)) return now_sec < detail::WindowEnd::end_seconds(cached) ? plan.packing.used(seen) : 0;
-    return stored >= current_window_of(plan.limit, now_sec).epoch ? plan.packing.used(seen) : 0;
+    if (cached_end(cached, stored, now_sec) >= 0) return plan.packing.used(seen);
+    const WindowNow current = current_window_of(plan.limit, now_sec);
+    if (impossible(plan.limit, stored, current, now_sec)) return plan.amount;
+    return stored >= current.epoch ? plan.packing.used(seen) : 0;
   }
 
   /// The word's figure in the current window (stale: `stale_used`), the current window, and the
@@ -224,6 +262,7 @@ struct BasicCalendarWindow {
     const std::uint64_t seen = detail::word(counter.state).load(std::memory_order_relaxed);
     const WindowNow current = current_window_of(plan.limit, now_sec);
     const std::uint64_t stored = plan.packing.epoch(seen);
+    if (impossible(plan.limit, stored, current, now_sec)) return {plan.amount, current, current.end};
     return {stored >= current.epoch ? plan.packing.used(seen) : stale_used(plan), current,
             stored > current.epoch ? window_end_of(plan.limit, stored) : current.end};
   }

@@ -178,6 +178,8 @@ struct EventFields {
     case EventKind::provider_keys_out: return {.provider = true, .count = true, .keys = true};
     case EventKind::traffic_spike: return {.provider = true, .level = true, .count = true};
     case EventKind::key_probed: return {.provider = true, .key = true, .count = true, .reason = true, .resets_at = e.reason.has_value()};
+    case EventKind::state_repaired:
+      return {.provider = true, .key = true, .metric = has_usage, .usage = has_usage, .reported = true};
   }
   return {};
 }

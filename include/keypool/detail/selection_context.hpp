@@ -74,7 +74,7 @@ class SelectionContext {
     if (!any_verdict_) return refusal;
     refusal.reason = best_.reason;
     refusal.retry_after = best_.wait;
-    refusal.resets_at = best_.wait == Duration::max() ? TimePoint::max() : now_.at + best_.wait;
+    refusal.resets_at = best_.wait == Duration::max() ? TimePoint::max() : saturating_add(now_.at, best_.wait);
     return refusal;
   }
 

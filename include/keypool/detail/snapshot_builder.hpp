@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <utility>
 
@@ -19,6 +20,15 @@
 
 namespace keypool::detail {
 
+/// The largest whole number of seconds a TimePoint holds.
+inline constexpr std::uint64_t max_seconds = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) / 1'000'000'000;
+
+/// `ns` since the epoch as a TimePoint; TimePoint::max() for a word beyond its range.
+[[nodiscard]] inline TimePoint saturating_time(std::uint64_t ns) noexcept {
+  return ns > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) ? TimePoint::max()
+                                                                                    : TimePoint{Duration{static_cast<std::int64_t>(ns)}};
+}
+
 /// Key `key` at `now`, its limits read through `Accounting` (which may ask `store`, e.g. for the
 /// fleet's usage). Not atomic across limits. Thread-safe.
 template <class Accounting, class Store>
@@ -30,17 +40,22 @@ template <class Accounting, class Store>
   snap.label = key.label;
   snap.tier = key.tier;
   const accounting::Instant instant{now};
+  // Words are read as they are: one another process (or a damaged file) wrote may hold anything,
+  // so every conversion saturates instead of overflowing (see docs/storage.md).
   const std::uint64_t blocked = health::blocked(*key.slot);
-  snap.blocked_until = blocked == disabled_until ? TimePoint::max() : TimePoint{Duration{static_cast<std::int64_t>(blocked)}};
+  snap.blocked_until = blocked == disabled_until ? TimePoint::max() : saturating_time(blocked);
   snap.weight = key.weight;
   snap.consecutive_failures = word(key.slot->health).load(std::memory_order_relaxed);
   snap.successes = word(key.slot->successes).load(std::memory_order_relaxed);
   snap.failures = word(key.slot->failures).load(std::memory_order_relaxed);
   snap.rate_limited = word(key.slot->rate_limited).load(std::memory_order_relaxed);
   if (const std::uint64_t last = word(key.slot->last_error).load(std::memory_order_relaxed); last != 0) {
-    snap.last_error = static_cast<Outcome::Kind>(last & 0xff);
-    snap.last_error_status = static_cast<int>((last >> 8) & 0xffff);
-    snap.last_error_at = from_seconds(static_cast<std::int64_t>(last >> 24));
+    if ((last & 0xff) <= static_cast<std::uint64_t>(Outcome::Kind::bad_request)) {
+      snap.last_error = static_cast<Outcome::Kind>(last & 0xff);
+      snap.last_error_status = static_cast<int>((last >> 8) & 0xffff);
+      // 40 bits of seconds: up to the year 36812, beyond what nanoseconds reach (2262).
+      snap.last_error_at = saturating_time(std::min<std::uint64_t>(last >> 24, max_seconds) * 1'000'000'000);
+    }
   }
   bool warning = false, critical = false, full = false;
   TimePoint full_until = TimePoint::min();
@@ -53,7 +68,8 @@ template <class Accounting, class Store>
     usage.limit = plan.amount;
     const accounting::Usage read = Accounting::usage(store, key.slot_index, i, plan, key.slot->counters[i], instant);
     usage.used = read.used;
-    usage.resets_at = read.resets_at;
+    // A reset before the epoch can only come from a word past 2^63 ns: no reset is known.
+    usage.resets_at = read.resets_at < TimePoint{} ? TimePoint::max() : read.resets_at;
     if (const std::uint64_t at = key.reported_at[i].load(std::memory_order_relaxed); at != 0) {
       usage.reported_at = TimePoint{Duration{static_cast<std::int64_t>(at)}};
       usage.reported_remaining = key.reported_remaining[i].load(std::memory_order_relaxed);
@@ -85,7 +101,7 @@ template <class Accounting, class Store>
   else snap.status = KeyStatus::available;
   if (blocked != disabled_until && (blocked > instant.ns || full)) {
     TimePoint at = full ? full_until : now;
-    if (blocked > instant.ns) at = std::max(at, TimePoint{Duration{static_cast<std::int64_t>(blocked)}});
+    if (blocked > instant.ns) at = std::max(at, saturating_time(blocked));
     snap.available_at = at;
   }
   return snap;

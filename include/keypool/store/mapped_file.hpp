@@ -10,12 +10,15 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <deque>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -25,11 +28,16 @@
 #include <utility>
 #include <vector>
 
+#include <keypool/accounting/calendar_window.hpp>
+#include <keypool/accounting/counter.hpp>
 #include <keypool/detail/file_lock.hpp>
+#include <keypool/detail/packed_window.hpp>
 #include <keypool/detail/state_file.hpp>
 #include <keypool/error.hpp>
+#include <keypool/events.hpp>
 #include <keypool/key_slot.hpp>
 #include <keypool/limit.hpp>
+#include <keypool/outcome.hpp>
 #include <keypool/store/binding.hpp>
 #include <keypool/time.hpp>
 
@@ -65,6 +73,43 @@ struct FileDescription {
   std::vector<StoredKey> keys;
 };
 
+/// A word of a key's slot that MappedFile found impossible when a pool bound the key, and what it
+/// did about it (see MappedFile::repair_bound and docs/storage.md, "Corrupted counter words").
+struct StateRepair {
+  std::string label;     ///< the key's label (a meter's: "<key>@<model>", "group:<name>", …)
+  std::string provider;  ///< the key's provider
+  /// The word: a limit's counter or its window cache, named by the limit's window ("minute",
+  /// "day", "rolling", …; `limit` says which limit), or "alerted", "blocked_until", "health",
+  /// "last_error", "unused" (a word nothing uses). Static storage.
+  std::string_view word;
+  std::optional<std::size_t> limit;  ///< the index of the limit the word belongs to, if any
+  Metric metric = Metric::requests;  ///< that limit's metric
+  std::uint64_t amount = 0;          ///< that limit's amount (0: not a limit's counter)
+  std::uint64_t found = 0;           ///< the word as found
+  std::uint64_t repaired = 0;        ///< the word as written (a read-only store writes nothing)
+  std::uint64_t used = 0;            ///< the limit's usage after the repair, in its current window (calendar) or not yet replenished (rolling)
+  bool written = false;              ///< false for a read-only store, or when a live pool rewrote the word first
+  std::string what;                  ///< one sentence: the file, the key, the word, why it was impossible, what was done
+
+  /// The state_repaired event that reports it (its names point into this repair).
+  [[nodiscard]] Event event(TimePoint at, ProviderId provider_id) const noexcept {
+    Event e;
+    e.kind = EventKind::state_repaired;
+    e.at = at;
+    e.provider = provider_id;
+    e.provider_name = provider;
+    e.key_label = label;
+    e.window = word;
+    if (limit) {
+      e.metric = metric;
+      e.limit = amount;
+      e.used = used;
+    }
+    e.reported = found;
+    return e;
+  }
+};
+
 /// Counter slots in a memory-mapped file (MAP_SHARED). Every pool that opens the same file, in this
 /// process or another, shares the counters of the keys it adds under the same label: admission
 /// stays exact across all of them, and the counts survive restarts and crashes.
@@ -74,7 +119,9 @@ struct FileDescription {
 /// Opening creates the file when absent (atomically: a file at the path is always complete) and
 /// otherwise checks it: magic, format version, KeySlot version, layout, header checksum, size, and
 /// every key record's checksums. Anything wrong is a keypool::Error that names the problem and the
-/// way out; a file is never zeroed or rewritten to make it fit.
+/// way out; a file is never zeroed or rewritten to make it fit. The counter and health words of a
+/// key found in the file are checked when a pool binds it (repair_bound): a word no run could have
+/// written is repaired and reported (EventKind::state_repaired), never left to break the key.
 ///
 /// Keys are matched across pools and runs by label. A label found with another layout fingerprint
 /// (other limit kinds, metrics, periods) is refused by `bind`. The file holds per key its label,
@@ -208,6 +255,8 @@ class MappedFile {
         if (!same_description(stored, wanted)) redescribe(s, index, wanted);
         detail::word(d.bound_at_ns).store(now_ns(), std::memory_order_relaxed);
       }
+      s.pending.push_back(Pending{&slot(s, index), key, std::string{binding.provider},
+                                  std::vector<Limit>(binding.limits.begin(), binding.limits.end())});
       return &slot(s, index);
     }
     if (s.read_only)
@@ -232,6 +281,26 @@ class MappedFile {
     } catch (...) {
       s.flush_failures.fetch_add(1, std::memory_order_relaxed);  // the mutex could not be locked
     }
+  }
+
+  /// Checks the words of the slots of the keys found in the file since the last call (their
+  /// counters were written by an earlier run or another process) against their limits and `now`,
+  /// repairs every word no run of keypool could have written, and returns what it repaired, each
+  /// with a sentence naming the file, the key and the limit. The pool calls it right after it adds
+  /// keys (KeyPool::add_key, add_group) and raises EventKind::state_repaired for each. A
+  /// read-only store writes nothing and returns what it would repair. docs/storage.md lists the
+  /// checks and the repairs. Thread-safe; lock-free on the words (a word a live pool changes
+  /// meanwhile is left to it). O(keys bound since the last call × limits).
+  /// The repairs stay valid (at their addresses) while this store lives, so events can point into them.
+  [[nodiscard]] std::vector<const StateRepair*> repair_bound(TimePoint now) {
+    State& s = live("repair_bound");
+    std::lock_guard guard{s.mutex};
+    std::vector<StateRepair> repairs;
+    for (const Pending& p : s.pending) check_slot(s, p, now, repairs);
+    s.pending.clear();
+    std::vector<const StateRepair*> made;
+    for (StateRepair& repair : repairs) made.push_back(&s.repairs.emplace_back(std::move(repair)));
+    return made;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -284,6 +353,13 @@ class MappedFile {
   struct ReadOnlyTag {};
   explicit MappedFile(ReadOnlyTag) : state_(std::make_unique<State>()) {}
 
+  struct Pending {
+    KeySlot* slot;
+    std::string label;
+    std::string provider;
+    std::vector<Limit> limits;
+  };
+
   struct State {
     std::filesystem::path path;
     std::string who;  // message prefix: store::MappedFile "path":
@@ -295,6 +371,8 @@ class MappedFile {
     std::vector<std::byte*> chunks;         // address of each mapped chunk
     std::mutex mutex;                       // guards mappings, chunks, capacity, and descriptor writes
     std::atomic<std::uint64_t> flush_failures{0};
+    std::vector<Pending> pending;           // keys found in the file, their words not yet checked
+    std::deque<StateRepair> repairs;        // every repair made, at stable addresses
   };
 
   State& live(const char* what) const {
@@ -305,6 +383,221 @@ class MappedFile {
   static std::uint64_t now_ns() noexcept {
     const auto ns = std::chrono::duration_cast<Duration>(std::chrono::system_clock::now().time_since_epoch()).count();
     return ns < 0 ? 0 : static_cast<std::uint64_t>(ns);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Checking the words of a slot (docs/storage.md, "Corrupted counter words")
+
+  /// Generous bounds on what a live pool writes: a commit above its estimate may add up to the
+  /// largest limit of its metric on the key (or a meter) to a word, so usage up to this many times
+  /// that is still taken as real.
+  static constexpr std::uint64_t plausible_overcommits = 1024;
+  /// As many for a rolling limit's arrival time: a word further ahead keeps the key refused for
+  /// longer than the calendar's (bounded by its window), so the bound is tighter.
+  static constexpr std::uint64_t plausible_rolling_overcommits = 16;
+  /// The longest cooldown taken as real (cooldowns last until a provider's reset: a month at most).
+  static constexpr std::uint64_t longest_cooldown_ns = 400ull * 86'400 * 1'000'000'000;
+
+  static std::uint64_t saturating_mul(std::uint64_t a, std::uint64_t b) noexcept {
+    std::uint64_t product = 0;
+    return __builtin_mul_overflow(a, b, &product) ? ~std::uint64_t{0} : product;
+  }
+  static std::uint64_t saturating_add(std::uint64_t a, std::uint64_t b) noexcept {
+    return a > ~std::uint64_t{0} - b ? ~std::uint64_t{0} : a + b;
+  }
+  static std::string hex(std::uint64_t value) {
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string text = "0x";
+    for (int shift = 60; shift >= 0; shift -= 4) text += digits[(value >> shift) & 0xf];
+    return text;
+  }
+
+  /// Checks one slot (see repair_bound) and appends what it repaired to `out`.
+  static void check_slot(const State& s, const Pending& p, TimePoint now, std::vector<StateRepair>& out) {
+    KeySlot& slot = *p.slot;
+    const std::uint64_t now_ns_ = now.time_since_epoch().count() < 0 ? 0 : static_cast<std::uint64_t>(now.time_since_epoch().count());
+    const std::int64_t now_sec = detail::to_seconds(now);
+    // Replaces `seen` by `desired` (unless a live pool changed the word meanwhile) and reports it.
+    const auto repair = [&](std::uint64_t& w, std::uint64_t seen, std::uint64_t desired, std::string_view word,
+                            std::optional<std::size_t> limit, std::uint64_t used, const std::string& why) {
+      StateRepair r;
+      r.label = p.label;
+      r.provider = p.provider;
+      r.word = word;
+      r.limit = limit;
+      if (limit) {
+        r.metric = p.limits[*limit].metric();
+        r.amount = p.limits[*limit].amount();
+      }
+      r.found = seen;
+      r.repaired = desired;
+      r.used = used;
+      if (!s.read_only) {
+        std::uint64_t expected = seen;
+        r.written = detail::word(w).compare_exchange_strong(expected, desired, std::memory_order_relaxed);
+        if (!r.written) return;  // a live pool wrote the word meanwhile: it is fresh, not corrupted
+      }
+      r.what = s.who + "key '" + p.label + "'" +
+               (limit ? ", limit " + std::to_string(*limit + 1) + " (" + p.limits[*limit].describe() + ")" : std::string{}) +
+               ": the " + std::string{r.word} + " word holds " + hex(seen) + ", " + why + (s.read_only ? " (would be repaired)" : "");
+      out.push_back(std::move(r));
+    };
+    const auto load = [](std::uint64_t& w) { return detail::word(w).load(std::memory_order_relaxed); };
+
+    for (std::size_t i = 0; i < max_limits_per_key; ++i) {
+      KeySlot::Counter& counter = slot.counters[i];
+      const bool has_limit = i < p.limits.size();
+      const Limit::Kind kind = has_limit ? p.limits[i].kind() : Limit::Kind::unset;
+      if (kind != Limit::Kind::window && kind != Limit::Kind::rolling) {
+        // Words no counter uses stay zero.
+        const std::optional<std::size_t> which = has_limit ? std::optional<std::size_t>{i} : std::nullopt;
+        for (std::uint64_t* w : {&counter.state, &counter.window_end, &slot.alerted[i]})
+          if (const std::uint64_t v = load(*w); v != 0)
+            repair(*w, v, 0, "unused", which, 0, "but no counter uses it (a per-request cap, or no limit): set to 0");
+        continue;
+      }
+      const Limit& limit = p.limits[i];
+      // The largest amount of this metric on the key: how far a commit above its estimate may go.
+      std::uint64_t largest = limit.amount();
+      for (const Limit& other : p.limits)
+        if (other.metric() == limit.metric() && other.kind() != Limit::Kind::per_request) largest = std::max(largest, other.amount());
+      if (kind == Limit::Kind::rolling) {
+        check_rolling(counter, limit, largest, now_ns_, i, repair, load);
+        if (const std::uint64_t a = load(slot.alerted[i]); a != 0)
+          repair(slot.alerted[i], a, 0, "alerted", i, 0, "but a rolling limit raises no threshold alerts: set to 0");
+        continue;
+      }
+      const std::uint64_t epoch = check_window(counter, limit, largest, now_sec, i, !s.read_only, repair, load);
+      // Alerts are claimed for the window a reservation was made in: never one after the counter's.
+      if (const std::uint64_t a = load(slot.alerted[i]); (a >> 8) > epoch)
+        repair(slot.alerted[i], a, 0, "alerted", i, 0,
+               "a window after the counter's: cleared (an alert of this window may fire again)");
+    }
+
+    if (const std::uint64_t b = load(slot.blocked_until);
+        b != disabled_until && b > saturating_add(now_ns_, longest_cooldown_ns)) {
+      // One flipped bit of `disabled_until` leaves almost all bits set: the key was disabled.
+      const bool was_disabled = std::popcount(b) >= 62;
+      repair(slot.blocked_until, b, was_disabled ? disabled_until : 0, "blocked_until", std::nullopt, 0,
+             was_disabled ? std::string{"one bit short of 'disabled': the key stays disabled"}
+                          : "a cooldown longer than any keypool sets (over 400 days): cleared (the key is tried again; "
+                            "a provider that still refuses it cools it down anew)");
+    }
+    if (const std::uint64_t h = load(slot.health); h > (std::uint64_t{1} << 32))
+      repair(slot.health, h, 0, "health", std::nullopt, 0, "more consecutive failures than a key can have had: set to 0");
+    if (const std::uint64_t e = load(slot.last_error); e != 0) {
+      const std::uint64_t kind = e & 0xff;
+      const auto seconds = static_cast<std::int64_t>(e >> 24);
+      if (kind > static_cast<std::uint64_t>(Outcome::Kind::bad_request) || kind == 0 || seconds > now_sec)
+        repair(slot.last_error, e, 0, "last_error", std::nullopt, 0,
+               "no failure's record (an unknown outcome, or a time in the future): cleared");
+    }
+    if (const std::uint64_t r = load(slot.reserved[0]); r != 0)
+      repair(slot.reserved[0], r, 0, "unused", std::nullopt, 0, "but no field uses it: set to 0");
+  }
+
+  /// A calendar counter and its cached window end (see detail::WindowEnd), which repeats the low
+  /// 30 bits of the counter's window index: one flipped bit in either word shows as a mismatch.
+  /// Returns the counter's window index after the check.
+  template <class Repair, class Load>
+  static std::uint64_t check_window(KeySlot::Counter& counter, const Limit& limit, std::uint64_t largest, std::int64_t now_sec,
+                                    std::size_t i, bool writable, const Repair& repair, const Load& load) {
+    using detail::WindowEnd;
+    const detail::PackedWindow packing{limit.unit()};
+    const std::uint64_t seen = load(counter.state);
+    const std::uint64_t cache = load(counter.window_end);
+    if (seen == 0 && cache == 0) return 0;  // never used
+    const std::string_view word = limit.window_name();
+    const accounting::WindowNow current = accounting::current_window_of(limit, now_sec);
+    // The last window a cache can describe (its end, in 34 bits of seconds, is in the year 2514).
+    const std::uint64_t last = accounting::current_window_of(limit, static_cast<std::int64_t>(WindowEnd::end_mask) - 1).epoch;
+    const auto cache_for = [&](std::uint64_t epoch) {
+      return WindowEnd::pack(epoch, accounting::window_end_of(limit, epoch));
+    };
+    const std::uint64_t stored = packing.epoch(seen);
+    // The window the cache names: its 30 low bits, the stored index's high bits (the nearest such).
+    std::optional<std::uint64_t> cached;
+    if (cache != 0) {
+      constexpr std::uint64_t span = std::uint64_t{1} << 30;
+      std::uint64_t candidate = (stored & ~(span - 1)) | (cache >> WindowEnd::end_bits);
+      if (candidate > stored && candidate - stored > span / 2 && candidate >= span) candidate -= span;
+      else if (candidate < stored && stored - candidate > span / 2) candidate += span;
+      if (candidate <= last && cache_for(candidate) == cache) cached = candidate;
+    }
+    std::uint64_t epoch = stored;
+    std::uint64_t used = packing.used(seen);
+    std::string why;
+    // Ahead of the next window: the cache must confirm it. Ahead of any clock that stepped back
+    // (or of the year 2262): impossible, whatever the cache says.
+    const bool impossible = accounting::CalendarWindow::impossible(limit, stored, current, now_sec);
+    const bool ahead = impossible || stored > current.epoch + 1 || stored > last;
+    if (cached && !accounting::CalendarWindow::impossible(limit, *cached, current, now_sec)) {
+      if (*cached > stored) {
+        // A counter's window only moves forward, and its cache follows it: never behind it.
+        epoch = *cached;
+        why = "its window index is behind the window its cache names: restored to that window";
+      } else if (*cached < stored && stored > current.epoch) {
+        // A counter moves to a later window only when a clock reaches it, and the cache follows:
+        // ahead of now, the two agree (a clock that stepped back).
+        epoch = *cached;
+        why = "its window index is after the current window and after its cache's: restored to the cache's window";
+      }
+      // Equal: the index is confirmed (even ahead of now: the clock stepped back). Behind the
+      // stored index and not ahead of now: a cache not yet updated, which the next use refreshes.
+    } else if (ahead) {
+      if (cache == 0 && std::popcount(seen) == 1) {
+        epoch = 0;  // a never-used counter with one stray bit
+        used = 0;
+        why = "a never-used counter with one stray bit: set to 0";
+      } else {
+        // Which window it counted is lost: the conservative repair counts the current one spent.
+        epoch = current.epoch;
+        used = limit.amount();
+        why = "its window index is after the current window and its cache does not confirm it: the current window "
+              "counts as spent (reset the key to give it back)";
+      }
+    }
+    const std::uint64_t plausible = std::min(packing.mask, saturating_mul(largest, plausible_overcommits));
+    if (used > plausible) {
+      why += std::string{why.empty() ? "" : "; "} + "its usage " + std::to_string(used) +
+             " is more than any run could have recorded: counted as the limit (" + std::to_string(limit.amount()) +
+             ", spent until the window ends, as it was)";
+      used = limit.amount();
+    }
+    const std::uint64_t desired = packing.pack(epoch, used);
+    const std::uint64_t shown = epoch >= current.epoch ? used : 0;
+    if (desired != seen) repair(counter.state, seen, desired, word, i, shown, why);
+    // The cache must name the counter's window with its true end (a wrong end would keep a spent
+    // window past its reset), or be one the hot path sees as stale.
+    if (cache != 0 && !cached) {
+      const std::uint64_t fixed = epoch <= last ? cache_for(epoch) : 0;
+      repair(counter.window_end, cache, fixed, word, i, shown,
+             "in its window cache, the end of no window: rewritten for the counter's window");
+    } else if (writable && cache == 0 && desired != seen && epoch <= last && epoch != 0) {
+      detail::word(counter.window_end).store(cache_for(epoch), std::memory_order_relaxed);
+    }
+    return epoch;
+  }
+
+  /// A rolling counter: its theoretical arrival time (ns) is never further ahead of now than
+  /// commits above their estimates could push it.
+  template <class Repair, class Load>
+  static void check_rolling(KeySlot::Counter& counter, const Limit& limit, std::uint64_t largest, std::uint64_t now_ns_,
+                            std::size_t i, const Repair& repair, const Load& load) {
+    const auto period = static_cast<std::uint64_t>(std::max<std::int64_t>(1, limit.period().count()));
+    const std::uint64_t ratio = (largest + limit.amount() - 1) / std::max<std::uint64_t>(1, limit.amount());
+    const std::uint64_t reach = saturating_add(period, saturating_mul(period, saturating_mul(ratio, plausible_rolling_overcommits)));
+    const std::uint64_t tat = load(counter.state);
+    if (tat > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) || tat > saturating_add(now_ns_, reach)) {
+      // Which part of the burst was used is lost: the conservative repair counts it all used, so the
+      // limit admits again after one period.
+      const std::uint64_t spent = saturating_add(now_ns_, period);
+      repair(counter.state, tat, spent, "rolling", i, limit.amount(),
+             "further ahead of now than any run could have pushed it: the whole burst counts as used (it "
+             "replenishes within one period; reset the key to give it back)");
+    }
+    if (const std::uint64_t cache = load(counter.window_end); cache != 0)
+      repair(counter.window_end, cache, 0, "rolling", i, 0, "in a window cache a rolling limit does not use: set to 0");
   }
 
   static std::string advice_delete() {
