@@ -37,15 +37,14 @@ struct Gcra {
                                              std::uint64_t burst, std::uint64_t now_ns, Reserved& out) noexcept {
     if (amount > plan.amount) return Admission::too_large;  // also keeps the span within the period
     const detail::RollingRate& rate = plan.rate;
-    const Tat increment = rate.span(amount);
-    const Tat cap{burst, cap_rem(plan, burst)};
-    if (increment > cap) return Admission::too_large;
     out.before = 0;
     if (rate.den == 1) [[likely]] {  // whole ns per unit: one word
+      const std::uint64_t increment = amount * rate.per_unit;
+      if (increment > burst) return Admission::too_large;
       auto state = detail::word(counter.state);
       std::uint64_t tat = state.load(std::memory_order_relaxed);
       for (;;) {
-        const std::uint64_t next = std::max(tat, now_ns) + increment.whole;
+        const std::uint64_t next = std::max(tat, now_ns) + increment;
         if (next - now_ns > burst) return Admission::over_cap;
         if (state.compare_exchange_weak(tat, next, std::memory_order_relaxed)) {
           out.epoch = next;  // a refund may give back only what is still ahead of the clock
@@ -53,6 +52,9 @@ struct Gcra {
         }
       }
     }
+    const Tat increment = rate.span(amount);
+    const Tat cap{burst, cap_rem(plan, burst)};
+    if (increment > cap) return Admission::too_large;
     Tat seen = load(counter);
     for (;;) {
       const Tat next = add(later(normal(seen, rate), now_ns), increment, rate);

@@ -56,7 +56,10 @@ struct RollingRate {
     if (per_unit_rem == 0) [[likely]] return {whole, 0};
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     std::uint64_t product;
-    if (!__builtin_mul_overflow(units, per_unit_rem, &product)) return {whole + product / den, product % den};
+    if (!__builtin_mul_overflow(units, per_unit_rem, &product)) {
+      if (product < den) return {whole, product};  // a few units: no division
+      return {whole + product / den, product % den};
+    }
     const WideUnsigned wide = static_cast<WideUnsigned>(units) * per_unit_rem;
     return {whole + static_cast<std::uint64_t>(wide / den), static_cast<std::uint64_t>(wide % den)};
 #else
