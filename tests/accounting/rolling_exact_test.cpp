@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -15,6 +16,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <keypool/accounting/local.hpp>
@@ -365,6 +367,64 @@ TEST_CASE("on random traces every decision, wait, refund, charge and usage is th
   CHECK(admitted > 20'000);
   CHECK(refused > 10'000);
   CHECK(boundaries > 10'000);
+}
+
+TEST_CASE("threads racing on a fractional rate lose no unit and no fraction of a ns", "[accounting][rolling][exact][threads]") {
+  // 61 per 1,000,000,007 ns: every TAT carries a fraction (61ths of a ns), so every reserve swaps
+  // both words. Threads race for the room at one instant; the units they got, in total, are then
+  // exactly what the model admits, and the TAT is exactly the model's.
+  const std::uint64_t amount = 61, period = 1'000'000'007;
+  Rate r{kp::Limit::tokens(amount).per(kp::Duration{static_cast<std::int64_t>(period)})};
+  ExactBucket model{amount, counted_period(amount, period)};
+  std::mt19937_64 rng{7};
+  std::uint64_t now = t0_ns;
+  for (int round = 0; round < 300; ++round) {
+    now += std::uniform_int_distribution<std::uint64_t>{0, period / 4}(rng);
+    constexpr int thread_count = 4;
+    std::vector<std::uint64_t> granted(thread_count, 0);
+    std::vector<std::thread> threads;
+    std::atomic<int> ready{0};
+    for (int t = 0; t < thread_count; ++t)
+      threads.emplace_back([&, t] {
+        std::minstd_rand sizes{static_cast<std::uint32_t>(round * thread_count + t + 1)};
+        ready.fetch_add(1);
+        while (ready.load() < thread_count) std::this_thread::yield();  // start together
+        // Half the rounds also charge 200 single units each, racing with the reserves.
+        for (int c = 0; round % 2 == 1 && c < 200; ++c) acc::Gcra::charge(r.plan, r.counter, 1, now);
+        for (int misses = 0; misses < 3;) {
+          const std::uint64_t n = 1 + sizes() % 3;
+          acc::Reserved out;
+          if (r.reserve(n, 2, now, out) == acc::Admission::granted) granted[static_cast<std::size_t>(t)] += n;
+          else ++misses;
+        }
+      });
+    for (std::thread& thread : threads) thread.join();
+    std::uint64_t total = 0;
+    for (const std::uint64_t g : granted) total += g;
+    if (round % 2 == 1) {
+      // 800 units charged: far past the burst, so no reserve could pass; the TAT moved by exactly
+      // 800 units' time (plus whatever reserves got in before the charges).
+      const std::uint64_t room = amount - model.used(now);
+      REQUIRE(total <= room);
+      model.charge(total + thread_count * 200, now);
+      const acc::Usage usage = acc::Gcra::usage(r.plan, r.counter, now);
+      REQUIRE(usage.resets_at == at(model.full_at(now)));
+      REQUIRE(static_cast<std::uint64_t>(r.wait(1, 2, now).wait.count()) == *model.wait(1, amount, now));
+      now += 900 * period / amount;  // let it drain
+      continue;
+    }
+    INFO("round " << round << ": " << total << " units granted");
+    // Every thread stopped after refusals of up to 3 units: less than 3 units of room are left,
+    // and every unit granted was room (never over).
+    const std::uint64_t room = amount - model.used(now);
+    REQUIRE(total <= room);
+    REQUIRE(total + 3 > room);
+    model.charge(total, now);  // additions at one instant commute: their order does not matter
+    const acc::Usage usage = acc::Gcra::usage(r.plan, r.counter, now);
+    REQUIRE(usage.used == model.used(now));
+    REQUIRE(usage.resets_at == at(model.full_at(now)));
+    REQUIRE(static_cast<std::uint64_t>(r.wait(1, 2, now).wait.count()) == *model.wait(1, amount, now));
+  }
 }
 
 namespace {
