@@ -109,6 +109,11 @@ struct Gcra {
     }
   }
 
+  /// Whether `amount` could ever fit in the burst `burst` (a cap of LimitPlan::cap).
+  [[nodiscard]] static bool fits(const detail::LimitPlan& plan, std::uint64_t amount, std::uint64_t burst) noexcept {
+    return amount <= plan.amount && plan.rate.span(amount) <= Tat{burst, cap_rem(plan, burst)};
+  }
+
   /// Forgets all usage: the full burst is available at once. The fraction goes first, so a
   /// reserve racing with the reset lands either wholly before it or after it.
   static void reset(KeySlot::Counter& counter) noexcept {
@@ -245,7 +250,7 @@ struct LeasedRolling {
   /// Short in hand, and the fleet had none to lease: the fleet's rate refills a unit per interval.
   [[nodiscard]] static Verdict wait(const detail::LimitPlan& plan, KeySlot::Counter& counter, std::uint64_t amount,
                                     std::uint64_t burst, std::uint64_t /*now_ns*/) noexcept {
-    if (amount > plan.amount || amount * plan.interval_ns > burst) return {Reason::too_large, Duration::max()};
+    if (!Gcra::fits(plan, amount, burst)) return {Reason::too_large, Duration::max()};
     const std::int64_t have = hand(counter);
     if (have >= static_cast<std::int64_t>(amount)) return {};
     const auto short_by = static_cast<std::uint64_t>(static_cast<std::int64_t>(amount) - std::max<std::int64_t>(0, have));
