@@ -309,7 +309,8 @@ TEST_CASE("on random traces every decision, wait, refund, charge and usage is th
       }
       if (now - t0_ns > 150ull * 365 * 86'400 * ns_per_second) break;  // 400-day periods: stay well before 2262
       log << "t+" << now - t0_ns << " level " << level << " n " << n << " debt×P " << text(model.debt()) << ": ";
-      INFO(log.str());
+      const std::string before_step = log.str();
+      INFO(before_step);
       // The wait, then the decision: the same as the model's, and consistent with each other.
       const auto expected_wait = model.wait(n, cap, now);
       const acc::Verdict verdict = r.wait(n, level, now);
@@ -340,10 +341,10 @@ TEST_CASE("on random traces every decision, wait, refund, charge and usage is th
       if (what < 6 && !held.empty()) {
         const std::size_t i = below(held.size());
         const std::uint64_t back = 1 + below(held[i].units);
+        log << "  give back " << back << " of " << held[i].units << " reserved to " << held[i].reserved_at << '\n';
         acc::Gcra::release(r.plan, r.counter, back, held[i].reserved_at, now);
         model.give_back(back, held[i].reserved_at, now);
         held.erase(held.begin() + static_cast<std::ptrdiff_t>(i));
-        log << "  give back " << back << " of " << held[i].units << " reserved to " << held[i].reserved_at << '\n';
       } else if (what < 9) {
         const std::uint64_t extra = below(3) == 0 ? 1 + below(3 * amount) : 1 + below(3);
         acc::Gcra::charge(r.plan, r.counter, extra, now);
@@ -355,12 +356,14 @@ TEST_CASE("on random traces every decision, wait, refund, charge and usage is th
         held.clear();
         log << "  reset\n";
       }
-      log << "  tat " << r.counter.state << "+" << r.counter.window_end << " now " << now << " debt " << text(model.debt()) << '\n';
-      INFO(log.str());
-      const acc::Usage usage = acc::Gcra::usage(r.plan, r.counter, now);
-      REQUIRE(usage.used == model.used(now));
-      REQUIRE(usage.resets_at == at(model.full_at(now)));
-      REQUIRE(acc::Gcra::used_ns(r.plan, r.counter, now) == model.full_at(now) - now);
+      log << "  tat " << r.counter.state << " + " << r.counter.window_end << "/den, debt×P " << text(model.debt()) << '\n';
+      {
+        INFO(log.str());
+        const acc::Usage usage = acc::Gcra::usage(r.plan, r.counter, now);
+        REQUIRE(usage.used == model.used(now));
+        REQUIRE(usage.resets_at == at(model.full_at(now)));
+        REQUIRE(acc::Gcra::used_ns(r.plan, r.counter, now) == model.full_at(now) - now);
+      }
     }
   }
   // The traces did what they are for: many of each, and many exact boundaries.
