@@ -48,6 +48,7 @@ using namespace std::chrono_literals;
 
 constexpr std::int64_t ns_per_second = 1'000'000'000;
 constexpr std::uint64_t never = std::numeric_limits<std::uint64_t>::max();  // a wait that never ends
+__extension__ using Wide = unsigned __int128;  // exact rolling arithmetic: ns × units
 
 std::uint64_t to_ns(kp::TimePoint t) { return static_cast<std::uint64_t>(t.time_since_epoch().count()); }
 kp::TimePoint from_ns(std::uint64_t ns) { return kp::TimePoint{kp::Duration{static_cast<std::int64_t>(ns)}}; }
@@ -140,8 +141,12 @@ struct LimitSpec {
   [[nodiscard]] std::uint64_t cap(kp::Priority p) const {
     return amount * headroom_percent[static_cast<std::size_t>(p)] / 100;
   }
-  // Rolling: the emission interval, ns per unit, rounded up.
+  // Rolling: the emission interval, ns per unit, rounded up (where the driver moves the clock to).
   [[nodiscard]] std::uint64_t interval() const { return (period_ns + amount - 1) / amount; }
+  // Rolling: rate_units units per rate_ns ns, exactly the amount per the period where keypool
+  // counts rolling limits exactly (x86-64), else one unit per interval() (rounded up).
+  [[nodiscard]] std::uint64_t rate_ns() const { return kp::detail::exact_rolling ? period_ns : interval(); }
+  [[nodiscard]] std::uint64_t rate_units() const { return kp::detail::exact_rolling ? amount : 1; }
 
   [[nodiscard]] std::string window_name() const {
     if (kind == Kind::rolling) return "rolling";
@@ -214,8 +219,9 @@ struct Counter {
   // steps back keeps counting in that window until real time passes its end.
   std::optional<std::int64_t> window;
   std::uint64_t used = 0;
-  // Rolling (GCRA): the theoretical arrival time, ns since 1970.
-  std::uint64_t tat = 0;
+  // Rolling (GCRA, exact): the theoretical arrival time, ns since 1970, times the limit's
+  // rate_units (a unit lasts rate_ns / rate_units ns, so a unit moves it by rate_ns).
+  Wide tat = 0;
   // Threshold events already reported, per window: level percents, and 0 for key_exhausted.
   std::map<std::int64_t, std::set<int>> reported;
 };
@@ -232,7 +238,7 @@ struct ModelLease {
   std::size_t key = 0;
   kp::Request estimate{};
   // Per limit: for a calendar window, the window the reservation was counted in; for a rolling
-  // limit, the theoretical arrival time the reservation brought it to.
+  // limit, the theoretical arrival time the reservation brought it to, rounded down to whole ns.
   std::vector<std::int64_t> windows;
   std::vector<std::uint64_t> arrivals;
   std::uint64_t resets = 0;  // the key's reset count when reserved
@@ -385,8 +391,9 @@ class Model {
       case LimitSpec::Kind::window:
         return c.window && *c.window >= limit.calendar.window_of(seconds(now)) ? c.used : 0;
       case LimitSpec::Kind::rolling: {  // what is not yet replenished, in units, rounded up
-        const std::uint64_t ahead = c.tat > now ? c.tat - now : 0;
-        return std::min(limit.amount, (ahead + limit.interval() - 1) / limit.interval());
+        const Wide now_n = Wide{now} * limit.rate_units();
+        const Wide ahead = c.tat > now_n ? c.tat - now_n : 0;  // × rate_units
+        return static_cast<std::uint64_t>(std::min<Wide>(limit.amount, (ahead + limit.rate_ns() - 1) / limit.rate_ns()));
       }
       case LimitSpec::Kind::per_request: return 0;
     }
@@ -464,11 +471,12 @@ class Model {
         return true;
       }
       case LimitSpec::Kind::rolling: {
-        // GCRA: admit when max(tat, now) + cost × I − now ≤ cap × I.
-        const std::uint64_t next = std::max(c.tat, now) + amount * limit.interval();
-        if (next - now > cap * limit.interval()) return false;
+        // GCRA, exact: admit when max(tat, now) + cost × P/N − now ≤ cap × P/N (all × N; here N = rate_units, P = rate_ns).
+        const Wide now_n = Wide{now} * limit.rate_units();
+        const Wide next = std::max(c.tat, now_n) + Wide{amount} * limit.rate_ns();
+        if (next - now_n > Wide{cap} * limit.rate_ns()) return false;
         c.tat = next;
-        lease.arrivals[j] = next;
+        lease.arrivals[j] = static_cast<std::uint64_t>(next / limit.rate_units());
         return true;
       }
     }
@@ -484,7 +492,7 @@ class Model {
     if (limit.kind == LimitSpec::Kind::window && c.window == lease.windows[j]) c.used -= std::min(c.used, amount);
     if (limit.kind == LimitSpec::Kind::rolling) {
       const std::uint64_t still_ahead = lease.arrivals[j] > now ? lease.arrivals[j] - now : 0;
-      c.tat -= std::min(c.tat, std::min(amount * limit.interval(), still_ahead));
+      c.tat -= std::min(c.tat, std::min(Wide{amount} * limit.rate_ns(), Wide{still_ahead} * limit.rate_units()));
     }
   }
 
@@ -499,7 +507,7 @@ class Model {
       c.used += amount;
       for (const Crossing& crossing : crossings) claim(k, crossing);
     }
-    if (limit.kind == LimitSpec::Kind::rolling) c.tat = std::max(c.tat, now) + amount * limit.interval();
+    if (limit.kind == LimitSpec::Kind::rolling) c.tat = std::max(c.tat, Wide{now} * limit.rate_units()) + Wide{amount} * limit.rate_ns();
   }
 
   // The window a calendar limit counts in at `now`: the current one, or a newer one it already
@@ -561,10 +569,13 @@ class Model {
         const std::uint64_t end = static_cast<std::uint64_t>(limit.calendar.end_of(w)) * ns_per_second;
         if (end - now > v.wait) v = {kp::Reason::exhausted, end - now};
       } else if (limit.kind == LimitSpec::Kind::rolling) {
-        const std::uint64_t next = std::max(c.tat, now) + amount * limit.interval();
-        const std::uint64_t burst = cap * limit.interval();
-        if (next - now <= burst) continue;
-        if (next - burst - now > v.wait) v = {kp::Reason::rate_limited, next - burst - now};
+        // Admitted from the first whole ns t with next − t ≤ burst (all × rate_units).
+        const Wide now_n = Wide{now} * limit.rate_units();
+        const Wide next = std::max(c.tat, now_n) + Wide{amount} * limit.rate_ns();
+        const Wide burst = Wide{cap} * limit.rate_ns();
+        if (next - now_n <= burst) continue;
+        const auto at = static_cast<std::uint64_t>((next - burst + limit.rate_units() - 1) / limit.rate_units());
+        if (at - now > v.wait) v = {kp::Reason::rate_limited, at - now};
       }
     }
     if (key.cooling_until > now && key.cooling_until - now > v.wait) v = {kp::Reason::cooling_down, key.cooling_until - now};

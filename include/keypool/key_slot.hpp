@@ -26,10 +26,14 @@ struct alignas(64) KeySlot {
   /// Consecutive transient failures (circuit breaker).
   std::uint64_t health;
   /// Per limit, in the order the key's limits were given.
-  struct Counter {
-    /// Calendar window: (window index << used_bits) | used. Rolling: theoretical arrival time, ns.
+  /// 16-byte aligned (as its place in the slot already was): a rolling limit swaps both words at once.
+  struct alignas(16) Counter {
+    /// Calendar window: (window index << used_bits) | used. Rolling: theoretical arrival time,
+    /// whole ns.
     std::uint64_t state;
     /// Calendar window: cached end of the window `state` refers to (see detail::WindowEnd).
+    /// Rolling: the theoretical arrival time's part below one ns, in units of 1/den ns of the
+    /// limit's exact rate (0 when a unit lasts whole ns).
     std::uint64_t window_end;
   } counters[max_limits_per_key];
   /// Per limit: (window index << 8) | bit mask of the threshold levels and exhaustion already
@@ -50,7 +54,7 @@ struct alignas(64) KeySlot {
 
 /// The version of the KeySlot layout and of what its words mean. A persistent store records it
 /// and refuses a file written with another.
-inline constexpr std::uint32_t key_slot_version = 2;
+inline constexpr std::uint32_t key_slot_version = 3;
 
 static_assert(sizeof(KeySlot) == 256, "KeySlot is part of the state-file format: 256 bytes");
 static_assert(std::atomic_ref<std::uint64_t>::is_always_lock_free,

@@ -84,3 +84,11 @@ TEST_CASE("a leased rate spends only what is in hand, and owes what it overspent
   CHECK(acc::LeasedRolling::take(r.counter) == 3);
   CHECK(acc::LeasedRolling::hand(r.counter) == 0);
 }
+
+TEST_CASE("a leased rate whose period the amount does not divide still takes a full burst", "[accounting][rolling][leased]") {
+  Rate r{kp::Limit::requests(3).per(1s)};  // 333,333,333.3 ns a unit
+  const acc::Verdict verdict = acc::LeasedRolling::wait(r.plan, r.counter, 3, r.plan.cap[2], 0);
+  CHECK(verdict.reason == kp::Reason::rate_limited);  // not too_large: 3 units fit the burst of 3
+  CHECK(verdict.wait == 3 * kp::Duration{r.plan.interval_ns});  // the fleet's rate, one unit per interval rounded up
+  CHECK(acc::LeasedRolling::wait(r.plan, r.counter, 4, r.plan.cap[2], 0).reason == kp::Reason::too_large);
+}
