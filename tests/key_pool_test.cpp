@@ -24,7 +24,11 @@ using ManualPool = kp::KeyPool<kp::clock::Manual, kp::alert::Callback>;
 struct Fixture {
   kp::clock::Manual clock{monday_8am};
   std::vector<kp::Event> events;
-  ManualPool pool{kp::Capacity{16}, clock, kp::alert::Callback{[this](const kp::Event& e) { events.push_back(e); }}};
+  std::mutex events_mutex;  // the waiting tests settle leases on several threads
+  ManualPool pool{kp::Capacity{16}, clock, kp::alert::Callback{[this](const kp::Event& e) {
+                    std::lock_guard lock{events_mutex};
+                    events.push_back(e);
+                  }}};
   kp::ProviderId groq = pool.add_provider("groq", 0);
 
   kp::KeyId key(std::vector<kp::Limit> limits, std::string label = "") {

@@ -64,12 +64,15 @@ std::size_t spend_until_refused(Pool& pool, const kp::Request& request, kp::Time
 // Spends on every pool until all of them refuse, several times over with pauses, so that what is
 // in flight (top-ups, control reads) has landed. Returns what was admitted.
 std::size_t drain(const std::vector<Pool*>& pools, const kp::Request& request, kp::TimePoint now) {
+  // Until nothing was admitted for 600 ms: a background lease round trip in flight (slow on a
+  // loaded machine) may still bring units to one instance after the others ran dry.
   std::size_t total = 0;
-  for (int quiet = 0; quiet < 4;) {
+  auto last_admission = Steady::now();
+  while (Steady::now() - last_admission < 600ms) {
     std::size_t round = 0;
     for (Pool* pool : pools) round += spend_until_refused(*pool, request, now);
     total += round;
-    quiet = round == 0 ? quiet + 1 : 0;
+    if (round != 0) last_admission = Steady::now();
     std::this_thread::sleep_for(30ms);
   }
   return total;

@@ -503,12 +503,15 @@ TEST_CASE("each threshold fires exactly once per key, limit, level and window, e
       CHECK(snap.keys[k].limits[1].used == day_used);
     }
     CHECK(tally.counts() == expected);
-    // Requests come one at a time, so the first crossing of a level happens exactly at it.
+    // A level is judged when a lease that reached it settles, on the usage then: at least the
+    // level's usage, at most what the window ended with (other threads' leases may have landed
+    // between the reservation and its commit).
     for (const auto& [id, reported] : tally.usage()) {
       const auto& [kind, key, window, percent] = id;
       if (kind == kp::EventKind::provider_exhausted || kind == kp::EventKind::all_exhausted) continue;
       INFO("key " << key << ": " << kp::to_string(kind) << " of the " << window << " limit at " << percent << "%");
-      CHECK(reported == crossing(window == "minute" ? per_minute : per_day, percent));
+      CHECK(reported >= crossing(window == "minute" ? per_minute : per_day, percent));
+      CHECK(reported <= (window == "minute" ? minute_used : day_used));
     }
     tally.clear();
     clock.advance(1min);

@@ -21,6 +21,13 @@
 
 namespace keypool::detail {
 
+/// The wait from `now_ns` to `until_ns` (later), saturated: a word gone bad at run time (a state
+/// file's) must not turn into a negative wait.
+[[nodiscard]] inline Duration until_ns(std::uint64_t until_ns, std::uint64_t now_ns) noexcept {
+  const std::uint64_t wait = until_ns - now_ns;
+  return wait >= static_cast<std::uint64_t>(Duration::max().count()) ? Duration::max() : Duration{static_cast<std::int64_t>(wait)};
+}
+
 template <class Accounting>
 struct Metering {
   /// Reserves `amounts` on every limit of `record` (epochs written from `epochs`), or none:
@@ -91,11 +98,11 @@ struct Metering {
     if (result.reason == Reason::too_large && result.wait == Duration::max()) return result;
     const std::uint64_t blocked = health::blocked(*key.slot);
     if (blocked == disabled_until) return {Reason::disabled, Duration::max()};
-    if (blocked > now.ns) accounting::consider(result, Reason::cooling_down, Duration{static_cast<std::int64_t>(blocked - now.ns)});
+    if (blocked > now.ns) accounting::consider(result, Reason::cooling_down, until_ns(blocked, now.ns));
     if (route != nullptr)
       for (std::size_t k = 0; k < route->count; ++k)
         if (const std::uint64_t rests = health::blocked(*route->records[k]->slot); rests > now.ns)
-          accounting::consider(result, Reason::cooling_down, Duration{static_cast<std::int64_t>(rests - now.ns)});
+          accounting::consider(result, Reason::cooling_down, until_ns(rests, now.ns));
     return result;
   }
 
