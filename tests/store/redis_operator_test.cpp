@@ -400,7 +400,12 @@ TEST_CASE("Redis operator: after a reset of any scope on one instance, the fleet
   SECTION("reset(key, Metric, Window): the tokens' day only; the requests' day keeps its count") {
     Fleet fleet{server, "reset-metric", clock, {kp::Limit::requests(1'000).per_day(), kp::Limit::tokens(3'000).per_day()}, false};
     const kp::Request request{.tokens = 100};
-    REQUIRE(drain(fleet.all(), request, clock.now()) == 30);
+    // 100 tokens a request: an instance may be left holding less than one request's worth
+    // (leases of tokens, not of requests), which no request can use until the day ends; the
+    // documented bound of that under-admission is what each instance holds (docs/scale-out.md).
+    const std::size_t spent = drain(fleet.all(), request, clock.now());
+    REQUIRE(spent <= 30);
+    REQUIRE(spent + static_cast<std::size_t>(Fleet::size - 1) >= 30);
     const auto requests_before = server.get(day_counter("reset-metric", "k", 0, clock.now()));
     const auto since = Steady::now();
     fleet[0].reset(fleet.key, kp::Metric::tokens, kp::Window::day);
