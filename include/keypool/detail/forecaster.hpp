@@ -161,11 +161,7 @@ class Forecaster {
         ProviderWatch& pw = provider_watches_[p];
         if (!fires_again(pw.forecast_day[m], pw.reported_at[m], day.epoch, exhausts_at, now)) continue;
         if constexpr (Events::enabled) {
-          Event event;
-          event.kind = EventKind::exhaustion_forecast;
-          event.at = now;
-          event.provider = ProviderId{static_cast<std::uint32_t>(p)};
-          event.provider_name = providers[p].name;
+          Event event = provider_event(EventKind::exhaustion_forecast, p, providers[p], now);
           event.metric = static_cast<Metric>(m);
           event.window = "day";
           event.limit = 0;
@@ -176,6 +172,16 @@ class Forecaster {
       }
       keys_out_and_spikes(p, totals[p].keys, totals[p].out, totals[p].calls, providers[p], now, events);
     }
+  }
+
+  /// An event of provider p, no key.
+  static Event provider_event(EventKind kind, std::size_t p, const ProviderRecord& provider, TimePoint now) noexcept {
+    Event event;
+    event.kind = kind;
+    event.at = now;
+    event.provider = ProviderId{static_cast<std::uint32_t>(p)};
+    event.provider_name = provider.name;
+    return event;
   }
 
   /// Whether a forecast of the window `epoch` predicting exhaustion at `exhausts_at` fires, given
@@ -212,14 +218,9 @@ class Forecaster {
   void keys_out_and_spikes(std::size_t p, std::uint32_t keys, std::uint32_t out, std::uint64_t calls, const ProviderRecord& provider,
                            TimePoint now, Events& events) {
     ProviderWatch& pw = provider_watches_[p];
-    const ProviderId id{static_cast<std::uint32_t>(p)};
     if (out > pw.keys_out && out < keys) {
       if constexpr (Events::enabled) {
-        Event event;
-        event.kind = EventKind::provider_keys_out;
-        event.at = now;
-        event.provider = id;
-        event.provider_name = provider.name;
+        Event event = provider_event(EventKind::provider_keys_out, p, provider, now);
         event.count = out;
         event.keys = keys;
         events.deliver(event);
@@ -243,11 +244,7 @@ class Forecaster {
       if (warm && !pw.spiking && per_minute >= threshold && per_minute >= options_.spike_min_per_minute) {
         pw.spiking = true;
         if constexpr (Events::enabled) {
-          Event event;
-          event.kind = EventKind::traffic_spike;
-          event.at = now;
-          event.provider = id;
-          event.provider_name = provider.name;
+          Event event = provider_event(EventKind::traffic_spike, p, provider, now);
           event.count = static_cast<std::uint64_t>(per_minute + 0.5);
           event.level = baseline > 0.0 ? per_minute / baseline : std::numeric_limits<double>::infinity();
           events.deliver(event);
