@@ -19,6 +19,8 @@
 // classify is a pure function.
 #include <keypool/classify.hpp>
 
+#include "support/classify_contract.hpp"
+
 #include <charconv>
 #include <chrono>
 #include <cstddef>
@@ -95,44 +97,10 @@ Answer decode(std::string_view text) {
   return answer;
 }
 
-// Why the outcome breaks classify's contract, or nullptr when it keeps it (the checks of
-// tests/fuzz/classify_fuzz_test.cpp).
+// Why the outcome breaks classify's contract, or nullptr when it keeps it: the contract of
+// tests/support/classify_contract.hpp, and no windows from a dialect that reads none.
 const char* violation(int status, const kp::Outcome& o, kp::TimePoint now, kp::Dialect dialect) {
-  const Kind kind = o.kind();
-  const auto in = [kind](std::initializer_list<Kind> allowed) {
-    for (const Kind k : allowed)
-      if (k == kind) return true;
-    return false;
-  };
-  if (o.status() != status) return "the status is not recorded";
-  bool fits = true;
-  if (status < 200 || status > 599) fits = kind == Kind::transient;
-  else if (status < 300) fits = kind == Kind::success;
-  else if (status < 400 || status == 404 || status == 413) fits = kind == Kind::bad_request;
-  else if (status == 402) fits = kind == Kind::quota_exhausted && o.metric() == kp::Metric::spend && o.until() == kp::TimePoint::max();
-  else if (status == 408) fits = kind == Kind::transient;
-  else if (status == 429) fits = in({Kind::rate_limited, Kind::quota_exhausted});
-  else if (status == 401 || status == 403) fits = in({Kind::auth_failed, Kind::quota_exhausted, Kind::rate_limited});
-  else if (status >= 500) fits = in({Kind::transient, Kind::quota_exhausted, Kind::rate_limited});
-  else fits = in({Kind::bad_request, Kind::auth_failed, Kind::quota_exhausted, Kind::rate_limited});
-  if (!fits) return "the kind does not fit the status class";
-  if (o.retry_after() < kp::Duration::zero()) return "negative retry_after";
-  if (o.retry_after() > kp::detail::http::max_wait) return "retry_after longer than a year";
-  if (kind != Kind::rate_limited && o.retry_after() != kp::Duration::zero()) return "retry_after on another kind";
-  if (kind == Kind::quota_exhausted) {
-    const kp::TimePoint until = o.until();
-    const bool billing = until == kp::TimePoint::max() && o.metric() == kp::Metric::spend;
-    const bool window = until == kp::TimePoint{};
-    const bool later = until == kp::TimePoint::max() || (until >= now && until - now <= kp::detail::http::max_wait);
-    if (!billing && !window && !later) return "quota_exhausted until a time before now or past a year";
-  } else if (o.until() != kp::TimePoint{}) {
-    return "until on another kind";
-  }
-  if (o.remaining().size() > kp::Outcome::max_reports) return "too many reports";
-  for (const auto& report : o.remaining()) {
-    if (report.resets_at != kp::TimePoint{} && report.resets_at < now) return "a report resets in the past";
-    if (report.metric != kp::Metric::requests && report.metric != kp::Metric::tokens) return "a report of an unexpected metric";
-  }
+  if (const char* broken = classify_contract::classify_violation(status, o, now)) return broken;
   if (!kp::detail::dialect::reading_of(dialect).windows)
     for (const auto& report : o.remaining())
       if (report.window != kp::Window::unknown) return "a window from a dialect that reads none";

@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "support/classify_contract.hpp"
 #include "support/provider_answers.hpp"
 
 namespace {
@@ -257,42 +258,9 @@ std::string escaped(std::string_view text) {
 
 // Why the outcome breaks classify's contract, or nullopt when it keeps it.
 std::optional<std::string> violation(int status, const kp::Outcome& o, kp::TimePoint now) {
-  const Kind kind = o.kind();
-  const auto in = [kind](std::initializer_list<Kind> allowed) {
-    for (const Kind k : allowed)
-      if (k == kind) return true;
-    return false;
-  };
-  if (o.status() != status) return "the status is not recorded";
-  bool fits = true;
-  if (status < 200 || status > 599) fits = kind == Kind::transient;
-  else if (status < 300) fits = kind == Kind::success;
-  else if (status < 400 || status == 404 || status == 413) fits = kind == Kind::bad_request;
-  else if (status == 402) fits = kind == Kind::quota_exhausted && o.metric() == kp::Metric::spend && o.until() == kp::TimePoint::max();
-  else if (status == 408) fits = kind == Kind::transient;
-  else if (status == 429) fits = in({Kind::rate_limited, Kind::quota_exhausted});
-  else if (status == 401 || status == 403) fits = in({Kind::auth_failed, Kind::quota_exhausted, Kind::rate_limited});
-  else if (status >= 500) fits = in({Kind::transient, Kind::quota_exhausted, Kind::rate_limited});
-  else fits = in({Kind::bad_request, Kind::auth_failed, Kind::quota_exhausted, Kind::rate_limited});
-  if (!fits) return "kind " + std::string{kp::to_string(kind)} + " does not fit the status class";
-  if (o.retry_after() < kp::Duration::zero()) return "negative retry_after";
-  if (o.retry_after() > kp::detail::http::max_wait) return "retry_after longer than a year";
-  if (kind != Kind::rate_limited && o.retry_after() != kp::Duration::zero()) return "retry_after on another kind";
-  if (kind == Kind::quota_exhausted) {
-    const kp::TimePoint until = o.until();
-    const bool billing = until == kp::TimePoint::max() && o.metric() == kp::Metric::spend;
-    const bool window = until == kp::TimePoint{};
-    const bool later = until == kp::TimePoint::max() || (until >= now && until - now <= kp::detail::http::max_wait);
-    if (!billing && !window && !later) return "quota_exhausted until a time before now or past a year";
-  } else if (o.until() != kp::TimePoint{}) {
-    return "until on another kind";
-  }
-  if (o.remaining().size() > kp::Outcome::max_reports) return "too many reports";
-  for (const auto& report : o.remaining()) {
-    if (report.resets_at != kp::TimePoint{} && report.resets_at < now) return "a report resets in the past";
-    if (report.metric != kp::Metric::requests && report.metric != kp::Metric::tokens) return "a report of an unexpected metric";
-  }
-  return std::nullopt;
+  const char* broken = classify_contract::classify_violation(status, o, now);
+  if (broken == nullptr) return std::nullopt;
+  return std::string{broken} + " (kind " + std::string{kp::to_string(o.kind())} + ")";
 }
 
 }  // namespace
