@@ -13,6 +13,8 @@
 
 #include <keypool/keypool.hpp>
 
+#include "support/event_log.hpp"
+
 namespace kp = keypool;
 using namespace std::chrono;
 using namespace std::chrono_literals;
@@ -21,25 +23,12 @@ namespace {
 
 const kp::TimePoint monday_8am{sys_days{2026y / November / 23} + 8h};
 
-struct Fixture {
-  explicit Fixture(kp::ForecastOptions forecasts = {})
-      : pool{kp::Capacity{16}, clock, forecasts, kp::alert::Callback{[this](const kp::Event& e) {
-               std::lock_guard lock{mutex};
-               events.push_back(e);
-             }}} {}
+struct Fixture : EventLog {
+  explicit Fixture(kp::ForecastOptions forecasts = {}) : pool{kp::Capacity{16}, clock, forecasts, sink()} {}
 
   kp::clock::Manual clock{monday_8am};
-  std::mutex mutex;
-  std::vector<kp::Event> events;
   kp::KeyPool<kp::select::Priority<>, kp::clock::Manual, kp::alert::Callback> pool;
 
-  std::vector<kp::Event> of(kp::EventKind kind) {
-    std::lock_guard lock{mutex};
-    std::vector<kp::Event> found;
-    for (const auto& e : events)
-      if (e.kind == kind) found.push_back(e);
-    return found;
-  }
   std::vector<double> levels() {
     std::vector<double> found;
     for (const auto& e : of(kp::EventKind::threshold_crossed)) found.push_back(e.level);

@@ -12,6 +12,8 @@
 
 #include <keypool/keypool.hpp>
 
+#include "support/event_log.hpp"
+
 namespace kp = keypool;
 using namespace std::chrono;
 using namespace std::chrono_literals;
@@ -21,23 +23,9 @@ namespace {
 const kp::TimePoint monday_8am{sys_days{2026y / November / 23} + 8h};
 
 template <class Select = kp::select::RoundRobin>
-struct Fixture {
+struct Fixture : EventLog {
   kp::clock::Manual clock{monday_8am};
-  std::mutex mutex;
-  std::vector<kp::Event> events;
-  kp::KeyPool<Select, kp::clock::Manual, kp::alert::Callback> pool{
-      kp::Capacity{16}, clock, kp::alert::Callback{[this](const kp::Event& e) {
-        std::lock_guard lock{mutex};
-        events.push_back(e);
-      }}};
-
-  std::vector<kp::Event> of(kp::EventKind kind) {
-    std::lock_guard lock{mutex};
-    std::vector<kp::Event> found;
-    for (const auto& e : events)
-      if (e.kind == kind) found.push_back(e);
-    return found;
-  }
+  kp::KeyPool<Select, kp::clock::Manual, kp::alert::Callback> pool{kp::Capacity{16}, clock, sink()};
 };
 
 }  // namespace

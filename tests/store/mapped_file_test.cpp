@@ -42,14 +42,6 @@ namespace {
 // 2026-03-02 09:00:20 UTC: 40 s before the minute ends, so per-minute windows stay put.
 const kp::TimePoint start_time{sys_days{2026y / March / 2} + 9h + 20s};
 
-std::string read_bytes(const fs::path& path) {
-  std::ifstream in{path, std::ios::binary};
-  return {std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
-}
-void write_bytes(const fs::path& path, const std::string& bytes) {
-  std::ofstream out{path, std::ios::binary | std::ios::trunc};
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
 
 /// The message of the keypool::Error that `f` throws, or "" when it throws none.
 template <class F>

@@ -118,25 +118,6 @@ Comeback come_back(Pool& pool, const kp::Request& request, kp::TimePoint now, St
   return c;
 }
 
-// A socket that accepts connections (the backlog) and never answers: a stalled Redis.
-struct SilentServer {
-  int fd = -1;
-  int port = 0;
-  SilentServer() {
-    fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    REQUIRE(listen(fd, 16) == 0);
-    REQUIRE(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-    port = ntohs(addr.sin_port);
-  }
-  ~SilentServer() { close(fd); }
-  SilentServer(const SilentServer&) = delete;
-  SilentServer& operator=(const SilentServer&) = delete;
-};
 
 }  // namespace
 

@@ -331,16 +331,9 @@ TEST_CASE("Redis outage, local_share: limit / expected instances, debited when R
 
 TEST_CASE("Redis: a server that never answers holds an acquire for one timeout at most") {
   // A listening socket that never accepts: connects succeed (the backlog), replies never come.
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  REQUIRE(listen(fd, 16) == 0);
-  REQUIRE(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  const SilentServer silent;
   kp::store::Redis::Options options;
-  options.port = ntohs(addr.sin_port);
+  options.port = silent.port;
   options.timeout = 100ms;
   kp::clock::Manual clock{day_start + 9h};
   Recorder recorder;
@@ -354,7 +347,6 @@ TEST_CASE("Redis: a server that never answers holds an acquire for one timeout a
     CHECK(took < 2s);  // one 100 ms timeout, with room for a slow machine
     CHECK(recorder.count(kp::EventKind::backend_unavailable) == 1);
   }
-  close(fd);
 }
 
 TEST_CASE("Redis: bad options and unleasable limits are refused with a clear error") {

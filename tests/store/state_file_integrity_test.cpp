@@ -38,14 +38,6 @@ using WatchedPool = kp::KeyPool<kp::store::MappedFile, kp::clock::Manual, kp::al
 // 2026-03-02 09:00:20 UTC: 40 s before the minute ends.
 const kp::TimePoint start_time{sys_days{2026y / March / 2} + 9h + 20s};
 
-std::string read_bytes(const fs::path& path) {
-  std::ifstream in{path, std::ios::binary};
-  return {std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
-}
-void write_bytes(const fs::path& path, const std::string& bytes) {
-  std::ofstream out{path, std::ios::binary | std::ios::trunc};
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
 
 std::vector<kp::Limit> victim_limits() {
   return {kp::Limit::requests(10).per_minute(), kp::Limit::tokens(100'000).per_day(), kp::Limit::requests(600).per(1h)};

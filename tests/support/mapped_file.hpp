@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -57,4 +59,14 @@ inline std::string read_all(int fd) {
     if (n <= 0) return text;
     text.append(buffer, static_cast<std::size_t>(n));
   }
+}
+
+/// A whole file's bytes, and writing them back (a test that damages a state file on purpose).
+inline std::string read_bytes(const std::filesystem::path& path) {
+  std::ifstream in{path, std::ios::binary};
+  return {std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+}
+inline void write_bytes(const std::filesystem::path& path, const std::string& bytes) {
+  std::ofstream out{path, std::ios::binary | std::ios::trunc};
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }

@@ -127,3 +127,26 @@ class RedisServer {
   std::vector<std::string> extra_;
   pid_t pid_ = -1;
 };
+
+/// A loopback socket that accepts connections (into its backlog) and never answers: a stalled
+/// Redis. Throws std::runtime_error when the socket cannot be set up.
+struct SilentServer {
+  int fd = -1;
+  int port = 0;
+  SilentServer() {
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 16) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      if (fd >= 0) ::close(fd);
+      throw std::runtime_error("SilentServer: cannot listen on a loopback port");
+    }
+    port = ntohs(addr.sin_port);
+  }
+  ~SilentServer() { ::close(fd); }
+  SilentServer(const SilentServer&) = delete;
+  SilentServer& operator=(const SilentServer&) = delete;
+};
