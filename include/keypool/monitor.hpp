@@ -41,8 +41,7 @@ class Monitor {
   Monitor(Pool& pool, std::chrono::duration<Rep, Period> interval, Probe probe, ProbeOptions options = {})
       : pool_(pool), interval_(std::chrono::duration_cast<Duration>(interval)), probe_(std::move(probe)), probe_options_(options) {
     if (interval_ <= Duration::zero()) throw Error("Monitor: the interval must be positive, e.g. std::chrono::seconds{1}");
-    if (probe_ && (options.first <= Duration::zero() || options.longest < options.first))
-      throw Error("Monitor: ProbeOptions: first must be positive and longest at least first");
+    if (probe_) options.check();
     thread_ = std::thread([this] { run(); });
   }
 

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include <keypool/error.hpp>
 #include <keypool/options.hpp>
 #include <keypool/secret.hpp>
 #include <keypool/time.hpp>
@@ -32,6 +33,11 @@ enum class ProbeResult : std::uint8_t { works, refused, inconclusive };
 struct ProbeOptions {
   Duration first = std::chrono::minutes{1};
   Duration longest = std::chrono::hours{1};
+
+  /// Throws keypool::Error unless `first` is positive and `longest` at least `first`.
+  void check() const {
+    if (first <= Duration::zero() || longest < first) throw Error("ProbeOptions: first must be positive and longest at least first");
+  }
 };
 
 }  // namespace keypool

@@ -26,8 +26,7 @@ class Prober {
   template <class Probe, class Events, class Enable>
   std::size_t run(const KeyRecord* records, std::size_t count, const ProbeOptions& options, TimePoint now, Probe& probe,
                   Events& events, Enable&& enable) {
-    if (options.first <= Duration::zero() || options.longest < options.first)
-      throw Error("ProbeOptions: first must be positive and longest at least first");
+    options.check();
     if (keys_.size() < count) keys_.resize(count);
     std::size_t ran = 0;
     for (std::size_t k = 0; k < count; ++k) {
