@@ -150,14 +150,59 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   /// add_provider(name, 0, dialect): `pool.add_provider("groq", kp::dialects::groq)`.
   ProviderId add_provider(std::string_view name, Dialect dialect) { return table_.add_provider(name, 0, dialect); }
 
-  /// Adds a key with its limits (at most 8) and options. The label defaults to the redacted
-  /// secret ("gsk_…3456", with "#2" appended if another key redacts alike). Throws keypool::Error on an unknown
+  /// Adds a key with its limits (at most 8) and options, at any time: past the Capacity the pool
+  /// was built with, it grows (allocating a block of records and store slots, under the admin
+  /// mutex; acquires never wait for it and keep their speed). The label defaults to the redacted
+  /// secret ("gsk_…3456", with "#2" appended if another key redacts alike). A label removed
+  /// earlier (remove_key) may be added again: with the same limit layout it counts on where it
+  /// counted (the provider counted it too). Raises key_added once the pool has been polled (keys added
+  /// while configuring it, before the first poll, raise nothing). Throws keypool::Error on an unknown
   /// provider, an empty secret, a secret or label already in the pool, a limit without a period,
-  /// more than 8 limits, a zero weight, or a full pool (see Capacity). The key is published with
-  /// a release store: concurrent acquires see it whole or not at all. Thread-safe. O(keys).
+  /// more than 8 limits, a zero weight, 16,777,216 keys, or a storage policy that cannot grow
+  /// (no `grow(capacity)`) when the Capacity is used up. The key is published with a release
+  /// store: concurrent acquires see it whole or not at all. Thread-safe. O(keys).
   KeyId add_key(ProviderId provider, Secret secret, std::vector<Limit> limits, KeyOptions options = {}) {
-    return report_repairs(provider, table_.add_key(provider, std::move(secret), std::move(limits), std::move(options),
-                                                   [this](const KeyBinding& binding) { return store_.bind(binding); }));
+    const KeyId id = report_repairs(
+        provider, table_.add_key(provider, std::move(secret), std::move(limits), std::move(options),
+                                 [this](const KeyBinding& binding) { return bind_slot(binding); },
+                                 [this](const detail::KeyRecord& revived) {
+                                   detail::health::enable(*revived.slot);
+                                   Accounting::share_disabled(store_, revived.slot_index, false);
+                                 }));
+    // A running pool (polled at least once) reports the key; keys added while it is configured
+    // before that say nothing (a restart must not page anyone once per key).
+    if (polled_.load(std::memory_order_relaxed)) key_changed(EventKind::key_added, table_[id.value], clock_.now());
+    return id;
+  }
+
+  /// Removes `key` from the pool: it is never granted again (from the next acquire on), leaves
+  /// snapshots, forecasts and its provider's key count, and its label and secret are free for
+  /// another key. Leases already granted on it settle as usual (their counts stay where they
+  /// were counted). With a shared store the key is disabled for every process or instance
+  /// sharing it (as disable(k) is); they remove it from their own pools themselves (secrets are
+  /// never shared). Its KeyId is never reused; calls naming it then throw. Raises key_removed.
+  /// Throws keypool::Error for an unknown or removed key. Thread-safe; lock-free for acquires.
+  void remove_key(KeyId key) { remove_key(key, clock_.now()); }
+  void remove_key(KeyId key, TimePoint now) {
+    const detail::KeyRecord& record = table_.checked(key, "remove_key");
+    detail::health::disable(*record.slot);  // first: no acquire passes its gate from here on
+    record.answer_disabled.store(false, std::memory_order_relaxed);
+    Accounting::share_disabled(store_, record.slot_index, true);
+    if (table_.remove_key(record)) key_changed(EventKind::key_removed, record, now);
+  }
+
+  /// Replaces `key`'s secret, keeping its label, limits, counts and health: leases granted from
+  /// now on hand out the new secret (a lease granted before and read after sees the new one too;
+  /// a reference it returned stays valid: the pool keeps every secret until it is destroyed). The
+  /// new secret lives in this process only: other processes or instances sharing the key's
+  /// counts rotate their own. Raises key_rotated (never naming either secret). Throws
+  /// keypool::Error on an unknown or removed key, an empty secret or one already in the pool.
+  /// Thread-safe; lock-free for acquires.
+  void rotate_secret(KeyId key, Secret secret) { rotate_secret(key, std::move(secret), clock_.now()); }
+  void rotate_secret(KeyId key, Secret secret, TimePoint now) {
+    const detail::KeyRecord& record = table_.checked(key, "rotate_secret");
+    table_.rotate_secret(record, std::move(secret));
+    key_changed(EventKind::key_rotated, record, now);
   }
 
   /// Adds a group of keys of `provider` that share limits (the keys of one organization or
@@ -238,7 +283,7 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
     const std::size_t count = key_count();
     for (std::size_t i = 0; i < count; ++i) {
       const detail::KeyRecord& key = table_[i];
-      if (key.meters != nullptr && !key.meters->route(request.model).serves) continue;
+      if (key.is_removed() || (key.meters != nullptr && !key.meters->route(request.model).serves)) continue;
       const accounting::Verdict verdict = this->verdict(key, request, instant);
       if (verdict.wait == Duration::zero()) return Check{.admitted = true, .key = key.id};
       // As acquire: the shortest wait wins; "too_large" only when every key is too small.
@@ -336,7 +381,8 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   /// reset(k) for every key and reset(g) for every group.
   void reset_all() {
     const std::size_t count = key_count();
-    for (std::size_t i = 0; i < count; ++i) reset(KeyId{static_cast<std::uint32_t>(i)});
+    for (std::size_t i = 0; i < count; ++i)
+      if (!table_[i].is_removed()) reset(KeyId{static_cast<std::uint32_t>(i)});
     for (std::size_t g = 0; g < table_.group_count(); ++g) reset(GroupId{static_cast<std::uint32_t>(g)});
   }
 
@@ -349,6 +395,7 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   /// their own mutex, never taken by acquire). O(keys × limits). Allocates when keys were added.
   void poll() { poll(clock_.now()); }
   void poll(TimePoint now) {
+    polled_.store(true, std::memory_order_relaxed);
     {
       std::lock_guard lock{poll_mutex_};
       forecaster_.poll(
@@ -396,6 +443,7 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   /// Keys published so far. Thread-safe (acquire load: pairs with add_key's release store).
   [[nodiscard]] std::size_t key_count() const noexcept { return table_.key_count(); }
   [[nodiscard]] std::size_t provider_count() const noexcept { return table_.provider_count(); }
+  /// Keys the pool holds before it next grows (see add_key). Thread-safe.
   [[nodiscard]] std::size_t capacity() const noexcept { return table_.capacity(); }
   [[nodiscard]] std::string_view label(KeyId key) const { return table_.checked(key, "label").label; }
   [[nodiscard]] std::string_view provider_name(ProviderId provider) const {
@@ -618,6 +666,33 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
     return detail::key_snapshot<Accounting>(key, store_, table_.thresholds(), now);
   }
 
+  /// The store slot of a key or meter being added: past the store's room, the store grows first
+  /// (twice the room, at least), when it can. Under the table's admin mutex.
+  KeySlot* bind_slot(const KeyBinding& binding) {
+    if (binding.index >= store_room_) {
+      if constexpr (requires(Store& s, std::size_t n) { s.grow(n); }) {
+        const std::size_t room = std::max(binding.index + 1, store_room_ * 2);
+        store_.grow(room);
+        store_room_ = room;
+      } else {
+        throw Error("add_key: the pool is full (" + std::to_string(store_room_) +
+                    " keys and meters) and its storage policy cannot grow (it has no grow(capacity)); construct the pool "
+                    "with a larger kp::Capacity");
+      }
+    }
+    return store_.bind(binding);
+  }
+
+  /// key_added, key_removed or key_rotated for `key` (`count`: its provider's keys now).
+  void key_changed(EventKind kind, const detail::KeyRecord& key, TimePoint now) noexcept {
+    if constexpr (events_enabled) {
+      Event event = Events::key_event(kind, key, now, now);
+      event.resets_at = TimePoint{};
+      event.count = key.provider_record->key_count.load(std::memory_order_relaxed);
+      events_.deliver(event);
+    }
+  }
+
   /// Raises state_repaired for each word a checking store (MappedFile::repair_bound) repaired in the keys just bound.
   template <class Id> Id report_repairs(ProviderId provider, Id id) {
     if constexpr (requires(Store& s, TimePoint t) { s.repair_bound(t); }) {
@@ -639,12 +714,14 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   Events events_;
   Clock clock_;
   detail::KeyTable table_;
+  std::size_t store_room_ = table_.slot_capacity();  // slots the store holds; under the table's admin mutex
   HealthOptions health_;
   detail::ExhaustionWatch<Metering> exhaustion_;
   mutable std::mutex poll_mutex_;
   detail::Forecaster forecaster_;  // under poll_mutex_
   detail::WaitQueue waiters_;      // acquire_for's line
   detail::Prober prober_;          // under poll_mutex_
+  std::atomic<bool> polled_{false};  // poll() ran: the pool is running (key_added is reported)
 };
 
 /// The pool: policies in any order, each at most once; missing ones default to

@@ -90,10 +90,18 @@ struct KeyRecord {
   std::string label;                    // a key's label, a model meter's key's label; empty for a group
   std::string model;                    // a meter's model ("" for a key or a group's shared limits)
   std::string group;                    // a group meter's group name
-  Secret secret;
+  /// The key's secret: replaced whole by rotate_secret (the table keeps every secret it ever held
+  /// until the pool ends, so a reference a lease handed out stays valid). Never null for a key.
+  std::atomic<const Secret*> secret_ptr{nullptr};
+  /// Removed by remove_key: never granted again, not listed, its label and secret free for another
+  /// key. Its slot stays bound (leases in flight settle there) until the pool ends.
+  mutable std::atomic<bool> removed{false};
   /// Disabled by a provider's answer (a refused credential, a billing stop), not by an operator:
   /// a probe may enable it (detail::Prober). Cleared by disable(k) and enable(k).
   mutable std::atomic<bool> answer_disabled{false};
+
+  [[nodiscard]] const Secret& secret() const noexcept { return *secret_ptr.load(std::memory_order_acquire); }
+  [[nodiscard]] bool is_removed() const noexcept { return removed.load(std::memory_order_acquire); }
 };
 
 /// What a provider's answer marked used of a limit, apart from what requests used: kept per

@@ -90,6 +90,7 @@ class SelectionContext {
       reservation_.estimate = request_;
       return true;
     }
+    if (key.is_removed()) [[unlikely]] return false;  // not in the pool: no verdict (all removed: no_keys)
     const accounting::Verdict verdict = pool_.verdict(key, request_, now_);
     // The shortest wait wins; among keys that can never serve, "too_large" only when all are.
     if (!any_verdict_ || verdict.wait < best_.wait || (verdict.wait == best_.wait && best_.reason == Reason::too_large))

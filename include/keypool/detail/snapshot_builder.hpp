@@ -174,6 +174,7 @@ template <class Accounting, class Store>
   }
   for (std::size_t i = 0; i < count; ++i) {
     const KeyRecord& record = table[i];
+    if (record.is_removed()) continue;  // not in the pool any more
     KeySnapshot& key = snap.keys.emplace_back(key_snapshot<Accounting>(record, store, table.thresholds(), now));
     forecaster.annotate(i, key);
     if (record.meters != nullptr) {
