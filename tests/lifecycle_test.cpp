@@ -299,16 +299,18 @@ TEST_CASE("rotations while threads acquire: every lease hands out one whole secr
         lease.commit();
       }
     });
-  for (int i = 1; i <= 500; ++i) {
-    char text[32];
+  // At least 500 rotations, and on until the threads have taken 2,000 leases among them.
+  char text[32] = "gsk_rotation_0000";
+  for (int i = 1; i <= 500 || (seen.load() < 2'000 && i < 9'999); ++i) {
     std::snprintf(text, sizeof text, "gsk_rotation_%04d", i);
     pool.rotate_secret(key, kp::Secret{text});
+    if (i % 50 == 0) std::this_thread::yield();
   }
   stop.store(true);
   for (auto& thread : threads) thread.join();
   CHECK(bad.load() == 0);
-  CHECK(seen.load() > 0);
-  CHECK(pool.acquire({}, nine_am).secret() == kp::Secret{"gsk_rotation_0500"});
+  CHECK(seen.load() >= 2'000);
+  CHECK(pool.acquire({}, nine_am).secret() == kp::Secret{text});
 }
 
 TEST_CASE("a key removed in one process is disabled for another sharing the state file", "[lifecycle][remove][mapped]") {
@@ -350,4 +352,171 @@ TEST_CASE("a key removed on one instance is disabled across the Redis fleet", "[
     if (!disabled) std::this_thread::sleep_for(20ms);
   }
   CHECK(disabled);
+}
+
+TEST_CASE("new amounts keep counting on the same counters: usage, KeyId and leases in flight carry over exactly",
+          "[lifecycle][limits]") {
+  EventLog log;
+  Pool pool{kp::clock::Manual{nine_am}, log.sink()};
+  const auto groq = pool.add_provider("groq");
+  const auto key = pool.add_key(groq, kp::Secret{"gsk_limits_00001"}, {per_day(10), kp::Limit::tokens(1'000).per_minute()},
+                                {.label = "groq-1"});
+  for (int i = 0; i < 7; ++i) pool.acquire({.tokens = 10}, nine_am).commit();
+  kp::Lease in_flight = pool.acquire({.tokens = 10}, nine_am);
+  REQUIRE(in_flight);
+  pool.set_limits(key, {per_day(20), kp::Limit::tokens(1'000).per_minute()}, nine_am);
+  const auto changed = log.of(kp::EventKind::key_limits_changed);
+  REQUIRE(changed.size() == 1);
+  CHECK(changed[0].key == key);
+  CHECK(changed[0].count == 2);
+  // The lease granted before settles on the same counters: 8 of 20 used, 12 left.
+  in_flight.commit(kp::Cost{.tokens = 30});
+  kp::Lease next = pool.acquire({}, nine_am);
+  REQUIRE(next);
+  CHECK(next.key() == key);
+  CHECK(next.label() == "groq-1");
+  CHECK(next.secret() == kp::Secret{"gsk_limits_00001"});
+  next.commit();
+  CHECK(drain(pool, nine_am) == 11);
+  const kp::Snapshot snap = pool.snapshot(nine_am);
+  REQUIRE(snap.keys.size() == 1);
+  CHECK(snap.keys[0].id == key);
+  CHECK(snap.keys[0].limits.at(0).limit == 20);
+  CHECK(snap.keys[0].limits.at(0).used == 20);
+  CHECK(snap.keys[0].limits.at(1).used == 7 * 10 + 30);  // the lease in flight's real 30, not its 10
+  CHECK(pool.key_count() == 1);
+  // Lowered below what was used: the key is spent until its window ends.
+  pool.set_limits(key, {per_day(5), kp::Limit::tokens(1'000).per_minute()}, nine_am);
+  const kp::Lease refused = pool.acquire({}, nine_am);
+  CHECK(refused.refusal().reason == kp::Reason::exhausted);
+  CHECK(refused.refusal().resets_at == kp::TimePoint{std::chrono::sys_days{std::chrono::year{2026} / 12 / 2}});
+}
+
+TEST_CASE("limits that count otherwise start from the usage of the limits they share", "[lifecycle][limits]") {
+  kp::KeyPool<kp::clock::Manual> pool{kp::clock::Manual{nine_am}};
+  const auto groq = pool.add_provider("groq");
+  const auto key = pool.add_key(groq, kp::Secret{"gsk_limits_00002"},
+                                {per_day(10), kp::Limit::requests(3).per(std::chrono::seconds{60})}, {.label = "groq-2"});
+  for (int i = 0; i < 2; ++i) pool.acquire({.tokens = 100}, nine_am).commit();
+  // A new order, a new tokens limit, the day in Pacific time: the day's 2 requests and the
+  // rolling limit's 2 carry over; the tokens limit starts at 0.
+  pool.set_limits(key,
+                  {kp::Limit::tokens(10'000).per_minute(), kp::Limit::requests(3).per(std::chrono::seconds{60}),
+                   kp::Limit::requests(4).per_day().reset_zone(kp::Zone::posix("PST8PDT,M3.2.0,M11.1.0"))},
+                  nine_am);
+  const kp::Snapshot snap = pool.snapshot(nine_am);
+  REQUIRE(snap.keys.size() == 1);
+  REQUIRE(snap.keys[0].limits.size() == 3);
+  CHECK(snap.keys[0].limits[0].used == 0);
+  CHECK(snap.keys[0].limits[1].used == 2);
+  CHECK(snap.keys[0].limits[2].used == 2);
+  CHECK(drain(pool, nine_am, {.tokens = 100}) == 1);  // the rolling limit: 3 in 60 s
+  CHECK(drain(pool, nine_am + std::chrono::minutes{5}, {.tokens = 100}) == 1);  // the day: 4
+  CHECK(pool.acquire({}, nine_am + std::chrono::minutes{10}).refusal().reason == kp::Reason::exhausted);
+}
+
+TEST_CASE("bad limit changes are refused and change nothing", "[lifecycle][limits][bad-input]") {
+  kp::KeyPool<kp::clock::Manual> pool{kp::clock::Manual{nine_am}};
+  const auto groq = pool.add_provider("groq");
+  const auto key = pool.add_key(groq, kp::Secret{"gsk_limits_00003"}, {per_day(3)}, {.label = "groq-3"});
+  pool.acquire({}, nine_am).commit();
+  std::vector<kp::Limit> nine(9, kp::Limit::requests(1).per_minute());
+  CHECK_THROWS_WITH(pool.set_limits(key, nine), Contains("at most 8"));
+  CHECK_THROWS_WITH(pool.set_limits(key, {kp::Limit::requests(5)}), Contains("no period"));
+  CHECK_THROWS_WITH(pool.set_limits(kp::KeyId{9}, {per_day(3)}), Contains("unknown key"));
+  const auto gone = pool.add_key(groq, kp::Secret{"gsk_limits_00004"}, {per_day(3)});
+  pool.remove_key(gone);
+  CHECK_THROWS_WITH(pool.set_limits(gone, {per_day(3)}), Contains("removed"));
+  CHECK(drain(pool, nine_am) == 2);
+}
+
+TEST_CASE("a state file's key takes new amounts in place; a new layout is refused with what to do", "[lifecycle][limits][mapped]") {
+  TempDir dir;
+  const auto path = (dir / "quota.kp").string();
+  kp::clock::Manual clock{nine_am};
+  FilePool one{kp::store::MappedFile{path}, clock};
+  FilePool two{kp::store::MappedFile{path}, clock};
+  const auto k1 = one.add_key(one.add_provider("groq"), kp::Secret{"gsk_shared_key_02"}, {per_day(4)}, {.label = "shared"});
+  two.add_key(two.add_provider("groq"), kp::Secret{"gsk_shared_key_02"}, {per_day(4)}, {.label = "shared"});
+  CHECK(drain(one, clock.now()) == 4);
+  one.set_limits(k1, {per_day(6)});
+  CHECK(drain(one, clock.now()) == 2);  // the same counters: 4 used of 6
+  CHECK(drain(two, clock.now()) == 0);  // the other process counts against its own 4
+  CHECK_THROWS_WITH(one.set_limits(k1, {per_day(6), kp::Limit::tokens(10).per_minute()}),
+                    Contains("shared") && Contains("requests 6 per day") && Contains("new label"));
+  CHECK(one.snapshot(clock.now()).keys.at(0).limits.size() == 1);
+}
+
+TEST_CASE("store::Redis refuses a limit change and says what to do", "[lifecycle][limits][redis]") {
+  RedisServer server;
+  kp::clock::Manual clock{nine_am};
+  kp::store::Redis::Options options;
+  options.port = server.port();
+  options.pool = "limits";
+  options.timeout = 500ms;
+  kp::KeyPool<kp::store::Redis, kp::clock::Manual> pool{kp::store::Redis{options}, clock};
+  const auto key = pool.add_key(pool.add_provider("groq"), kp::Secret{"gsk_fleet_key_02"}, {per_day(5)}, {.label = "fleet"});
+  CHECK_THROWS_WITH(pool.set_limits(key, {per_day(6)}), Contains("restart"));
+  CHECK(drain(pool, clock.now()) == 5);
+}
+
+TEST_CASE("amounts changed while threads acquire: one count, never past the limit in force", "[lifecycle][limits][threads]") {
+  kp::KeyPool<kp::clock::Manual> pool{kp::clock::Manual{nine_am}};
+  const auto groq = pool.add_provider("groq");
+  const auto key = pool.add_key(groq, kp::Secret{"gsk_limits_00005"}, {per_day(2'000)}, {.label = "hot"});
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> granted{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      while (!stop.load()) {
+        kp::Lease lease = pool.acquire({}, nine_am);
+        if (!lease) continue;
+        CHECK(lease.key() == key);
+        granted.fetch_add(1);
+        lease.commit();
+      }
+    });
+  for (int i = 0; i < 200; ++i) pool.set_limits(key, {per_day(i % 2 == 0 ? 1'500 : 2'000)});
+  pool.set_limits(key, {per_day(3'000)});
+  while (granted.load() < 3'000 && pool.check({}, nine_am)) std::this_thread::yield();
+  stop.store(true);
+  for (auto& thread : threads) thread.join();
+  CHECK(granted.load() == 3'000);
+  CHECK(pool.snapshot(nine_am).keys.at(0).limits.at(0).used == 3'000);
+}
+
+TEST_CASE("layouts changed while threads acquire: the usage follows the key", "[lifecycle][limits][threads]") {
+  constexpr std::uint64_t limit = 5'000;
+  constexpr int changes = 100;
+  constexpr int threads_n = 4;
+  kp::KeyPool<kp::clock::Manual> pool{kp::clock::Manual{nine_am}};
+  const auto groq = pool.add_provider("groq");
+  const auto key = pool.add_key(groq, kp::Secret{"gsk_limits_00006"}, {per_day(limit)}, {.label = "moving"});
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> granted{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < threads_n; ++t)
+    threads.emplace_back([&] {
+      while (!stop.load()) {
+        kp::Lease lease = pool.acquire({.tokens = 1}, nine_am);
+        if (!lease) continue;
+        granted.fetch_add(1);
+        lease.commit();
+      }
+    });
+  for (int i = 0; i < changes; ++i) {
+    if (i % 2 == 0)
+      pool.set_limits(key, {kp::Limit::tokens(1'000'000).per_minute(), per_day(limit)});
+    else
+      pool.set_limits(key, {per_day(limit)});
+  }
+  while (pool.check({.tokens = 1}, nine_am)) std::this_thread::yield();
+  stop.store(true);
+  for (auto& thread : threads) thread.join();
+  // Each change carries the day's usage; an acquire that passed the old counters' gate as they
+  // closed may count there only: at most one request per acquiring thread per change.
+  CHECK(granted.load() >= limit);
+  CHECK(granted.load() <= limit + static_cast<std::uint64_t>(threads_n * changes));
+  CHECK(pool.snapshot(nine_am).keys.at(0).limits.back().used == limit);
 }

@@ -35,6 +35,7 @@ enum class EventKind : std::uint8_t {
   key_added,            // a key joined the pool (add_key); `count`: the provider's keys now
   key_removed,          // a key left the pool (remove_key); `count`: the provider's keys now
   key_rotated,          // a key's secret was replaced (rotate_secret); its counts are kept
+  key_limits_changed,   // a key's limits were replaced (set_limits); `count`: its limits now
 };
 
 [[nodiscard]] constexpr std::string_view to_string(EventKind kind) noexcept {
@@ -60,6 +61,7 @@ enum class EventKind : std::uint8_t {
     case EventKind::key_added: return "key_added";
     case EventKind::key_removed: return "key_removed";
     case EventKind::key_rotated: return "key_rotated";
+    case EventKind::key_limits_changed: return "key_limits_changed";
   }
   return "unknown";
 }

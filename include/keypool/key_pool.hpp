@@ -63,6 +63,13 @@
 
 namespace keypool {
 
+namespace detail {
+/// Whether store S gives each bind a slot of its own whatever the label (`static constexpr bool
+/// fresh_slots = true`, as store::Memory): a key whose limits change may then count afresh.
+template <class S>
+inline constexpr bool fresh_slots = requires { requires S::fresh_slots; };
+}  // namespace detail
+
 /// The pool, with its four policies resolved. Name it through `KeyPool<Policies...>`.
 ///
 /// Thread safety: `acquire`, `acquire_for`, lease settlement, `snapshot`, `disable`, `enable`,
@@ -171,7 +178,7 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
                                  }));
     // A running pool (polled at least once) reports the key; keys added while it is configured
     // before that say nothing (a restart must not page anyone once per key).
-    if (polled_.load(std::memory_order_relaxed)) key_changed(EventKind::key_added, table_[id.value], clock_.now());
+    if (polled_.load(std::memory_order_relaxed)) key_changed(EventKind::key_added, table_.checked(id, "add_key"), clock_.now());
     return id;
   }
 
@@ -204,6 +211,35 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
     table_.rotate_secret(record, std::move(secret));
     key_changed(EventKind::key_rotated, record, now);
   }
+  /// Gives `key` new limits (at most 8), keeping its label, secret, models, group, health and
+  /// the usage of its current windows: a limit that counts like one it had (same metric and
+  /// window; for a rolling limit, the same metric) starts from that one's usage; a new one from
+  /// zero. When only amounts or headroom change (the same kinds, metrics, windows, zones and
+  /// rolling rates, in the same order) the key keeps counting on the same counters: exact, with
+  /// any store, and seen at once by every process sharing a state file (each process counts
+  /// against the amounts it was given). Otherwise the key counts on fresh counters that start
+  /// from the usage carried over; a lease granted before the change settles on the old counters
+  /// (its estimate is carried, its correction at commit is not). A store that keeps a label's
+  /// counters across runs (store::MappedFile) refuses such a change (remove the key and add it
+  /// under a new label); store::Redis refuses every change (restart its instances with the new
+  /// limits). Raises key_limits_changed. Throws keypool::Error on an unknown or removed key, bad
+  /// limits, or a refused change (nothing changed then). Thread-safe; lock-free for acquires.
+  void set_limits(KeyId key, std::vector<Limit> limits) { set_limits(key, std::move(limits), clock_.now()); }
+  void set_limits(KeyId key, std::vector<Limit> limits, TimePoint now) {
+    const detail::KeyRecord& record = table_.checked(key, "set_limits");
+    if constexpr (!std::is_same_v<Accounting, accounting::Local>) {
+      throw Error("set_limits: key '" + record.label + "': " +
+                  "a store that leases quota (store::Redis) counts with the limits its keys were bound with; restart its instances "
+                  "with the new limits");
+    } else {
+      const accounting::Instant instant{now};
+      const detail::KeyRecord& successor = table_.set_limits(
+          record, std::move(limits), detail::fresh_slots<Store>, [this](const KeyBinding& binding) { return bind_slot(binding); },
+          [&](const detail::KeyRecord& from, const detail::KeyRecord& to) { carry_usage(from, to, instant); });
+      key_changed(EventKind::key_limits_changed, successor, now);
+    }
+  }
+
 
   /// Adds a group of keys of `provider` that share limits (the keys of one organization or
   /// project): `limits`, shared by all its keys and models, and per model `models` (Groq counts
@@ -280,10 +316,10 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
     const accounting::Instant instant{now};
     accounting::Verdict best{Reason::too_large, Duration::max()};
     bool any = false;
-    const std::size_t count = key_count();
+    const std::size_t count = record_count();
     for (std::size_t i = 0; i < count; ++i) {
       const detail::KeyRecord& key = table_[i];
-      if (key.is_removed() || (key.meters != nullptr && !key.meters->route(request.model).serves)) continue;
+      if (key.is_removed() || (key.routes() != nullptr && !key.routes()->route(request.model).serves)) continue;
       const accounting::Verdict verdict = this->verdict(key, request, instant);
       if (verdict.wait == Duration::zero()) return Check{.admitted = true, .key = key.id};
       // As acquire: the shortest wait wins; "too_large" only when every key is too small.
@@ -380,9 +416,9 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   }
   /// reset(k) for every key and reset(g) for every group.
   void reset_all() {
-    const std::size_t count = key_count();
+    const std::size_t count = record_count();
     for (std::size_t i = 0; i < count; ++i)
-      if (!table_[i].is_removed()) reset(KeyId{static_cast<std::uint32_t>(i)});
+      if (!table_[i].is_removed()) reset(table_[i].id);
     for (std::size_t g = 0; g < table_.group_count(); ++g) reset(GroupId{static_cast<std::uint32_t>(g)});
   }
 
@@ -399,7 +435,7 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
     {
       std::lock_guard lock{poll_mutex_};
       forecaster_.poll(
-          table_.records(), key_count(), table_.providers(), provider_count(), now, events_,
+          table_.records(), record_count(), table_.providers(), provider_count(), now, events_,
           [&](const detail::KeyRecord& key) { return key_snapshot(key, now); },
           [&](std::size_t p) { exhaustion_.provider_poll(table_, p, now, events_); });
       exhaustion_.pool_poll(table_, now);  // the pool can serve again: re-arm all_exhausted
@@ -415,7 +451,7 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   std::size_t probe_disabled(Probe&& probe, const ProbeOptions& options = {}, std::optional<TimePoint> at = {}) {
     const TimePoint now = at ? *at : clock_.now();
     std::lock_guard lock{poll_mutex_};
-    return prober_.run(table_.records(), key_count(), options, now, probe, events_,
+    return prober_.run(table_.records(), record_count(), options, now, probe, events_,
                        [&](const detail::KeyRecord& key) { enable(key.id, now); });
   }
 
@@ -440,7 +476,7 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
 
   /// acquire_for calls waiting in line now (all request classes). Thread-safe.
   [[nodiscard]] std::size_t waiting() const noexcept { return waiters_.waiting(); }
-  /// Keys published so far. Thread-safe (acquire load: pairs with add_key's release store).
+  /// Keys added so far (KeyIds issued, removed keys included). Thread-safe.
   [[nodiscard]] std::size_t key_count() const noexcept { return table_.key_count(); }
   [[nodiscard]] std::size_t provider_count() const noexcept { return table_.provider_count(); }
   /// Keys the pool holds before it next grows (see add_key). Thread-safe.
@@ -465,6 +501,8 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   // What the selection context asks (detail::SelectionContext is a friend)
 
   [[nodiscard]] const detail::KeyRecord& record(std::size_t i) const noexcept { return table_[i]; }
+  /// Key records to iterate (successors of keys whose limits changed included; closed ones refuse).
+  [[nodiscard]] std::size_t record_count() const noexcept { return table_.record_count(); }
   [[nodiscard]] const detail::TierIndex& tiers() const noexcept { return table_.tiers(); }
 
   /// The health gate, then a reservation on every limit of the key (and of the meters of its
@@ -593,8 +631,8 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   template <class Visit>
   static void each_own(const detail::KeyRecord& key, Visit&& visit) {
     visit(key);
-    if (key.meters != nullptr)
-      for (const detail::KeyRecord* meter : key.meters->own_models) visit(*meter);
+    if (const detail::KeyMeters* meters = key.routes())
+      for (const detail::KeyRecord* meter : meters->own_models) visit(*meter);
   }
   void reset_window(KeyId key, Window window, std::optional<Metric> metric) {
     const detail::KeyRecord& record = table_.checked(key, "reset");
@@ -683,12 +721,37 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
     return store_.bind(binding);
   }
 
-  /// key_added, key_removed or key_rotated for `key` (`count`: its provider's keys now).
+  /// Carries the usage of `from`'s limits to `to`'s fresh counters (set_limits): each limit of
+  /// `to` starts from the usage of the first limit of `from` that counts the same metric in the
+  /// same window (calendar), or the same metric (rolling). Local accounting only.
+  static void carry_usage(const detail::KeyRecord& from, const detail::KeyRecord& to, const accounting::Instant& now) noexcept {
+    for (std::size_t j = 0; j < to.limit_count; ++j) {
+      const detail::LimitPlan& plan = to.plans[j];
+      for (std::size_t i = 0; i < from.limit_count; ++i) {
+        const detail::LimitPlan& old = from.plans[i];
+        if (old.kind != plan.kind || old.metric != plan.metric) continue;
+        if (plan.kind == Limit::Kind::window && old.limit.unit() != plan.limit.unit()) continue;
+        if (plan.kind == Limit::Kind::window) {
+          const std::uint64_t used = Accounting::Window::used_now(old, from.slot->counters[i], now.sec);
+          if (used != 0) (void)Accounting::Window::raise_to(plan, to.slot->counters[j], used, now.sec);
+        } else if (plan.kind == Limit::Kind::rolling) {
+          const std::uint64_t used = Accounting::Rolling::usage(old, from.slot->counters[i], now.ns).used;
+          if (used != 0) Accounting::Rolling::charge(plan, to.slot->counters[j], used, now.ns);
+        } else {
+          continue;
+        }
+        break;
+      }
+    }
+  }
+
+  /// key_added, key_removed, key_rotated or key_limits_changed for `key` (`count`: its provider's
+  /// keys now; for key_limits_changed, its limits).
   void key_changed(EventKind kind, const detail::KeyRecord& key, TimePoint now) noexcept {
     if constexpr (events_enabled) {
       Event event = Events::key_event(kind, key, now, now);
       event.resets_at = TimePoint{};
-      event.count = key.provider_record->key_count.load(std::memory_order_relaxed);
+      event.count = kind == EventKind::key_limits_changed ? key.limit_count : key.provider_record->key_count.load(std::memory_order_relaxed);
       events_.deliver(event);
     }
   }
@@ -699,7 +762,7 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
       const TimePoint now = clock_.now();
       for (const auto* repair : store_.repair_bound(now)) {
         Event event = repair->event(now, provider);
-        if constexpr (std::is_same_v<Id, KeyId>) event.key = repair->label == table_[id.value].label ? id : KeyId{};
+        if constexpr (std::is_same_v<Id, KeyId>) event.key = repair->label == table_.checked(id, "add_key").label ? id : KeyId{};
         if constexpr (events_enabled) events_.deliver(event);
       }
     }

@@ -183,6 +183,7 @@ struct EventFields {
     case EventKind::key_added:
     case EventKind::key_removed: return {.provider = true, .key = true, .count = true};
     case EventKind::key_rotated: return {.provider = true, .key = true};
+    case EventKind::key_limits_changed: return {.provider = true, .key = true, .count = true};
   }
   return {};
 }

@@ -65,8 +65,10 @@ struct KeyRecord {
   const LimitPlan* plans = nullptr;   // == limits->plans.data(), shared and immutable
   std::size_t limit_count = 0;        // == limits->plans.size()
   /// A key's meters (nullptr: no group, no models: the key serves every request with its own
-  /// limits alone; the hot path's one extra load and compare).
-  const KeyMeters* meters = nullptr;
+  /// limits alone; the hot path's one extra load and compare). Atomic (relaxed: what it points to
+  /// is immutable once published) because a key whose limits change is closed by pointing it at
+  /// KeyMeters::none: it then serves no request.
+  std::atomic<const KeyMeters*> meters{nullptr};
   const LimitSet* limits = nullptr;
   ProviderId provider{};
   std::uint32_t tier = 0;
@@ -101,6 +103,7 @@ struct KeyRecord {
   mutable std::atomic<bool> answer_disabled{false};
 
   [[nodiscard]] const Secret& secret() const noexcept { return *secret_ptr.load(std::memory_order_acquire); }
+  [[nodiscard, gnu::always_inline]] const KeyMeters* routes() const noexcept { return meters.load(std::memory_order_relaxed); }
   [[nodiscard]] bool is_removed() const noexcept { return removed.load(std::memory_order_acquire); }
 };
 
@@ -188,6 +191,13 @@ struct KeyMeters {
 
   [[nodiscard]] const MeterRoute& route(ModelId model) const noexcept {
     return model.value < by_model.size() ? by_model[model.value] : other;
+  }
+
+  /// The routes of a key that serves nothing (a key closed when its limits changed: its successor
+  /// serves from then on).
+  static const KeyMeters& none() noexcept {
+    static const KeyMeters closed{};
+    return closed;
   }
 };
 

@@ -155,7 +155,8 @@ class KeyTable {
     if (secret.empty()) throw Error("add_key: the secret is empty (is the environment variable set?)");
     check_limit_count(limits.size(), "add_key: a key");
     if (options.weight == 0) throw Error("add_key: weight must be at least 1");
-    const std::size_t count = key_count_.load(std::memory_order_relaxed);
+    const std::size_t count = record_count_.load(std::memory_order_relaxed);
+    const std::size_t id = id_count_.load(std::memory_order_relaxed);
     std::string label = options.label.empty() ? default_label(secret, count) : std::move(options.label);
     const KeyRecord* former = nullptr;  // a removed key of this label: its slot is the label's counts
     for (std::size_t i = 0; i < count; ++i) {
@@ -171,7 +172,7 @@ class KeyTable {
     }
     if (former == nullptr && store_labels_.contains(label))
       throw Error("add_key: label '" + label + "' is already the name of a meter (a key's model or a group); choose another");
-    if (count == max_keys) throw Error("add_key: the pool holds 16,777,216 keys, the most one pool may hold");
+    if (id == max_keys || count == 2 * max_keys) throw Error("add_key: the pool holds 16,777,216 keys, the most one pool may hold");
     const GroupRecord* group = nullptr;
     if (options.group != GroupId{}) {
       if (options.group.value >= group_count_.load(std::memory_order_relaxed))
@@ -196,7 +197,7 @@ class KeyTable {
     records_.grow_to(count + 1);
     capacity_room_.store(records_.room(), std::memory_order_relaxed);
     KeyRecord& record = records_[count];
-    std::vector<KeyRecord*> models = add_meters(plans, providers_[provider.value], provider, KeyId{static_cast<std::uint32_t>(count)},
+    std::vector<KeyRecord*> models = add_meters(plans, providers_[provider.value], provider, KeyId{static_cast<std::uint32_t>(id)},
                                                 label, "", bind);
     record.limits = set;
     record.plans = set->plans.data();
@@ -206,11 +207,11 @@ class KeyTable {
     record.provider = provider;
     record.tier = providers_[provider.value].tier;
     record.weight = options.weight;
-    record.id = KeyId{static_cast<std::uint32_t>(count)};
+    record.id = KeyId{static_cast<std::uint32_t>(id)};
     record.hash = hash_label(label.data(), label.size());
     record.cumulative_weight = (count == 0 ? 0 : records_[count - 1].cumulative_weight) + options.weight;
     record.provider_record = &providers_[provider.value];
-    record.meters = route_meters(plans, models, group);
+    record.meters.store(route_meters(plans, models, group), std::memory_order_relaxed);
     store_labels_.insert(label);
     record.label = std::move(label);
     record.secret_ptr.store(&secrets_.emplace_back(std::move(secret)), std::memory_order_relaxed);
@@ -219,10 +220,118 @@ class KeyTable {
     if (reuse) revive(record);
     providers_[provider.value].key_count.fetch_add(1, std::memory_order_relaxed);
     tiers_.append(record.tier, static_cast<std::uint32_t>(count));
-    // Publishes the record: pairs with the acquire load in key_count().
-    key_count_.store(count + 1, std::memory_order_release);
+    ids_.grow_to(id + 1);
+    ids_[id].store(&record, std::memory_order_release);
+    // Publishes the record: pairs with the acquire load in record_count().
+    record_count_.store(count + 1, std::memory_order_release);
+    id_count_.store(id + 1, std::memory_order_release);
     return record.id;
   }
+
+  /// Gives key `old` the limits `limits` (see BasicKeyPool::set_limits): a successor record with
+  /// the same KeyId, label, secret, models and group takes its place and the old record closes
+  /// (it serves no request; leases granted on it settle on it). When the new limits count like the
+  /// old (same kinds, metrics, windows, zones, rolling rates, in the same order: only amounts of
+  /// calendar limits or headroom differ) the successor counts on the same slot: nothing to carry,
+  /// exact. Otherwise it binds a fresh slot (refused when `fresh_slots` is false: a store that
+  /// matches slots by label keeps their layout) and `carry(old, successor)` carries the usage of
+  /// the limits both count. Returns the successor. Admin mutex.
+  template <class Bind, class Carry>
+  const KeyRecord& set_limits(const KeyRecord& old, std::vector<Limit> limits, bool fresh_slots, Bind&& bind, Carry&& carry) {
+    std::lock_guard lock{admin_};
+    if (old.is_removed()) throw Error("set_limits: key '" + old.label + "' was removed from the pool");
+    check_limit_count(limits.size(), "set_limits: key '" + old.label + "'");
+    const KeyMeters* meters = old.routes();
+    if (meters != nullptr) {
+      std::size_t most = 0;
+      for (const MeterRoute& route : meters->by_model) {
+        std::size_t n = 0;
+        for (std::size_t r = 0; r < route.count; ++r) n += route.records[r]->limit_count;
+        most = std::max(most, n);
+      }
+      if (limits.size() + most > max_limits_per_request)
+        throw Error("set_limits: a request on key '" + old.label + "' would count " + std::to_string(limits.size() + most) +
+                    " limits (the key's, its group's and a model's); at most " + std::to_string(max_limits_per_request));
+    }
+    const LimitSet* set = intern_limits(std::move(limits));
+    const bool same_counting = counts_alike(*old.limits, *set);
+    if (!same_counting && !fresh_slots) {
+      std::string before;
+      for (const Limit& limit : old.limits->source) before += (before.empty() ? "" : ", ") + limit.describe();
+      throw Error("set_limits: key '" + old.label + "': its store keeps a label's counters in the layout they were made with (" +
+                  (before.empty() ? std::string{"no limits"} : before) +
+                  "); change amounts or headroom only, or remove the key and add it under a new label");
+    }
+    const std::size_t count = record_count_.load(std::memory_order_relaxed);
+    if (count == 2 * max_keys) throw Error("set_limits: the pool has changed keys too often (33,554,432 records)");
+    const std::size_t slot_index = same_counting ? old.slot_index : slot_count_;
+    KeySlot* slot = same_counting
+                        ? old.slot
+                        : bind_slot(KeyBinding{slot_index, old.label, set->fingerprint, set->source, old.provider_record->name}, bind);
+    records_.grow_to(count + 1);
+    capacity_room_.store(records_.room(), std::memory_order_relaxed);
+    KeyRecord& record = records_[count];
+    record.limits = set;
+    record.plans = set->plans.data();
+    record.limit_count = set->plans.size();
+    record.slot = slot;
+    record.slot_index = static_cast<std::uint32_t>(slot_index);
+    record.provider = old.provider;
+    record.tier = old.tier;
+    record.weight = old.weight;
+    record.id = old.id;
+    record.hash = old.hash;
+    record.cumulative_weight = records_[count - 1].cumulative_weight + old.weight;
+    record.provider_record = old.provider_record;
+    record.meters.store(meters, std::memory_order_relaxed);
+    record.label = old.label;
+    record.secret_ptr.store(old.secret_ptr.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    record.answer_disabled.store(old.answer_disabled.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    if (same_counting) {
+      for (std::size_t i = 0; i < max_limits_per_key; ++i) {
+        record.marked[i].store(old.marked[i].load(std::memory_order_relaxed), std::memory_order_relaxed);
+        record.reported_limit[i].store(old.reported_limit[i].load(std::memory_order_relaxed), std::memory_order_relaxed);
+        record.reported_remaining[i].store(old.reported_remaining[i].load(std::memory_order_relaxed), std::memory_order_relaxed);
+        record.reported_at[i].store(old.reported_at[i].load(std::memory_order_relaxed), std::memory_order_relaxed);
+      }
+    }
+    for (std::size_t i = 0; i < old.observed.size(); ++i)
+      record.observed[i].store(old.observed[i].load(std::memory_order_relaxed), std::memory_order_relaxed);
+    // Counting alike, the successor serves first (both count on one slot); otherwise the old
+    // record closes first, its usage is carried, then the successor serves: never two counts of
+    // one key serving at once.
+    auto close_old = [&old] {
+      old.removed.store(true, std::memory_order_release);
+      const_cast<KeyRecord&>(old).meters.store(&KeyMeters::none(), std::memory_order_release);
+    };
+    if (!same_counting) {
+      close_old();
+      carry(old, record);
+    }
+    by_slot_[slot_index].store(&record, std::memory_order_release);
+    slots_published_.store(std::max(slots_published_.load(std::memory_order_relaxed), slot_count_), std::memory_order_release);
+    tiers_.append(record.tier, static_cast<std::uint32_t>(count));
+    ids_[old.id.value].store(&record, std::memory_order_release);
+    record_count_.store(count + 1, std::memory_order_release);
+    if (same_counting) close_old();
+    return record;
+  }
+
+  /// Whether two limit lists count alike: the same layout (kinds, metrics, windows, periods, in
+  /// order), calendar windows in the same zones, rolling limits at the same rate. Their counter
+  /// words then mean the same under either.
+  static bool counts_alike(const LimitSet& a, const LimitSet& b) {
+    if (a.fingerprint != b.fingerprint || a.source.size() != b.source.size()) return false;
+    for (std::size_t i = 0; i < a.source.size(); ++i) {
+      const Limit& x = a.source[i];
+      const Limit& y = b.source[i];
+      if (x.kind() != y.kind() || x.metric() != y.metric() || x.unit() != y.unit() || x.period() != y.period()) return false;
+      if (x.kind() == Limit::Kind::window && !(x.zone() == y.zone())) return false;
+      if (x.kind() == Limit::Kind::rolling && x.amount() != y.amount()) return false;
+    }
+    return true;
+  }
+
 
   /// Marks `key` removed (see BasicKeyPool::remove_key): frees its label and secret for another
   /// key; its provider counts one key less. Returns false when it already was. Admin mutex.
@@ -238,7 +347,7 @@ class KeyTable {
   void rotate_secret(const KeyRecord& key, Secret secret) {
     std::lock_guard lock{admin_};
     if (secret.empty()) throw Error("rotate_secret: the new secret of key '" + key.label + "' is empty");
-    const std::size_t count = key_count_.load(std::memory_order_relaxed);
+    const std::size_t count = record_count_.load(std::memory_order_relaxed);
     for (std::size_t i = 0; i < count; ++i)
       if (!records_[i].is_removed() && records_[i].secret() == secret)
         throw Error(&records_[i] == &key ? "rotate_secret: key '" + key.label + "' already has this secret"
@@ -257,8 +366,11 @@ class KeyTable {
     return groups_[group.value];
   }
 
-  /// Keys published so far. Thread-safe (acquire load: pairs with add_key's release store).
-  [[nodiscard]] std::size_t key_count() const noexcept { return key_count_.load(std::memory_order_acquire); }
+  /// Key records published so far (keys, and the successors set_limits made: iterate these).
+  /// Thread-safe (acquire load: pairs with add_key's release store).
+  [[nodiscard]] std::size_t record_count() const noexcept { return record_count_.load(std::memory_order_acquire); }
+  /// KeyIds issued so far (removed keys included).
+  [[nodiscard]] std::size_t key_count() const noexcept { return id_count_.load(std::memory_order_acquire); }
   [[nodiscard]] std::size_t provider_count() const noexcept { return provider_count_.load(std::memory_order_acquire); }
   /// The keys the pool holds without allocating: the Capacity it was built with, or more once it grew.
   [[nodiscard]] std::size_t capacity() const noexcept { return capacity_room_.load(std::memory_order_relaxed); }
@@ -273,7 +385,7 @@ class KeyTable {
   /// Key `key`'s record; throws keypool::Error naming `what` for an unknown or removed id.
   [[nodiscard]] const KeyRecord& checked(KeyId key, const char* what) const {
     if (key.value >= key_count()) throw Error(std::string{what} + ": unknown key id " + std::to_string(key.value));
-    const KeyRecord& record = records_[key.value];
+    const KeyRecord& record = *ids_[key.value].load(std::memory_order_acquire);
     if (record.is_removed())
       throw Error(std::string{what} + ": key '" + record.label + "' (id " + std::to_string(key.value) + ") was removed from the pool");
     return record;
@@ -471,7 +583,9 @@ class KeyTable {
   std::unordered_set<std::string> store_labels_;  // every key's and meter's store label; under admin_
   std::size_t slot_count_ = 0;                    // store slots bound; under admin_
   TierIndex tiers_{max_providers};
-  alignas(64) std::atomic<std::size_t> key_count_{0};
+  alignas(64) std::atomic<std::size_t> record_count_{0};
+  std::atomic<std::size_t> id_count_{0};
+  SegmentedArray<std::atomic<const KeyRecord*>> ids_{64};  // KeyId → its record (the latest, after set_limits)
   std::atomic<std::size_t> provider_count_{0};
   std::atomic<std::size_t> meter_count_{0};
   std::atomic<std::size_t> model_count_{0};

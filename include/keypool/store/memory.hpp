@@ -17,6 +17,10 @@ namespace keypool::store {
 /// ones allocated at once, more in doubling blocks when the pool grows (a slot never moves).
 class Memory {
  public:
+  /// Each bind gets a slot of its own, whatever its label: a key whose limits change may count
+  /// on fresh counters (KeyPool::set_limits).
+  static constexpr bool fresh_slots = true;
+
   /// Allocates `capacity` zeroed slots. Called once, by the pool's constructor.
   void reserve(std::size_t capacity) { slots_ = std::make_unique<detail::SegmentedArray<KeySlot>>(capacity); }
   /// Makes room for `capacity` slots in all, keeping those bound where they are. Called by the pool,
