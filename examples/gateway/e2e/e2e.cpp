@@ -161,6 +161,7 @@ class Child {
     return std::nullopt;
   }
   [[nodiscard]] bool killed() const { return killed_; }
+  [[nodiscard]] pid_t pid() const { return pid_; }
   [[nodiscard]] std::string out() const { return read_file(out_); }
   [[nodiscard]] std::string err() const { return read_file(err_); }
   [[nodiscard]] const std::string& name() const { return name_; }
@@ -787,12 +788,21 @@ void shutdown() {
   }
 }
 
+}  // namespace
+
+#include "ops_scenarios.hpp"
+
+namespace {
+
 const std::map<std::string, std::function<void()>> scenarios{
     {"success", success},     {"failover", failover},         {"bad_key", bad_key},
     {"exhausted", exhausted}, {"upstream_failure", upstream_failure}, {"admin", admin},
     {"openai_quota", openai_quota},
     {"client_limit", client_limit}, {"metrics", metrics},     {"bad_config", bad_config},
-    {"shutdown", shutdown}};
+    {"shutdown", shutdown},
+    {"hostile_input", hostile_input}, {"slow_clients", slow_clients}, {"port_taken", port_taken},
+    {"access_log", access_log}, {"state_file", state_file}, {"redis_fleet", redis_fleet},
+    {"admin_keys", admin_keys}, {"ops_config", ops_config}};
 
 }  // namespace
 
