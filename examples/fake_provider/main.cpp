@@ -30,7 +30,8 @@
 //   POST /admin/reset                        forget all usage and statistics
 //   POST /admin/fail?provider=P&status=S&count=N   the next N calls to P answer status S (5xx)
 //   POST /admin/stream?provider=P&cut_after=K&count=N&delay_ms=D   the next N streams of P drop
-//                                            the connection after K content chunks; every stream
+//                                            the connection after K events (0: right after the
+//                                            head, before any byte of the body); every stream
 //                                            of P waits D ms between chunks
 //   GET  /admin/last                         the body of the last call made with a known key
 //
@@ -100,7 +101,7 @@ struct Forced {
 
 /// How the next streamed answers of a provider behave (POST /admin/stream).
 struct StreamPlan {
-  std::uint64_t cut_after = 0;  // close the connection after this many content chunks
+  std::uint64_t cut_after = 0;  // close the connection after this many events
   std::uint64_t count = 0;      // for this many streams (0: none is cut)
   std::uint64_t delay_ms = 0;   // between chunks, for every stream
 };
@@ -418,8 +419,9 @@ void stream(State& state, Style style, Kind kind, const json& body, const std::s
     events.push_back("data: " + last.dump() + "\n\n");
   }
   events.push_back("data: [DONE]\n\n");
-  // The events before the first content chunk do not count towards cut_after.
-  const std::size_t cut = plan.count == 0 ? events.size() : static_cast<std::size_t>(plan.cut_after) + (chat ? 1 : 0);
+  // cut_after counts every event (a chat stream's first one gives the role): 0 drops the
+  // connection after the head, before any byte of the body.
+  const std::size_t cut = plan.count == 0 ? events.size() : static_cast<std::size_t>(plan.cut_after);
   res.set_chunked_content_provider("text/event-stream", [events = std::move(events), cut, plan](std::size_t, httplib::DataSink& sink) {
     for (std::size_t i = 0; i < events.size(); ++i) {
       if (i == cut) return false;  // the connection drops mid-stream
