@@ -941,8 +941,11 @@ void streaming() {
   E2E_CHECK(eventually([&] { return rig.gateway->err().find("client went away") != std::string::npos; }),
             "the gateway notices the client left\n" << rig.logs());
   const std::uint64_t spent = tokens_used("groq-1") - start;
-  E2E_CHECK(spent >= 10 + 2 && spent < 10 + 12 * 2,
-            "the lease commits the prompt and what was streamed before the client left (not the whole answer): " << spent);
+  E2E_CHECK(spent >= 10 + 2 && spent < 10 + 12 * 2 &&
+                rig.gateway->err().find("stream client went away tokens=" + std::to_string(spent) + " (estimated)") !=
+                    std::string::npos,
+            "the lease commits the estimate of the prompt and what was streamed before the client left (not the whole "
+            "answer): " << spent << "\n" << rig.logs());
   note("a client that leaves mid-stream: the gateway stops reading, and commits what was streamed (" +
        std::to_string(spent) + " tokens)");
   E2E_CHECK(rig.provider->Post("/admin/stream?provider=groq&delay_ms=0", "", "text/plain")->status == 200, "");
@@ -1215,9 +1218,9 @@ provider gemini
               {"OPENAI_SDK_DIR", sdk_dir},
               {"PATH", "/usr/local/bin:/usr/bin:/bin"},
               {"HOME", paths.work.string()}}};
-  const auto status = node.wait_exit(90s);
+  const auto status = node.wait_exit(150s);
   std::cout << node.out();
-  E2E_CHECK(status, "the SDK script did not finish within 90 s\n" << node.err() << rig.logs());
+  E2E_CHECK(status, "the SDK script did not finish within 150 s\n" << node.err() << rig.logs());
   E2E_CHECK(WIFEXITED(*status) && WEXITSTATUS(*status) == 0,
             "the SDK script failed (" << Child::describe(*status) << "):\n" << node.out() << node.err() << rig.logs());
   note("the official OpenAI Node SDK passed: plain chat, streaming with usage, models, embeddings, a client 429, "
