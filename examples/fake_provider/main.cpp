@@ -382,7 +382,7 @@ std::string base64(const std::string& bytes) {
 void stream(State& state, Style style, Kind kind, const json& body, const std::string& id, std::int64_t created,
             const std::string& model, std::uint64_t prompt_tokens, std::uint64_t completion_tokens, httplib::Response& res) {
   const bool usage = body.contains("stream_options") && body["stream_options"].is_object() &&
-                     body["stream_options"].value("include_usage", false) == true;
+                     body["stream_options"].contains("include_usage") && body["stream_options"]["include_usage"] == true;
   StreamPlan plan;  // state.mutex is held by the caller
   auto& configured = state.streams[std::string{name_of(style)}];
   plan.delay_ms = configured.delay_ms;
@@ -515,7 +515,7 @@ void chat(State& state, Style style, Kind kind, const httplib::Request& req, htt
     // Eight floats per input; base64 of their little-endian bytes when asked (the SDKs ask).
     const std::size_t inputs = body["input"].is_array() && !body["input"].empty() &&
                                        !body["input"][0].is_number_unsigned() ? body["input"].size() : 1;
-    const bool encoded = body.value("encoding_format", "float") == "base64";
+    const bool encoded = body.contains("encoding_format") && body["encoding_format"] == "base64";
     json data = json::array();
     for (std::size_t i = 0; i < inputs; ++i) {
       std::vector<float> vector(8);
@@ -529,7 +529,7 @@ void chat(State& state, Style style, Kind kind, const httplib::Request& req, htt
     return;
   }
   const std::string id = (kind == Kind::chat ? "chatcmpl-fake-" : "cmpl-fake-") + std::to_string(state.next_id++);
-  if (body.value("stream", false) == true) {
+  if (body.contains("stream") && body["stream"] == true) {
     stream(state, style, kind, body, id, created, model, prompt_tokens, completion_tokens, res);
     return;
   }

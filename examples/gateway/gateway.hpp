@@ -317,13 +317,14 @@ class Gateway {
 
     nlohmann::json body;
     kp::Request request;
-    bool stream = false;
+    bool stream = false, client_wants_usage = false;
     try {
       body = nlohmann::json::parse(req.body);
       if (!body.is_object()) throw std::invalid_argument("the body is not a JSON object");
       stream = openai::stream_requested(body);
       if (stream && endpoint == openai::Endpoint::embeddings)
         throw openai::RequestError(400, "invalid_value", "stream", "embeddings do not stream; send the request without \"stream\"");
+      if (stream) client_wants_usage = openai::usage_requested(body);
       if (endpoint == openai::Endpoint::chat) {
         if (!body.contains("messages") || !body["messages"].is_array() || body["messages"].empty())
           throw std::invalid_argument("\"messages\" must be a non-empty array");
@@ -381,7 +382,6 @@ class Gateway {
       if (stream) {
         // Read as it comes: until its first byte reaches the client, a failure tries another key.
         if (!body.contains("stream_options") || !body["stream_options"].is_object()) body["stream_options"] = nlohmann::json::object();
-        const bool client_wants_usage = body["stream_options"].value("include_usage", false) == true;
         body["stream_options"]["include_usage"] = true;  // the final chunk then reports the usage
         auto upstream = std::make_shared<UpstreamStream>(
             UpstreamStream::Target{provider.origin, path, headers, body.dump(), config_.upstream_timeout});

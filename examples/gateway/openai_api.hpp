@@ -144,6 +144,20 @@ struct RequestError : std::runtime_error {
   return it->get<bool>();
 }
 
+/// Whether a streaming request asks for the usage chunk (`stream_options.include_usage`).
+/// Throws RequestError (400) when `stream_options` is not an object or `include_usage` not a boolean.
+[[nodiscard]] inline bool usage_requested(const nlohmann::json& body) {
+  const auto options = body.find("stream_options");
+  if (options == body.end() || options->is_null()) return false;
+  if (!options->is_object())
+    throw RequestError(400, "invalid_type", "stream_options", "\"stream_options\" must be an object");
+  const auto include = options->find("include_usage");
+  if (include == options->end() || include->is_null()) return false;
+  if (!include->is_boolean())
+    throw RequestError(400, "invalid_type", "stream_options.include_usage", "\"stream_options.include_usage\" must be true or false");
+  return include->get<bool>();
+}
+
 // ---- Models -----------------------------------------------------------------------------------------
 
 /// The models the configured providers serve, and how a request's model picks providers:

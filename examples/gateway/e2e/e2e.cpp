@@ -1038,6 +1038,9 @@ provider gemini
                     400, "invalid_value", "streamed embeddings");
   check_error_shape(rig.chat("hi", {}, R"("stream":"yes",)"), 400, "invalid_type", "stream: \"yes\"");
   check_error_shape(rig.chat("hi", {}, R"("model":42,)"), 400, "invalid_type", "model: 42");
+  check_error_shape(rig.chat("hi", {}, R"("stream":true,"stream_options":"x",)"), 400, "invalid_type", "stream_options: \"x\"");
+  check_error_shape(rig.chat("hi", {}, R"("stream":true,"stream_options":{"include_usage":"yes"},)"), 400, "invalid_type",
+                    "include_usage: \"yes\"");
   const std::uint64_t calls = rig.fake_stats()["keys"][0]["ok"].get<std::uint64_t>() + rig.fake_stats()["keys"][1]["ok"].get<std::uint64_t>();
   E2E_CHECK(calls == 3, "invalid requests never reach a provider: " << rig.fake_stats().dump());
   note("unknown paths (404), wrong methods (405 with Allow) and invalid requests (400) answer JSON in OpenAI's error shape "
