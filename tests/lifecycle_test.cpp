@@ -519,17 +519,43 @@ TEST_CASE("a state file's key takes new amounts in place; a new layout is refuse
   CHECK(one.snapshot(clock.now()).keys.at(0).limits.size() == 1);
 }
 
-TEST_CASE("store::Redis refuses a limit change and says what to do", "[lifecycle][limits][redis]") {
+TEST_CASE("store::Redis takes new amounts on the fleet's counts; a new layout is refused with what to do", "[lifecycle][limits][redis]") {
   RedisServer server;
   kp::clock::Manual clock{nine_am};
   kp::store::Redis::Options options;
   options.port = server.port();
   options.pool = "limits";
   options.timeout = 500ms;
-  kp::KeyPool<kp::store::Redis, kp::clock::Manual> pool{kp::store::Redis{options}, clock};
-  const auto key = pool.add_key(pool.add_provider("groq"), kp::Secret{"gsk_fleet_key_02"}, {per_day(5)}, {.label = "fleet"});
-  CHECK_THROWS_WITH(pool.set_limits(key, {per_day(6)}), Contains("restart"));
-  CHECK(drain(pool, clock.now()) == 5);
+  options.min_lease = 1;
+  options.max_lease = 2;
+  using RedisPool = kp::KeyPool<kp::store::Redis, kp::clock::Manual>;
+  RedisPool one{kp::store::Redis{options}, clock};
+  RedisPool two{kp::store::Redis{options}, clock};
+  const auto key = one.add_key(one.add_provider("groq"), kp::Secret{"gsk_fleet_key_02"}, {per_day(5)}, {.label = "fleet"});
+  two.add_key(two.add_provider("groq"), kp::Secret{"gsk_fleet_key_02"}, {per_day(5)}, {.label = "fleet"});
+  CHECK(drain(one, clock.now()) + drain(two, clock.now()) == 5);
+  // Raised to 9 on `one`: it leases from the same fleet count, against 9.
+  one.set_limits(key, {per_day(9)}, clock.now());
+  const std::size_t more = drain(one, clock.now());
+  CHECK(more <= 4);
+  CHECK(more >= 2);  // at most what `one` and `two` still hold of the old leases stays unspent
+  CHECK(drain(two, clock.now()) == 0);  // `two` still counts against 5
+  CHECK_THROWS_WITH(one.set_limits(key, {per_day(9), kp::Limit::tokens(10).per_minute()}), Contains("new label"));
+  CHECK(one.snapshot(clock.now()).keys.at(0).limits.size() == 1);
+}
+
+TEST_CASE("a key removed here stays out when another process enables it on the shared file", "[lifecycle][remove][mapped]") {
+  TempDir dir;
+  const auto path = (dir / "quota.kp").string();
+  kp::clock::Manual clock{nine_am};
+  FilePool one{kp::store::MappedFile{path}, clock};
+  FilePool two{kp::store::MappedFile{path}, clock};
+  const auto k1 = one.add_key(one.add_provider("groq"), kp::Secret{"gsk_shared_key_03"}, {per_day(10)}, {.label = "shared"});
+  const auto k2 = two.add_key(two.add_provider("groq"), kp::Secret{"gsk_shared_key_03"}, {per_day(10)}, {.label = "shared"});
+  one.remove_key(k1);
+  two.enable(k2);  // the other process takes the key back
+  CHECK(two.acquire({}, clock.now()));
+  CHECK(one.acquire({}, clock.now()).refusal().reason == kp::Reason::no_keys);
 }
 
 TEST_CASE("amounts changed while threads acquire: one count, never past the limit in force", "[lifecycle][limits][threads]") {

@@ -221,23 +221,27 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   /// from the usage carried over; a lease granted before the change settles on the old counters
   /// (its estimate is carried, its correction at commit is not). A store that keeps a label's
   /// counters across runs (store::MappedFile) refuses such a change (remove the key and add it
-  /// under a new label); store::Redis refuses every change (restart its instances with the new
-  /// limits). Raises key_limits_changed. Throws keypool::Error on an unknown or removed key, bad
+  /// under a new label). With store::Redis only amounts may change: the key then leases from the
+  /// same fleet counters against its new amounts, on fresh local slots (the units this instance
+  /// held for the old ones stay unspent until their window ends; other instances keep their own
+  /// amounts until they change too). Raises key_limits_changed. Throws keypool::Error on an unknown or removed key, bad
   /// limits, or a refused change (nothing changed then). Thread-safe; lock-free for acquires.
   void set_limits(KeyId key, std::vector<Limit> limits) { set_limits(key, std::move(limits), clock_.now()); }
   void set_limits(KeyId key, std::vector<Limit> limits, TimePoint now) {
     const detail::KeyRecord& record = table_.checked(key, "set_limits");
-    if constexpr (!std::is_same_v<Accounting, accounting::Local>) {
-      throw Error("set_limits: key '" + record.label + "': " +
-                  "a store that leases quota (store::Redis) counts with the limits its keys were bound with; restart its instances "
-                  "with the new limits");
-    } else {
-      const accounting::Instant instant{now};
-      const detail::KeyRecord& successor = table_.set_limits(
-          record, std::move(limits), detail::fresh_slots<Store>, [this](const KeyBinding& binding) { return bind_slot(binding); },
-          [&](const detail::KeyRecord& from, const detail::KeyRecord& to) { carry_usage(from, to, instant); });
-      key_changed(EventKind::key_limits_changed, successor, now);
-    }
+    using Relimit = detail::KeyTable::Relimit;
+    constexpr bool local = std::is_same_v<Accounting, accounting::Local>;
+    constexpr Relimit how = !local ? Relimit::leased : detail::fresh_slots<Store> ? Relimit::fresh : Relimit::by_label;
+    const accounting::Instant instant{now};
+    const detail::KeyRecord& successor = table_.set_limits(
+        record, std::move(limits), how, [this](const KeyBinding& binding) { return bind_slot(binding); },
+        [&](const detail::KeyRecord& from, const detail::KeyRecord& to) {
+          if constexpr (local) carry_usage(from, to, instant);
+        });
+    // Leased: the closed record's slot asks the backend for nothing more (its units in hand stay
+    // unspent until the window ends; debts of its leases in flight are still settled).
+    if constexpr (!local) detail::health::disable(*record.slot);
+    key_changed(EventKind::key_limits_changed, successor, now);
   }
 
 
@@ -688,11 +692,13 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   }
 
   void lease_disabled(std::size_t slot, bool disabled) noexcept override {
-    if (const detail::KeyRecord* record = table_.at_slot(slot)) detail::health::follow_disabled(*record->slot, disabled);
+    const detail::KeyRecord* record = table_.at_slot(slot);
+    if (record != nullptr && !record->is_removed()) detail::health::follow_disabled(*record->slot, disabled);
   }
 
   void lease_cooldown(std::size_t slot, std::uint64_t until_ns) noexcept override {
-    if (const detail::KeyRecord* record = table_.at_slot(slot)) detail::health::follow_cooldown(*record->slot, until_ns);
+    const detail::KeyRecord* record = table_.at_slot(slot);
+    if (record != nullptr && !record->is_removed()) detail::health::follow_cooldown(*record->slot, until_ns);
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -69,6 +69,9 @@ struct KeyRecord {
   /// is immutable once published) because a key whose limits change is closed by pointing it at
   /// KeyMeters::none: it then serves no request.
   std::atomic<const KeyMeters*> meters{nullptr};
+  /// What `meters` held when the key was published (it stays, after a close points `meters` at
+  /// KeyMeters::none()): whether the key had models or a group.
+  const KeyMeters* opened = nullptr;
   const LimitSet* limits = nullptr;
   ProviderId provider{};
   std::uint32_t tier = 0;

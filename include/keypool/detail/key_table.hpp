@@ -191,7 +191,8 @@ class KeyTable {
     const LimitSet* set = intern_limits(std::move(limits));
     // A label removed and added again counts on where it counted (as a persistent store would
     // across runs), when its limits keep the layout; with another layout, afresh.
-    const bool reuse = former != nullptr && former->limits->fingerprint == set->fingerprint && former->meters == nullptr && plans.empty();
+    const bool reuse = former != nullptr && former->limits->fingerprint == set->fingerprint &&
+                       (former->opened == nullptr || former->opened->own_models.empty());
     const std::size_t key_slot_index = reuse ? former->slot_index : slot_count_;
     KeySlot* slot = reuse ? former->slot : bind_slot(KeyBinding{key_slot_index, label, set->fingerprint, set->source, providers_[provider.value].name}, bind);
     records_.grow_to(count + 1);
@@ -212,7 +213,8 @@ class KeyTable {
     record.hash = hash_label(label.data(), label.size());
     record.cumulative_weight = (count == 0 ? 0 : records_[count - 1].cumulative_weight) + options.weight;
     record.provider_record = &providers_[provider.value];
-    record.meters.store(route_meters(plans, models, group), std::memory_order_relaxed);
+    record.opened = route_meters(plans, models, group);
+    record.meters.store(record.opened, std::memory_order_relaxed);
     store_labels_.insert(label);
     record.label = std::move(label);
     record.secret_ptr.store(&secrets_.emplace_back(std::move(secret)), std::memory_order_relaxed);
@@ -237,8 +239,15 @@ class KeyTable {
   /// exact. Otherwise it binds a fresh slot (refused when `fresh_slots` is false: a store that
   /// matches slots by label keeps their layout) and `carry(old, successor)` carries the usage of
   /// the limits both count. Returns the successor. Admin mutex.
+  /// How a store lets a key's limits change (see set_limits).
+  enum class Relimit : std::uint8_t {
+    fresh,     ///< any bind gets a slot of its own (store::Memory): alike → same slot, else fresh + carry
+    by_label,  ///< slots matched by label, words of one meaning (store::MappedFile): alike → same slot, else refused
+    leased,    ///< words whose meaning depends on the amounts (store::Redis): alike → fresh slot, no carry; else refused
+  };
+
   template <class Bind, class Carry>
-  const KeyRecord& set_limits(const KeyRecord& old, std::vector<Limit> limits, bool fresh_slots, Bind&& bind, Carry&& carry) {
+  const KeyRecord& set_limits(const KeyRecord& old, std::vector<Limit> limits, Relimit how, Bind&& bind, Carry&& carry) {
     std::lock_guard lock{admin_};
     if (old.is_removed()) throw Error("set_limits: key '" + old.label + "' was removed from the pool");
     check_limit_count(limits.size(), "set_limits: key '" + old.label + "'");
@@ -255,8 +264,8 @@ class KeyTable {
                     " limits (the key's, its group's and a model's); at most " + std::to_string(max_limits_per_request));
     }
     const LimitSet* set = intern_limits(std::move(limits));
-    const bool same_counting = counts_alike(*old.limits, *set);
-    if (!same_counting && !fresh_slots) {
+    const bool alike = counts_alike(*old.limits, *set);
+    if (!alike && how != Relimit::fresh) {
       std::string before;
       for (const Limit& limit : old.limits->source) before += (before.empty() ? "" : ", ") + limit.describe();
       throw Error("set_limits: key '" + old.label + "': its store keeps a label's counters in the layout they were made with (" +
@@ -265,6 +274,8 @@ class KeyTable {
     }
     const std::size_t count = record_count_.load(std::memory_order_relaxed);
     if (count == 2 * max_keys) throw Error("set_limits: the pool has changed keys too often (33,554,432 records)");
+    // The same slot when the words keep their meaning; otherwise a fresh one.
+    const bool same_counting = alike && how != Relimit::leased;
     const std::size_t slot_index = same_counting ? old.slot_index : slot_count_;
     KeySlot* slot = same_counting
                         ? old.slot
@@ -286,6 +297,7 @@ class KeyTable {
     record.cumulative_weight = records_[count - 1].cumulative_weight + old.weight;
     record.provider_record = old.provider_record;
     record.meters.store(meters, std::memory_order_relaxed);
+    record.opened = old.opened;
     record.label = old.label;
     record.secret_ptr.store(old.secret_ptr.load(std::memory_order_relaxed), std::memory_order_relaxed);
     record.answer_disabled.store(old.answer_disabled.load(std::memory_order_relaxed), std::memory_order_relaxed);
@@ -308,7 +320,7 @@ class KeyTable {
     };
     if (!same_counting) {
       close_old();
-      carry(old, record);
+      if (!alike) carry(old, record);  // leased and alike: the backend holds the counts
     }
     by_slot_[slot_index].store(&record, std::memory_order_release);
     slots_published_.store(std::max(slots_published_.load(std::memory_order_relaxed), slot_count_), std::memory_order_release);
@@ -340,6 +352,9 @@ class KeyTable {
   bool remove_key(const KeyRecord& key) {
     std::lock_guard lock{admin_};
     if (key.removed.exchange(true, std::memory_order_acq_rel)) return false;
+    // The gate of this process: whatever another process or instance later does to the shared
+    // slot's health (an enable), this record serves no request again.
+    const_cast<KeyRecord&>(key).meters.store(&KeyMeters::none(), std::memory_order_release);
     providers_[key.provider.value].key_count.fetch_sub(1, std::memory_order_relaxed);
     return true;
   }
