@@ -32,6 +32,7 @@
 #include "config.hpp"
 #include "constant_time.hpp"
 #include "dashboard.hpp"
+#include "history.hpp"
 #include "webhook.hpp"
 
 
@@ -90,7 +91,11 @@ class Gateway {
   /// `config_file` names the file in errors. Throws ConfigError (environment problems are
   /// reported at the line of the provider concerned).
   Gateway(Config config, std::string config_file, Log& log)
-      : config_(std::move(config)), log_(log), webhook_(make_webhook(config_file)), pool_(make_pool()) {
+      : config_(std::move(config)),
+        log_(log),
+        webhook_(make_webhook(config_file)),
+        recent_events_(config_.recent_events),
+        pool_(make_pool()) {
     std::size_t providers_with_keys = 0;
     for (std::size_t p = 0; p < config_.providers.size(); ++p) {
       const ProviderConfig& provider = config_.providers[p];
@@ -144,6 +149,11 @@ class Gateway {
           .hash_seed = (std::uint64_t{random()} << 32) | random()});
     }
     monitor_ = std::make_unique<kp::Monitor<Pool>>(pool_, std::chrono::seconds{1});
+    started_ = pool_.clock().now();
+    if (config_.history_every > std::chrono::nanoseconds::zero()) {
+      history_ = std::make_unique<History>(HistoryOptions{.every = config_.history_every, .span = config_.history_span});
+      sampler_ = std::make_unique<Ticker>(config_.history_every, [this] { history_->sample(pool_.snapshot()); });
+    }
     routes();
   }
 
@@ -205,6 +215,7 @@ class Gateway {
     return Pool{kp::Capacity{std::max<std::size_t>(keys, 1)},
                 // On the queue's drainer thread: a slow webhook never stalls a request.
                 kp::alert::Queued<kp::alert::Callback>{kp::alert::Callback{[this](const kp::Event& event) {
+                  recent_events_.push(event);
                   log_.line("event: " + kp::format_event(event));
                   if (!webhook_) return;
                   try {
@@ -234,6 +245,7 @@ class Gateway {
     server_.Get("/dashboard", [](const httplib::Request&, httplib::Response& res) {
       res.set_content(std::string{gateway::dashboard_html}, "text/html; charset=utf-8");
     });
+    dashboard_routes();
     server_.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
       log_.line(req.remote_addr + " " + req.method + " " + req.path + " " + std::to_string(res.status));
     });
@@ -336,6 +348,7 @@ class Gateway {
         last_failure = provider.name + "/" + std::string{lease.label()} + ": no answer (" + httplib::to_string(answer.error()) + ")";
         last_status = 0;
         log_.line("attempt " + std::to_string(attempt) + ": " + last_failure);
+        note_retry(attempt, provider.name, lease.label(), last_failure);
         sleep_backoff(backoff, attempt);
         continue;
       }
@@ -362,6 +375,7 @@ class Gateway {
       last_failure = provider.name + "/" + std::string{lease.label()} + " answered " + std::to_string(answer->status) +
                      " (" + std::string{kp::to_string(outcome.kind())} + ")";
       log_.line("attempt " + std::to_string(attempt) + ": " + last_failure + "; trying another key");
+      note_retry(attempt, provider.name, lease.label(), last_failure);
       if (outcome.kind() == kp::Outcome::Kind::transient) sleep_backoff(backoff, attempt);
     }
     json_error(res, 502, "upstream_failed",
@@ -525,6 +539,65 @@ class Gateway {
   }
 
   // ---------------------------------------------------------------------------------------------
+  // What the dashboard reads beside /quota-status (history.hpp): GET /quota-status/history,
+  // GET /events/recent[?limit=N], GET /stats.
+
+  void dashboard_routes() {
+    server_.Get("/quota-status/history", [this](const httplib::Request&, httplib::Response& res) {
+      if (!history_) {
+        json_error(res, 404, "history_disabled",
+                   "the usage history is off ('history off' in the configuration); see docs/gateway.md",
+                   {{"param", nullptr}, {"code", "history_disabled"}});
+        return;
+      }
+      res.set_header("Cache-Control", "no-store");
+      res.set_content(history_->to_json(pool_.clock().now()), "application/json");
+    });
+    server_.Get("/events/recent", [this](const httplib::Request& req, httplib::Response& res) {
+      std::size_t limit = recent_events_.capacity();
+      if (req.has_param("limit")) {
+        const std::string text = req.get_param_value("limit");
+        const auto value = config_detail::parse_uint(text);
+        if (!value || *value == 0 || *value > 100'000) {
+          json_error(res, 400, "invalid_request_error",
+                     "'limit' must be a whole number from 1 to 100000 (the events kept: " +
+                         std::to_string(recent_events_.capacity()) + ")",
+                     {{"param", "limit"}, {"code", "invalid_limit"}});
+          return;
+        }
+        limit = static_cast<std::size_t>(*value);
+      }
+      res.set_header("Cache-Control", "no-store");
+      res.set_content(recent_events_.to_json(limit), "application/json");
+    });
+    server_.Get("/stats", [this](const httplib::Request&, httplib::Response& res) {
+      Counters counters;
+      counters.started = started_;
+      counters.now = pool_.clock().now();
+      for (std::size_t r = 0; r < result_names.size(); ++r)
+        counters.results.emplace_back(std::string{result_names[r]}, results_[r].load(std::memory_order_relaxed));
+      for (std::size_t p = 0; p < config_.providers.size(); ++p) {
+        Counters::Provider provider{config_.providers[p].name, {}};
+        for (std::size_t k = 0; k < answer_kinds; ++k) {
+          const std::string_view kind =
+              k < 6 ? kp::to_string(static_cast<kp::Outcome::Kind>(k)) : std::string_view{"no_answer"};
+          provider.answers.emplace_back(std::string{kind},
+                                        answers_[p * answer_kinds + k].load(std::memory_order_relaxed));
+        }
+        counters.providers.push_back(std::move(provider));
+      }
+      res.set_header("Cache-Control", "no-store");
+      res.set_content(counters_json(counters), "application/json");
+    });
+  }
+
+  // A failed attempt that moves the request to another key, for GET /events/recent.
+  void note_retry(unsigned attempt, const std::string& provider, std::string_view label, const std::string& failure) {
+    recent_events_.push(pool_.clock().now(), "retry", provider, std::string{label},
+                        "attempt " + std::to_string(attempt) + ": " + failure);
+  }
+
+  // ---------------------------------------------------------------------------------------------
   // GET /metrics
 
   std::string metrics() const {
@@ -552,6 +625,7 @@ class Gateway {
   Config config_;
   Log& log_;
   std::unique_ptr<Webhook> webhook_;  // null: no webhook configured
+  RecentEvents recent_events_;        // before pool_: the pool's alert thread writes to it
   Pool pool_;
   std::vector<kp::ProviderId> providers_;
   std::vector<std::pair<std::string, kp::KeyId>> key_labels_;
@@ -560,6 +634,9 @@ class Gateway {
   std::array<std::atomic<std::uint64_t>, 6> results_{};
   std::unique_ptr<std::atomic<std::uint64_t>[]> answers_;
   std::unique_ptr<kp::Monitor<Pool>> monitor_;
+  kp::TimePoint started_{};
+  std::unique_ptr<History> history_;  // null: history off
+  std::unique_ptr<Ticker> sampler_;   // after pool_ and history_: stopped before them
   httplib::Server server_;
 };
 
