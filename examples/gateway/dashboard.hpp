@@ -136,7 +136,7 @@ svg.history { display: block; width: 100%; height: 64px; margin: .35rem 0 .1rem;
   border-radius: 6px; }
 svg.history .served { stroke: var(--cooling); stroke-opacity: .45; }
 svg.history .percent { stroke: var(--text); fill: none; stroke-width: 1.5; }
-.chart-axis { display: flex; justify-content: space-between; font-size: .72rem; color: var(--muted); }
+.chart-axis { display: flex; justify-content: flex-end; gap: .3rem; font-size: .72rem; color: var(--muted); }
 .chips { display: flex; flex-wrap: wrap; gap: .25rem; margin-top: .35rem; }
 .chip { display: inline-flex; gap: .3rem; max-width: 100%; font-size: .75rem; padding: .05rem .45rem; border-radius: 999px;
   border: 1px solid var(--line); border-left: 4px solid var(--ok); }
@@ -146,7 +146,7 @@ svg.history .percent { stroke: var(--text); fill: none; stroke-width: 1.5; }
 .chip.status-exhausted { border-left-color: var(--exhausted); }
 .chip.status-cooling_down { border-left-color: var(--cooling); }
 .chip.status-disabled { border-left-color: var(--disabled); }
-.activity { display: grid; grid-template-columns: minmax(0, 2fr) minmax(0, 1fr); gap: .75rem; margin-bottom: 1rem; }
+.activity { display: grid; grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); gap: .75rem; margin-bottom: 1rem; }
 .activity > section { background: var(--card); border: 1px solid var(--line); border-radius: 10px; padding: .6rem .8rem;
   min-width: 0; }
 #event-list { list-style: none; margin: 0; padding: 0; max-height: 16rem; overflow-y: auto; font-size: .82rem; }
@@ -157,7 +157,8 @@ svg.history .percent { stroke: var(--text); fill: none; stroke-width: 1.5; }
 #event-list li[data-kind="all_exhausted"] .event-kind { color: var(--exhausted); }
 #event-list li[data-kind="failover"] .event-kind, #event-list li[data-kind="retry"] .event-kind { color: var(--cooling); }
 #event-list .event-text { overflow-wrap: anywhere; color: var(--muted); }
-table.answers { border-collapse: collapse; font-size: .8rem; margin-top: .4rem; width: 100%; }
+.answers-scroll { overflow-x: auto; }
+table.answers { border-collapse: collapse; font-size: .78rem; margin-top: .4rem; width: 100%; }
 table.answers th, table.answers td { text-align: right; padding: .1rem .3rem; border-bottom: 1px solid var(--line); }
 table.answers th:first-child, table.answers td:first-child { text-align: left; }
 .note { font-size: .85rem; color: var(--muted); }
@@ -198,7 +199,7 @@ h2.details { margin: 1.2rem 0 .6rem; }
       <h2 id="stats-title">Gateway</h2>
       <p id="stats-note" class="note">Loading…</p>
       <dl class="figures" id="stats-figures"></dl>
-      <table class="answers" id="answers" hidden><thead><tr id="answers-head"></tr></thead><tbody id="answers-body"></tbody></table>
+      <div class="answers-scroll"><table class="answers" id="answers" hidden><thead><tr id="answers-head"></tr></thead><tbody id="answers-body"></tbody></table></div>
     </section>
   </div>
   <h2 class="details">Keys</h2>
@@ -650,10 +651,9 @@ h2.details { margin: 1.2rem 0 .6rem; }
     node.served = node.chart.querySelector('[data-series="served"]');
     node.line = node.chart.querySelector('[data-series="percent"]');
     const axis = make('div', 'chart-axis');
-    node.from = make('time', 'num');
     node.chartNote = make('span', '', { 'data-overview': 'chart-note' });
     node.to = make('time', 'num');
-    axis.append(node.from, node.chartNote, node.to);
+    axis.append(node.chartNote, node.to);
     node.chips = make('div', 'chips');
     node.append(head, line, node.bar, node.chart, axis, node.chips);
     return node;
@@ -671,7 +671,6 @@ h2.details { margin: 1.2rem 0 .6rem; }
       setAttr(node.served, 'd', '');
       setAttr(node.line, 'd', '');
       setText(node.chartNote, historyNote);
-      setHidden(node.from, true);
       setHidden(node.to, true);
       return;
     }
@@ -711,11 +710,9 @@ h2.details { margin: 1.2rem 0 .6rem; }
     setAttr(node.chart, 'data-last-tenths', last === null ? '' : Math.round(last * 10));
     const from = utcText(start), to = utcText(now);
     setAttr(node.chart, 'aria-label', name + ': daily usage (line) and requests served (bars) from ' + from + ' to ' + to);
-    setHidden(node.from, false);
     setHidden(node.to, false);
-    setTime(node.from, from);
     setTime(node.to, to);
-    setText(node.chartNote, 'last ' + spanText(span / 1000) + (last === null ? ' · no daily limit' : ''));
+    setText(node.chartNote, 'last ' + spanText(span / 1000) + ', until');
   }
   function updateCard(node, provider, keys) {
     const name = String(provider.name);
@@ -809,14 +806,21 @@ h2.details { margin: 1.2rem 0 .6rem; }
     setHidden(note, doc.events.length !== 0);
   }
   const statFigures = new Map();
-  function statFigure(list, name, title) {
+  // A <dt>title</dt><dd data-stat=name> pair (or <dd><time data-stat=name></dd> for a time).
+  function statFigure(list, name, title, isTime) {
     if (!statFigures.has(name)) {
       const wrapper = make('div');
       const term = make('dt');
       term.textContent = title;
       wrapper.append(term);
-      const value = make('dd', 'num', { 'data-stat': name });
-      wrapper.append(value);
+      const value = isTime ? make('time', 'num', { 'data-stat': name }) : make('dd', 'num', { 'data-stat': name });
+      if (isTime) {
+        const holder = make('dd');
+        holder.append(value);
+        wrapper.append(holder);
+      } else {
+        wrapper.append(value);
+      }
       list.append(wrapper);
       statFigures.set(name, value);
     }
@@ -834,7 +838,7 @@ h2.details { margin: 1.2rem 0 .6rem; }
     }
     setHidden(note, true);
     const list = byId('stats-figures');
-    setTime(statFigure(list, 'started_at', 'started'), stampText(doc.started_at));
+    setTime(statFigure(list, 'started_at', 'started', true), stampText(doc.started_at));
     setText(statFigure(list, 'uptime', 'up'), duration(Number(doc.uptime_s)));
     for (const [name, value] of Object.entries(doc.requests)) {
       const node = statFigure(list, name, name === 'total' ? 'requests' : String(name).replace(/_/g, ' '));

@@ -271,13 +271,36 @@ class RecentEvents {
 
   [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
 
-  /// format_event's fields (`provider=groq key=groq-1 …`), without its leading time and kind,
-  /// and with every time in whole seconds ("resets_at=2026-11-25T00:00:00Z").
+  /// format_event's fields (`metric=tokens window=day level=80% …`) without its leading time and
+  /// kind and without the provider, key and to_provider (the entry has them apart), with every
+  /// time in whole seconds ("resets_at=2026-11-25T00:00:00Z").
   [[nodiscard]] static std::string fields_text(const keypool::Event& event) {
     const std::string line = keypool::format_event(event);
     std::size_t start = line.find(' ');                             // after the time
     start = start == std::string::npos ? line.size() : line.find(' ', start + 1);  // after the kind
-    std::string text = start == std::string::npos ? std::string{} : line.substr(start + 1);
+    std::string text;
+    // The fields: name=value, the value bare or quoted with C-style escapes.
+    for (std::size_t i = start == std::string::npos ? line.size() : start + 1; i < line.size();) {
+      const std::size_t field_start = i;
+      const std::size_t equals = line.find('=', i);
+      if (equals == std::string::npos) break;
+      std::size_t j = equals + 1;
+      if (j < line.size() && line[j] == '"') {
+        for (++j; j < line.size() && line[j] != '"'; ++j)
+          if (line[j] == '\\') ++j;
+        ++j;  // the closing quote
+      } else {
+        while (j < line.size() && line[j] != ' ') ++j;
+      }
+      j = std::min(j, line.size());
+      const std::string_view name{line.data() + field_start, equals - field_start};
+      if (name != "provider" && name != "key" && name != "to_provider") {
+        if (!text.empty()) text += ' ';
+        text.append(line, field_start, j - field_start);
+      }
+      i = j;
+      while (i < line.size() && line[i] == ' ') ++i;
+    }
     // "…T10:42:07.250Z" -> "…T10:42:07Z": a fraction sits between a time's seconds and its 'Z'.
     std::string out;
     out.reserve(text.size());
