@@ -41,7 +41,8 @@ namespace gateway {
 ///
 /// More hooks: `section.provider-card[data-provider]` (`[data-overview=…]` figures, `svg.history`
 /// with `[data-samples][data-last-tenths][data-served-total]`, `.chip[data-chip-key]`),
-/// `#events li[data-seq][data-kind]`, `#gateway-stats [data-stat=<name>]`.
+/// `#event-list li[data-seq][data-kind]`, `#gateway-stats [data-stat=<name>]`,
+/// `#answers tr[data-outcome] td[data-answers-provider]`.
 ///
 /// A constant: thread-safe, no allocation. About 40 KB.
 inline constexpr std::string_view dashboard_html = R"KP(<!DOCTYPE html>
@@ -160,6 +161,7 @@ svg.history .percent { stroke: var(--text); fill: none; stroke-width: 1.5; }
 .answers-scroll { overflow-x: auto; }
 table.answers { border-collapse: collapse; font-size: .78rem; margin-top: .4rem; width: 100%; }
 table.answers th, table.answers td { text-align: right; padding: .1rem .3rem; border-bottom: 1px solid var(--line); }
+table.answers td.bad { color: var(--exhausted); }
 table.answers th:first-child, table.answers td:first-child { text-align: left; }
 .note { font-size: .85rem; color: var(--muted); }
 h2.details { margin: 1.2rem 0 .6rem; }
@@ -845,29 +847,33 @@ h2.details { margin: 1.2rem 0 .6rem; }
       setText(node, grouped(value));
       if (name !== 'total' && name !== 'ok') setClass(node, 'num' + (value > 0 ? ' bad' : ''));
     }
+    // The providers' answers: a row per outcome, a column per provider (a few providers fit the
+    // narrow column; outcomes are many).
     const providers = Array.isArray(doc.upstream_answers) ? doc.upstream_answers : [];
+    const names = providers.map((p) => String(p.provider));
     const kinds = providers.length > 0 ? Object.keys(providers[0]).filter((k) => k !== 'provider') : [];
     const head = byId('answers-head');
-    if (head.dataset.kinds !== kinds.join(',')) {
-      head.dataset.kinds = kinds.join(',');
+    if (head.dataset.providers !== JSON.stringify(names)) {
+      head.dataset.providers = JSON.stringify(names);
       head.replaceChildren();
       const first = make('th');
       first.textContent = 'answers';
       head.append(first);
-      for (const kind of kinds) {
+      for (const name of names) {
         const cell = make('th');
-        cell.textContent = kind.replace(/_/g, ' ');
+        cell.textContent = name;
         head.append(cell);
       }
       byId('answers-body').replaceChildren();
     }
-    reconcile(byId('answers-body'), providers, (p) => String(p.provider), () => make('tr'), (row, p) => {
-      setAttr(row, 'data-answers-provider', String(p.provider));
-      while (row.children.length < kinds.length + 1) row.append(make('td', 'num'));
-      setText(row.children[0], String(p.provider));
-      kinds.forEach((kind, i) => {
-        setAttr(row.children[i + 1], 'data-answer', kind);
+    reconcile(byId('answers-body'), kinds, (kind) => kind, () => make('tr'), (row, kind) => {
+      setAttr(row, 'data-outcome', kind);
+      while (row.children.length < names.length + 1) row.append(make('td', 'num'));
+      setText(row.children[0], kind.replace(/_/g, ' '));
+      providers.forEach((p, i) => {
+        setAttr(row.children[i + 1], 'data-answers-provider', names[i]);
         setText(row.children[i + 1], grouped(p[kind]));
+        setClass(row.children[i + 1], 'num' + (kind !== 'success' && kind !== 'total' && p[kind] > 0 ? ' bad' : ''));
       });
     });
     setHidden(byId('answers'), providers.length === 0);

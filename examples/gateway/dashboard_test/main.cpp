@@ -479,13 +479,13 @@ void check_stats(Checks& checks, const Element& page, const nlohmann::json& stat
               "stats: started at " + stats["started_at"].get<std::string>());
   const Element* uptime = section->with("data-stat", "uptime");
   checks.that(uptime && uptime->text_content() == countdown_text(stats["uptime_s"].get<double>()), "stats: uptime");
+  // The answers table: a row per outcome (and the total), a column per provider.
   for (const nlohmann::json& provider : stats["upstream_answers"]) {
     const std::string name = provider["provider"].get<std::string>();
-    const Element* row = section->with("data-answers-provider", name);
-    if (!checks.that(row != nullptr, "stats: an answers row for " + name)) continue;
     for (const auto& [kind, value] : provider.items()) {
       if (kind == "provider") continue;
-      const Element* cell = row->with("data-answer", kind);
+      const Element* row = section->with("data-outcome", kind);
+      const Element* cell = row ? row->with("data-answers-provider", name) : nullptr;
       checks.that(cell && cell->text_content() == grouped(value.get<std::uint64_t>()),
                   "stats: " + name + " " + kind + " " + grouped(value.get<std::uint64_t>()));
     }
