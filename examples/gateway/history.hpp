@@ -182,7 +182,8 @@ class History {
   std::vector<Series> series_;
 };
 
-/// Runs `work` at once, then every `every`, on its own thread, until destroyed.
+/// Runs `work` at once, then every `every` (on a steady clock, without drift), on its own thread,
+/// until destroyed; the destructor wakes the thread and joins it.
 class Ticker {
  public:
   Ticker(std::chrono::nanoseconds every, std::function<void()> work)
@@ -207,6 +208,8 @@ class Ticker {
       work_();
       lock.lock();
       next += every_;
+      // Behind (a slow sample, a suspended process): skip the missed ticks, never burst.
+      if (const auto now = std::chrono::steady_clock::now(); next <= now) next = now + every_;
       wake_.wait_until(lock, next, [this] { return stopping_; });
     }
   }
