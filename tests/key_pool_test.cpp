@@ -451,13 +451,17 @@ TEST_CASE("configuration mistakes are refused with a clear error", "[pool][bad-i
   CHECK(f.pool.key_count() == 1);  // nothing half-added
 }
 
-TEST_CASE("a full pool refuses another key and says how to grow it", "[pool][bad-input]") {
+TEST_CASE("a full pool grows for another key, keeping the keys it holds", "[pool][lifecycle]") {
   kp::KeyPool<> pool{kp::Capacity{2}};
   const auto p = pool.add_provider("groq");
   pool.add_key(p, kp::Secret{"gsk_full_1_abcdef"}, {});
   const auto second = pool.add_key(p, kp::Secret{"gsk_full_2_abcdef"}, {});
   CHECK(pool.label(second) == "gsk_…cdef#2");  // default labels stay unique
-  CHECK_THROWS_WITH(pool.add_key(p, kp::Secret{"gsk_full_3_abcdef"}, {}), Contains("larger kp::Capacity"));
+  CHECK(pool.capacity() == 2);
+  const auto third = pool.add_key(p, kp::Secret{"gsk_full_3_abcdef"}, {});
+  CHECK(pool.label(third) == "gsk_…cdef#3");
+  CHECK(pool.capacity() >= 3);
+  CHECK(pool.key_count() == 3);
 }
 
 TEST_CASE("a key without limits is never refused for quota", "[pool]") {

@@ -337,13 +337,18 @@ TEST_CASE("bad model and group configurations are refused with a clear message",
   CHECK(f.pool.key_count() == 1);
 }
 
-TEST_CASE("meters beyond Capacity::meters are refused, keys stay addable", "[models][errors]") {
-  kp::KeyPool<> pool{kp::Capacity{.keys = 4, .meters = 2}};
+TEST_CASE("meters beyond Capacity::meters grow the pool; each model counts on its own", "[models][lifecycle]") {
+  kp::KeyPool<kp::clock::Manual> pool{kp::Capacity{.keys = 1, .meters = 2}, kp::clock::Manual{kp::TimePoint{std::chrono::hours{1}}}};
   const auto p = pool.add_provider("p");
-  pool.add_key(p, kp::Secret{"secret-one-1"}, {}, {.models = {{"a"}, {"b"}}});
-  CHECK_THROWS_WITH(pool.add_key(p, kp::Secret{"secret-two-2"}, {}, {.models = {{"c"}}}), Contains("meters"));
-  CHECK(pool.key_count() == 1);
-  CHECK_NOTHROW(pool.add_key(p, kp::Secret{"secret-three"}, {rpm(1)}));
+  pool.add_key(p, kp::Secret{"secret-one-1"}, {}, {.models = {{"a", {rpm(1)}}, {"b", {rpm(1)}}}});
+  const auto two = pool.add_key(p, kp::Secret{"secret-two-2"}, {}, {.models = {{"c", {rpm(2)}}}});
+  CHECK(pool.key_count() == 2);
+  const kp::Request c{.model = pool.model("c")};
+  CHECK(pool.acquire(c).key() == two);
+  CHECK(pool.acquire(c).key() == two);
+  CHECK(pool.acquire(c).refusal().reason == kp::Reason::exhausted);
+  CHECK(pool.acquire({.model = pool.model("a")}));
+  CHECK_FALSE(pool.acquire({.model = pool.model("a")}));
 }
 
 TEST_CASE("what the provider marked spent is told apart from what calls used", "[marked][reports]") {

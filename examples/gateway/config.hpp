@@ -76,6 +76,17 @@ struct Config {
   std::string webhook_url;          // the URL, or env:NAME (read from the environment at start)
   std::string webhook_chat_id;      // telegram only
   std::size_t webhook_line = 0;
+  /// Most connection workers: `threads` always, more while slow clients hold them.
+  std::size_t connections = 64;
+  /// Longest wait for a client's next bytes (and to write to it); also the keep-alive timeout.
+  std::chrono::nanoseconds client_timeout = std::chrono::seconds{5};
+  /// `state_file PATH`: the counts live in that file (store::MappedFile); empty: in memory.
+  std::string state_file;
+  /// `redis HOST PORT [prefix P]`: the counts are shared through Redis (store::Redis).
+  std::string redis_host;  // empty: no Redis
+  int redis_port = 6379;
+  std::string redis_prefix = "keypool-gateway";
+  std::size_t store_line = 0;  // of state_file or redis
   /// `history EVERY SPAN`: each provider's usage is sampled every `history_every` into a ring
   /// reaching `history_span` back (GET /quota-status/history, the dashboard's charts); `history
   /// off`: zero, no sampling.
@@ -190,7 +201,8 @@ inline void split_url(std::string_view url, std::string& origin, std::string& pa
 
   static constexpr std::string_view global_directives[] = {"listen", "admin_token_env", "client_limit", "max_attempts",
                                                            "backoff", "upstream_timeout", "default_max_tokens",
-                                                           "threads", "webhook", "history", "recent_events"};
+                                                           "threads", "webhook", "connections", "client_timeout",
+                                                           "state_file", "redis", "history", "recent_events"};
   static constexpr std::string_view provider_directives[] = {"tier", "base_url", "keys_env", "model", "auth", "limit"};
   const auto is_one_of = [](std::string_view word, const auto& list) {
     for (const std::string_view entry : list)
@@ -270,6 +282,29 @@ inline void split_url(std::string_view url, std::string& origin, std::string& pa
       } else if (directive == "threads") {
         arity(words, 2, "threads N (1 to 256)");
         config.threads = static_cast<std::size_t>(number("threads", words[1], 1, 256));
+      } else if (directive == "connections") {
+        arity(words, 2, "connections N (16 to 4096)");
+        config.connections = static_cast<std::size_t>(number("connections", words[1], 16, 4096));
+      } else if (directive == "client_timeout") {
+        arity(words, 2, "client_timeout DURATION, e.g. client_timeout 5s (100ms to 5m)");
+        config.client_timeout = duration("client_timeout", words[1]);
+        if (config.client_timeout < std::chrono::milliseconds{100} || config.client_timeout > std::chrono::minutes{5})
+          fail("'client_timeout' must be from 100ms to 5m");
+      } else if (directive == "state_file" || directive == "redis") {
+        if (config.store_line != 0)
+          fail("'state_file' and 'redis' exclude each other (the other is at line " + std::to_string(config.store_line) +
+               "); keep one");
+        config.store_line = line_no;
+        if (directive == "state_file") {
+          arity(words, 2, "state_file PATH, e.g. state_file /var/lib/keypool-gateway/quota.kp");
+          config.state_file = std::string{words[1]};
+        } else {
+          if (!(words.size() == 3 || (words.size() == 5 && words[3] == "prefix")))
+            fail("'redis' expects: redis HOST PORT [prefix NAME], e.g. redis 127.0.0.1 6379 prefix team-a");
+          config.redis_host = std::string{words[1]};
+          config.redis_port = static_cast<int>(number("redis", words[2], 1, 65'535));
+          if (words.size() == 5) config.redis_prefix = std::string{words[4]};
+        }
       } else if (directive == "webhook") {
         const std::string_view usage =
             "webhook slack|telegram|event URL [CHAT_ID], e.g. webhook slack env:SLACK_WEBHOOK_URL "
@@ -389,7 +424,8 @@ inline void split_url(std::string_view url, std::string& origin, std::string& pa
 
     fail("unknown directive '" + std::string{directive} +
          "' (global: listen, admin_token_env, client_limit, max_attempts, backoff, upstream_timeout, "
-         "default_max_tokens, threads, webhook, history, recent_events; per provider: provider, tier, base_url, keys_env, model, auth, limit)");
+         "default_max_tokens, threads, webhook, connections, client_timeout, state_file, redis, history, recent_events; "
+         "per provider: provider, tier, base_url, keys_env, model, auth, limit)");
   }
 
   if (config.providers.empty()) {

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cstdint>
 #include <ctime>
@@ -28,11 +29,15 @@
 
 #include <keypool/client_limiter.hpp>
 #include <keypool/keypool.hpp>
+#include <keypool/store/mapped_file.hpp>
+#include <keypool/store/redis.hpp>
 
+#include "access_log.hpp"
 #include "config.hpp"
 #include "constant_time.hpp"
 #include "dashboard.hpp"
 #include "history.hpp"
+#include "request_checks.hpp"
 #include "webhook.hpp"
 
 
@@ -43,7 +48,10 @@ namespace kp = keypool;
 
 /// The pool: tier-by-tier failover (round-robin inside a tier); events go through a bounded
 /// lock-free queue to a thread that logs them (and posts them to the webhook, if configured).
-using Pool = kp::KeyPool<kp::select::Priority<kp::select::RoundRobin>, kp::alert::Queued<kp::alert::Callback>>;
+/// Counts live in `Store`: process memory, a state file (`state_file`) or Redis (`redis`).
+template <class Store>
+using PoolOn = kp::KeyPool<kp::select::Priority<kp::select::RoundRobin>, kp::alert::Queued<kp::alert::Callback>, Store>;
+using Pool = PoolOn<kp::store::Memory>;
 
 /// "2026-11-24T00:00:00Z" (whole seconds, rounded down).
 [[nodiscard]] inline std::string format_time(kp::TimePoint t) {
@@ -76,26 +84,49 @@ class Log {
   std::ostream& out_;
 };
 
-/// The running gateway. Construct it (reads the keys from the environment), `bind`, then `run`
-/// until `stop` (from another thread, e.g. on SIGTERM).
-class Gateway {
+/// What main needs of a gateway, whatever its store.
+class Server {
  public:
+  virtual ~Server() = default;
+  /// Binds the listening socket; returns the port, or -1 when it cannot be bound.
+  virtual int bind() = 0;
+  /// Serves until stop(). Returns false if the server failed.
+  virtual bool run() = 0;
+  /// Stops serving (requests in progress finish). Thread-safe; harmless before run.
+  virtual void stop() = 0;
+  [[nodiscard]] virtual const std::string& listen_host() const noexcept = 0;
+  /// SIGHUP: re-reads the configuration file and reports what it can apply (nothing yet: keys and
+  /// limits are read at start). Never throws; logs the outcome.
+  virtual void reload() = 0;
+};
+
+/// The running gateway over a pool whose counts live in `Store`. Construct it (reads the keys from
+/// the environment), `bind`, then `run` until `stop` (from another thread, e.g. on SIGTERM).
+template <class Store = kp::store::Memory>
+class BasicGateway final : public Server {
+ public:
+  using Pool = PoolOn<Store>;
   /// What a chat completion request ended as, for /metrics.
-  enum class Result : std::size_t { ok, provider_error, client_limited, keys_exhausted, upstream_failed, invalid_request };
-  static constexpr std::array<std::string_view, 6> result_names{"ok", "provider_error", "client_limited",
-                                                                "keys_exhausted", "upstream_failed", "invalid_request"};
+  enum class Result : std::size_t {
+    ok, provider_error, client_limited, keys_exhausted, upstream_failed, invalid_request,
+    payload_too_large, request_too_large, no_keys
+  };
+  static constexpr std::array<std::string_view, 9> result_names{
+      "ok", "provider_error", "client_limited", "keys_exhausted", "upstream_failed", "invalid_request",
+      "payload_too_large", "request_too_large", "no_keys"};
   /// Upstream answers per provider: the six Outcome kinds, then "no_answer" (connection failed).
   static constexpr std::size_t answer_kinds = 7;
 
   /// Builds the pool from `config` and the keys the environment holds for each provider.
   /// `config_file` names the file in errors. Throws ConfigError (environment problems are
   /// reported at the line of the provider concerned).
-  Gateway(Config config, std::string config_file, Log& log)
+  BasicGateway(Config config, std::string config_file, Log& log, Store store = Store{})
       : config_(std::move(config)),
+        config_file_(config_file),
         log_(log),
         webhook_(make_webhook(config_file)),
         recent_events_(config_.recent_events),
-        pool_(make_pool()) {
+        pool_(make_pool(std::move(store))) {
     std::size_t providers_with_keys = 0;
     for (std::size_t p = 0; p < config_.providers.size(); ++p) {
       const ProviderConfig& provider = config_.providers[p];
@@ -157,26 +188,45 @@ class Gateway {
     routes();
   }
 
-  Gateway(const Gateway&) = delete;
-  Gateway& operator=(const Gateway&) = delete;
-  ~Gateway() { stop(); }
+  BasicGateway(const BasicGateway&) = delete;
+  BasicGateway& operator=(const BasicGateway&) = delete;
+  ~BasicGateway() override { stop(); }
 
   /// Binds the listening socket; returns the port (the chosen one when the config says 0), or
-  /// -1 when the address cannot be bound.
-  int bind() {
-    server_.new_task_queue = [threads = config_.threads] { return new httplib::ThreadPool(threads); };
-    server_.set_payload_max_length(std::size_t{4} << 20);
+  /// -1 when the address cannot be bound (among others: another process listens on the port;
+  /// SO_REUSEPORT is not set, so two gateways never share one).
+  int bind() override {
+    // `threads` workers, more while slow clients hold them (each at most the read timeout per
+    // read), up to `connections`.
+    server_.new_task_queue = [threads = config_.threads, connections = config_.connections] {
+      return new ElasticPool(threads, std::max(threads, connections));
+    };
+    server_.set_payload_max_length(max_body_bytes);
+    server_.set_socket_options(listen_socket_options);
+    server_.set_read_timeout(std::chrono::duration_cast<std::chrono::microseconds>(config_.client_timeout));
+    server_.set_write_timeout(std::chrono::duration_cast<std::chrono::microseconds>(config_.client_timeout));
+    server_.set_keep_alive_timeout(std::max<time_t>(1, std::chrono::duration_cast<std::chrono::seconds>(config_.client_timeout).count()));
     if (config_.listen_port == 0) return server_.bind_to_any_port(config_.listen_host);
     return server_.bind_to_port(config_.listen_host, config_.listen_port) ? config_.listen_port : -1;
   }
-  /// Serves until stop(). Returns false if the server failed.
-  bool run() { return server_.listen_after_bind(); }
-  /// Stops serving (requests in progress finish). Thread-safe; harmless before run.
-  void stop() { server_.stop(); }
+  bool run() override { return server_.listen_after_bind(); }
+  void stop() override { server_.stop(); }
   [[nodiscard]] bool running() const { return server_.is_running(); }
 
   [[nodiscard]] Pool& pool() noexcept { return pool_; }
-  [[nodiscard]] const std::string& listen_host() const noexcept { return config_.listen_host; }
+  [[nodiscard]] const std::string& listen_host() const noexcept override { return config_.listen_host; }
+
+  void reload() override {
+    log_.line("reload requested");
+    try {
+      const Config fresh = load_config(config_file_);
+      log_.line("reload: " + log_escape(config_file_) + " read (" + std::to_string(fresh.providers.size()) +
+                " provider(s)); applying keys and limits without a restart is not available yet: "
+                "restart the gateway to apply changes (with state_file or redis the day's counts survive it)");
+    } catch (const std::exception& e) {
+      log_.line(std::string{"reload: the configuration has a mistake, nothing changed: "} + log_escape(e.what()));
+    }
+  }
 
  private:
   // The webhook of the config, if any. Throws ConfigError at the webhook's line.
@@ -203,7 +253,7 @@ class Gateway {
     }
   }
 
-  Pool make_pool() {
+  Pool make_pool(Store store) {
     std::size_t keys = 0;
     // Capacity: count the keys first (env::keys is cheap); duplicates are reported later.
     for (const ProviderConfig& provider : config_.providers) {
@@ -212,7 +262,7 @@ class Gateway {
       } catch (const kp::Error&) {
       }
     }
-    return Pool{kp::Capacity{std::max<std::size_t>(keys, 1)},
+    return Pool{kp::Capacity{std::max<std::size_t>(keys, 1)}, std::move(store),
                 // On the queue's drainer thread: a slow webhook never stalls a request.
                 kp::alert::Queued<kp::alert::Callback>{kp::alert::Callback{[this](const kp::Event& event) {
                   recent_events_.push(event);
@@ -226,15 +276,74 @@ class Gateway {
                 }}}};
   }
 
+  // A POST whose body is read through read_bounded: chunked bodies are bounded too. Chunked
+  // bodies to other routes are refused before they are read (see guard()).
+  template <class Handler>
+  void post_bounded(const std::string& path, Handler handler) {
+    bounded_paths_.push_back(path);
+    server_.Post(path, [this, handler](const httplib::Request& req, httplib::Response& res,
+                                       const httplib::ContentReader& reader) {
+      httplib::Request bounded = req;
+      bool too_large = false;
+      if (!read_bounded(reader, bounded.body, too_large)) {
+        res.set_header("Connection", "close");
+        close_after_answer(req);
+        answer_problem(res, too_large ? Problem{413, "invalid_request_error",
+                                                "the request body is larger than " + std::to_string(max_body_bytes) +
+                                                    " bytes", "", "payload_too_large"}
+                                      : Problem{400, "invalid_request_error", "the request body could not be read", "",
+                                                "unreadable_body"});
+        count(too_large ? Result::payload_too_large : Result::invalid_request);
+        return;
+      }
+      handler(bounded, res);
+    });
+  }
+
+  // Before routing (headers read, body not yet): starts the access record, sends the request id,
+  // refuses a declared body above the limit and a chunked body the route would read unbounded.
+  httplib::Server::HandlerResponse guard(const httplib::Request& req, httplib::Response& res) {
+    res.set_header("x-request-id", begin_access());
+    const bool chunked = req.has_header("Transfer-Encoding");
+    const std::string length = req.get_header_value("Content-Length");
+    // (cpp-httplib itself drops a connection whose Content-Length is not a number.)
+    std::uint64_t declared = 0;
+    const std::errc error = std::from_chars(length.data(), length.data() + length.size(), declared).ec;
+    const bool too_large = error == std::errc::result_out_of_range || declared > max_body_bytes;
+    const bool bounded = std::find(bounded_paths_.begin(), bounded_paths_.end(), req.path) != bounded_paths_.end();
+    if (!too_large && !(chunked && !bounded)) return httplib::Server::HandlerResponse::Unhandled;
+    res.set_header("Connection", "close");  // the body is left unread
+    close_after_answer(req);
+    if (too_large) {
+      answer_problem(res, {413, "invalid_request_error",
+                           "the request body is larger than " + std::to_string(max_body_bytes) + " bytes", "",
+                           "payload_too_large"});
+      if (bounded) count(Result::payload_too_large);
+    } else {
+      answer_problem(res, {411, "invalid_request_error", "send this request with a Content-Length, not chunked", "",
+                           "length_required"});
+    }
+    return httplib::Server::HandlerResponse::Handled;
+  }
+
   void routes() {
-    server_.Post("/v1/chat/completions",
-                 [this](const httplib::Request& req, httplib::Response& res) { chat(req, res); });
+    server_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) { return guard(req, res); });
+    // A handler's exception: a JSON 500 without the exception's text (which may quote the request).
+    server_.set_exception_handler([this](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+      res.status = 500;
+      res.headers.erase("EXCEPTION_WHAT");
+      res.set_content(error_json("server_error", "internal error in the gateway (see its log, request " +
+                                                     current_access().id + ")"),
+                      "application/json");
+      log_.line("request " + current_access().id + ": a handler threw");
+    });
+    post_bounded("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) { chat(req, res); });
     server_.Get("/quota-status", [this](const httplib::Request&, httplib::Response& res) {
       res.set_content(kp::to_json(pool_.snapshot()), "application/json");
     });
-    server_.Post("/quota-status/reset",
+    post_bounded("/quota-status/reset",
                  [this](const httplib::Request& req, httplib::Response& res) { admin_reset(req, res); });
-    server_.Post("/quota-status/enable",
+    post_bounded("/quota-status/enable",
                  [this](const httplib::Request& req, httplib::Response& res) { admin_enable(req, res); });
     server_.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
       res.set_content(metrics(), "text/plain; version=0.0.4; charset=utf-8");
@@ -245,9 +354,11 @@ class Gateway {
     server_.Get("/dashboard", [](const httplib::Request&, httplib::Response& res) {
       res.set_content(std::string{gateway::dashboard_html}, "text/html; charset=utf-8");
     });
+    post_bounded("/quota-status/disable",
+                 [this](const httplib::Request& req, httplib::Response& res) { admin_disable(req, res); });
     dashboard_routes();
     server_.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
-      log_.line(req.remote_addr + " " + req.method + " " + req.path + " " + std::to_string(res.status));
+      log_.line(access_line(finish_access(), req, res));
     });
   }
 
@@ -256,8 +367,11 @@ class Gateway {
     nlohmann::json error = std::move(extra);
     error["type"] = type;
     error["message"] = message;
+    if (!error.contains("param")) error["param"] = nullptr;
+    if (!error.contains("code")) error["code"] = nullptr;
     res.status = status;
-    res.set_content(nlohmann::json{{"error", std::move(error)}}.dump(), "application/json");
+    res.set_content(nlohmann::json{{"error", std::move(error)}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                    "application/json");
   }
 
   // "minute", "second", "hour", else "90 s" or "250 ms".
@@ -270,7 +384,10 @@ class Gateway {
     return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(period).count()) + " ms";
   }
 
-  void count(Result result) noexcept { results_[static_cast<std::size_t>(result)].fetch_add(1, std::memory_order_relaxed); }
+  void count(Result result) {
+    results_[static_cast<std::size_t>(result)].fetch_add(1, std::memory_order_relaxed);
+    current_access().result = std::string{result_names[static_cast<std::size_t>(result)]};
+  }
 
   // ---------------------------------------------------------------------------------------------
   // POST /v1/chat/completions
@@ -287,6 +404,7 @@ class Gateway {
                        " s (other clients are not affected)",
                    {{"retry_after_s", wait}, {"client", req.remote_addr}});
         count(Result::client_limited);
+        current_access().cause = "client_limit";
         return;
       }
       res.set_header("X-RateLimit-Remaining", std::to_string(decision.remaining));
@@ -294,17 +412,36 @@ class Gateway {
 
     nlohmann::json body;
     kp::Request request;
+    {
+      // Size, UTF-8 and nesting depth are checked before the parser sees the body.
+      Problem problem;
+      auto parsed = parse_body(req.body, problem);
+      if (parsed) {
+        body = std::move(*parsed);
+        if (const auto model = body.find("model"); model != body.end() && model->is_string())
+          current_access().model = model->template get<std::string>();
+        if (!completion_tokens(body, config_.default_max_tokens, problem)) parsed.reset();
+      }
+      if (!parsed) {
+        answer_problem(res, problem);
+        const Result result = problem.status == 413 ? Result::payload_too_large : Result::invalid_request;
+        count(result);
+        return;
+      }
+    }
     try {
-      body = nlohmann::json::parse(req.body);
-      if (!body.is_object()) throw std::invalid_argument("the body is not a JSON object");
       if (body.contains("stream") && body["stream"].is_boolean() && body["stream"].get<bool>())
         throw std::invalid_argument("\"stream\": true is not supported by this gateway; send the request without it");
       if (!body.contains("messages") || !body["messages"].is_array() || body["messages"].empty())
         throw std::invalid_argument("\"messages\" must be a non-empty array");
       request.tokens = estimate_tokens(body);
       request.priority = priority_of(req.get_header_value("X-Request-Priority"));
-    } catch (const std::exception& e) {
+    } catch (const std::invalid_argument& e) {  // the gateway's own words
       json_error(res, 400, "invalid_request_error", std::string{"invalid request: "} + e.what());
+      count(Result::invalid_request);
+      return;
+    } catch (const std::exception&) {  // never a library's text: it may quote the request
+      json_error(res, 400, "invalid_request_error", "invalid request: a field has the wrong type");
       count(Result::invalid_request);
       return;
     }
@@ -318,11 +455,14 @@ class Gateway {
       kp::Lease lease = pool_.acquire(request);
       if (!lease) {
         refuse(res, lease.refusal(), last_failure);
-        count(Result::keys_exhausted);
+        count(refusal_result(lease.refusal()));
         return;
       }
       const std::size_t p = lease.provider().value;
       const ProviderConfig& provider = config_.providers[p];
+      current_access().attempts = attempt;
+      current_access().provider = provider.name;
+      current_access().key = std::string{lease.label()};
       if (!provider.model.empty()) body["model"] = provider.model;
       else if (!client_model.is_null()) body["model"] = client_model;
       else body.erase("model");
@@ -360,8 +500,7 @@ class Gateway {
         lease.commit({.tokens = tokens}, outcome);
         pass_through(res, *answer, provider.name, lease.label(), attempt);
         count(Result::ok);
-        log_.line("chat " + req.remote_addr + " -> " + provider.name + "/" + std::string{lease.label()} + " " +
-                  std::to_string(answer->status) + " tokens=" + std::to_string(tokens) + " attempts=" + std::to_string(attempt));
+        current_access().tokens = tokens;
         return;
       }
       lease.fail(outcome);
@@ -378,11 +517,28 @@ class Gateway {
       note_retry(attempt, provider.name, lease.label(), last_failure);
       if (outcome.kind() == kp::Outcome::Kind::transient) sleep_backoff(backoff, attempt);
     }
+    // Every key was refused and is now disabled: the 503 of a pool with no usable key (as when
+    // the pool refuses before any attempt), not a 502: waiting will not help, an operator must.
+    if (kp::Lease probe = pool_.acquire(request); !probe) {
+      if (probe.refusal().permanent()) {
+        refuse(res, probe.refusal(), last_failure);
+        count(refusal_result(probe.refusal()));
+        return;
+      }
+    } else {
+      probe.cancel();
+    }
     json_error(res, 502, "upstream_failed",
                "no provider answered successfully after " + std::to_string(config_.max_attempts) +
                    " attempts; last: " + last_failure,
                {{"attempts", config_.max_attempts}, {"last_status", last_status}});
     count(Result::upstream_failed);
+  }
+
+  // The /metrics result of a refusal of the pool.
+  static Result refusal_result(const kp::Refusal& refusal) {
+    if (refusal.reason == kp::Reason::too_large) return Result::request_too_large;
+    return refusal.permanent() ? Result::no_keys : Result::keys_exhausted;
   }
 
   // Waits `backoff` before the next attempt (if there is one), then doubles it (at most 5 s).
@@ -395,6 +551,8 @@ class Gateway {
   // The seed's graceful degradation: say why, and when service resumes.
   void refuse(httplib::Response& res, const kp::Refusal& refusal, const std::string& last_failure) const {
     nlohmann::json extra{{"reason", kp::to_string(refusal.reason)}};
+    if (!refusal.permanent()) current_access().cause = "keys";  // of a 429
+    current_access().reason = std::string{kp::to_string(refusal.reason)};
     if (!last_failure.empty()) extra["last_failure"] = last_failure;
     if (refusal.permanent()) {
       const bool too_large = refusal.reason == kp::Reason::too_large;
@@ -419,8 +577,9 @@ class Gateway {
     res.status = answer.status;
     const std::string type = answer.get_header_value("Content-Type");
     res.set_content(answer.body, type.empty() ? "application/json" : type.c_str());
-    for (const char* name : {"Retry-After", "x-request-id"})
-      if (answer.has_header(name)) res.set_header(name, answer.get_header_value(name));
+    if (answer.has_header("Retry-After")) res.set_header("Retry-After", answer.get_header_value("Retry-After"));
+    // x-request-id is the gateway's own (access log); the provider's goes under another name.
+    if (answer.has_header("x-request-id")) res.set_header("X-Provider-Request-Id", answer.get_header_value("x-request-id"));
     res.set_header("X-Gateway-Provider", std::string{provider});
     res.set_header("X-Gateway-Key", std::string{label});
     res.set_header("X-Gateway-Attempts", std::to_string(attempt));
@@ -441,10 +600,10 @@ class Gateway {
             characters += part["text"].get_ref<const std::string&>().size();
       }
     }
-    std::uint64_t completion = config_.default_max_tokens;
-    for (const char* name : {"max_completion_tokens", "max_tokens"})
-      if (body.contains(name) && body[name].is_number_unsigned()) completion = body[name].get<std::uint64_t>();
-    return (characters + 3) / 4 + completion;
+    Problem ignored;  // chat() refused a bad max_tokens before
+    const std::uint64_t completion =
+        completion_tokens(body, config_.default_max_tokens, ignored).value_or(config_.default_max_tokens);
+    return bounded_sum((characters + 3) / 4, completion);
   }
 
   static kp::Priority priority_of(std::string_view header) {
@@ -456,6 +615,7 @@ class Gateway {
 
   // usage.total_tokens of an OpenAI-style answer (or prompt + completion), if present.
   static std::optional<std::uint64_t> usage_tokens(const std::string& body) {
+    if (json_depth(body, max_json_depth) > max_json_depth) return std::nullopt;  // a provider's answer is bounded too
     const auto answer = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
     if (!answer.is_object() || !answer.contains("usage") || !answer["usage"].is_object()) return std::nullopt;
     const auto& usage = answer["usage"];
@@ -492,7 +652,8 @@ class Gateway {
                                                     : R"(Bearer realm="keypool-gateway")");
       json_error(res, 401, "unauthorized",
                  has_bearer ? "the bearer token is wrong" : "send Authorization: Bearer <admin token>");
-      log_.line("admin request refused for " + req.remote_addr + " " + req.path + (has_bearer ? " (wrong token)" : " (no token)"));
+      log_.line("admin request refused for " + req.remote_addr + " " + log_escape(req.path) +
+                (has_bearer ? " (wrong token)" : " (no token)"));
       return false;
     }
     return true;
@@ -511,7 +672,8 @@ class Gateway {
     const std::string label = req.get_param_value("key");
     const auto id = key_labelled(label);
     if (!id) {
-      json_error(res, 404, "unknown_key", "no key is labelled '" + label + "' (see /quota-status); give ?key=LABEL");
+      json_error(res, 404, "unknown_key", "no key is labelled '" + label + "' (see /quota-status); give ?key=LABEL",
+                 {{"param", "key"}});
       return;
     }
     pool_.enable(*id);
@@ -519,18 +681,63 @@ class Gateway {
     log_.line("admin enabled key " + label + " (" + req.remote_addr + ")");
   }
 
+  // POST /quota-status/disable?key=LABEL: stops granting the key until enable (a leaked or
+  // misbehaving key); probes never re-enable it.
+  void admin_disable(const httplib::Request& req, httplib::Response& res) {
+    if (!authorized(req, res)) return;
+    const std::string label = req.get_param_value("key");
+    const auto id = key_labelled(label);
+    if (!id) {
+      json_error(res, 404, "unknown_key", "no key is labelled '" + label + "' (see /quota-status); give ?key=LABEL",
+                 {{"param", "key"}});
+      return;
+    }
+    pool_.disable(*id);
+    res.set_content(nlohmann::json{{"disabled", label}}.dump(), "application/json");
+    log_.line("admin disabled key " + label + " (" + req.remote_addr + ")");
+  }
+
+  // ?window=second|minute|hour|day|month, or nothing.
+  static std::optional<kp::Window> window_named(std::string_view name) {
+    for (const kp::Window window : {kp::Window::second, kp::Window::minute, kp::Window::hour, kp::Window::day,
+                                    kp::Window::month})
+      if (kp::to_string(window) == name) return window;
+    return std::nullopt;
+  }
+
   void admin_reset(const httplib::Request& req, httplib::Response& res) {
     if (!authorized(req, res)) return;
+    std::optional<kp::Window> window;
+    if (req.has_param("window")) {
+      window = window_named(req.get_param_value("window"));
+      if (!window) {
+        json_error(res, 400, "invalid_request_error",
+                   "unknown window '" + req.get_param_value("window") + "' (second, minute, hour, day or month)",
+                   {{"param", "window"}, {"code", "unknown_window"}});
+        return;
+      }
+      if (!req.has_param("key")) {
+        json_error(res, 400, "invalid_request_error", "?window= resets one key's window: give ?key=LABEL too",
+                   {{"param", "key"}, {"code", "missing_key"}});
+        return;
+      }
+    }
     if (req.has_param("key")) {
       const std::string label = req.get_param_value("key");
       for (const auto& [name, id] : key_labels_) {
         if (name != label) continue;
+        if (window) {
+          pool_.reset(id, *window);
+          res.set_content(nlohmann::json{{"reset", label}, {"window", kp::to_string(*window)}}.dump(), "application/json");
+          log_.line("admin reset of key " + label + "'s " + std::string{kp::to_string(*window)} + " by " + req.remote_addr);
+          return;
+        }
         pool_.reset(id);
         res.set_content(nlohmann::json{{"reset", label}}.dump(), "application/json");
         log_.line("admin reset of key " + label + " by " + req.remote_addr);
         return;
       }
-      json_error(res, 404, "unknown_key", "no key is labelled '" + label + "' (see /quota-status)");
+      json_error(res, 404, "unknown_key", "no key is labelled '" + label + "' (see /quota-status)", {{"param", "key"}});
       return;
     }
     pool_.reset_all();
@@ -603,7 +810,8 @@ class Gateway {
   std::string metrics() const {
     std::string out = kp::to_prometheus(pool_.snapshot());
     if (!out.empty() && out.back() != '\n') out += '\n';
-    out += "# HELP keypool_gateway_requests_total Chat completion requests answered by the gateway, by result.\n"
+    out += "# HELP keypool_gateway_requests_total Chat completion requests answered by the gateway, by result "
+           "(each cause of a refusal apart).\n"
            "# TYPE keypool_gateway_requests_total counter\n";
     for (std::size_t r = 0; r < result_names.size(); ++r)
       out += "keypool_gateway_requests_total{result=\"" + std::string{result_names[r]} + "\"} " +
@@ -623,6 +831,8 @@ class Gateway {
   }
 
   Config config_;
+  std::string config_file_;
+  std::vector<std::string> bounded_paths_;  // POST routes whose bodies read_bounded reads
   Log& log_;
   std::unique_ptr<Webhook> webhook_;  // null: no webhook configured
   RecentEvents recent_events_;        // before pool_: the pool's alert thread writes to it
@@ -631,7 +841,7 @@ class Gateway {
   std::vector<std::pair<std::string, kp::KeyId>> key_labels_;
   kp::Secret admin_token_;
   std::unique_ptr<kp::ClientLimiter> limiter_;  // null: client_limit off
-  std::array<std::atomic<std::uint64_t>, 6> results_{};
+  std::array<std::atomic<std::uint64_t>, result_names.size()> results_{};
   std::unique_ptr<std::atomic<std::uint64_t>[]> answers_;
   std::unique_ptr<kp::Monitor<Pool>> monitor_;
   kp::TimePoint started_{};
@@ -639,5 +849,43 @@ class Gateway {
   std::unique_ptr<Ticker> sampler_;   // after pool_ and history_: stopped before them
   httplib::Server server_;
 };
+
+}  // namespace gateway
+
+namespace gateway {
+
+/// The gateway the configuration asks for: counts in memory, in `state_file`'s file
+/// (store::MappedFile), or shared through `redis` (store::Redis). Throws ConfigError (a state file
+/// that cannot be opened is reported at its line).
+[[nodiscard]] inline std::unique_ptr<Server> make_server(Config config, const std::string& config_file, Log& log) {
+  if (!config.state_file.empty()) {
+    const std::size_t line = config.store_line;
+    const std::string path = config.state_file;
+    std::optional<kp::store::MappedFile> file;
+    try {
+      file.emplace(path);
+    } catch (const kp::Error& e) {
+      throw ConfigError(config_file, line, std::string{"'state_file': "} + e.what());
+    }
+    log.line("counts are kept in the state file " + log_escape(path));
+    return std::make_unique<BasicGateway<kp::store::MappedFile>>(std::move(config), config_file, log, std::move(*file));
+  }
+  if (!config.redis_host.empty()) {
+    kp::store::Redis::Options options;
+    options.host = config.redis_host;
+    options.port = config.redis_port;
+    options.pool = config.redis_prefix;
+    const std::string where = config.redis_host + ":" + std::to_string(config.redis_port);
+    std::optional<kp::store::Redis> redis;
+    try {
+      redis.emplace(std::move(options));
+    } catch (const kp::Error& e) {
+      throw ConfigError(config_file, config.store_line, std::string{"'redis': "} + e.what());
+    }
+    log.line("counts are shared through Redis at " + log_escape(where) + " (prefix " + log_escape(config.redis_prefix) + ")");
+    return std::make_unique<BasicGateway<kp::store::Redis>>(std::move(config), config_file, log, std::move(*redis));
+  }
+  return std::make_unique<BasicGateway<kp::store::Memory>>(std::move(config), config_file, log);
+}
 
 }  // namespace gateway

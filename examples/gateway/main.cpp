@@ -5,7 +5,8 @@
 //
 // Keys come from the environment (see the config's keys_env); the admin token from the variable
 // the config names (GATEWAY_ADMIN_TOKEN by default). Prints "listening on ADDRESS:PORT" on stdout
-// once it accepts connections; logs to stderr; stops cleanly on SIGTERM or SIGINT.
+// once it accepts connections; logs to stderr; stops cleanly on SIGTERM or SIGINT; on SIGHUP
+// re-reads the configuration and logs what it can apply.
 // docs/gateway.md has the whole story.
 #include <pthread.h>
 #include <signal.h>
@@ -15,6 +16,7 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -87,16 +89,17 @@ int main(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGHUP);  // reload, not stop
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
   gateway::Log log{std::cerr};
-  std::optional<gateway::Gateway> server;
+  std::unique_ptr<gateway::Server> server;
   try {
     gateway::Config config = gateway::load_config(options.config_path);
     if (options.port) config.listen_port = *options.port;
     if (options.listen) config.listen_host = *options.listen;
-    server.emplace(std::move(config), options.config_path, log);
+    server = gateway::make_server(std::move(config), options.config_path, log);
   } catch (const gateway::ConfigError& e) {
     std::cerr << e.what() << "\n";
     return 2;
@@ -111,7 +114,8 @@ int main(int argc, char** argv) {
 
   const int port = server->bind();
   if (port < 0) {
-    std::cerr << "gateway: cannot listen on the configured address and port (in use, or not an address of this host)\n";
+    std::cerr << "gateway: cannot listen on the configured address and port (in use, e.g. by another gateway, or not "
+                 "an address of this host)\n";
     return 1;
   }
 
@@ -120,6 +124,10 @@ int main(int argc, char** argv) {
   std::thread signal_waiter{[&] {
     int signal_number = 0;
     sigwait(&stop_signals, &signal_number);
+    while (signal_number == SIGHUP && !done.load()) {
+      server->reload();
+      sigwait(&stop_signals, &signal_number);
+    }
     if (done.load()) return;  // woken by main at exit
     signalled.store(true);
     log.line(std::string{"stopping on "} + (signal_number == SIGINT ? "SIGINT" : "SIGTERM"));

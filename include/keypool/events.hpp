@@ -32,6 +32,10 @@ enum class EventKind : std::uint8_t {
   traffic_spike,        // a provider's settled calls per minute (`count`) rose to `level` × its recent baseline; raised by poll
   key_probed,           // a probe checked a key a provider's answer disabled: `reason` empty when it works (enabled), else disabled until the next probe (`resets_at`); `count`: the attempt
   state_repaired,       // a word of a key's stored state was impossible (corrupted) and was repaired: `window` names it, `reported` held it
+  key_added,            // a key joined the pool (add_key); `count`: the provider's keys now
+  key_removed,          // a key left the pool (remove_key); `count`: the provider's keys now
+  key_rotated,          // a key's secret was replaced (rotate_secret); its counts are kept
+  key_limits_changed,   // a key's limits were replaced (set_limits); `count`: its limits now
 };
 
 [[nodiscard]] constexpr std::string_view to_string(EventKind kind) noexcept {
@@ -54,6 +58,10 @@ enum class EventKind : std::uint8_t {
     case EventKind::traffic_spike: return "traffic_spike";
     case EventKind::key_probed: return "key_probed";
     case EventKind::state_repaired: return "state_repaired";
+    case EventKind::key_added: return "key_added";
+    case EventKind::key_removed: return "key_removed";
+    case EventKind::key_rotated: return "key_rotated";
+    case EventKind::key_limits_changed: return "key_limits_changed";
   }
   return "unknown";
 }

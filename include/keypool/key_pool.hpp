@@ -63,6 +63,13 @@
 
 namespace keypool {
 
+namespace detail {
+/// Whether store S gives each bind a slot of its own whatever the label (`static constexpr bool
+/// fresh_slots = true`, as store::Memory): a key whose limits change may then count afresh.
+template <class S>
+inline constexpr bool fresh_slots = requires { requires S::fresh_slots; };
+}  // namespace detail
+
 /// The pool, with its four policies resolved. Name it through `KeyPool<Policies...>`.
 ///
 /// Thread safety: `acquire`, `acquire_for`, lease settlement, `snapshot`, `disable`, `enable`,
@@ -150,15 +157,89 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   /// add_provider(name, 0, dialect): `pool.add_provider("groq", kp::dialects::groq)`.
   ProviderId add_provider(std::string_view name, Dialect dialect) { return table_.add_provider(name, 0, dialect); }
 
-  /// Adds a key with its limits (at most 8) and options. The label defaults to the redacted
-  /// secret ("gsk_…3456", with "#2" appended if another key redacts alike). Throws keypool::Error on an unknown
+  /// Adds a key with its limits (at most 8) and options, at any time: past the Capacity the pool
+  /// was built with, it grows (allocating a block of records and store slots, under the admin
+  /// mutex; acquires never wait for it and keep their speed). The label defaults to the redacted
+  /// secret ("gsk_…3456", with "#2" appended if another key redacts alike). A label removed
+  /// earlier (remove_key) may be added again: with the same limit layout it counts on where it
+  /// counted (the provider counted it too). Raises key_added once the pool has been polled (keys added
+  /// while configuring it, before the first poll, raise nothing). Throws keypool::Error on an unknown
   /// provider, an empty secret, a secret or label already in the pool, a limit without a period,
-  /// more than 8 limits, a zero weight, or a full pool (see Capacity). The key is published with
-  /// a release store: concurrent acquires see it whole or not at all. Thread-safe. O(keys).
+  /// more than 8 limits, a zero weight, 16,777,216 keys, or a storage policy that cannot grow
+  /// (no `grow(capacity)`) when the Capacity is used up. The key is published with a release
+  /// store: concurrent acquires see it whole or not at all. Thread-safe. O(keys).
   KeyId add_key(ProviderId provider, Secret secret, std::vector<Limit> limits, KeyOptions options = {}) {
-    return report_repairs(provider, table_.add_key(provider, std::move(secret), std::move(limits), std::move(options),
-                                                   [this](const KeyBinding& binding) { return store_.bind(binding); }));
+    const KeyId id = report_repairs(
+        provider, table_.add_key(provider, std::move(secret), std::move(limits), std::move(options),
+                                 [this](const KeyBinding& binding) { return bind_slot(binding); },
+                                 [this](const detail::KeyRecord& revived) {
+                                   detail::health::enable(*revived.slot);
+                                   Accounting::share_disabled(store_, revived.slot_index, false);
+                                 }));
+    // A running pool (polled at least once) reports the key; keys added while it is configured
+    // before that say nothing (a restart must not page anyone once per key).
+    if (polled_.load(std::memory_order_relaxed)) key_changed(EventKind::key_added, table_.checked(id, "add_key"), clock_.now());
+    return id;
   }
+
+  /// Removes `key` from the pool: it is never granted again (from the next acquire on), leaves
+  /// snapshots, forecasts and its provider's key count, and its label and secret are free for
+  /// another key. Leases already granted on it settle as usual (their counts stay where they
+  /// were counted). With a shared store the key is disabled for every process or instance
+  /// sharing it (as disable(k) is); they remove it from their own pools themselves (secrets are
+  /// never shared). Its KeyId is never reused; calls naming it then throw. Raises key_removed.
+  /// Throws keypool::Error for an unknown or removed key. Thread-safe; lock-free for acquires.
+  void remove_key(KeyId key) { remove_key(key, clock_.now()); }
+  void remove_key(KeyId key, TimePoint now) {
+    const detail::KeyRecord& record = table_.checked(key, "remove_key");
+    detail::health::disable(*record.slot);  // first: no acquire passes its gate from here on
+    record.answer_disabled.store(false, std::memory_order_relaxed);
+    Accounting::share_disabled(store_, record.slot_index, true);
+    if (table_.remove_key(record)) key_changed(EventKind::key_removed, record, now);
+  }
+
+  /// Replaces `key`'s secret, keeping its label, limits, counts and health: leases granted from
+  /// now on hand out the new secret (a lease granted before and read after sees the new one too;
+  /// a reference it returned stays valid: the pool keeps every secret until it is destroyed). The
+  /// new secret lives in this process only: other processes or instances sharing the key's
+  /// counts rotate their own. Raises key_rotated (never naming either secret). Throws
+  /// keypool::Error on an unknown or removed key, an empty secret or one already in the pool.
+  /// Thread-safe; lock-free for acquires.
+  void rotate_secret(KeyId key, Secret secret) { rotate_secret(key, std::move(secret), clock_.now()); }
+  void rotate_secret(KeyId key, Secret secret, TimePoint now) {
+    const detail::KeyRecord& record = table_.checked(key, "rotate_secret");
+    table_.rotate_secret(record, std::move(secret));
+    key_changed(EventKind::key_rotated, record, now);
+  }
+  /// Gives `key` new limits (at most 8), keeping its label, secret, models, group, health and
+  /// the usage of its current windows: a limit that counts like one it had (same metric and
+  /// window; for a rolling limit, the same metric) starts from that one's usage; a new one from
+  /// zero. When only amounts or headroom change (the same kinds, metrics, windows, zones and
+  /// rolling rates, in the same order) the key keeps counting on the same counters: exact, with
+  /// any store, and seen at once by every process sharing a state file (each process counts
+  /// against the amounts it was given). Otherwise the key counts on fresh counters that start
+  /// from the usage carried over; a lease granted before the change settles on the old counters
+  /// (its estimate is carried, its correction at commit is not). A store that keeps a label's
+  /// counters across runs (store::MappedFile) refuses such a change (remove the key and add it
+  /// under a new label); store::Redis refuses every change (restart its instances with the new
+  /// limits). Raises key_limits_changed. Throws keypool::Error on an unknown or removed key, bad
+  /// limits, or a refused change (nothing changed then). Thread-safe; lock-free for acquires.
+  void set_limits(KeyId key, std::vector<Limit> limits) { set_limits(key, std::move(limits), clock_.now()); }
+  void set_limits(KeyId key, std::vector<Limit> limits, TimePoint now) {
+    const detail::KeyRecord& record = table_.checked(key, "set_limits");
+    if constexpr (!std::is_same_v<Accounting, accounting::Local>) {
+      throw Error("set_limits: key '" + record.label + "': " +
+                  "a store that leases quota (store::Redis) counts with the limits its keys were bound with; restart its instances "
+                  "with the new limits");
+    } else {
+      const accounting::Instant instant{now};
+      const detail::KeyRecord& successor = table_.set_limits(
+          record, std::move(limits), detail::fresh_slots<Store>, [this](const KeyBinding& binding) { return bind_slot(binding); },
+          [&](const detail::KeyRecord& from, const detail::KeyRecord& to) { carry_usage(from, to, instant); });
+      key_changed(EventKind::key_limits_changed, successor, now);
+    }
+  }
+
 
   /// Adds a group of keys of `provider` that share limits (the keys of one organization or
   /// project): `limits`, shared by all its keys and models, and per model `models` (Groq counts
@@ -235,10 +316,10 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
     const accounting::Instant instant{now};
     accounting::Verdict best{Reason::too_large, Duration::max()};
     bool any = false;
-    const std::size_t count = key_count();
+    const std::size_t count = record_count();
     for (std::size_t i = 0; i < count; ++i) {
       const detail::KeyRecord& key = table_[i];
-      if (key.meters != nullptr && !key.meters->route(request.model).serves) continue;
+      if (key.is_removed() || (key.routes() != nullptr && !key.routes()->route(request.model).serves)) continue;
       const accounting::Verdict verdict = this->verdict(key, request, instant);
       if (verdict.wait == Duration::zero()) return Check{.admitted = true, .key = key.id};
       // As acquire: the shortest wait wins; "too_large" only when every key is too small.
@@ -335,8 +416,9 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   }
   /// reset(k) for every key and reset(g) for every group.
   void reset_all() {
-    const std::size_t count = key_count();
-    for (std::size_t i = 0; i < count; ++i) reset(KeyId{static_cast<std::uint32_t>(i)});
+    const std::size_t count = record_count();
+    for (std::size_t i = 0; i < count; ++i)
+      if (!table_[i].is_removed()) reset(table_[i].id);
     for (std::size_t g = 0; g < table_.group_count(); ++g) reset(GroupId{static_cast<std::uint32_t>(g)});
   }
 
@@ -349,10 +431,11 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   /// their own mutex, never taken by acquire). O(keys × limits). Allocates when keys were added.
   void poll() { poll(clock_.now()); }
   void poll(TimePoint now) {
+    polled_.store(true, std::memory_order_relaxed);
     {
       std::lock_guard lock{poll_mutex_};
       forecaster_.poll(
-          table_.records(), key_count(), table_.providers(), provider_count(), now, events_,
+          table_.records(), record_count(), table_.providers(), provider_count(), now, events_,
           [&](const detail::KeyRecord& key) { return key_snapshot(key, now); },
           [&](std::size_t p) { exhaustion_.provider_poll(table_, p, now, events_); });
       exhaustion_.pool_poll(table_, now);  // the pool can serve again: re-arm all_exhausted
@@ -368,7 +451,7 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   std::size_t probe_disabled(Probe&& probe, const ProbeOptions& options = {}, std::optional<TimePoint> at = {}) {
     const TimePoint now = at ? *at : clock_.now();
     std::lock_guard lock{poll_mutex_};
-    return prober_.run(table_.records(), key_count(), options, now, probe, events_,
+    return prober_.run(table_.records(), record_count(), options, now, probe, events_,
                        [&](const detail::KeyRecord& key) { enable(key.id, now); });
   }
 
@@ -393,9 +476,10 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
 
   /// acquire_for calls waiting in line now (all request classes). Thread-safe.
   [[nodiscard]] std::size_t waiting() const noexcept { return waiters_.waiting(); }
-  /// Keys published so far. Thread-safe (acquire load: pairs with add_key's release store).
+  /// Keys added so far (KeyIds issued, removed keys included). Thread-safe.
   [[nodiscard]] std::size_t key_count() const noexcept { return table_.key_count(); }
   [[nodiscard]] std::size_t provider_count() const noexcept { return table_.provider_count(); }
+  /// Keys the pool holds before it next grows (see add_key). Thread-safe.
   [[nodiscard]] std::size_t capacity() const noexcept { return table_.capacity(); }
   [[nodiscard]] std::string_view label(KeyId key) const { return table_.checked(key, "label").label; }
   [[nodiscard]] std::string_view provider_name(ProviderId provider) const {
@@ -417,6 +501,8 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   // What the selection context asks (detail::SelectionContext is a friend)
 
   [[nodiscard]] const detail::KeyRecord& record(std::size_t i) const noexcept { return table_[i]; }
+  /// Key records to iterate (successors of keys whose limits changed included; closed ones refuse).
+  [[nodiscard]] std::size_t record_count() const noexcept { return table_.record_count(); }
   [[nodiscard]] const detail::TierIndex& tiers() const noexcept { return table_.tiers(); }
 
   /// The health gate, then a reservation on every limit of the key (and of the meters of its
@@ -545,8 +631,8 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   template <class Visit>
   static void each_own(const detail::KeyRecord& key, Visit&& visit) {
     visit(key);
-    if (key.meters != nullptr)
-      for (const detail::KeyRecord* meter : key.meters->own_models) visit(*meter);
+    if (const detail::KeyMeters* meters = key.routes())
+      for (const detail::KeyRecord* meter : meters->own_models) visit(*meter);
   }
   void reset_window(KeyId key, Window window, std::optional<Metric> metric) {
     const detail::KeyRecord& record = table_.checked(key, "reset");
@@ -618,13 +704,65 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
     return detail::key_snapshot<Accounting>(key, store_, table_.thresholds(), now);
   }
 
+  /// The store slot of a key or meter being added: past the store's room, the store grows first
+  /// (twice the room, at least), when it can. Under the table's admin mutex.
+  KeySlot* bind_slot(const KeyBinding& binding) {
+    if (binding.index >= store_room_) {
+      if constexpr (requires(Store& s, std::size_t n) { s.grow(n); }) {
+        const std::size_t room = std::max(binding.index + 1, store_room_ * 2);
+        store_.grow(room);
+        store_room_ = room;
+      } else {
+        throw Error("add_key: the pool is full (" + std::to_string(store_room_) +
+                    " keys and meters) and its storage policy cannot grow (it has no grow(capacity)); construct the pool "
+                    "with a larger kp::Capacity");
+      }
+    }
+    return store_.bind(binding);
+  }
+
+  /// Carries the usage of `from`'s limits to `to`'s fresh counters (set_limits): each limit of
+  /// `to` starts from the usage of the first limit of `from` that counts the same metric in the
+  /// same window (calendar), or the same metric (rolling). Local accounting only.
+  static void carry_usage(const detail::KeyRecord& from, const detail::KeyRecord& to, const accounting::Instant& now) noexcept {
+    for (std::size_t j = 0; j < to.limit_count; ++j) {
+      const detail::LimitPlan& plan = to.plans[j];
+      for (std::size_t i = 0; i < from.limit_count; ++i) {
+        const detail::LimitPlan& old = from.plans[i];
+        if (old.kind != plan.kind || old.metric != plan.metric) continue;
+        if (plan.kind == Limit::Kind::window && old.limit.unit() != plan.limit.unit()) continue;
+        if (plan.kind == Limit::Kind::window) {
+          const std::uint64_t used = Accounting::Window::used_now(old, from.slot->counters[i], now.sec);
+          if (used != 0) (void)Accounting::Window::raise_to(plan, to.slot->counters[j], used, now.sec);
+        } else if (plan.kind == Limit::Kind::rolling) {
+          const std::uint64_t used = Accounting::Rolling::usage(old, from.slot->counters[i], now.ns).used;
+          if (used != 0) Accounting::Rolling::charge(plan, to.slot->counters[j], used, now.ns);
+        } else {
+          continue;
+        }
+        break;
+      }
+    }
+  }
+
+  /// key_added, key_removed, key_rotated or key_limits_changed for `key` (`count`: its provider's
+  /// keys now; for key_limits_changed, its limits).
+  void key_changed(EventKind kind, const detail::KeyRecord& key, TimePoint now) noexcept {
+    if constexpr (events_enabled) {
+      Event event = Events::key_event(kind, key, now, now);
+      event.resets_at = TimePoint{};
+      event.count = kind == EventKind::key_limits_changed ? key.limit_count : key.provider_record->key_count.load(std::memory_order_relaxed);
+      events_.deliver(event);
+    }
+  }
+
   /// Raises state_repaired for each word a checking store (MappedFile::repair_bound) repaired in the keys just bound.
   template <class Id> Id report_repairs(ProviderId provider, Id id) {
     if constexpr (requires(Store& s, TimePoint t) { s.repair_bound(t); }) {
       const TimePoint now = clock_.now();
       for (const auto* repair : store_.repair_bound(now)) {
         Event event = repair->event(now, provider);
-        if constexpr (std::is_same_v<Id, KeyId>) event.key = repair->label == table_[id.value].label ? id : KeyId{};
+        if constexpr (std::is_same_v<Id, KeyId>) event.key = repair->label == table_.checked(id, "add_key").label ? id : KeyId{};
         if constexpr (events_enabled) events_.deliver(event);
       }
     }
@@ -639,12 +777,14 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   Events events_;
   Clock clock_;
   detail::KeyTable table_;
+  std::size_t store_room_ = table_.slot_capacity();  // slots the store holds; under the table's admin mutex
   HealthOptions health_;
   detail::ExhaustionWatch<Metering> exhaustion_;
   mutable std::mutex poll_mutex_;
   detail::Forecaster forecaster_;  // under poll_mutex_
   detail::WaitQueue waiters_;      // acquire_for's line
   detail::Prober prober_;          // under poll_mutex_
+  std::atomic<bool> polled_{false};  // poll() ran: the pool is running (key_added is reported)
 };
 
 /// The pool: policies in any order, each at most once; missing ones default to

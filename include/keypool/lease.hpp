@@ -125,7 +125,7 @@ class Lease {
 
   // The granted key. On a refused lease: an empty secret, KeyId{}, ProviderId{}, empty names
   // (never a dangling read), and dialect() is generic.
-  [[nodiscard]] const Secret& secret() const noexcept { return admitted_ ? reservation_.key->secret : no_secret(); }
+  [[nodiscard]] const Secret& secret() const noexcept { return admitted_ ? reservation_.key->secret() : no_secret(); }
   [[nodiscard]] KeyId key() const noexcept { return admitted_ ? reservation_.key->id : KeyId{}; }
   [[nodiscard]] ProviderId provider() const noexcept { return admitted_ ? reservation_.key->provider : ProviderId{}; }
   [[nodiscard]] std::string_view provider_name() const noexcept {

@@ -4,7 +4,8 @@
 //   gateway_e2e SCENARIO --gateway PATH --fake PATH --work DIR
 //
 // Scenarios: success, failover, bad_key, openai_quota, exhausted, upstream_failure, admin,
-// client_limit, metrics, bad_config, shutdown, dashboard_data. Each prints what it checked and exits 0, or prints what went
+// client_limit, metrics, bad_config, shutdown, dashboard_data (and the operations scenarios of
+// ops_scenarios.hpp). Each prints what it checked and exits 0, or prints what went
 // wrong (with the children's logs) and exits 1. Children get only the environment the scenario
 // gives them (never the developer's real keys) and are stopped on every path; if this driver is
 // killed, the kernel kills them (PR_SET_PDEATHSIG).
@@ -161,6 +162,7 @@ class Child {
     return std::nullopt;
   }
   [[nodiscard]] bool killed() const { return killed_; }
+  [[nodiscard]] pid_t pid() const { return pid_; }
   [[nodiscard]] std::string out() const { return read_file(out_); }
   [[nodiscard]] std::string err() const { return read_file(err_); }
   [[nodiscard]] const std::string& name() const { return name_; }
@@ -931,12 +933,21 @@ void dashboard_data() {
   note("bad history and recent_events directives are refused at their line");
 }
 
+}  // namespace
+
+#include "ops_scenarios.hpp"
+
+namespace {
+
 const std::map<std::string, std::function<void()>> scenarios{
     {"success", success},     {"failover", failover},         {"bad_key", bad_key},
     {"exhausted", exhausted}, {"upstream_failure", upstream_failure}, {"admin", admin},
     {"openai_quota", openai_quota},
     {"client_limit", client_limit}, {"metrics", metrics},     {"bad_config", bad_config},
-    {"shutdown", shutdown},   {"dashboard_data", dashboard_data}};
+    {"shutdown", shutdown},
+    {"hostile_input", hostile_input}, {"slow_clients", slow_clients}, {"port_taken", port_taken},
+    {"access_log", access_log}, {"state_file", state_file}, {"redis_fleet", redis_fleet},
+    {"admin_keys", admin_keys}, {"ops_config", ops_config}, {"dashboard_data", dashboard_data}};
 
 }  // namespace
 

@@ -180,6 +180,10 @@ struct EventFields {
     case EventKind::key_probed: return {.provider = true, .key = true, .count = true, .reason = true, .resets_at = e.reason.has_value()};
     case EventKind::state_repaired:
       return {.provider = true, .key = true, .metric = has_usage, .usage = has_usage, .reported = true};
+    case EventKind::key_added:
+    case EventKind::key_removed: return {.provider = true, .key = true, .count = true};
+    case EventKind::key_rotated: return {.provider = true, .key = true};
+    case EventKind::key_limits_changed: return {.provider = true, .key = true, .count = true};
   }
   return {};
 }

@@ -40,8 +40,8 @@ class Forecaster {
   /// raises key_recovered and exhaustion_forecast through `events` (an EventReporter).
   /// `snapshot_of(record)` is the key's snapshot at `now`; `each_provider(p)` runs before provider
   /// p's forecasts (the pool's provider recovery). Allocates when keys were added.
-  template <class Events, class SnapshotOf, class EachProvider>
-  void poll(const KeyRecord* records, std::size_t count, const ProviderRecord* providers, std::size_t provider_count,
+  template <class Records, class Events, class SnapshotOf, class EachProvider>
+  void poll(const Records& records, std::size_t count, const ProviderRecord* providers, std::size_t provider_count,
             TimePoint now, Events& events, SnapshotOf&& snapshot_of, EachProvider&& each_provider) {
     if (watches_.size() < count) watches_.resize(count);
     if (provider_watches_.size() < provider_count) provider_watches_.resize(provider_count);
@@ -66,6 +66,10 @@ class Forecaster {
     for (std::size_t k = 0; k < count; ++k) {
       const KeyRecord& key = records[k];
       KeyWatch& watch = watches_[k];
+      if (key.is_removed()) {  // not in the pool any more: no forecast, not counted with its provider
+        watch = {};
+        continue;
+      }
       const KeySnapshot snap = snapshot_of(key);
       const bool first_poll = !watch.seen;
       if (first_poll) {

@@ -65,8 +65,10 @@ struct KeyRecord {
   const LimitPlan* plans = nullptr;   // == limits->plans.data(), shared and immutable
   std::size_t limit_count = 0;        // == limits->plans.size()
   /// A key's meters (nullptr: no group, no models: the key serves every request with its own
-  /// limits alone; the hot path's one extra load and compare).
-  const KeyMeters* meters = nullptr;
+  /// limits alone; the hot path's one extra load and compare). Atomic (relaxed: what it points to
+  /// is immutable once published) because a key whose limits change is closed by pointing it at
+  /// KeyMeters::none: it then serves no request.
+  std::atomic<const KeyMeters*> meters{nullptr};
   const LimitSet* limits = nullptr;
   ProviderId provider{};
   std::uint32_t tier = 0;
@@ -90,10 +92,19 @@ struct KeyRecord {
   std::string label;                    // a key's label, a model meter's key's label; empty for a group
   std::string model;                    // a meter's model ("" for a key or a group's shared limits)
   std::string group;                    // a group meter's group name
-  Secret secret;
+  /// The key's secret: replaced whole by rotate_secret (the table keeps every secret it ever held
+  /// until the pool ends, so a reference a lease handed out stays valid). Never null for a key.
+  std::atomic<const Secret*> secret_ptr{nullptr};
+  /// Removed by remove_key: never granted again, not listed, its label and secret free for another
+  /// key. Its slot stays bound (leases in flight settle there) until the pool ends.
+  mutable std::atomic<bool> removed{false};
   /// Disabled by a provider's answer (a refused credential, a billing stop), not by an operator:
   /// a probe may enable it (detail::Prober). Cleared by disable(k) and enable(k).
   mutable std::atomic<bool> answer_disabled{false};
+
+  [[nodiscard]] const Secret& secret() const noexcept { return *secret_ptr.load(std::memory_order_acquire); }
+  [[nodiscard, gnu::always_inline]] const KeyMeters* routes() const noexcept { return meters.load(std::memory_order_relaxed); }
+  [[nodiscard]] bool is_removed() const noexcept { return removed.load(std::memory_order_acquire); }
 };
 
 /// What a provider's answer marked used of a limit, apart from what requests used: kept per
@@ -180,6 +191,13 @@ struct KeyMeters {
 
   [[nodiscard]] const MeterRoute& route(ModelId model) const noexcept {
     return model.value < by_model.size() ? by_model[model.value] : other;
+  }
+
+  /// The routes of a key that serves nothing (a key closed when its limits changed: its successor
+  /// serves from then on).
+  static const KeyMeters& none() noexcept {
+    static const KeyMeters closed{};
+    return closed;
   }
 };
 

@@ -1,6 +1,7 @@
-// The pool's tables of providers and keys: fixed capacity, allocated once, append-only. Readers
+// The pool's tables of providers and keys: append-only, growing without moving a record (the
+// first Capacity keys in one block, the rest in doubling blocks: detail::SegmentedArray). Readers
 // never lock (a key is published with a release store of the count); writers (add_provider,
-// add_key) serialize on the admin mutex, which the hot path never takes.
+// add_key, remove_key, rotate_secret) serialize on the admin mutex, which the hot path never takes.
 #pragma once
 
 #include <algorithm>
@@ -18,6 +19,7 @@
 
 #include <keypool/detail/key_record.hpp>
 #include <keypool/detail/limit_plan.hpp>
+#include <keypool/detail/segmented.hpp>
 #include <keypool/detail/thread_ordinal.hpp>
 #include <keypool/detail/tier_index.hpp>
 #include <keypool/error.hpp>
@@ -69,20 +71,19 @@ class KeyTable {
   /// The most limits one request may count on one key: the key's, its group's and their model's.
   static constexpr std::size_t max_limits_per_request = 16;
 
+  /// The most keys, and the most meters, one pool may hold (initially or grown).
+  static constexpr std::size_t max_keys = std::size_t{1} << 24;
+
   KeyTable(Capacity capacity, Thresholds thresholds)
-      : capacity_(capacity.keys), meter_capacity_(capacity.meters), thresholds_(std::move(thresholds)) {
-    if (capacity_ == 0) throw Error("Capacity{0}: a pool needs room for at least one key");
-    if (capacity_ > (std::size_t{1} << 24)) throw Error("Capacity: at most 16,777,216 keys per pool");
-    if (meter_capacity_ > (std::size_t{1} << 24)) throw Error("Capacity: at most 16,777,216 meters per pool");
-    records_ = std::make_unique<KeyRecord[]>(capacity_);
-    meters_ = std::make_unique<KeyRecord[]>(meter_capacity_);
-    by_slot_ = std::make_unique<std::atomic<const KeyRecord*>[]>(capacity_ + meter_capacity_);
+      : capacity_(checked_capacity(capacity)), meter_capacity_(capacity.meters), thresholds_(std::move(thresholds)),
+        records_(capacity_), meters_(meter_capacity_), by_slot_(capacity_ + meter_capacity_), capacity_room_(capacity_) {
     providers_ = std::make_unique<ProviderRecord[]>(max_providers);
     model_names_ = std::make_unique<std::string[]>(max_models + 1);
     groups_ = std::make_unique<GroupRecord[]>(max_groups);
   }
 
-  /// The store slots a pool needs: one per key and one per meter.
+  /// The store slots a pool reserves at construction: one per key and one per meter of its
+  /// Capacity. Keys and meters beyond it bind slots at indices past it (the store grows).
   [[nodiscard]] std::size_t slot_capacity() const noexcept { return capacity_ + meter_capacity_; }
 
   ProviderId add_provider(std::string_view name, std::uint32_t tier, Dialect dialect = Dialect::generic) {
@@ -146,25 +147,32 @@ class KeyTable {
   }
 
   /// Checks and adds a key; `bind(binding)` asks the store for its slot. See BasicKeyPool::add_key.
-  template <class Bind>
-  KeyId add_key(ProviderId provider, Secret secret, std::vector<Limit> limits, KeyOptions options, Bind&& bind) {
+  /// `revive(record)` is called when a removed label is added again on its old slot (to enable it).
+  template <class Bind, class Revive>
+  KeyId add_key(ProviderId provider, Secret secret, std::vector<Limit> limits, KeyOptions options, Bind&& bind, Revive&& revive) {
     std::lock_guard lock{admin_};
     check_provider(provider, "add_key");
     if (secret.empty()) throw Error("add_key: the secret is empty (is the environment variable set?)");
     check_limit_count(limits.size(), "add_key: a key");
     if (options.weight == 0) throw Error("add_key: weight must be at least 1");
-    const std::size_t count = key_count_.load(std::memory_order_relaxed);
+    const std::size_t count = record_count_.load(std::memory_order_relaxed);
+    const std::size_t id = id_count_.load(std::memory_order_relaxed);
     std::string label = options.label.empty() ? default_label(secret, count) : std::move(options.label);
+    const KeyRecord* former = nullptr;  // a removed key of this label: its slot is the label's counts
     for (std::size_t i = 0; i < count; ++i) {
-      if (records_[i].label == label)
+      if (records_[i].label == label) {
+        if (records_[i].is_removed()) {
+          former = &records_[i];
+          continue;
+        }
         throw Error("add_key: label '" + label + "' is already used by another key; labels must be unique (KeyOptions::label)");
-      if (records_[i].secret == secret)
+      }
+      if (!records_[i].is_removed() && records_[i].secret() == secret)
         throw Error("add_key: this secret is already in the pool as key '" + records_[i].label + "'; each key once");
     }
-    if (store_labels_.contains(label))
+    if (former == nullptr && store_labels_.contains(label))
       throw Error("add_key: label '" + label + "' is already the name of a meter (a key's model or a group); choose another");
-    if (count == capacity_)
-      throw Error("add_key: the pool is full (" + std::to_string(capacity_) + " keys); construct it with a larger kp::Capacity");
+    if (id == max_keys || count == 2 * max_keys) throw Error("add_key: the pool holds 16,777,216 keys, the most one pool may hold");
     const GroupRecord* group = nullptr;
     if (options.group != GroupId{}) {
       if (options.group.value >= group_count_.load(std::memory_order_relaxed))
@@ -180,15 +188,16 @@ class KeyTable {
       plans.push_back({label + "@" + options.models[m].model, std::move(options.models[m].limits), model_ids[m]});
     check_request_limits(limits.size(), plans, group, label);
 
-    if (slot_count_ + 1 + plans.size() > slot_capacity())
-      throw Error("add_key: no room for key '" + label + "' and its " + std::to_string(plans.size()) +
-                  " model meters (kp::Capacity{.keys, .meters}: " + std::to_string(meter_capacity_) + " meters)");
     const LimitSet* set = intern_limits(std::move(limits));
-    const std::size_t key_slot_index = slot_count_;
-    KeySlot* slot = bind(KeyBinding{key_slot_index, label, set->fingerprint, set->source, providers_[provider.value].name});
-    ++slot_count_;
+    // A label removed and added again counts on where it counted (as a persistent store would
+    // across runs), when its limits keep the layout; with another layout, afresh.
+    const bool reuse = former != nullptr && former->limits->fingerprint == set->fingerprint && former->meters == nullptr && plans.empty();
+    const std::size_t key_slot_index = reuse ? former->slot_index : slot_count_;
+    KeySlot* slot = reuse ? former->slot : bind_slot(KeyBinding{key_slot_index, label, set->fingerprint, set->source, providers_[provider.value].name}, bind);
+    records_.grow_to(count + 1);
+    capacity_room_.store(records_.room(), std::memory_order_relaxed);
     KeyRecord& record = records_[count];
-    std::vector<KeyRecord*> models = add_meters(plans, providers_[provider.value], provider, KeyId{static_cast<std::uint32_t>(count)},
+    std::vector<KeyRecord*> models = add_meters(plans, providers_[provider.value], provider, KeyId{static_cast<std::uint32_t>(id)},
                                                 label, "", bind);
     record.limits = set;
     record.plans = set->plans.data();
@@ -198,25 +207,157 @@ class KeyTable {
     record.provider = provider;
     record.tier = providers_[provider.value].tier;
     record.weight = options.weight;
-    record.id = KeyId{static_cast<std::uint32_t>(count)};
+    record.id = KeyId{static_cast<std::uint32_t>(id)};
     record.hash = hash_label(label.data(), label.size());
     record.cumulative_weight = (count == 0 ? 0 : records_[count - 1].cumulative_weight) + options.weight;
     record.provider_record = &providers_[provider.value];
-    record.meters = route_meters(plans, models, group);
+    record.meters.store(route_meters(plans, models, group), std::memory_order_relaxed);
     store_labels_.insert(label);
     record.label = std::move(label);
-    record.secret = std::move(secret);
+    record.secret_ptr.store(&secrets_.emplace_back(std::move(secret)), std::memory_order_relaxed);
     by_slot_[key_slot_index].store(&record, std::memory_order_release);
+    slots_published_.store(slot_count_, std::memory_order_release);
+    if (reuse) revive(record);
     providers_[provider.value].key_count.fetch_add(1, std::memory_order_relaxed);
     tiers_.append(record.tier, static_cast<std::uint32_t>(count));
-    // Publishes the record: pairs with the acquire load in key_count().
-    key_count_.store(count + 1, std::memory_order_release);
+    ids_.grow_to(id + 1);
+    ids_[id].store(&record, std::memory_order_release);
+    // Publishes the record: pairs with the acquire load in record_count().
+    record_count_.store(count + 1, std::memory_order_release);
+    id_count_.store(id + 1, std::memory_order_release);
     return record.id;
+  }
+
+  /// Gives key `old` the limits `limits` (see BasicKeyPool::set_limits): a successor record with
+  /// the same KeyId, label, secret, models and group takes its place and the old record closes
+  /// (it serves no request; leases granted on it settle on it). When the new limits count like the
+  /// old (same kinds, metrics, windows, zones, rolling rates, in the same order: only amounts of
+  /// calendar limits or headroom differ) the successor counts on the same slot: nothing to carry,
+  /// exact. Otherwise it binds a fresh slot (refused when `fresh_slots` is false: a store that
+  /// matches slots by label keeps their layout) and `carry(old, successor)` carries the usage of
+  /// the limits both count. Returns the successor. Admin mutex.
+  template <class Bind, class Carry>
+  const KeyRecord& set_limits(const KeyRecord& old, std::vector<Limit> limits, bool fresh_slots, Bind&& bind, Carry&& carry) {
+    std::lock_guard lock{admin_};
+    if (old.is_removed()) throw Error("set_limits: key '" + old.label + "' was removed from the pool");
+    check_limit_count(limits.size(), "set_limits: key '" + old.label + "'");
+    const KeyMeters* meters = old.routes();
+    if (meters != nullptr) {
+      std::size_t most = 0;
+      for (const MeterRoute& route : meters->by_model) {
+        std::size_t n = 0;
+        for (std::size_t r = 0; r < route.count; ++r) n += route.records[r]->limit_count;
+        most = std::max(most, n);
+      }
+      if (limits.size() + most > max_limits_per_request)
+        throw Error("set_limits: a request on key '" + old.label + "' would count " + std::to_string(limits.size() + most) +
+                    " limits (the key's, its group's and a model's); at most " + std::to_string(max_limits_per_request));
+    }
+    const LimitSet* set = intern_limits(std::move(limits));
+    const bool same_counting = counts_alike(*old.limits, *set);
+    if (!same_counting && !fresh_slots) {
+      std::string before;
+      for (const Limit& limit : old.limits->source) before += (before.empty() ? "" : ", ") + limit.describe();
+      throw Error("set_limits: key '" + old.label + "': its store keeps a label's counters in the layout they were made with (" +
+                  (before.empty() ? std::string{"no limits"} : before) +
+                  "); change amounts or headroom only, or remove the key and add it under a new label");
+    }
+    const std::size_t count = record_count_.load(std::memory_order_relaxed);
+    if (count == 2 * max_keys) throw Error("set_limits: the pool has changed keys too often (33,554,432 records)");
+    const std::size_t slot_index = same_counting ? old.slot_index : slot_count_;
+    KeySlot* slot = same_counting
+                        ? old.slot
+                        : bind_slot(KeyBinding{slot_index, old.label, set->fingerprint, set->source, old.provider_record->name}, bind);
+    records_.grow_to(count + 1);
+    capacity_room_.store(records_.room(), std::memory_order_relaxed);
+    KeyRecord& record = records_[count];
+    record.limits = set;
+    record.plans = set->plans.data();
+    record.limit_count = set->plans.size();
+    record.slot = slot;
+    record.slot_index = static_cast<std::uint32_t>(slot_index);
+    record.provider = old.provider;
+    record.tier = old.tier;
+    record.weight = old.weight;
+    record.id = old.id;
+    record.hash = old.hash;
+    record.cumulative_weight = records_[count - 1].cumulative_weight + old.weight;
+    record.provider_record = old.provider_record;
+    record.meters.store(meters, std::memory_order_relaxed);
+    record.label = old.label;
+    record.secret_ptr.store(old.secret_ptr.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    record.answer_disabled.store(old.answer_disabled.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    if (same_counting) {
+      for (std::size_t i = 0; i < max_limits_per_key; ++i) {
+        record.marked[i].store(old.marked[i].load(std::memory_order_relaxed), std::memory_order_relaxed);
+        record.reported_limit[i].store(old.reported_limit[i].load(std::memory_order_relaxed), std::memory_order_relaxed);
+        record.reported_remaining[i].store(old.reported_remaining[i].load(std::memory_order_relaxed), std::memory_order_relaxed);
+        record.reported_at[i].store(old.reported_at[i].load(std::memory_order_relaxed), std::memory_order_relaxed);
+      }
+    }
+    for (std::size_t i = 0; i < old.observed.size(); ++i)
+      record.observed[i].store(old.observed[i].load(std::memory_order_relaxed), std::memory_order_relaxed);
+    // Counting alike, the successor serves first (both count on one slot); otherwise the old
+    // record closes first, its usage is carried, then the successor serves: never two counts of
+    // one key serving at once.
+    auto close_old = [&old] {
+      old.removed.store(true, std::memory_order_release);
+      const_cast<KeyRecord&>(old).meters.store(&KeyMeters::none(), std::memory_order_release);
+    };
+    if (!same_counting) {
+      close_old();
+      carry(old, record);
+    }
+    by_slot_[slot_index].store(&record, std::memory_order_release);
+    slots_published_.store(std::max(slots_published_.load(std::memory_order_relaxed), slot_count_), std::memory_order_release);
+    tiers_.append(record.tier, static_cast<std::uint32_t>(count));
+    ids_[old.id.value].store(&record, std::memory_order_release);
+    record_count_.store(count + 1, std::memory_order_release);
+    if (same_counting) close_old();
+    return record;
+  }
+
+  /// Whether two limit lists count alike: the same layout (kinds, metrics, windows, periods, in
+  /// order), calendar windows in the same zones, rolling limits at the same rate. Their counter
+  /// words then mean the same under either.
+  static bool counts_alike(const LimitSet& a, const LimitSet& b) {
+    if (a.fingerprint != b.fingerprint || a.source.size() != b.source.size()) return false;
+    for (std::size_t i = 0; i < a.source.size(); ++i) {
+      const Limit& x = a.source[i];
+      const Limit& y = b.source[i];
+      if (x.kind() != y.kind() || x.metric() != y.metric() || x.unit() != y.unit() || x.period() != y.period()) return false;
+      if (x.kind() == Limit::Kind::window && !(x.zone() == y.zone())) return false;
+      if (x.kind() == Limit::Kind::rolling && x.amount() != y.amount()) return false;
+    }
+    return true;
+  }
+
+
+  /// Marks `key` removed (see BasicKeyPool::remove_key): frees its label and secret for another
+  /// key; its provider counts one key less. Returns false when it already was. Admin mutex.
+  bool remove_key(const KeyRecord& key) {
+    std::lock_guard lock{admin_};
+    if (key.removed.exchange(true, std::memory_order_acq_rel)) return false;
+    providers_[key.provider.value].key_count.fetch_sub(1, std::memory_order_relaxed);
+    return true;
+  }
+
+  /// Replaces `key`'s secret (see BasicKeyPool::rotate_secret). Throws keypool::Error on an empty
+  /// secret or one another key holds. Admin mutex.
+  void rotate_secret(const KeyRecord& key, Secret secret) {
+    std::lock_guard lock{admin_};
+    if (secret.empty()) throw Error("rotate_secret: the new secret of key '" + key.label + "' is empty");
+    const std::size_t count = record_count_.load(std::memory_order_relaxed);
+    for (std::size_t i = 0; i < count; ++i)
+      if (!records_[i].is_removed() && records_[i].secret() == secret)
+        throw Error(&records_[i] == &key ? "rotate_secret: key '" + key.label + "' already has this secret"
+                                         : "rotate_secret: this secret is already in the pool as key '" + records_[i].label + "'");
+    const_cast<KeyRecord&>(key).secret_ptr.store(&secrets_.emplace_back(std::move(secret)), std::memory_order_release);
   }
 
   /// The key or meter that store slot `index` counts (nullptr: none yet). Thread-safe.
   [[nodiscard]] const KeyRecord* at_slot(std::size_t index) const noexcept {
-    return index < slot_capacity() ? by_slot_[index].load(std::memory_order_acquire) : nullptr;
+    return index < slots_published_.load(std::memory_order_acquire) ? by_slot_[index].load(std::memory_order_acquire) : nullptr;
   }
   [[nodiscard]] std::size_t group_count() const noexcept { return group_count_.load(std::memory_order_acquire); }
   [[nodiscard]] const GroupRecord& group(std::size_t g) const noexcept { return groups_[g]; }
@@ -225,29 +366,38 @@ class KeyTable {
     return groups_[group.value];
   }
 
-  /// Keys published so far. Thread-safe (acquire load: pairs with add_key's release store).
-  [[nodiscard]] std::size_t key_count() const noexcept { return key_count_.load(std::memory_order_acquire); }
+  /// Key records published so far (keys, and the successors set_limits made: iterate these).
+  /// Thread-safe (acquire load: pairs with add_key's release store).
+  [[nodiscard]] std::size_t record_count() const noexcept { return record_count_.load(std::memory_order_acquire); }
+  /// KeyIds issued so far (removed keys included).
+  [[nodiscard]] std::size_t key_count() const noexcept { return id_count_.load(std::memory_order_acquire); }
   [[nodiscard]] std::size_t provider_count() const noexcept { return provider_count_.load(std::memory_order_acquire); }
-  [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
+  /// The keys the pool holds without allocating: the Capacity it was built with, or more once it grew.
+  [[nodiscard]] std::size_t capacity() const noexcept { return capacity_room_.load(std::memory_order_relaxed); }
   [[nodiscard]] const Thresholds& thresholds() const noexcept { return thresholds_; }
   [[nodiscard]] const KeyRecord& operator[](std::size_t i) const noexcept { return records_[i]; }
-  [[nodiscard]] const KeyRecord* records() const noexcept { return records_.get(); }
+  /// The key records, indexable by key index (for the forecaster and the prober).
+  [[nodiscard]] const SegmentedArray<KeyRecord>& records() const noexcept { return records_; }
   [[nodiscard]] ProviderRecord& provider(std::size_t p) const noexcept { return providers_[p]; }
   [[nodiscard]] const ProviderRecord* providers() const noexcept { return providers_.get(); }
   [[nodiscard]] const TierIndex& tiers() const noexcept { return tiers_; }
 
-  /// Key `key`'s record; throws keypool::Error naming `what` for an unknown id.
+  /// Key `key`'s record; throws keypool::Error naming `what` for an unknown or removed id.
   [[nodiscard]] const KeyRecord& checked(KeyId key, const char* what) const {
     if (key.value >= key_count()) throw Error(std::string{what} + ": unknown key id " + std::to_string(key.value));
-    return records_[key.value];
+    const KeyRecord& record = *ids_[key.value].load(std::memory_order_acquire);
+    if (record.is_removed())
+      throw Error(std::string{what} + ": key '" + record.label + "' (id " + std::to_string(key.value) + ") was removed from the pool");
+    return record;
   }
 
-  /// Calls `visit(record)` for each key (of `provider`, when given) until it returns false.
+  /// Calls `visit(record)` for each key in the pool (of `provider`, when given; removed keys
+  /// skipped) until it returns false.
   template <class Visit>
   void each(Visit&& visit, const ProviderId* provider = nullptr) const {
     const std::size_t count = key_count();
     for (std::size_t i = 0; i < count; ++i)
-      if ((provider == nullptr || records_[i].provider == *provider) && !visit(records_[i])) return;
+      if ((provider == nullptr || records_[i].provider == *provider) && !records_[i].is_removed() && !visit(records_[i])) return;
   }
 
  private:
@@ -261,6 +411,23 @@ class KeyTable {
   void check_provider(ProviderId provider, const char* what) const {
     if (provider.value >= provider_count_.load(std::memory_order_relaxed))
       throw Error(std::string{what} + ": unknown provider id " + std::to_string(provider.value) + "; create it with add_provider first");
+  }
+
+  static std::size_t checked_capacity(const Capacity& capacity) {
+    if (capacity.keys == 0) throw Error("Capacity{0}: a pool needs room for at least one key");
+    if (capacity.keys > max_keys) throw Error("Capacity: at most 16,777,216 keys per pool");
+    if (capacity.meters > max_keys) throw Error("Capacity: at most 16,777,216 meters per pool");
+    return capacity.keys;
+  }
+
+  /// Asks the store for the slot of the next index (`bind` grows the store past its reservation
+  /// when needed) and records which record it counts for. Admin mutex.
+  template <class Bind>
+  KeySlot* bind_slot(const KeyBinding& binding, Bind& bind) {
+    by_slot_.grow_to(binding.index + 1);
+    KeySlot* slot = bind(binding);
+    ++slot_count_;
+    return slot;
   }
 
   static void check_limit_count(std::size_t count, const std::string& who) {
@@ -288,9 +455,8 @@ class KeyTable {
       for (const ModelLimits& other : models)
         if (&other != &m && other.model == m.model) throw Error(who + ": model '" + m.model + "' is listed twice");
     }
-    if (meter_count_.load(std::memory_order_relaxed) + models.size() > meter_capacity_)
-      throw Error(who + ": no room for " + std::to_string(models.size()) + " more meters (kp::Capacity{.keys, .meters}: " +
-                  std::to_string(meter_capacity_) + " meters)");
+    if (meter_count_.load(std::memory_order_relaxed) + models.size() > max_keys)
+      throw Error(who + ": no room for " + std::to_string(models.size()) + " more meters (16,777,216 per pool)");
     for (const ModelLimits& m : models) ids.push_back(intern_model(m.model, "add_key").value);
     return ids;
   }
@@ -317,15 +483,13 @@ class KeyTable {
     for (const MeterPlan& plan : plans)
       if (store_labels_.contains(plan.label)) throw Error("meter '" + plan.label + "' already exists in the pool; choose another label");
     const std::size_t first = meter_count_.load(std::memory_order_relaxed);
-    if (first + plans.size() > meter_capacity_ || slot_count_ + plans.size() > slot_capacity())
-      throw Error("no room for " + std::to_string(plans.size()) + " more meters (kp::Capacity{.keys, .meters}: " +
-                  std::to_string(meter_capacity_) + " meters)");
+    if (first + plans.size() > max_keys) throw Error("no room for " + std::to_string(plans.size()) + " more meters (16,777,216 per pool)");
     std::vector<KeyRecord*> made;
     for (std::size_t i = 0; i < plans.size(); ++i) {
       const LimitSet* set = intern_limits(plans[i].limits);
       const std::size_t index = slot_count_;
-      KeySlot* slot = bind(KeyBinding{index, plans[i].label, set->fingerprint, set->source, provider_record.name});
-      ++slot_count_;
+      KeySlot* slot = bind_slot(KeyBinding{index, plans[i].label, set->fingerprint, set->source, provider_record.name}, bind);
+      meters_.grow_to(first + i + 1);
       KeyRecord& meter = meters_[first + i];
       meter.limits = set;
       meter.plans = set->plans.data();
@@ -341,6 +505,7 @@ class KeyTable {
       meter.group = group;
       store_labels_.insert(plans[i].label);
       by_slot_[index].store(&meter, std::memory_order_release);
+      slots_published_.store(slot_count_, std::memory_order_release);
       made.push_back(&meter);
     }
     meter_count_.store(first + plans.size(), std::memory_order_release);
@@ -384,7 +549,7 @@ class KeyTable {
     std::string label = base;
     for (std::size_t n = 2;; ++n) {
       bool taken = false;
-      for (std::size_t i = 0; i < count && !taken; ++i) taken = records_[i].label == label;
+      for (std::size_t i = 0; i < count && !taken; ++i) taken = records_[i].label == label && !records_[i].is_removed();
       if (!taken) return label;
       label = base + "#" + std::to_string(n);
     }
@@ -404,9 +569,12 @@ class KeyTable {
   std::size_t capacity_;
   std::size_t meter_capacity_;
   Thresholds thresholds_;
-  std::unique_ptr<KeyRecord[]> records_;
-  std::unique_ptr<KeyRecord[]> meters_;
-  std::unique_ptr<std::atomic<const KeyRecord*>[]> by_slot_;  // store slot → key or meter
+  SegmentedArray<KeyRecord> records_;
+  SegmentedArray<KeyRecord> meters_;
+  SegmentedArray<std::atomic<const KeyRecord*>> by_slot_;  // store slot → key or meter
+  std::atomic<std::size_t> slots_published_{0};            // by_slot_ entries readable
+  std::atomic<std::size_t> capacity_room_{0};              // records_.room(), for capacity()
+  std::deque<Secret> secrets_;                             // every secret ever held; stable; under admin_
   std::unique_ptr<ProviderRecord[]> providers_;
   std::unique_ptr<std::string[]> model_names_;  // [1 … model_count_]; written once under admin_
   std::unique_ptr<GroupRecord[]> groups_;
@@ -415,7 +583,9 @@ class KeyTable {
   std::unordered_set<std::string> store_labels_;  // every key's and meter's store label; under admin_
   std::size_t slot_count_ = 0;                    // store slots bound; under admin_
   TierIndex tiers_{max_providers};
-  alignas(64) std::atomic<std::size_t> key_count_{0};
+  alignas(64) std::atomic<std::size_t> record_count_{0};
+  std::atomic<std::size_t> id_count_{0};
+  SegmentedArray<std::atomic<const KeyRecord*>> ids_{64};  // KeyId → its record (the latest, after set_limits)
   std::atomic<std::size_t> provider_count_{0};
   std::atomic<std::size_t> meter_count_{0};
   std::atomic<std::size_t> model_count_{0};

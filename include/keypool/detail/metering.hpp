@@ -88,7 +88,8 @@ struct Metering {
   /// meters the request's model routes it through, then the key's health and the meters'
   /// cooldowns; no_keys when the key does not serve the model. Loads only.
   static accounting::Verdict key_verdict(const KeyRecord& key, const Request& request, const accounting::Instant& now) noexcept {
-    const MeterRoute* route = key.meters != nullptr ? &key.meters->route(request.model) : nullptr;
+    const KeyMeters* meters = key.routes();
+    const MeterRoute* route = meters != nullptr ? &meters->route(request.model) : nullptr;
     if (route != nullptr && !route->serves) return {Reason::no_keys, Duration::max()};
     accounting::Verdict result;
     verdict(key, request, now, result);
@@ -111,8 +112,8 @@ struct Metering {
   static double key_headroom(const KeyRecord& key, const Request& request, const accounting::Instant& now) noexcept {
     const std::size_t level = static_cast<std::size_t>(request.priority);
     double least = headroom(key, level, now);
-    if (key.meters != nullptr) {
-      const MeterRoute& route = key.meters->route(request.model);
+    if (const KeyMeters* meters = key.routes()) {
+      const MeterRoute& route = meters->route(request.model);
       if (!route.serves) return 0.0;
       for (std::size_t k = 0; k < route.count; ++k) least = std::min(least, headroom(*route.records[k], level, now));
     }

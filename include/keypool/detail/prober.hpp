@@ -23,8 +23,8 @@ class Prober {
   /// key_probed through `events` (`reason` empty when it works, Reason::disabled otherwise, with
   /// `resets_at` the next probe and `count` the attempt). A probe that throws counts as
   /// inconclusive. Returns how many probes ran.
-  template <class Probe, class Events, class Enable>
-  std::size_t run(const KeyRecord* records, std::size_t count, const ProbeOptions& options, TimePoint now, Probe& probe,
+  template <class Records, class Probe, class Events, class Enable>
+  std::size_t run(const Records& records, std::size_t count, const ProbeOptions& options, TimePoint now, Probe& probe,
                   Events& events, Enable&& enable) {
     options.check();
     if (keys_.size() < count) keys_.resize(count);
@@ -32,7 +32,7 @@ class Prober {
     for (std::size_t k = 0; k < count; ++k) {
       const KeyRecord& key = records[k];
       Schedule& schedule = keys_[k];
-      if (!key.answer_disabled.load(std::memory_order_relaxed) || health::blocked(*key.slot) != disabled_until) {
+      if (key.is_removed() || !key.answer_disabled.load(std::memory_order_relaxed) || health::blocked(*key.slot) != disabled_until) {
         schedule = {};  // not (or no longer) disabled by an answer: a later disable starts afresh
         continue;
       }
@@ -43,7 +43,7 @@ class Prober {
       if (now < schedule.due) continue;
       ProbeResult result = ProbeResult::inconclusive;
       try {
-        result = probe(KeyProbe{key.id, key.label, key.provider_record->name, key.secret, schedule.attempt});
+        result = probe(KeyProbe{key.id, key.label, key.provider_record->name, key.secret(), schedule.attempt});
       } catch (...) {
       }
       ++ran;

@@ -27,7 +27,7 @@ template <class Pool>
 class SelectionContext {
  public:
   SelectionContext(Pool& pool, const Request& request, TimePoint now, Reservation& reservation) noexcept
-      : pool_(pool), request_(request), amounts_(amounts_of(request)), now_(now), size_(pool.key_count()),
+      : pool_(pool), request_(request), amounts_(amounts_of(request)), now_(now), size_(pool.record_count()),
         reservation_(reservation) {}
 
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
@@ -64,7 +64,7 @@ class SelectionContext {
     const KeyRecord& key = pool_.record(i);
     // A key with a group or models reserves on their meters too (out of line): the one load and
     // compare a key without them pays.
-    if (key.meters != nullptr) [[unlikely]] return try_metered_key(key);
+    if (const KeyMeters* meters = key.routes(); meters != nullptr) [[unlikely]] return try_metered_key(key, *meters);
     return try_reserve(key, nullptr);
   }
 
@@ -90,6 +90,7 @@ class SelectionContext {
       reservation_.estimate = request_;
       return true;
     }
+    if (key.is_removed()) [[unlikely]] return false;  // not in the pool: no verdict (all removed: no_keys)
     const accounting::Verdict verdict = pool_.verdict(key, request_, now_);
     // The shortest wait wins; among keys that can never serve, "too_large" only when all are.
     if (!any_verdict_ || verdict.wait < best_.wait || (verdict.wait == best_.wait && best_.reason == Reason::too_large))
@@ -101,8 +102,8 @@ class SelectionContext {
 
   /// A key with a group or models: the meters this request counts on it, if it serves it at all
   /// (a key that does not serve the request's model is not a candidate: no verdict).
-  [[gnu::noinline]] bool try_metered_key(const KeyRecord& key) noexcept {
-    const MeterRoute& route = key.meters->route(request_.model);
+  [[gnu::noinline]] bool try_metered_key(const KeyRecord& key, const KeyMeters& meters) noexcept {
+    const MeterRoute& route = meters.route(request_.model);
     return route.serves && try_reserve(key, &route);
   }
 

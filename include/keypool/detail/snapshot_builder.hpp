@@ -150,7 +150,7 @@ template <class Accounting, class Store>
 [[nodiscard]] Snapshot pool_snapshot(const KeyTable& table, const Store& store, const Forecaster& forecaster, TimePoint now) {
   Snapshot snap;
   snap.at = now;
-  const std::size_t count = table.key_count();
+  const std::size_t count = table.record_count();
   snap.keys.reserve(count);
   const std::size_t providers = table.provider_count();
   snap.providers.resize(providers);
@@ -174,11 +174,12 @@ template <class Accounting, class Store>
   }
   for (std::size_t i = 0; i < count; ++i) {
     const KeyRecord& record = table[i];
+    if (record.is_removed()) continue;  // not in the pool any more
     KeySnapshot& key = snap.keys.emplace_back(key_snapshot<Accounting>(record, store, table.thresholds(), now));
     forecaster.annotate(i, key);
-    if (record.meters != nullptr) {
-      for (const KeyRecord* meter : record.meters->own_models) key.models.push_back(meter_snapshot<Accounting>(*meter, store, table.thresholds(), now));
-      if (const std::uint32_t g = record.meters->group; g < groups) {
+    if (const KeyMeters* meters = record.routes()) {
+      for (const KeyRecord* meter : meters->own_models) key.models.push_back(meter_snapshot<Accounting>(*meter, store, table.thresholds(), now));
+      if (const std::uint32_t g = meters->group; g < groups) {
         key.group = table.group(g).name;
         snap.groups[g].keys.push_back(record.id);
       }

@@ -207,6 +207,15 @@ class MappedFile {
     std::lock_guard guard{s.mutex};
     s.capacity = capacity;
   }
+  /// The pool grew past its Capacity: keys up to `capacity` in all may bind (the file's table
+  /// grows in chunks as keys are added anyway). Throws keypool::Error beyond 16,777,216 keys.
+  void grow(std::size_t capacity) {
+    State& s = live("grow");
+    if (capacity > detail::state_file::max_keys)
+      throw Error(s.who + "a state file holds at most " + std::to_string(detail::state_file::max_keys) + " keys");
+    std::lock_guard guard{s.mutex};
+    s.capacity = std::max(s.capacity, capacity);
+  }
 
   /// The slot of the key `binding` describes: the one the file holds for `binding.label` (its
   /// counts, cooldown and disabled flag as left by any pool), or a new zeroed one. A found key

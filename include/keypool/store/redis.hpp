@@ -81,6 +81,8 @@ class Redis {
 
   /// Allocates `capacity` zeroed slots and their lease records. Called once, by the pool.
   void reserve(std::size_t capacity) { state_->reserve(capacity); }
+  /// Room for `capacity` keys in all (the pool grew past its Capacity); bound slots stay put.
+  void grow(std::size_t capacity) { state_->grow(capacity); }
 
   /// The slot of a new key. Throws keypool::Error for per-priority headroom (not leased yet), an
   /// empty label, or an index beyond capacity.

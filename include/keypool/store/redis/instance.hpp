@@ -25,6 +25,7 @@
 #include <keypool/accounting/leased.hpp>
 #include <keypool/detail/health.hpp>
 #include <keypool/detail/limit_plan.hpp>
+#include <keypool/detail/segmented.hpp>
 #include <keypool/error.hpp>
 #include <keypool/key_slot.hpp>
 #include <keypool/limit.hpp>
@@ -130,16 +131,21 @@ class Instance {
   // --- Keys (store::Redis's StoragePolicy) -----------------------------------------------------------
 
   void reserve(std::size_t n) {
-    slots_.reset(new KeySlot[n]);
-    std::memset(static_cast<void*>(slots_.get()), 0, n * sizeof(KeySlot));
-    keys_.reset(new KeyLease[n]);
-    capacity_ = n;
+    slots_ = std::make_unique<detail::SegmentedArray<KeySlot>>(n);
+    keys_ = std::make_unique<detail::SegmentedArray<KeyLease>>(n);
+    capacity_.store(n, std::memory_order_release);
+  }
+  /// Room for `n` keys in all, keeping those bound where they are (the pool grew past its Capacity).
+  void grow(std::size_t n) {
+    slots_->grow_to(n);
+    keys_->grow_to(n);
+    capacity_.store(slots_->room(), std::memory_order_release);
   }
 
   [[nodiscard]] KeySlot* bind(const KeyBinding& binding) {
-    if (binding.index >= capacity_) throw Error("store::Redis: key index beyond capacity");
+    if (binding.index >= capacity()) throw Error("store::Redis: key index beyond capacity");
     if (binding.label.empty()) throw Error("store::Redis: a key needs a label (its name in Redis)");
-    KeyLease& key = keys_[binding.index];
+    KeyLease& key = (*keys_)[binding.index];
     key.label = std::string{binding.label};
     key.control_key = redis::control_key(prefix_, binding.label);
     key.limit_count = binding.limits.size();
@@ -156,14 +162,14 @@ class Instance {
       lease.counter = lease.planner->rolling() ? rolling_counter(prefix_, binding.label, i)
                                                : window_counter_prefix(prefix_, binding.label, i);
     }
-    key.slot = &slots_[binding.index];
+    key.slot = &(*slots_)[binding.index];
     const std::size_t count = key_count_.load(std::memory_order_relaxed);
     key_count_.store(std::max(count, binding.index + 1), std::memory_order_release);
     return key.slot;
   }
 
-  [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
-  [[nodiscard]] KeyLease& key(std::size_t k) noexcept { return keys_[k]; }
+  [[nodiscard]] std::size_t capacity() const noexcept { return capacity_.load(std::memory_order_acquire); }
+  [[nodiscard]] KeyLease& key(std::size_t k) noexcept { return (*keys_)[k]; }
 
   // --- The three callers -----------------------------------------------------------------------------
 
@@ -231,8 +237,8 @@ class Instance {
   /// The fleet's usage of a limit as last seen, less `in_hand` (see store::Redis::fleet_used).
   [[nodiscard]] std::uint64_t fleet_used(std::size_t k, std::size_t limit, std::uint64_t epoch, std::uint64_t in_hand,
                                          TimePoint now) const noexcept {
-    if (k >= capacity_ || limit >= max_limits_per_key) return 0;
-    const LimitLease& lease = keys_[k].limits[limit];
+    if (k >= capacity() || limit >= max_limits_per_key) return 0;
+    const LimitLease& lease = (*keys_)[k].limits[limit];
     if (!lease.planner) return 0;
     const detail::LimitPlan& plan = lease.planner->plan();
     if (lease.planner->rolling()) {
@@ -259,9 +265,9 @@ class Instance {
   const std::string prefix_;
   const std::uint64_t share_permille_;
 
-  std::unique_ptr<KeySlot[]> slots_;
-  std::unique_ptr<KeyLease[]> keys_;
-  std::size_t capacity_ = 0;
+  std::unique_ptr<detail::SegmentedArray<KeySlot>> slots_;   // never moves a slot: grows in blocks
+  std::unique_ptr<detail::SegmentedArray<KeyLease>> keys_;
+  std::atomic<std::size_t> capacity_{0};
   std::atomic<std::size_t> key_count_{0};
   accounting::LeaseHost* host_ = nullptr;
   LeaseCounters counters_;
@@ -396,7 +402,7 @@ class Instance {
   void for_each_key(Visit&& visit) {
     const std::size_t count = key_count_.load(std::memory_order_acquire);
     for (std::size_t k = 0; k < count; ++k)
-      if (keys_[k].slot != nullptr) visit(k, keys_[k]);
+      if ((*keys_)[k].slot != nullptr) visit(k, (*keys_)[k]);
   }
 
   // Calls `visit(LimitAt&)` for every leased limit of key `k` at `now_sec`, its planner moved to
@@ -573,7 +579,7 @@ class Instance {
   // --- Applying replies --------------------------------------------------------------------------------
 
   void apply(const Planned& p, const ScriptReply& reply, TimePoint now, bool answered) noexcept {
-    KeyLease& key = keys_[p.key];
+    KeyLease& key = (*keys_)[p.key];
     if (!answered) key.control.publish_again(p.action);  // operator actions are never lost
     if (p.what == Planned::What::control) {
       if (answered) apply_control(p.key, key, reply, p.action.reset);
@@ -648,7 +654,7 @@ class Instance {
 
   // A round trip planned but not sent: its actions are published again.
   void unsent(const RoundTrip& trip) noexcept {
-    for (const Planned& p : trip.planned) keys_[p.key].control.publish_again(p.action);
+    for (const Planned& p : trip.planned) (*keys_)[p.key].control.publish_again(p.action);
   }
 
   SteadyTime deadline_from(SteadyTime start) const noexcept {
