@@ -44,7 +44,7 @@ namespace gateway {
 /// `#event-list li[data-seq][data-kind]`, `#gateway-stats [data-stat=<name>]`,
 /// `#answers tr[data-outcome] td[data-answers-provider]`.
 ///
-/// A constant: thread-safe, no allocation. About 40 KB.
+/// A constant: thread-safe, no allocation. About 46 KB.
 inline constexpr std::string_view dashboard_html = R"KP(<!DOCTYPE html>
 <html lang="en">
 <head>
