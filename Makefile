@@ -33,20 +33,25 @@ FUZZ_SECONDS ?= 20
 # Debian 12 packages: toolchain, Catch2 (tests), Google Benchmark, hiredis + redis-server
 # (store::Redis and its tests), cpp-httplib (examples) and nlohmann-json (examples, and the tests that
 # parse to_json's output back), Chromium (the headless test of the gateway's dashboard page), clang
-# and its sanitizer and libFuzzer runtimes (make fuzz).
+# and its sanitizer and libFuzzer runtimes (make fuzz), Node.js and npm (the gateway's test with the
+# official OpenAI Node SDK, which npm installs into the build directory).
 PACKAGES := cmake g++ make pkg-config catch2 libbenchmark-dev libhiredis-dev redis-server \
-            libcpp-httplib-dev nlohmann-json3-dev chromium clang libclang-rt-14-dev
+            libcpp-httplib-dev nlohmann-json3-dev chromium clang libclang-rt-14-dev nodejs npm
 
 .PHONY: all deps test test-tsan test-asan fuzz demo bench docs clean
 
 all: test
 
 # Lists the packages of $(PACKAGES) that are not installed; installs them when run as root,
-# otherwise says what to run and fails.
+# otherwise says what to run and fails. A package another installed package provides counts as
+# installed (e.g. npm, which a nodejs package from another source provides and conflicts with).
 deps:
 	@missing=""; \
+	provided="$$(dpkg-query -W -f='$${Status}|$${Provides}\n' 2>/dev/null | sed -n 's/^install ok installed|//p' \
+	  | tr ',' '\n' | sed 's/^ *//; s/ .*//')"; \
 	for package in $(PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' "$$package" 2>/dev/null | grep -q "install ok installed" \
+	    || printf '%s\n' "$$provided" | grep -qx "$$package" \
 	    || missing="$$missing $$package"; \
 	done; \
 	missing="$${missing# }"; \

@@ -20,12 +20,20 @@
 //   POST /openai/v1/chat/completions            OpenAI: x-ratelimit-* per minute, 429
 //                                                rate_limit_exceeded, 429 insufficient_quota, 401
 // Successful answers carry `usage` {prompt_tokens (the messages' characters / 4, rounded up),
-// completion_tokens, total_tokens}.
+// completion_tokens, total_tokens}. Each base also answers /completions (text completions) and
+// /embeddings (eight floats per input, base64 when encoding_format says so) with the same keys and
+// limits. `"stream": true` answers with server-sent events: one chunk per completion token
+// ("tokenNN "), the usage chunk when stream_options.include_usage is true, then `data: [DONE]`.
 //
 // Admin (no authentication: it is a fake, bind it to loopback):
 //   GET  /admin/stats                        per key (by position on the command line): answers
 //   POST /admin/reset                        forget all usage and statistics
 //   POST /admin/fail?provider=P&status=S&count=N   the next N calls to P answer status S (5xx)
+//   POST /admin/stream?provider=P&cut_after=K&count=N&delay_ms=D   the next N streams of P drop
+//                                            the connection after K events (0: right after the
+//                                            head, before any byte of the body); every stream
+//                                            of P waits D ms between chunks
+//   GET  /admin/last                         the body of the last call made with a known key
 //
 // Prints "listening on ADDRESS:PORT" on stdout once it accepts connections; stops on SIGTERM/SIGINT.
 #include <pthread.h>
@@ -91,10 +99,19 @@ struct Forced {
   std::uint64_t count = 0;
 };
 
+/// How the next streamed answers of a provider behave (POST /admin/stream).
+struct StreamPlan {
+  std::uint64_t cut_after = 0;  // close the connection after this many events
+  std::uint64_t count = 0;      // for this many streams (0: none is cut)
+  std::uint64_t delay_ms = 0;   // between chunks, for every stream
+};
+
 struct State {
   std::mutex mutex;
   std::vector<Key> keys;
   std::map<std::string, Forced, std::less<>> forced;  // by provider name
+  std::map<std::string, StreamPlan, std::less<>> streams;  // by provider name
+  json last_request;                                   // the body of the last call with a known key
   std::uint64_t unknown_key = 0;
   std::uint64_t completion_tokens = 12;
   std::uint64_t next_id = 1;
@@ -334,17 +351,104 @@ std::string presented_key(const httplib::Request& req, Style style) {
   return {};
 }
 
-void chat(State& state, Style style, const httplib::Request& req, httplib::Response& res) {
+enum class Kind { chat, completions, embeddings };
+
+// The characters of a prompt or an input: a string, or an array of strings or token ids (a token
+// id counts as 4 characters).
+std::uint64_t text_characters(const json& value) {
+  if (value.is_string()) return value.get_ref<const std::string&>().size();
+  std::uint64_t characters = 0;
+  if (value.is_array())
+    for (const auto& item : value) characters += item.is_number_unsigned() ? 4 : text_characters(item);
+  return characters;
+}
+
+std::string base64(const std::string& bytes) {
+  static constexpr char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  for (std::size_t i = 0; i < bytes.size(); i += 3) {
+    const auto byte = [&](std::size_t k) { return k < bytes.size() ? static_cast<unsigned char>(bytes[k]) : 0u; };
+    const unsigned n = (byte(i) << 16) | (byte(i + 1) << 8) | byte(i + 2);
+    out += digits[(n >> 18) & 63];
+    out += digits[(n >> 12) & 63];
+    out += i + 1 < bytes.size() ? digits[(n >> 6) & 63] : '=';
+    out += i + 2 < bytes.size() ? digits[n & 63] : '=';
+  }
+  return out;
+}
+
+// A streamed answer (called with state.mutex held; the events are sent after it is released): an event per chunk, each "tokenNN " (8 characters) of content counting as
+// one completion token; the usage chunk when the request asked for it; then [DONE].
+void stream(State& state, Style style, Kind kind, const json& body, const std::string& id, std::int64_t created,
+            const std::string& model, std::uint64_t prompt_tokens, std::uint64_t completion_tokens, httplib::Response& res) {
+  const bool usage = body.contains("stream_options") && body["stream_options"].is_object() &&
+                     body["stream_options"].contains("include_usage") && body["stream_options"]["include_usage"] == true;
+  StreamPlan plan;  // state.mutex is held by the caller
+  auto& configured = state.streams[std::string{name_of(style)}];
+  plan.delay_ms = configured.delay_ms;
+  if (configured.count > 0) {
+    --configured.count;
+    plan.cut_after = configured.cut_after;
+    plan.count = 1;
+  }
+  const bool chat = kind == Kind::chat;
+  const auto chunk = [=](json choice) {
+    json event{{"id", id}, {"object", chat ? "chat.completion.chunk" : "text_completion"}, {"created", created}, {"model", model},
+               {"choices", json::array({std::move(choice)})}};
+    if (usage) event["usage"] = nullptr;
+    return "data: " + event.dump() + "\n\n";
+  };
+  const auto content = [=](const std::string& text, json finish) {
+    if (chat) return json{{"index", 0}, {"delta", text.empty() ? json::object() : json{{"content", text}}}, {"finish_reason", finish}};
+    return json{{"index", 0}, {"text", text}, {"logprobs", nullptr}, {"finish_reason", finish}};
+  };
+  std::vector<std::string> events;
+  if (chat)
+    events.push_back(chunk(json{{"index", 0}, {"delta", {{"role", "assistant"}, {"content", ""}}}, {"finish_reason", nullptr}}));
+  for (std::uint64_t i = 1; i <= completion_tokens; ++i) {
+    char word[16];
+    std::snprintf(word, sizeof word, "token%02u ", static_cast<unsigned>(i % 100));
+    events.push_back(chunk(content(word, nullptr)));
+  }
+  events.push_back(chunk(content("", "stop")));
+  if (usage) {
+    json last{{"id", id}, {"object", chat ? "chat.completion.chunk" : "text_completion"}, {"created", created}, {"model", model},
+              {"choices", json::array()},
+              {"usage", {{"prompt_tokens", prompt_tokens}, {"completion_tokens", completion_tokens},
+                         {"total_tokens", prompt_tokens + completion_tokens}}}};
+    events.push_back("data: " + last.dump() + "\n\n");
+  }
+  events.push_back("data: [DONE]\n\n");
+  // cut_after counts every event (a chat stream's first one gives the role): 0 drops the
+  // connection after the head, before any byte of the body.
+  const std::size_t cut = plan.count == 0 ? events.size() : static_cast<std::size_t>(plan.cut_after);
+  res.set_chunked_content_provider("text/event-stream", [events = std::move(events), cut, plan](std::size_t, httplib::DataSink& sink) {
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      if (i == cut) return false;  // the connection drops mid-stream
+      if (i > 0 && plan.delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds{plan.delay_ms});
+      if (!sink.write(events[i].data(), events[i].size())) return false;
+    }
+    sink.done();
+    return true;
+  });
+}
+
+void chat(State& state, Style style, Kind kind, const httplib::Request& req, httplib::Response& res) {
   json body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
-  if (!body.is_object() || !body.contains("messages") || !body["messages"].is_array()) {
-    openai_error(res, 400, "'messages' is a required property", "invalid_request_error", "");
+  const char* field = kind == Kind::chat ? "messages" : kind == Kind::completions ? "prompt" : "input";
+  if (!body.is_object() || !body.contains(field) || (kind == Kind::chat && !body["messages"].is_array())) {
+    openai_error(res, 400, "'" + std::string{field} + "' is a required property", "invalid_request_error", "");
     return;
   }
   const std::string model = body.contains("model") && body["model"].is_string() ? body["model"].get<std::string>() : "fake-model";
   std::uint64_t characters = 0;
-  for (const auto& message : body["messages"])
-    if (message.is_object() && message.contains("content") && message["content"].is_string())
-      characters += message["content"].get_ref<const std::string&>().size();
+  if (kind == Kind::chat) {
+    for (const auto& message : body["messages"])
+      if (message.is_object() && message.contains("content") && message["content"].is_string())
+        characters += message["content"].get_ref<const std::string&>().size();
+  } else {
+    characters = text_characters(body[field]);
+  }
   const std::uint64_t prompt_tokens = std::max<std::uint64_t>((characters + 3) / 4, 1);
 
   const std::string presented = presented_key(req, style);
@@ -358,6 +462,7 @@ void chat(State& state, Style style, const httplib::Request& req, httplib::Respo
     answer_bad_key(res, style);
     return;
   }
+  state.last_request = body;
   if (auto it = state.forced.find(name_of(style)); it != state.forced.end() && it->second.count > 0) {
     --it->second.count;
     ++key->refused;
@@ -379,7 +484,7 @@ void chat(State& state, Style style, const httplib::Request& req, httplib::Respo
     return;
   }
 
-  std::uint64_t completion_tokens = state.completion_tokens;
+  std::uint64_t completion_tokens = kind == Kind::embeddings ? 0 : state.completion_tokens;
   for (const char* name : {"max_tokens", "max_completion_tokens"})
     if (body.contains(name) && body[name].is_number_unsigned())
       completion_tokens = std::min(completion_tokens, body[name].get<std::uint64_t>());
@@ -405,10 +510,40 @@ void chat(State& state, Style style, const httplib::Request& req, httplib::Respo
     if (key->limits.tpm != 0) header_pair("tokens", key->limits.tpm, minute.tokens, minute, std::chrono::minutes{1});
   }
   res.set_header("x-request-id", "req_fake_" + std::to_string(state.next_id));
+  const std::int64_t created = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+  if (kind == Kind::embeddings) {
+    // Eight floats per input; base64 of their little-endian bytes when asked (the SDKs ask).
+    const std::size_t inputs = body["input"].is_array() && !body["input"].empty() &&
+                                       !body["input"][0].is_number_unsigned() ? body["input"].size() : 1;
+    const bool encoded = body.contains("encoding_format") && body["encoding_format"] == "base64";
+    json data = json::array();
+    for (std::size_t i = 0; i < inputs; ++i) {
+      std::vector<float> vector(8);
+      for (std::size_t d = 0; d < vector.size(); ++d) vector[d] = static_cast<float>(i + 1) / static_cast<float>(d + 1);
+      const std::string bytes(reinterpret_cast<const char*>(vector.data()), vector.size() * sizeof(float));
+      data.push_back({{"object", "embedding"}, {"index", i}, {"embedding", encoded ? json(base64(bytes)) : json(vector)}});
+    }
+    ++state.next_id;
+    send_json(res, 200, json{{"object", "list"}, {"data", data}, {"model", model},
+                             {"usage", {{"prompt_tokens", prompt_tokens}, {"total_tokens", total}}}});
+    return;
+  }
+  const std::string id = (kind == Kind::chat ? "chatcmpl-fake-" : "cmpl-fake-") + std::to_string(state.next_id++);
+  if (body.contains("stream") && body["stream"] == true) {
+    stream(state, style, kind, body, id, created, model, prompt_tokens, completion_tokens, res);
+    return;
+  }
+  if (kind == Kind::completions) {
+    send_json(res, 200, json{{"id", id}, {"object", "text_completion"}, {"created", created}, {"model", model},
+                             {"choices", json::array({json{{"index", 0}, {"text", "Hello from the fake " + std::string{name_of(style)} + " provider."},
+                                                           {"logprobs", nullptr}, {"finish_reason", "stop"}}})},
+                             {"usage", {{"prompt_tokens", prompt_tokens}, {"completion_tokens", completion_tokens}, {"total_tokens", total}}}});
+    return;
+  }
   const json answer{
-      {"id", "chatcmpl-fake-" + std::to_string(state.next_id++)},
+      {"id", id},
       {"object", "chat.completion"},
-      {"created", std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count()},
+      {"created", created},
       {"model", model},
       {"choices", json::array({json{{"index", 0},
                                     {"message", {{"role", "assistant"}, {"content", "Hello from the fake " + std::string{name_of(style)} + " provider."}}},
@@ -451,11 +586,16 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   httplib::Server server;
-  const std::pair<const char*, Style> routes[] = {{"/groq/openai/v1/chat/completions", Style::groq},
-                                                  {"/gemini/v1beta/openai/chat/completions", Style::gemini},
-                                                  {"/openai/v1/chat/completions", Style::openai}};
-  for (const auto& [path, style] : routes)
-    server.Post(path, [&state, style = style](const httplib::Request& req, httplib::Response& res) { chat(state, style, req, res); });
+  const std::pair<const char*, Style> routes[] = {{"/groq/openai/v1", Style::groq},
+                                                  {"/gemini/v1beta/openai", Style::gemini},
+                                                  {"/openai/v1", Style::openai}};
+  const std::pair<const char*, Kind> kinds[] = {
+      {"/chat/completions", Kind::chat}, {"/completions", Kind::completions}, {"/embeddings", Kind::embeddings}};
+  for (const auto& [base, style] : routes)
+    for (const auto& [path, kind] : kinds)
+      server.Post(std::string{base} + path, [&state, style = style, kind = kind](const httplib::Request& req, httplib::Response& res) {
+        chat(state, style, kind, req, res);
+      });
 
   server.Get("/admin/stats", [&state](const httplib::Request&, httplib::Response& res) {
     std::lock_guard lock{state.mutex};
@@ -467,8 +607,29 @@ int main(int argc, char** argv) {
     }
     send_json(res, 200, json{{"keys", keys}, {"unknown_key", state.unknown_key}});
   });
+  server.Get("/admin/last", [&state](const httplib::Request&, httplib::Response& res) {
+    std::lock_guard lock{state.mutex};
+    send_json(res, 200, state.last_request);
+  });
+  server.Post("/admin/stream", [&state](const httplib::Request& req, httplib::Response& res) {
+    const std::string provider = req.get_param_value("provider");
+    if (provider != "groq" && provider != "gemini" && provider != "openai") {
+      send_json(res, 400, json{{"error", "provider must be groq, gemini or openai"}});
+      return;
+    }
+    StreamPlan plan;
+    for (const auto& [name, value] : {std::pair{"cut_after", &plan.cut_after}, std::pair{"count", &plan.count},
+                                      std::pair{"delay_ms", &plan.delay_ms}}) {
+      const std::string text = req.get_param_value(name);
+      std::from_chars(text.data(), text.data() + text.size(), *value);
+    }
+    std::lock_guard lock{state.mutex};
+    state.streams[provider] = plan;
+    send_json(res, 200, json{{"provider", provider}, {"cut_after", plan.cut_after}, {"count", plan.count}, {"delay_ms", plan.delay_ms}});
+  });
   server.Post("/admin/reset", [&state](const httplib::Request&, httplib::Response& res) {
     std::lock_guard lock{state.mutex};
+    state.streams.clear();
     for (Key& key : state.keys) {
       key.log.clear();
       key.ok = key.refused = key.quota_used = 0;

@@ -49,6 +49,7 @@ struct ProviderConfig {
   std::string keys_env;             // kp::env::keys(keys_env); defaults to NAME_API_KEY
   std::size_t keys_env_line = 0;    // 0 when defaulted
   std::string model;                // replaces the request's "model" when not empty
+  std::vector<std::string> models;  // `models NAME...`: the models it serves (empty: every model)
   AuthStyle auth = AuthStyle::bearer;
   std::string auth_header;          // for AuthStyle::header, e.g. x-goog-api-key
   std::vector<keypool::Limit> limits;
@@ -71,6 +72,9 @@ struct Config {
   /// Completion tokens assumed when a request names no max_tokens.
   std::uint64_t default_max_tokens = 256;
   std::size_t threads = 8;
+  /// The longest Retry-After a client is told to wait for; a 429 with a longer wait carries
+  /// `x-should-retry: false` (SDKs then give up at once instead of sleeping for hours).
+  std::chrono::nanoseconds max_retry_after = std::chrono::seconds{60};
   /// `webhook STYLE URL [CHAT_ID]`: pool events are also posted there (empty url: none).
   std::string webhook_style;        // slack, telegram or event
   std::string webhook_url;          // the URL, or env:NAME (read from the environment at start)
@@ -202,8 +206,8 @@ inline void split_url(std::string_view url, std::string& origin, std::string& pa
   static constexpr std::string_view global_directives[] = {"listen", "admin_token_env", "client_limit", "max_attempts",
                                                            "backoff", "upstream_timeout", "default_max_tokens",
                                                            "threads", "webhook", "connections", "client_timeout",
-                                                           "state_file", "redis", "history", "recent_events"};
-  static constexpr std::string_view provider_directives[] = {"tier", "base_url", "keys_env", "model", "auth", "limit"};
+                                                           "state_file", "redis", "max_retry_after", "history", "recent_events"};
+  static constexpr std::string_view provider_directives[] = {"tier", "base_url", "keys_env", "model", "models", "auth", "limit"};
   const auto is_one_of = [](std::string_view word, const auto& list) {
     for (const std::string_view entry : list)
       if (entry == word) return true;
@@ -305,6 +309,9 @@ inline void split_url(std::string_view url, std::string& origin, std::string& pa
           config.redis_port = static_cast<int>(number("redis", words[2], 1, 65'535));
           if (words.size() == 5) config.redis_prefix = std::string{words[4]};
         }
+      } else if (directive == "max_retry_after") {
+        arity(words, 2, "max_retry_after DURATION, e.g. max_retry_after 60s");
+        config.max_retry_after = duration("max_retry_after", words[1]);
       } else if (directive == "webhook") {
         const std::string_view usage =
             "webhook slack|telegram|event URL [CHAT_ID], e.g. webhook slack env:SLACK_WEBHOOK_URL "
@@ -353,7 +360,7 @@ inline void split_url(std::string_view url, std::string& origin, std::string& pa
       if (current == nullptr)
         fail("'" + std::string{directive} + "' belongs in a provider block; write 'provider NAME' above it");
       const std::string scope = " for provider '" + current->name + "'";
-      if (directive != "limit") once(seen_provider, directive, scope);
+      if (directive != "limit" && directive != "models") once(seen_provider, directive, scope);
       if (directive == "tier") {
         arity(words, 2, "tier N (0 is tried first)");
         current->tier = static_cast<std::uint32_t>(number("tier", words[1], 0, 1'000'000));
@@ -377,6 +384,14 @@ inline void split_url(std::string_view url, std::string& origin, std::string& pa
       } else if (directive == "model") {
         arity(words, 2, "model NAME (sent instead of the client's model)");
         current->model = std::string{words[1]};
+      } else if (directive == "models") {
+        // models NAME [NAME...]: may repeat; the provider then serves only these models.
+        if (words.size() < 2) fail("'models' expects: models NAME [NAME...] (the models this provider serves)");
+        for (std::size_t w = 1; w < words.size(); ++w) {
+          for (const std::string& known : current->models)
+            if (known == words[w]) fail("'models': '" + known + "' is listed twice" + scope);
+          current->models.emplace_back(words[w]);
+        }
       } else if (directive == "auth") {
         if (words.size() == 2 && words[1] == "bearer") {
           current->auth = AuthStyle::bearer;
@@ -424,8 +439,8 @@ inline void split_url(std::string_view url, std::string& origin, std::string& pa
 
     fail("unknown directive '" + std::string{directive} +
          "' (global: listen, admin_token_env, client_limit, max_attempts, backoff, upstream_timeout, "
-         "default_max_tokens, threads, webhook, connections, client_timeout, state_file, redis, history, recent_events; "
-         "per provider: provider, tier, base_url, keys_env, model, auth, limit)");
+         "default_max_tokens, threads, webhook, connections, client_timeout, state_file, redis, max_retry_after, history, "
+         "recent_events; per provider: provider, tier, base_url, keys_env, model, models, auth, limit)");
   }
 
   if (config.providers.empty()) {

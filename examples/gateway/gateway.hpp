@@ -37,6 +37,8 @@
 #include "constant_time.hpp"
 #include "dashboard.hpp"
 #include "history.hpp"
+#include "openai_api.hpp"
+#include "streaming.hpp"
 #include "request_checks.hpp"
 #include "webhook.hpp"
 
@@ -126,7 +128,8 @@ class BasicGateway final : public Server {
         log_(log),
         webhook_(make_webhook(config_file)),
         recent_events_(config_.recent_events),
-        pool_(make_pool(std::move(store))) {
+        pool_(make_pool(std::move(store))),
+        models_(config_) {
     std::size_t providers_with_keys = 0;
     for (std::size_t p = 0; p < config_.providers.size(); ++p) {
       const ProviderConfig& provider = config_.providers[p];
@@ -148,7 +151,9 @@ class BasicGateway final : public Server {
       for (std::size_t k = 0; k < keys.size(); ++k) {
         const std::string label = provider.name + "-" + std::to_string(k + 1);
         try {
-          const kp::KeyId key = pool_.add_key(id, std::move(keys[k]), provider.limits, {.label = label});
+          std::vector<kp::ModelLimits> served;  // `models`: the key serves only these
+          for (const std::string& model : provider.models) served.push_back({.model = model});
+          const kp::KeyId key = pool_.add_key(id, std::move(keys[k]), provider.limits, {.label = label, .models = served});
           key_labels_.emplace_back(label, key);
         } catch (const kp::Error& e) {
           throw ConfigError(config_file, line, std::string{"provider '"} + provider.name + "': " + e.what());
@@ -162,6 +167,8 @@ class BasicGateway final : public Server {
                         "no provider has a key in the environment (for provider '" + config_.providers.front().name +
                             "' set " + config_.providers.front().keys_env + ")");
     answers_ = std::make_unique<std::atomic<std::uint64_t>[]>(config_.providers.size() * answer_kinds);
+    for (const ProviderConfig& provider : config_.providers)
+      for (const std::string& model : provider.models) models_.set_id(model, pool_.model(model));
 
     if (const char* token = std::getenv(config_.admin_token_env.c_str()); token != nullptr && *token != '\0') {
       admin_token_ = kp::Secret{token};
@@ -180,7 +187,7 @@ class BasicGateway final : public Server {
           .hash_seed = (std::uint64_t{random()} << 32) | random()});
     }
     monitor_ = std::make_unique<kp::Monitor<Pool>>(pool_, std::chrono::seconds{1});
-    started_ = pool_.clock().now();
+    dashboard_started_ = pool_.clock().now();
     if (config_.history_every > std::chrono::nanoseconds::zero()) {
       history_ = std::make_unique<History>(HistoryOptions{.every = config_.history_every, .span = config_.history_span});
       sampler_ = std::make_unique<Ticker>(config_.history_every, [this] { history_->sample(pool_.snapshot()); });
@@ -254,15 +261,17 @@ class BasicGateway final : public Server {
   }
 
   Pool make_pool(Store store) {
-    std::size_t keys = 0;
+    std::size_t keys = 0, meters = 0;
     // Capacity: count the keys first (env::keys is cheap); duplicates are reported later.
     for (const ProviderConfig& provider : config_.providers) {
       try {
-        keys += kp::env::keys(provider.keys_env).size();
+        const std::size_t count = kp::env::keys(provider.keys_env).size();
+        keys += count;
+        meters += count * provider.models.size();  // one meter per model a key serves
       } catch (const kp::Error&) {
       }
     }
-    return Pool{kp::Capacity{std::max<std::size_t>(keys, 1)}, std::move(store),
+    return Pool{kp::Capacity{.keys = std::max<std::size_t>(keys, 1), .meters = std::max<std::size_t>(meters, 256)}, std::move(store),
                 // On the queue's drainer thread: a slow webhook never stalls a request.
                 kp::alert::Queued<kp::alert::Callback>{kp::alert::Callback{[this](const kp::Event& event) {
                   recent_events_.push(event);
@@ -338,6 +347,25 @@ class BasicGateway final : public Server {
       log_.line("request " + current_access().id + ": a handler threw");
     });
     post_bounded("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) { chat(req, res); });
+    post_bounded("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
+      chat(req, res, openai::Endpoint::completions);
+    });
+    post_bounded("/v1/embeddings", [this](const httplib::Request& req, httplib::Response& res) {
+      chat(req, res, openai::Endpoint::embeddings);
+    });
+    server_.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
+      res.set_content(models_.list(started_).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");
+    });
+    server_.Get("/v1/models/(.+)", [this](const httplib::Request& req, httplib::Response& res) {
+      const nlohmann::json model = models_.find(req.matches[1].str(), started_);
+      if (model.is_null()) {
+        json_error(res, 404, "invalid_request_error",
+                   "The model '" + openai::Models::shorten(req.matches[1].str()) + "' does not exist or is not served by this gateway",
+                   {{"code", "model_not_found"}, {"param", "model"}});
+        return;
+      }
+      res.set_content(model.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");
+    });
     server_.Get("/quota-status", [this](const httplib::Request&, httplib::Response& res) {
       res.set_content(kp::to_json(pool_.snapshot()), "application/json");
     });
@@ -357,6 +385,12 @@ class BasicGateway final : public Server {
     post_bounded("/quota-status/disable",
                  [this](const httplib::Request& req, httplib::Response& res) { admin_disable(req, res); });
     dashboard_routes();
+    openai::install_error_handler(server_, {{"/v1/chat/completions", "POST"}, {"/v1/completions", "POST"},
+                                            {"/v1/embeddings", "POST"}, {"/v1/models", "GET"}, {"/v1/models/", "GET"},
+                                            {"/quota-status", "GET"}, {"/quota-status/reset", "POST"},
+                                            {"/quota-status/enable", "POST"}, {"/quota-status/disable", "POST"}, {"/metrics", "GET"}, {"/health", "GET"},
+                                            {"/dashboard", "GET"}, {"/quota-status/history", "GET"}, {"/events/recent", "GET"},
+                                            {"/stats", "GET"}});
     server_.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
       log_.line(access_line(finish_access(), req, res));
     });
@@ -364,13 +398,10 @@ class BasicGateway final : public Server {
 
   static void json_error(httplib::Response& res, int status, std::string_view type, std::string_view message,
                          nlohmann::json extra = nlohmann::json::object()) {
-    nlohmann::json error = std::move(extra);
-    error["type"] = type;
-    error["message"] = message;
-    if (!error.contains("param")) error["param"] = nullptr;
-    if (!error.contains("code")) error["code"] = nullptr;
     res.status = status;
-    res.set_content(nlohmann::json{{"error", std::move(error)}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+    // OpenAI's shape (message, type, param, code); `code` repeats the type unless `extra` has one.
+    res.set_content(openai::error_body(type, message, type, std::move(extra))
+                        .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
                     "application/json");
   }
 
@@ -392,12 +423,15 @@ class BasicGateway final : public Server {
   // ---------------------------------------------------------------------------------------------
   // POST /v1/chat/completions
 
-  void chat(const httplib::Request& req, httplib::Response& res) {
+  // Also POST /v1/completions and /v1/embeddings (`endpoint`): the same admission, key
+  // selection, failover and accounting; chat and text completions may stream (streaming.hpp).
+  void chat(const httplib::Request& req, httplib::Response& res, openai::Endpoint endpoint = openai::Endpoint::chat) {
     if (limiter_) {
       const auto decision = limiter_->try_acquire(req.remote_addr, pool_.clock().now());
       if (!decision.allowed) {
         const std::int64_t wait = retry_after_seconds(decision.retry_after);
         res.set_header("Retry-After", std::to_string(wait));
+        openai::set_retry_headers(res, decision.retry_after, config_.max_retry_after);
         json_error(res, 429, "client_rate_limited",
                    "this client sent more than " + std::to_string(config_.client_requests) + " requests per " +
                        period_name(config_.client_per) + "; retry in " + std::to_string(wait) +
@@ -429,13 +463,26 @@ class BasicGateway final : public Server {
         return;
       }
     }
+    bool stream = false, client_wants_usage = false;
     try {
-      if (body.contains("stream") && body["stream"].is_boolean() && body["stream"].get<bool>())
-        throw std::invalid_argument("\"stream\": true is not supported by this gateway; send the request without it");
-      if (!body.contains("messages") || !body["messages"].is_array() || body["messages"].empty())
-        throw std::invalid_argument("\"messages\" must be a non-empty array");
-      request.tokens = estimate_tokens(body);
+      if (!body.is_object()) throw std::invalid_argument("the body is not a JSON object");
+      stream = openai::stream_requested(body);
+      if (stream && endpoint == openai::Endpoint::embeddings)
+        throw openai::RequestError(400, "invalid_value", "stream", "embeddings do not stream; send the request without \"stream\"");
+      if (stream) client_wants_usage = openai::usage_requested(body);
+      if (endpoint == openai::Endpoint::chat) {
+        if (!body.contains("messages") || !body["messages"].is_array() || body["messages"].empty())
+          throw std::invalid_argument("\"messages\" must be a non-empty array");
+        request.tokens = estimate_tokens(body);
+      } else {
+        request.tokens = openai::estimate(endpoint, body, config_.default_max_tokens);
+      }
       request.priority = priority_of(req.get_header_value("X-Request-Priority"));
+      request.model = models_.route(body);
+    } catch (const openai::RequestError& e) {
+      json_error(res, e.status, "invalid_request_error", e.what(), {{"code", e.code}, {"param", e.param}});
+      count(Result::invalid_request);
+      return;
     } catch (const std::invalid_argument& e) {  // the gateway's own words
       json_error(res, 400, "invalid_request_error", std::string{"invalid request: "} + e.what());
       count(Result::invalid_request);
@@ -463,9 +510,10 @@ class BasicGateway final : public Server {
       current_access().attempts = attempt;
       current_access().provider = provider.name;
       current_access().key = std::string{lease.label()};
-      if (!provider.model.empty()) body["model"] = provider.model;
-      else if (!client_model.is_null()) body["model"] = client_model;
-      else body.erase("model");
+      if (nlohmann::json model = openai::forwarded_model(provider, client_model, endpoint); !model.is_null())
+        body["model"] = std::move(model);
+      else
+        body.erase("model");
 
       httplib::Client client{provider.origin};
       const auto timeout = std::chrono::duration_cast<std::chrono::microseconds>(config_.upstream_timeout);
@@ -480,12 +528,35 @@ class BasicGateway final : public Server {
         headers.emplace("Authorization", "Bearer " + std::string{lease.secret().reveal()});
       else
         headers.emplace(provider.auth_header, std::string{lease.secret().reveal()});
-      const auto answer = client.Post(provider.path_prefix + "/chat/completions", headers, body.dump(), "application/json");
+      const std::string path = provider.path_prefix + std::string{openai::path_of(endpoint)};
+      std::optional<httplib::Response> answer;
+      std::string no_answer;
+      if (stream) {
+        // Read as it comes: until its first byte reaches the client, a failure tries another key.
+        if (!body.contains("stream_options") || !body["stream_options"].is_object()) body["stream_options"] = nlohmann::json::object();
+        body["stream_options"]["include_usage"] = true;  // the final chunk then reports the usage
+        auto upstream = std::make_shared<UpstreamStream>(
+            UpstreamStream::Target{provider.origin, path, headers, body.dump(), config_.upstream_timeout});
+        const auto start = upstream->wait_start();
+        if (start == UpstreamStream::Start::streaming) {
+          stream_answer(req, res, std::move(lease), std::move(upstream), client_wants_usage,
+                        endpoint == openai::Endpoint::chat ? openai::tokens_of_characters(openai::message_characters(body))
+                                                           : openai::input_tokens(body, "prompt"),
+                        attempt);
+          return;
+        }
+        if (start == UpstreamStream::Start::answered) answer = upstream->answer();
+        else no_answer = upstream->failure();
+      } else if (auto result = client.Post(path, headers, body.dump(), "application/json")) {
+        answer = std::move(*result);
+      } else {
+        no_answer = "no answer (" + httplib::to_string(result.error()) + ")";
+      }
 
       if (!answer) {
         lease.fail(kp::Outcome::transient());
         answers_[p * answer_kinds + 6].fetch_add(1, std::memory_order_relaxed);
-        last_failure = provider.name + "/" + std::string{lease.label()} + ": no answer (" + httplib::to_string(answer.error()) + ")";
+        last_failure = provider.name + "/" + std::string{lease.label()} + ": " + no_answer;
         last_status = 0;
         log_.line("attempt " + std::to_string(attempt) + ": " + last_failure);
         note_retry(attempt, provider.name, lease.label(), last_failure);
@@ -548,6 +619,37 @@ class BasicGateway final : public Server {
     backoff = std::min<std::chrono::nanoseconds>(backoff * 2, std::chrono::seconds{5});
   }
 
+  // Answers with the stream `upstream` has started on `lease`'s key; the lease is settled when
+  // the stream ends: with the usage the provider reported, else `prompt_tokens` plus the content
+  // streamed (about 4 characters a token), also when the client went away mid-stream.
+  void stream_answer(const httplib::Request& req, httplib::Response& res, kp::Lease lease,
+                     std::shared_ptr<UpstreamStream> upstream, bool client_wants_usage, std::uint64_t prompt_tokens,
+                     unsigned attempt) {
+    const std::size_t p = lease.provider().value;
+    const std::string& provider = config_.providers[p].name;
+    const kp::Outcome observed = kp::classify(upstream->status(), upstream->headers(), "", pool_.clock().now());
+    answers_[p * answer_kinds + static_cast<std::size_t>(observed.kind())].fetch_add(1, std::memory_order_relaxed);
+    const httplib::Headers head = upstream->headers();
+    for (const char* name : {"x-request-id"})
+      if (const auto it = head.find(name); it != head.end()) res.set_header(name, it->second);
+    res.set_header("X-Gateway-Provider", provider);
+    res.set_header("X-Gateway-Key", std::string{lease.label()});
+    res.set_header("X-Gateway-Attempts", std::to_string(attempt));
+    auto held = std::make_shared<kp::Lease>(std::move(lease));
+    relay_stream(res, std::move(upstream), client_wants_usage,
+                 [this, held, observed, prompt_tokens, attempt, provider, client = req.remote_addr](const StreamEnd& end) {
+                   const std::uint64_t tokens =
+                       end.usage.value_or(prompt_tokens + openai::tokens_of_characters(end.content_characters));
+                   if (end.usage) held->commit({.tokens = tokens}, observed);
+                   else held->commit({.tokens = tokens});
+                   count(end.complete || end.client_gone ? Result::ok : Result::upstream_failed);
+                   log_.line("chat " + client + " -> " + provider + "/" + std::string{held->label()} + " 200 stream " +
+                             (end.client_gone ? "client went away" : end.complete ? "complete" : "broke off") +
+                             " tokens=" + std::to_string(tokens) + (end.usage ? " (reported)" : " (estimated)") +
+                             " attempts=" + std::to_string(attempt));
+                 });
+  }
+
   // The seed's graceful degradation: say why, and when service resumes.
   void refuse(httplib::Response& res, const kp::Refusal& refusal, const std::string& last_failure) const {
     nlohmann::json extra{{"reason", kp::to_string(refusal.reason)}};
@@ -566,9 +668,12 @@ class BasicGateway final : public Server {
     extra["retry_after_s"] = wait;
     extra["resumes_at"] = format_time(refusal.resets_at);
     res.set_header("Retry-After", std::to_string(wait));
+    // A wait past max_retry_after: x-should-retry: false, so that SDKs give up now.
+    const bool too_long = openai::set_retry_headers(res, refusal.retry_after, config_.max_retry_after);
     json_error(res, 429, "all_keys_exhausted",
                "every provider key is spent or rate limited (" + std::string{kp::to_string(refusal.reason)} +
-                   "); service resumes at " + format_time(refusal.resets_at) + ", in " + std::to_string(wait) + " s",
+                   "); service resumes at " + format_time(refusal.resets_at) + ", in " + std::to_string(wait) + " s" +
+                   (too_long ? "; do not retry before then" : ""),
                std::move(extra));
   }
 
@@ -779,7 +884,7 @@ class BasicGateway final : public Server {
     });
     server_.Get("/stats", [this](const httplib::Request&, httplib::Response& res) {
       Counters counters;
-      counters.started = started_;
+      counters.started = dashboard_started_;
       counters.now = pool_.clock().now();
       for (std::size_t r = 0; r < result_names.size(); ++r)
         counters.results.emplace_back(std::string{result_names[r]}, results_[r].load(std::memory_order_relaxed));
@@ -844,9 +949,12 @@ class BasicGateway final : public Server {
   std::array<std::atomic<std::uint64_t>, result_names.size()> results_{};
   std::unique_ptr<std::atomic<std::uint64_t>[]> answers_;
   std::unique_ptr<kp::Monitor<Pool>> monitor_;
-  kp::TimePoint started_{};
-  std::unique_ptr<History> history_;  // null: history off
-  std::unique_ptr<Ticker> sampler_;   // after pool_ and history_: stopped before them
+  openai::Models models_;  // which providers serve which model; /v1/models
+  std::int64_t started_ = std::chrono::duration_cast<std::chrono::seconds>(
+                              std::chrono::system_clock::now().time_since_epoch()).count();  // "created" of /v1/models
+  kp::TimePoint dashboard_started_{};  // GET /stats' started_at
+  std::unique_ptr<History> history_;   // null: history off
+  std::unique_ptr<Ticker> sampler_;    // after pool_ and history_: stopped before them
   httplib::Server server_;
 };
 

@@ -23,3 +23,31 @@ endforeach()
 
 # The dashboard's own tests, when its files are in the tree.
 include("${example_dir}/tests_dashboard.cmake" OPTIONAL)
+
+# The OpenAI surface: streaming, /v1/models, embeddings and completions, error shapes, the retry
+# bound, routing by model.
+foreach(scenario IN ITEMS streaming openai_surface retry_bound model_routing)
+  add_test(NAME examples.gateway.e2e.${scenario}
+           COMMAND gateway_e2e ${scenario} --gateway $<TARGET_FILE:${example}> --fake $<TARGET_FILE:fake_provider>
+                   --work "${CMAKE_CURRENT_BINARY_DIR}/gateway_e2e.work/${scenario}")
+  set_tests_properties(examples.gateway.e2e.${scenario} PROPERTIES LABELS examples TIMEOUT 120
+                       FAIL_REGULAR_EXPRESSION "FAILED")
+endforeach()
+
+# The official OpenAI Node SDK against the gateway: the setup installs the openai npm package
+# (major version 6: version 7 needs Node.js 22, Debian 12 has 18) into the build directory; the
+# test runs e2e/sdk_test.mjs with node against a fake provider and two gateways.
+find_program(KEYPOOL_NODE NAMES node nodejs)
+find_program(KEYPOOL_NPM npm)
+set(keypool_gateway_sdk_dir "${CMAKE_CURRENT_BINARY_DIR}/gateway_sdk")
+add_test(NAME examples.gateway.sdk.setup
+         COMMAND ${CMAKE_COMMAND} -DNPM=${KEYPOOL_NPM} -DDIR=${keypool_gateway_sdk_dir} -DOPENAI_MAJOR=6
+                 -P "${example_dir}/e2e/install_openai.cmake")
+set_tests_properties(examples.gateway.sdk.setup PROPERTIES FIXTURES_SETUP gateway_sdk LABELS examples TIMEOUT 600
+                     FAIL_REGULAR_EXPRESSION "FAILED")
+add_test(NAME examples.gateway.e2e.sdk
+         COMMAND gateway_e2e sdk --gateway $<TARGET_FILE:${example}> --fake $<TARGET_FILE:fake_provider>
+                 --work "${CMAKE_CURRENT_BINARY_DIR}/gateway_e2e.work/sdk" --node "${KEYPOOL_NODE}"
+                 --sdk "${keypool_gateway_sdk_dir}" --sdk-script "${example_dir}/e2e/sdk_test.mjs")
+set_tests_properties(examples.gateway.e2e.sdk PROPERTIES FIXTURES_REQUIRED gateway_sdk LABELS examples TIMEOUT 180
+                     FAIL_REGULAR_EXPRESSION "FAILED")

@@ -4,11 +4,13 @@
 //   gateway_e2e SCENARIO --gateway PATH --fake PATH --work DIR
 //
 // Scenarios: success, failover, bad_key, openai_quota, exhausted, upstream_failure, admin,
-// client_limit, metrics, bad_config, shutdown, dashboard_data (and the operations scenarios of
-// ops_scenarios.hpp). Each prints what it checked and exits 0, or prints what went
-// wrong (with the children's logs) and exits 1. Children get only the environment the scenario
-// gives them (never the developer's real keys) and are stopped on every path; if this driver is
-// killed, the kernel kills them (PR_SET_PDEATHSIG).
+// client_limit, metrics, bad_config, shutdown, streaming, openai_surface, retry_bound,
+// model_routing, sdk (the official OpenAI Node SDK: --node PATH --sdk DIR --sdk-script FILE),
+// dashboard_data (and the operations scenarios of ops_scenarios.hpp).
+// Each prints what it checked and exits 0, or prints what went wrong (with the children's logs)
+// and exits 1. Children get only the environment the scenario gives them (never the developer's
+// real keys) and are stopped on every path; if this driver is killed, the kernel kills them
+// (PR_SET_PDEATHSIG).
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -19,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -366,10 +369,10 @@ void success() {
   auto bad = rig.gw->Post("/v1/chat/completions", "{not json", "application/json");
   E2E_CHECK(bad && bad->status == 400 && json::parse(bad->body)["error"]["type"] == "invalid_request_error",
             (bad ? bad->body : "no answer"));
-  bad = rig.gw->Post("/v1/chat/completions", R"({"stream":true,"messages":[{"role":"user","content":"hi"}]})", "application/json");
+  bad = rig.gw->Post("/v1/chat/completions", R"({"stream":"yes","messages":[{"role":"user","content":"hi"}]})", "application/json");
   E2E_CHECK(bad && bad->status == 400 && bad->body.find("stream") != std::string::npos, (bad ? bad->body : "no answer"));
   E2E_CHECK(rig.fake_stats()["keys"][0]["ok"] == 2, "invalid requests must not reach the provider");
-  note("malformed JSON and stream:true get 400 without reaching the provider");
+  note("malformed JSON and a stream that is not a boolean get 400 without reaching the provider");
 }
 
 void failover() {
@@ -904,6 +907,13 @@ void dashboard_data() {
                 stats["upstream_answers"][0]["rate_limited"] == 2 && stats["upstream_answers"][1]["success"] == 1,
             stats.dump());
   note("GET /stats: the requests and upstream answers /metrics counts (3 ok; groq 2 successes and 2 429s, gemini 1)");
+  for (const std::string path : {"/stats", "/events/recent", "/quota-status/history"}) {
+    const auto wrong = rig.gw->Post(path, "{}", "application/json");
+    E2E_CHECK(wrong && wrong->status == 405 && wrong->get_header_value("Allow") == "GET" &&
+                  json::parse(wrong->body)["error"]["code"] == "method_not_allowed",
+              "POST " << path << ": " << (wrong ? std::to_string(wrong->status) + " " + wrong->body : "no answer"));
+  }
+  note("POST to the three endpoints: 405 with Allow: GET, in OpenAI's error shape");
 
   // `history off`: the endpoint says so in a JSON error.
   Rig off{{"groq:gsk_test_alpha_1111"}, globals + "history off\n" + groq_block, {{"GROQ_API_KEY", "gsk_test_alpha_1111"}}, "-off"};
@@ -933,6 +943,446 @@ void dashboard_data() {
   note("bad history and recent_events directives are refused at their line");
 }
 
+// ---- The OpenAI surface: streaming, models, embeddings, completions, errors, retry bound, routing -----
+
+/// The `data:` payloads of an event stream, in order.
+std::vector<std::string> sse_data(const std::string& stream) {
+  std::vector<std::string> data;
+  std::istringstream lines{stream};
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.starts_with("data: ")) data.push_back(line.substr(6));
+  }
+  return data;
+}
+
+/// The content of a chat stream's chunks, concatenated; `usage` gets the usage chunk's total.
+std::string streamed_content(const std::vector<std::string>& data, std::optional<std::uint64_t>* usage = nullptr) {
+  std::string content;
+  for (const std::string& payload : data) {
+    if (payload == "[DONE]") continue;
+    const json chunk = json::parse(payload, nullptr, false);
+    if (!chunk.is_object()) throw Failure("not a JSON chunk: " + payload);
+    if (usage != nullptr && chunk.contains("usage") && chunk["usage"].is_object())
+      *usage = chunk["usage"]["total_tokens"].get<std::uint64_t>();
+    if (chunk.contains("choices") && chunk["choices"].is_array())
+      for (const json& choice : chunk["choices"])
+        if (choice.contains("delta") && choice["delta"].contains("content")) content += choice["delta"]["content"].get<std::string>();
+  }
+  return content;
+}
+
+/// The fake streams one "tokenNN " (8 characters) per completion token: 12 by default.
+std::string expected_stream_content(int tokens = 12) {
+  std::string content;
+  char word[16];
+  for (int i = 1; i <= tokens; ++i) {
+    std::snprintf(word, sizeof word, "token%02d ", i);
+    content += word;
+  }
+  return content;
+}
+
+void check_error_shape(const httplib::Result& answer, int status, const std::string& code, const std::string& context) {
+  E2E_CHECK(answer, context << ": no answer");
+  E2E_CHECK(answer->status == status, context << ": status " << answer->status << " (expected " << status << ") " << answer->body);
+  E2E_CHECK(answer->get_header_value("Content-Type").starts_with("application/json"),
+            context << ": Content-Type " << answer->get_header_value("Content-Type"));
+  const json body = json::parse(answer->body, nullptr, false);
+  E2E_CHECK(body.is_object() && body.contains("error") && body["error"].is_object(), context << ": " << answer->body);
+  const json& error = body["error"];
+  for (const char* field : {"message", "type", "param", "code"})
+    E2E_CHECK(error.contains(field), context << ": error." << field << " is missing: " << answer->body);
+  E2E_CHECK(error["message"].is_string() && error["type"].is_string(), context << ": " << answer->body);
+  if (!code.empty()) E2E_CHECK(error["code"] == code, context << ": code " << error["code"].dump() << ", expected " << code);
+}
+
+void streaming() {
+  Rig rig{{"groq:gsk_test_stream_2121", "gemini:AIza_test_stream_2222"}, globals + groq_block + gemini_block,
+          {{"GROQ_API_KEY", "gsk_test_stream_2121"}, {"GEMINI_API_KEY", "AIza_test_stream_2222"}}};
+  const std::string content(40, 'x');  // 10 prompt tokens
+  const auto stream = [&](const std::string& extra = "") {
+    return rig.chat(content, {}, R"("stream":true,)" + extra);
+  };
+  const auto tokens_used = [&](const std::string& label) { return used_of(rig.quota_status(), label, "tokens", "day"); };
+
+  auto answer = stream();
+  E2E_CHECK(answer->status == 200, answer->status << " " << answer->body << "\n" << rig.logs());
+  E2E_CHECK(answer->get_header_value("Content-Type").starts_with("text/event-stream"), answer->get_header_value("Content-Type"));
+  E2E_CHECK(header(answer, "X-Gateway-Provider") == "groq" && header(answer, "X-Gateway-Key") == "groq-1", rig.logs());
+  auto data = sse_data(answer->body);
+  std::optional<std::uint64_t> usage;
+  E2E_CHECK(!data.empty() && data.back() == "[DONE]", "the stream ends with data: [DONE]:\n" << answer->body);
+  E2E_CHECK(streamed_content(data, &usage) == expected_stream_content(), answer->body);
+  E2E_CHECK(!usage, "the client did not ask for the usage chunk; it must not get it:\n" << answer->body);
+  const json sent = json::parse(rig.provider->Get("/admin/last")->body);
+  E2E_CHECK(sent["stream"] == true && sent["stream_options"]["include_usage"] == true,
+            "the gateway asks the provider for the usage chunk: " << sent.dump());
+  // Reported: 10 + 12 = 22; an estimate from the stream would be 10 + 96/4 = 34.
+  E2E_CHECK(tokens_used("groq-1") == 22, "the usage the provider reported (22), not an estimate: " << rig.quota_status().dump());
+  note("stream: true is relayed event by event, ends with [DONE]; the gateway asked for the usage chunk, "
+       "committed its 22 tokens and kept the chunk from a client that did not ask for it");
+
+  answer = stream(R"("stream_options":{"include_usage":true},)");
+  data = sse_data(answer->body);
+  usage.reset();
+  E2E_CHECK(answer->status == 200 && streamed_content(data, &usage) == expected_stream_content() && usage == 22u, answer->body);
+  E2E_CHECK(tokens_used("groq-1") == 44, rig.quota_status().dump());
+  note("a client that asks for include_usage gets the usage chunk (total 22)");
+
+  // Retried before the first byte: a 503, then a stream cut right after its head.
+  E2E_CHECK(rig.provider->Post("/admin/fail?provider=groq&status=503&count=1", "", "text/plain")->status == 200, "");
+  answer = stream();
+  E2E_CHECK(answer->status == 200 && header(answer, "X-Gateway-Attempts") == "2",
+            answer->status << " " << header(answer, "X-Gateway-Provider") << " " << header(answer, "X-Gateway-Attempts") << "\n"
+                           << rig.logs());
+  E2E_CHECK(streamed_content(sse_data(answer->body)) == expected_stream_content(), answer->body);
+  E2E_CHECK(rig.provider->Post("/admin/stream?provider=groq&cut_after=0&count=1", "", "text/plain")->status == 200, "");
+  const json before_cut = rig.fake_stats();
+  answer = stream();
+  E2E_CHECK(answer->status == 200 && header(answer, "X-Gateway-Attempts") == "2",
+            "a stream that breaks before its first byte is retried: attempts " << header(answer, "X-Gateway-Attempts")
+                                                                               << "\n" << rig.logs());
+  E2E_CHECK(streamed_content(sse_data(answer->body)) == expected_stream_content(), answer->body);
+  const json after_cut = rig.fake_stats();
+  E2E_CHECK(after_cut["keys"][0]["ok"].get<int>() + after_cut["keys"][1]["ok"].get<int>() ==
+                before_cut["keys"][0]["ok"].get<int>() + before_cut["keys"][1]["ok"].get<int>() + 2,
+            "two calls reached the provider (the cut one and the retry): " << after_cut.dump());
+  note("a 503, or a stream that ends before its first byte, is retried (attempt 2 serves the whole stream)");
+
+  // Cut after the role chunk and two content chunks: the client gets them, then an error event.
+  const std::uint64_t before = tokens_used("groq-1");
+  E2E_CHECK(rig.provider->Post("/admin/stream?provider=groq&cut_after=3&count=1", "", "text/plain")->status == 200, "");
+  answer = stream();
+  E2E_CHECK(answer->status == 200 && header(answer, "X-Gateway-Provider") == "groq", header(answer, "X-Gateway-Provider") << "\n" << rig.logs());
+  data = sse_data(answer->body);
+  E2E_CHECK(data.size() == 4 && streamed_content({data.begin(), data.begin() + 3}) == expected_stream_content(2),
+            "three events, then the error event:\n" << answer->body);
+  const json error = json::parse(data.back());
+  E2E_CHECK(error["error"]["type"] == "upstream_failed" && error["error"]["message"].get<std::string>().find("broke off") != std::string::npos,
+            data.back());
+  E2E_CHECK(std::find(data.begin(), data.end(), "[DONE]") == data.end(), "a broken stream does not end with [DONE]");
+  E2E_CHECK(tokens_used("groq-1") == before + 10 + 4,
+            "what was streamed is settled: 10 prompt tokens + 16 characters (4 tokens); used " << tokens_used("groq-1") - before);
+  note("a stream that breaks off after its first byte is not retried: the client gets what came and an error event; "
+       "the lease commits the estimate of what was streamed (14 tokens)");
+
+  // A client that goes away mid-stream: the lease settles what was streamed.
+  E2E_CHECK(rig.provider->Post("/admin/stream?provider=groq&delay_ms=150", "", "text/plain")->status == 200, "");
+  const std::uint64_t start = tokens_used("groq-1");
+  {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<std::uint16_t>(rig.gateway_port));
+    inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
+    E2E_CHECK(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0, "connect");
+    const std::string body = R"({"model":"m","stream":true,"messages":[{"role":"user","content":")" + content + R"("}]})";
+    const std::string request = "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                                "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    E2E_CHECK(write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size()), "write");
+    std::string got;
+    char buffer[4096];
+    while (got.find("token01") == std::string::npos) {
+      const ssize_t n = read(fd, buffer, sizeof buffer);
+      if (n <= 0) break;
+      got.append(buffer, static_cast<std::size_t>(n));
+    }
+    close(fd);
+    E2E_CHECK(got.find("token01") != std::string::npos, "the first content chunk arrives: " << got);
+  }
+  E2E_CHECK(eventually([&] { return rig.gateway->err().find("client went away") != std::string::npos; }),
+            "the gateway notices the client left\n" << rig.logs());
+  const std::uint64_t spent = tokens_used("groq-1") - start;
+  E2E_CHECK(spent >= 10 + 2 && spent < 10 + 12 * 2 &&
+                rig.gateway->err().find("stream client went away tokens=" + std::to_string(spent) + " (estimated)") !=
+                    std::string::npos,
+            "the lease commits the estimate of the prompt and what was streamed before the client left (not the whole "
+            "answer): " << spent << "\n" << rig.logs());
+  note("a client that leaves mid-stream: the gateway stops reading, and commits what was streamed (" +
+       std::to_string(spent) + " tokens)");
+  E2E_CHECK(rig.provider->Post("/admin/stream?provider=groq&delay_ms=0", "", "text/plain")->status == 200, "");
+  E2E_CHECK(rig.chat("still there")->status == 200, rig.logs());
+  const json status = rig.quota_status();
+  E2E_CHECK(status["totals"]["successes"].get<std::uint64_t>() >= 6, status.dump());
+
+  // Text completions stream too.
+  answer = rig.gw->Post("/v1/completions", R"({"model":"m","prompt":"hello","stream":true})", "application/json");
+  E2E_CHECK(answer && answer->status == 200 && sse_data(answer->body).back() == "[DONE]", (answer ? answer->body : "no answer"));
+  note("POST /v1/completions with stream: true is relayed the same way");
+}
+
+void openai_surface() {
+  Rig rig{{"groq:gsk_test_surface_2323", "gemini:AIza_test_surface_2424"},
+          globals + R"(
+provider groq
+  base_url FAKE/groq/openai/v1
+  model llama-3.1-8b-instant
+  models llama-3.1-8b-instant
+  limit requests 1000 per day
+  limit tokens 100000 per day
+provider gemini
+  tier 1
+  base_url FAKE/gemini/v1beta/openai
+  models gemini-2.0-flash text-embedding-004
+  limit requests 1000 per day
+  limit tokens 100000 per day
+)",
+          {{"GROQ_API_KEY", "gsk_test_surface_2323"}, {"GEMINI_API_KEY", "AIza_test_surface_2424"}}};
+  auto answer = rig.gw->Get("/v1/models");
+  E2E_CHECK(answer && answer->status == 200, (answer ? answer->body : "no answer"));
+  json models = json::parse(answer->body);
+  E2E_CHECK(models["object"] == "list" && models["data"].size() == 3, models.dump());
+  const std::vector<std::pair<std::string, std::string>> expected{
+      {"llama-3.1-8b-instant", "groq"}, {"gemini-2.0-flash", "gemini"}, {"text-embedding-004", "gemini"}};
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    const json& model = models["data"][i];
+    E2E_CHECK(model["id"] == expected[i].first && model["owned_by"] == expected[i].second && model["object"] == "model" &&
+                  model["created"].is_number_integer(),
+              model.dump());
+  }
+  answer = rig.gw->Get("/v1/models/gemini-2.0-flash");
+  E2E_CHECK(answer && answer->status == 200 && json::parse(answer->body)["id"] == "gemini-2.0-flash", (answer ? answer->body : ""));
+  check_error_shape(rig.gw->Get("/v1/models/gpt-9"), 404, "model_not_found", "GET /v1/models/gpt-9");
+  note("GET /v1/models lists the configured models in OpenAI's format; /v1/models/ID one of them; an unknown id: 404");
+
+  answer = rig.gw->Post("/v1/embeddings", R"({"model":"text-embedding-004","input":["hello world!","abcd"]})", "application/json");
+  E2E_CHECK(answer && answer->status == 200, (answer ? answer->body : "") << "\n" << rig.logs());
+  json body = json::parse(answer->body);
+  E2E_CHECK(body["data"].size() == 2 && body["data"][0]["embedding"].size() == 8 && header(answer, "X-Gateway-Provider") == "gemini",
+            answer->body);
+  E2E_CHECK(json::parse(rig.provider->Get("/admin/last")->body)["model"] == "text-embedding-004", "an embedding model is never replaced");
+  E2E_CHECK(used_of(rig.quota_status(), "gemini-1", "tokens", "day") == 4, "the answer's usage (3 + 1 tokens) is committed: "
+                                                                                 << rig.quota_status().dump());
+  note("POST /v1/embeddings goes to the provider that lists the model; its usage (4 tokens) is committed");
+
+  answer = rig.gw->Post("/v1/completions", R"({"model":"llama-3.1-8b-instant","prompt":"hello world!","max_tokens":5})", "application/json");
+  E2E_CHECK(answer && answer->status == 200, (answer ? answer->body : "") << "\n" << rig.logs());
+  body = json::parse(answer->body);
+  E2E_CHECK(body["object"] == "text_completion" && body["usage"]["total_tokens"] == 8 && header(answer, "X-Gateway-Provider") == "groq",
+            answer->body);
+  E2E_CHECK(used_of(rig.quota_status(), "groq-1", "tokens", "day") == 8, rig.quota_status().dump());
+  note("POST /v1/completions: forwarded to the provider that lists the model, usage (3 + 5 tokens) committed");
+
+  // Failover on embeddings too: gemini's key refused (503 twice) -> 502 after max_attempts, as chat.
+  E2E_CHECK(rig.provider->Post("/admin/fail?provider=gemini&status=503&count=1", "", "text/plain")->status == 200, "");
+  answer = rig.gw->Post("/v1/embeddings", R"({"model":"text-embedding-004","input":"abcd"})", "application/json");
+  E2E_CHECK(answer && answer->status == 200 && header(answer, "X-Gateway-Attempts") == "2", (answer ? answer->body : "") << rig.logs());
+  note("a 503 on embeddings is retried like a chat completion");
+
+  // Errors: every one in OpenAI's shape.
+  check_error_shape(rig.gw->Get("/v1/nothing-here"), 404, "unknown_url", "GET /v1/nothing-here");
+  check_error_shape(rig.gw->Post("/v2/chat", "{}", "application/json"), 404, "unknown_url", "POST /v2/chat");
+  auto wrong = rig.gw->Get("/v1/chat/completions");
+  check_error_shape(wrong, 405, "method_not_allowed", "GET /v1/chat/completions");
+  E2E_CHECK(wrong->get_header_value("Allow") == "POST", wrong->get_header_value("Allow"));
+  wrong = rig.gw->Post("/v1/models", "{}", "application/json");
+  check_error_shape(wrong, 405, "method_not_allowed", "POST /v1/models");
+  E2E_CHECK(wrong->get_header_value("Allow") == "GET", wrong->get_header_value("Allow"));
+  check_error_shape(rig.gw->Delete("/metrics"), 405, "method_not_allowed", "DELETE /metrics");
+  check_error_shape(rig.gw->Post("/v1/chat/completions", "{not json", "application/json"), 400, "", "malformed JSON");
+  check_error_shape(rig.gw->Post("/v1/embeddings", R"({"model":"text-embedding-004"})", "application/json"), 400, "invalid_value",
+                    "embeddings without input");
+  check_error_shape(rig.gw->Post("/v1/embeddings", R"({"model":"text-embedding-004","input":[{}]})", "application/json"), 400,
+                    "invalid_value", "embeddings with a bad input");
+  check_error_shape(rig.gw->Post("/v1/completions", R"({"model":"m"})", "application/json"), 400, "invalid_value",
+                    "completions without prompt");
+  check_error_shape(rig.gw->Post("/v1/embeddings", R"({"model":"text-embedding-004","input":"a","stream":true})", "application/json"),
+                    400, "invalid_value", "streamed embeddings");
+  check_error_shape(rig.chat("hi", {}, R"("stream":"yes",)"), 400, "invalid_type", "stream: \"yes\"");
+  check_error_shape(rig.chat("hi", {}, R"("model":42,)"), 400, "invalid_type", "model: 42");
+  check_error_shape(rig.chat("hi", {}, R"("stream":true,"stream_options":"x",)"), 400, "invalid_type", "stream_options: \"x\"");
+  check_error_shape(rig.chat("hi", {}, R"("stream":true,"stream_options":{"include_usage":"yes"},)"), 400, "invalid_type",
+                    "include_usage: \"yes\"");
+  const std::uint64_t calls = rig.fake_stats()["keys"][0]["ok"].get<std::uint64_t>() + rig.fake_stats()["keys"][1]["ok"].get<std::uint64_t>();
+  E2E_CHECK(calls == 3, "invalid requests never reach a provider: " << rig.fake_stats().dump());
+  note("unknown paths (404), wrong methods (405 with Allow) and invalid requests (400) answer JSON in OpenAI's error shape "
+       "(message, type, param, code); none reaches a provider");
+}
+
+void retry_bound() {
+  {
+    Rig rig{{"gemini:AIza_test_bound_2525:rpd=5"}, globals + R"(
+provider gemini
+  base_url FAKE/gemini/v1beta/openai
+  limit requests 1 per day
+)",
+            {{"GEMINI_API_KEY", "AIza_test_bound_2525"}}};
+    E2E_CHECK(rig.chat("hi")->status == 200, rig.logs());
+    const auto answer = rig.chat("hi");
+    check_error_shape(answer, 429, "all_keys_exhausted", "a spent day");
+    const json body = json::parse(answer->body);
+    const std::int64_t retry = std::stoll(header(answer, "Retry-After"));
+    const std::int64_t midnight = seconds_to_midnight_utc();
+    E2E_CHECK(retry >= midnight - 5 && retry <= midnight + 5, "Retry-After still says the true wait: " << retry);
+    if (midnight > 65) {
+      E2E_CHECK(header(answer, "x-should-retry") == "false", "a wait past 60 s: x-should-retry: false; got '"
+                                                                 << header(answer, "x-should-retry") << "'");
+      E2E_CHECK(!answer->has_header("retry-after-ms"), "");
+      E2E_CHECK(body["error"]["message"].get<std::string>().find("do not retry before") != std::string::npos, body.dump());
+    }
+    E2E_CHECK(body["error"]["retry_after_s"] == retry && body["error"]["resumes_at"].get<std::string>().ends_with("T00:00:00Z"),
+              "the body has the wait in seconds and the reset time (RFC 3339, UTC): " << body.dump());
+    note("a spent day: 429 with the true Retry-After (" + std::to_string(retry) + " s), x-should-retry: false, and resumes_at " +
+         body["error"]["resumes_at"].get<std::string>() + " in the body");
+  }
+  {
+    Rig rig{{"groq:gsk_test_bound_2626"}, globals + R"(
+provider groq
+  base_url FAKE/groq/openai/v1
+  limit requests 2 per 60s
+)",
+            {{"GROQ_API_KEY", "gsk_test_bound_2626"}}, "_short"};
+    for (int i = 0; i < 2; ++i) E2E_CHECK(rig.chat("hi")->status == 200, rig.logs());
+    const auto answer = rig.chat("hi");
+    check_error_shape(answer, 429, "all_keys_exhausted", "a busy minute");
+    const std::int64_t retry = std::stoll(header(answer, "Retry-After"));
+    const std::int64_t retry_ms = std::stoll(header(answer, "retry-after-ms"));
+    E2E_CHECK(header(answer, "x-should-retry") == "true" && retry <= 30 && retry_ms > 0 && retry_ms <= retry * 1000,
+              "a short wait: x-should-retry: true, retry-after-ms " << retry_ms << " within Retry-After " << retry);
+    note("a wait of " + std::to_string(retry) + " s (under max_retry_after): x-should-retry: true, retry-after-ms " +
+         std::to_string(retry_ms));
+  }
+  {
+    Rig rig{{"groq:gsk_test_bound_2727"}, "max_retry_after 5s\nclient_limit 1 per minute\n" + std::string{R"(
+provider groq
+  base_url FAKE/groq/openai/v1
+  limit requests 2 per 60s
+)"},
+            {{"GROQ_API_KEY", "gsk_test_bound_2727"}}, "_bound"};
+    E2E_CHECK(rig.chat("hi")->status == 200, rig.logs());
+    const auto answer = rig.chat("hi");
+    check_error_shape(answer, 429, "client_rate_limited", "the client limit");
+    E2E_CHECK(header(answer, "x-should-retry") == "false", "a client wait of ~60 s past max_retry_after 5s: "
+                                                               << header(answer, "x-should-retry"));
+    E2E_CHECK(chat_from("127.0.0.2", rig.gateway_port) == 200, "");
+    const int third = chat_from("127.0.0.3", rig.gateway_port);
+    E2E_CHECK(third == 429, third);
+    note("max_retry_after 5s: a client limit's 60 s wait also says x-should-retry: false");
+  }
+  const fs::path conf = paths.work / "bad.conf";
+  write_file(conf, "max_retry_after soon\nprovider groq\n  base_url http://127.0.0.1:9/v1\n");
+  Child check{"bad_bound", {paths.gateway, "--config", conf.string(), "--check"}, {{"GROQ_API_KEY", "gsk_test_bound_2828"}}};
+  const auto status = check.wait_exit(10s);
+  E2E_CHECK(status && WEXITSTATUS(*status) == 2 && check.err().find("bad.conf:1: 'max_retry_after': 'soon' is not a duration") != std::string::npos,
+            check.err());
+  note("a bad max_retry_after is reported at its line");
+}
+
+void model_routing() {
+  Rig rig{{"groq:gsk_test_route_2929:rpm=1", "gemini:AIza_test_route_3030", "openai:sk-test-route-3131"},
+          globals + R"(
+provider groq
+  base_url FAKE/groq/openai/v1
+  model llama-3.1-8b-instant
+  models llama-3.1-8b-instant
+  models llama-3.3-70b-versatile
+  limit requests 1000 per day
+provider gemini
+  tier 1
+  base_url FAKE/gemini/v1beta/openai
+  models gemini-2.0-flash
+  limit requests 1000 per day
+)",
+          {{"GROQ_API_KEY", "gsk_test_route_2929"}, {"GEMINI_API_KEY", "AIza_test_route_3030"}}};
+  const auto ask = [&](const std::string& model) {
+    return rig.chat("hi", {}, model.empty() ? std::string{R"("model":null,)"} : R"("model":")" + model + R"(",)");
+  };
+  const auto last_model = [&] { return json::parse(rig.provider->Get("/admin/last")->body)["model"]; };
+  auto answer = ask("gemini-2.0-flash");
+  E2E_CHECK(answer->status == 200 && header(answer, "X-Gateway-Provider") == "gemini" && header(answer, "X-Gateway-Attempts") == "1",
+            answer->status << " " << header(answer, "X-Gateway-Provider") << "\n" << rig.logs());
+  E2E_CHECK(last_model() == "gemini-2.0-flash", last_model());
+  note("a model only gemini lists goes straight to gemini's keys (groq is tier 0 but does not serve it)");
+  answer = ask("llama-3.3-70b-versatile");
+  E2E_CHECK(answer->status == 200 && header(answer, "X-Gateway-Provider") == "groq" && last_model() == "llama-3.3-70b-versatile",
+            header(answer, "X-Gateway-Provider") << " " << last_model());
+  note("a model groq lists is sent to groq as the client named it (not replaced by groq's model)");
+  // Groq's key has one request a minute at the fake: its 429 cannot fail over to gemini, which does not serve the model.
+  answer = ask("llama-3.3-70b-versatile");
+  E2E_CHECK(answer->status == 429 && json::parse(answer->body)["error"]["type"] == "all_keys_exhausted",
+            "no other provider serves the model: " << answer->status << " " << answer->body << "\n" << rig.logs());
+  E2E_CHECK(rig.fake_stats()["keys"][1]["ok"] == 1, "gemini must not be sent a llama model: " << rig.fake_stats().dump());
+  note("when groq's key is limited, a llama request is refused (429) rather than sent to gemini");
+  answer = ask("gemini-2.0-flash");
+  E2E_CHECK(answer->status == 200 && header(answer, "X-Gateway-Provider") == "gemini", answer->status);
+  const std::uint64_t calls = rig.fake_stats()["keys"][0]["ok"].get<std::uint64_t>() + rig.fake_stats()["keys"][0]["refused"].get<std::uint64_t>() +
+                              rig.fake_stats()["keys"][1]["ok"].get<std::uint64_t>();
+  answer = ask("gpt-4o");
+  check_error_shape(answer, 404, "model_not_found", "an unknown model");
+  E2E_CHECK(json::parse(answer->body)["error"]["param"] == "model", answer->body);
+  check_error_shape(ask(""), 400, "missing_required_parameter", "no model");
+  E2E_CHECK(rig.fake_stats()["keys"][0]["ok"].get<std::uint64_t>() + rig.fake_stats()["keys"][0]["refused"].get<std::uint64_t>() +
+                    rig.fake_stats()["keys"][1]["ok"].get<std::uint64_t>() == calls,
+            "refused models never reach a provider");
+  note("a model no provider lists: 404 model_not_found; no model when every provider lists its models: 400");
+
+  Rig open{{"groq:gsk_test_route_3232", "openai:sk-test-route-3333"},
+           globals + R"(
+provider groq
+  base_url FAKE/groq/openai/v1
+  models llama-3.3-70b-versatile
+  limit requests 1000 per day
+provider openai
+  tier 1
+  base_url FAKE/openai/v1
+  model gpt-4o-mini
+  limit requests 1000 per day
+)",
+           {{"GROQ_API_KEY", "gsk_test_route_3232"}, {"OPENAI_API_KEY", "sk-test-route-3333"}}, "_catch_all"};
+  answer = open.chat("hi", {}, R"("model":"something-else",)");
+  E2E_CHECK(answer->status == 200 && header(answer, "X-Gateway-Provider") == "openai" &&
+                json::parse(open.provider->Get("/admin/last")->body)["model"] == "gpt-4o-mini",
+            "a model nobody lists goes to the provider that lists none, with its model: " << answer->body << "\n" << open.logs());
+  answer = open.chat("hi", {}, R"("model":"llama-3.3-70b-versatile",)");
+  E2E_CHECK(answer->status == 200 && header(answer, "X-Gateway-Provider") == "groq", header(answer, "X-Gateway-Provider"));
+  note("with a provider that lists no models, other models go to it (today's behaviour, its model substituted)");
+}
+
+/// The official OpenAI Node SDK against the gateway: examples/gateway/e2e/sdk_test.mjs, with the
+/// openai package installed by the test setup in --sdk DIR.
+std::string node_program, sdk_dir, sdk_script;
+
+void sdk() {
+  E2E_CHECK(!node_program.empty() && fs::exists(node_program),
+            "Node.js is needed for the OpenAI SDK test: install nodejs and npm (make deps, or apt-get install nodejs npm), "
+            "then configure again");
+  E2E_CHECK(fs::exists(fs::path{sdk_dir} / "node_modules" / "openai" / "package.json"),
+            "the openai npm package is not installed in " << sdk_dir << ": the setup test (examples.gateway.sdk.setup) "
+            "installs it with npm install; run it (it needs npm and the npm registry)");
+  Rig rig{{"groq:gsk_test_sdk_3434", "gemini:AIza_test_sdk_3535:rpd=100"},
+          "backoff 10ms\nclient_limit 1000 per minute\n" + std::string{R"(
+provider groq
+  base_url FAKE/groq/openai/v1
+  model llama-3.1-8b-instant
+  models llama-3.1-8b-instant text-embedding-3-small
+  limit requests 1000 per day
+  limit tokens 100000 per day
+provider gemini
+  tier 1
+  base_url FAKE/gemini/v1beta/openai
+  models gemini-2.0-flash
+  limit requests 1 per day
+)"},
+          {{"GROQ_API_KEY", "gsk_test_sdk_3434"}, {"GEMINI_API_KEY", "AIza_test_sdk_3535"}}};
+  Rig limited{{"groq:gsk_test_sdk_3636"}, "client_limit 2 per minute\n" + groq_block, {{"GROQ_API_KEY", "gsk_test_sdk_3636"}},
+              "_limited"};
+  Child node{"node",
+             {node_program, sdk_script},
+             {{"GATEWAY_URL", "http://127.0.0.1:" + std::to_string(rig.gateway_port)},
+              {"LIMITED_GATEWAY_URL", "http://127.0.0.1:" + std::to_string(limited.gateway_port)},
+              {"OPENAI_SDK_DIR", sdk_dir},
+              {"PATH", "/usr/local/bin:/usr/bin:/bin"},
+              {"HOME", paths.work.string()}}};
+  const auto status = node.wait_exit(150s);
+  std::cout << node.out();
+  E2E_CHECK(status, "the SDK script did not finish within 150 s\n" << node.err() << rig.logs());
+  E2E_CHECK(WIFEXITED(*status) && WEXITSTATUS(*status) == 0,
+            "the SDK script failed (" << Child::describe(*status) << "):\n" << node.out() << node.err() << rig.logs());
+  note("the official OpenAI Node SDK passed: plain chat, streaming with usage, models, embeddings, a client 429, "
+       "an all-keys 429 that ends at once");
+}
+
 }  // namespace
 
 #include "ops_scenarios.hpp"
@@ -947,7 +1397,9 @@ const std::map<std::string, std::function<void()>> scenarios{
     {"shutdown", shutdown},
     {"hostile_input", hostile_input}, {"slow_clients", slow_clients}, {"port_taken", port_taken},
     {"access_log", access_log}, {"state_file", state_file}, {"redis_fleet", redis_fleet},
-    {"admin_keys", admin_keys}, {"ops_config", ops_config}, {"dashboard_data", dashboard_data}};
+    {"admin_keys", admin_keys}, {"ops_config", ops_config},
+    {"streaming", streaming}, {"openai_surface", openai_surface}, {"retry_bound", retry_bound},
+    {"model_routing", model_routing}, {"sdk", sdk}, {"dashboard_data", dashboard_data}};
 
 }  // namespace
 
@@ -958,6 +1410,9 @@ int main(int argc, char** argv) {
     if (arg == "--gateway" && i + 1 < argc) paths.gateway = argv[++i];
     else if (arg == "--fake" && i + 1 < argc) paths.fake = argv[++i];
     else if (arg == "--work" && i + 1 < argc) paths.work = argv[++i];
+    else if (arg == "--node" && i + 1 < argc) node_program = argv[++i];
+    else if (arg == "--sdk" && i + 1 < argc) sdk_dir = argv[++i];
+    else if (arg == "--sdk-script" && i + 1 < argc) sdk_script = argv[++i];
     else if (scenario.empty() && !arg.starts_with("--")) scenario = arg;
     else {
       std::cerr << "gateway_e2e: unexpected argument '" << arg << "'\n";
