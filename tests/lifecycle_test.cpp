@@ -3,6 +3,10 @@
 // acquire, and each is seen by the other processes or instances sharing the counts.
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -327,6 +331,74 @@ TEST_CASE("a key removed in one process is disabled for another sharing the stat
   one.remove_key(k1);
   const kp::Lease refused = two.acquire({}, clock.now());
   CHECK(refused.refusal().reason == kp::Reason::disabled);
+}
+
+TEST_CASE("a key removed in one process stops another process's grants on the shared state file", "[lifecycle][remove][mapped][processes]") {
+  TempDir dir;
+  const auto path = (dir / "quota.kp").string();
+  kp::clock::Manual clock{nine_am};
+  FilePool parent{kp::store::MappedFile{path}, clock};
+  const auto key = parent.add_key(parent.add_provider("groq"), kp::Secret{"gsk_process_key_1"}, {per_day(1'000'000)}, {.label = "shared"});
+  int progress[2], removed[2];
+  REQUIRE(::pipe(progress) == 0);
+  REQUIRE(::pipe(removed) == 0);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    // The child: its own pool on the file; acquires until refused after the parent said "removed".
+    ::close(progress[0]);
+    ::close(removed[1]);
+    ::fcntl(removed[0], F_SETFL, O_NONBLOCK);
+    std::string report;
+    try {
+      FilePool child{kp::store::MappedFile{path}, clock};
+      child.add_key(child.add_provider("groq"), kp::Secret{"gsk_process_key_1"}, {per_day(1'000'000)}, {.label = "shared"});
+      std::uint64_t granted = 0, after = 0;
+      bool told = false, refused = false;
+      while (!refused) {
+        char byte = 0;
+        if (!told && ::read(removed[0], &byte, 1) == 1) told = true;
+        kp::Lease lease = child.acquire({}, clock.now());
+        if (lease) {
+          lease.commit();
+          ++granted;
+          if (told) ++after;
+          if (granted == 100) write_all(progress[1], "r");
+        } else {
+          refused = told && lease.refusal().reason == kp::Reason::disabled;
+        }
+      }
+      report = std::to_string(granted) + " " + std::to_string(after);
+    } catch (const std::exception& e) {
+      report = std::string{"exception "} + e.what();
+    }
+    write_all(progress[1], report);
+    ::_exit(0);
+  }
+  ::close(progress[1]);
+  ::close(removed[0]);
+  char byte = 0;
+  REQUIRE(::read(progress[0], &byte, 1) == 1);  // the child has been granted 100
+  parent.remove_key(key);
+  write_all(removed[1], "x");
+  ::close(removed[1]);
+  const std::string report = read_all(progress[0]);
+  ::close(progress[0]);
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  REQUIRE(WIFEXITED(status));
+  INFO("child: " << report);
+  std::uint64_t granted = 0, after = 0;
+  REQUIRE(std::sscanf(report.c_str(), "%lu %lu", &granted, &after) == 2);
+  CHECK(granted >= 100);
+  CHECK(after == 0);  // nothing granted once the removal was known to have happened
+  // Every grant of the child is in the file: re-adding the label reads them back.
+  const auto again = parent.add_key(kp::ProviderId{0}, kp::Secret{"gsk_process_key_1"},
+                                    {per_day(1'000'000)}, {.label = "shared"});
+  const kp::Snapshot snap = parent.snapshot(clock.now());
+  REQUIRE(snap.keys.size() == 1);
+  CHECK(snap.keys[0].id == again);
+  CHECK(snap.keys[0].limits.at(0).used == granted);
 }
 
 TEST_CASE("a key removed on one instance is disabled across the Redis fleet", "[lifecycle][remove][redis]") {

@@ -415,6 +415,38 @@ TEST_CASE("the limits a provider reports are kept per limit; a configured limit 
   CHECK(minute.limit == 5'000);  // the configured limit stands
 }
 
+TEST_CASE("a key that adopts reported limits takes the provider's figure at the next poll, keeping its usage",
+          "[learned][reports][lifecycle]") {
+  Fixture f;
+  // Configured 5,000 tokens a minute (a guess); Groq reports 6,000. Only the adopting key changes.
+  const auto adopting = f.key({kp::Limit::requests(14'400).per_day(), kp::Limit::tokens(5'000).per_minute()},
+                              {.label = "adopts", .adopt_reported_limits = true});
+  const auto fixed = f.key({kp::Limit::requests(14'400).per_day(), kp::Limit::tokens(5'000).per_minute()}, {.label = "budget"});
+  for (const kp::KeyId k : {adopting, fixed}) {
+    kp::Lease lease = f.pool.acquire({.tokens = 4'000});
+    REQUIRE(lease);
+    CHECK(lease.key() == k);
+    lease.commit({.tokens = 4'000}, lease.classify(200, provider_answers::groq_free_tier_headers, "", f.clock.now()));
+  }
+  // Nothing changes before the poll: the answer's path never takes the admin lock.
+  CHECK(f.pool.snapshot().keys[adopting.value].limits[1].limit == 5'000);
+  f.pool.poll();
+  const kp::Snapshot snap = f.pool.snapshot();
+  kp::LimitUsage adopted, kept;
+  for (const auto& key : snap.keys) {
+    if (key.id == adopting) adopted = key.limits[1];
+    if (key.id == fixed) kept = key.limits[1];
+  }
+  CHECK(adopted.limit == 6'000);
+  CHECK(adopted.used == 4'000);  // the same counters: what the call used
+  CHECK(kept.limit == 5'000);
+  REQUIRE(f.count(kp::EventKind::key_limits_changed) == 1);
+  // The adopted amount admits what the configured one refuses: 1,100 more tokens this minute.
+  CHECK(f.pool.acquire({.tokens = 1'100}).key() == adopting);
+  f.pool.poll();
+  CHECK(f.count(kp::EventKind::key_limits_changed) == 1);  // adopted once
+}
+
 TEST_CASE("a report about a window the key does not count is kept as observed, beside the configured limits",
           "[observed][reports]") {
   Fixture f;

@@ -440,6 +440,7 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
           [&](std::size_t p) { exhaustion_.provider_poll(table_, p, now, events_); });
       exhaustion_.pool_poll(table_, now);  // the pool can serve again: re-arm all_exhausted
     }
+    adopt_reported_limits(now);
     store_.flush();
   }
 
@@ -719,6 +720,34 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
       }
     }
     return store_.bind(binding);
+  }
+
+  /// KeyOptions::adopt_reported_limits: each such key whose provider reported a limit other than
+  /// the configured one gets it as the new amount (set_limits: the same counters, usage kept).
+  /// A reported figure a limit cannot take (it overflows the window's counter) is left alone:
+  /// limit_mismatch has said so. Local accounting only (poll).
+  void adopt_reported_limits(TimePoint now) {
+    if constexpr (std::is_same_v<Accounting, accounting::Local>) {
+      const std::size_t count = record_count();
+      for (std::size_t r = 0; r < count; ++r) {
+        const detail::KeyRecord& key = table_[r];
+        if (!key.adopt_reported || key.is_removed()) continue;
+        std::vector<Limit> limits;
+        bool differs = false;
+        try {
+          for (std::size_t i = 0; i < key.limit_count; ++i) {
+            const Limit& limit = key.limits->source[i];
+            const std::uint64_t reported = key.reported_limit[i].load(std::memory_order_relaxed);
+            const bool adopt = reported != 0 && reported != limit.amount() && limit.kind() == Limit::Kind::window;
+            limits.push_back(adopt ? limit.with_amount(reported) : limit);
+            differs = differs || adopt;
+          }
+          if (differs) set_limits(key.id, std::move(limits), now);
+        } catch (const Error&) {
+          // Left as configured: the mismatch event told the operator.
+        }
+      }
+    }
   }
 
   /// Carries the usage of `from`'s limits to `to`'s fresh counters (set_limits): each limit of

@@ -103,6 +103,25 @@ class Limit {
     return copy;
   }
 
+  /// The same limit with another amount (kind, period, zone and headroom kept), checked as the
+  /// builders check it: throws keypool::Error for 0, an amount that overflows a calendar window's
+  /// counter, or a rolling limit of more than one unit per nanosecond. What adopting a provider's
+  /// reported limit uses (KeyOptions::adopt_reported_limits).
+  [[nodiscard]] Limit with_amount(std::uint64_t amount) const {
+    Limit copy{metric_, amount};
+    copy.kind_ = kind_;
+    copy.unit_ = unit_;
+    copy.period_ = period_;
+    copy.zone_ = zone_;
+    copy.headroom_ = headroom_;
+    if (kind_ == Kind::window && amount > detail::max_window_amount(unit_))
+      throw Error("limit '" + copy.describe() + "': the amount overflows the window counter (at most " +
+                  std::to_string(detail::max_window_amount(unit_)) + " per " + std::string{copy.window_name()} + ")");
+    if (kind_ == Kind::rolling && amount > static_cast<std::uint64_t>(period_.count()))
+      throw Error("limit '" + copy.describe() + "': more than one unit per nanosecond is not supported; use a longer period");
+    return copy;
+  }
+
   [[nodiscard]] Metric metric() const noexcept { return metric_; }
   [[nodiscard]] std::uint64_t amount() const noexcept { return amount_; }
   [[nodiscard]] Kind kind() const noexcept { return kind_; }

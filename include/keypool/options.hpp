@@ -130,6 +130,12 @@ struct KeyOptions {
   std::uint32_t weight = 1;
   std::vector<ModelLimits> models{};
   GroupId group{};
+  /// Take the limit a provider reports for one of the key's limits (x-ratelimit-limit-*, read
+  /// by Lease::classify) as the key's new amount of that limit, at the next poll(), keeping its
+  /// usage (KeyPool::set_limits, key_limits_changed). For limits that are guesses (a free tier
+  /// whose figures change); leave it off for a budget of your own below the provider's. Needs a
+  /// store that counts locally (store::Memory, store::MappedFile); store::Redis ignores it.
+  bool adopt_reported_limits = false;
 };
 
 }  // namespace keypool

@@ -73,6 +73,7 @@ struct KeyRecord {
   ProviderId provider{};
   std::uint32_t tier = 0;
   std::uint32_t weight = 1;
+  bool adopt_reported = false;          // KeyOptions::adopt_reported_limits: poll() adopts reported limits
   KeyId id{};
   std::uint64_t hash = 0;               // of the label: stable across processes and runs
   std::uint64_t cumulative_weight = 0;  // weights of keys 0 … id, inclusive

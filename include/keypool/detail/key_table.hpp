@@ -207,6 +207,7 @@ class KeyTable {
     record.provider = provider;
     record.tier = providers_[provider.value].tier;
     record.weight = options.weight;
+    record.adopt_reported = options.adopt_reported_limits;
     record.id = KeyId{static_cast<std::uint32_t>(id)};
     record.hash = hash_label(label.data(), label.size());
     record.cumulative_weight = (count == 0 ? 0 : records_[count - 1].cumulative_weight) + options.weight;
@@ -279,6 +280,7 @@ class KeyTable {
     record.provider = old.provider;
     record.tier = old.tier;
     record.weight = old.weight;
+    record.adopt_reported = old.adopt_reported;
     record.id = old.id;
     record.hash = old.hash;
     record.cumulative_weight = records_[count - 1].cumulative_weight + old.weight;
