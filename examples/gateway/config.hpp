@@ -91,6 +91,13 @@ struct Config {
   int redis_port = 6379;
   std::string redis_prefix = "keypool-gateway";
   std::size_t store_line = 0;  // of state_file or redis
+  /// `history EVERY SPAN`: each provider's usage is sampled every `history_every` into a ring
+  /// reaching `history_span` back (GET /quota-status/history, the dashboard's charts); `history
+  /// off`: zero, no sampling.
+  std::chrono::nanoseconds history_every = std::chrono::seconds{30};
+  std::chrono::nanoseconds history_span = std::chrono::hours{6};
+  /// `recent_events N`: the last N events kept for GET /events/recent (0: none kept).
+  std::size_t recent_events = 200;
   std::vector<ProviderConfig> providers;
 };
 
@@ -199,7 +206,7 @@ inline void split_url(std::string_view url, std::string& origin, std::string& pa
   static constexpr std::string_view global_directives[] = {"listen", "admin_token_env", "client_limit", "max_attempts",
                                                            "backoff", "upstream_timeout", "default_max_tokens",
                                                            "threads", "webhook", "connections", "client_timeout",
-                                                           "state_file", "redis", "max_retry_after"};
+                                                           "state_file", "redis", "max_retry_after", "history", "recent_events"};
   static constexpr std::string_view provider_directives[] = {"tier", "base_url", "keys_env", "model", "models", "auth", "limit"};
   const auto is_one_of = [](std::string_view word, const auto& list) {
     for (const std::string_view entry : list)
@@ -328,6 +335,23 @@ inline void split_url(std::string_view url, std::string& origin, std::string& pa
         config.webhook_url = std::string{url};
         if (words.size() == 4) config.webhook_chat_id = std::string{words[3]};
         config.webhook_line = line_no;
+      } else if (directive == "history") {
+        if (words.size() == 2 && words[1] == "off") {
+          config.history_every = config.history_span = std::chrono::nanoseconds::zero();
+          continue;
+        }
+        arity(words, 3, "history EVERY SPAN, e.g. history 30s 6h (a sample every 30 s, 6 hours kept), or history off");
+        config.history_every = duration("history", words[1]);
+        config.history_span = duration("history", words[2]);
+        if (config.history_every < std::chrono::milliseconds{100})
+          fail("'history': sample at most every 100ms (e.g. history 30s 6h)");
+        if (config.history_span < 2 * config.history_every)
+          fail("'history': the span must hold at least two samples (e.g. history 30s 6h)");
+        if (config.history_span / config.history_every > 100'000)
+          fail("'history': more than 100000 samples per provider; sample less often or keep less (e.g. history 30s 6h)");
+      } else if (directive == "recent_events") {
+        arity(words, 2, "recent_events N (0 to 100000), e.g. recent_events 200");
+        config.recent_events = static_cast<std::size_t>(number("recent_events", words[1], 0, 100'000));
       }
       continue;
     }
@@ -415,8 +439,8 @@ inline void split_url(std::string_view url, std::string& origin, std::string& pa
 
     fail("unknown directive '" + std::string{directive} +
          "' (global: listen, admin_token_env, client_limit, max_attempts, backoff, upstream_timeout, "
-         "default_max_tokens, threads, webhook, connections, client_timeout, state_file, redis, max_retry_after; per provider: "
-         "provider, tier, base_url, keys_env, model, models, auth, limit)");
+         "default_max_tokens, threads, webhook, connections, client_timeout, state_file, redis, max_retry_after, history, "
+         "recent_events; per provider: provider, tier, base_url, keys_env, model, models, auth, limit)");
   }
 
   if (config.providers.empty()) {

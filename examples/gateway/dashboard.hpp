@@ -1,7 +1,10 @@
-// gateway::dashboard_html: the gateway's live dashboard, one self-contained HTML page (inline CSS
-// and JavaScript, no external asset, font or script: it works offline) served at GET /dashboard.
-// It polls the sibling endpoint `quota-status` (keypool::to_json(pool.snapshot())) and renders
-// each provider's totals and each key's limits as usage bars. docs/dashboard.md describes it.
+// gateway::dashboard_html: the gateway's live dashboard, one self-contained HTML page (inline CSS,
+// JavaScript and SVG, no external asset, font or script: it works offline) served at GET
+// /dashboard. It polls the sibling endpoints `quota-status` (keypool::to_json(pool.snapshot())),
+// `quota-status/history`, `events/recent` and `stats` (history.hpp) and renders an overview card
+// per provider (today's usage, a chart of the last hours, its keys), the recent events, the
+// gateway's counters, then each key's limits as usage bars. Every time it shows is UTC RFC 3339
+// in whole seconds. docs/dashboard.md describes it.
 #pragma once
 
 #include <string_view>
@@ -16,6 +19,13 @@ namespace gateway {
 ///    figures: the pool's totals with `events_dropped` and `sink_failures`; per provider a totals
 ///    line; per key a card with its status, health counters and one usage bar per limit (used,
 ///    limit, percent rounded down to 0.1%, window, a live countdown to the window's reset);
+///  - above the details, one compact card per provider (`section.provider-card`), all of them on
+///    the first screen at 1280×900: keys serving, today's fullest daily limit, an inline SVG chart
+///    of the usage history (`quota-status/history`: the daily percent as a line, requests served
+///    per sample as bars) and a chip per key; then the recent events (`events/recent`, newest
+///    first) and the gateway's counters (`stats`). A failure of these three shows a note in
+///    their own place, not the banner;
+///  - writes every time as UTC RFC 3339 in whole seconds ("2026-11-24T10:42:07Z") in <time>;
 ///  - updates the elements in place (no re-creation, so no flashing); keeps the last data and
 ///    shows a banner (role="alert") when a fetch fails, e.g. the gateway is down;
 ///  - writes every string from the JSON with textContent / setAttribute, never as HTML, and
@@ -29,7 +39,12 @@ namespace gateway {
 /// `.limit[data-limit=<index>][data-used][data-limit-value][data-percent][data-level]`,
 /// `[data-field=<name>]` for each figure.
 ///
-/// A constant: thread-safe, no allocation. About 26 KB.
+/// More hooks: `section.provider-card[data-provider]` (`[data-overview=…]` figures, `svg.history`
+/// with `[data-samples][data-last-tenths][data-served-total]`, `.chip[data-chip-key]`),
+/// `#event-list li[data-seq][data-kind]`, `#gateway-stats [data-stat=<name>]`,
+/// `#answers tr[data-outcome] td[data-answers-provider]`.
+///
+/// A constant: thread-safe, no allocation. About 46 KB.
 inline constexpr std::string_view dashboard_html = R"KP(<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -111,7 +126,47 @@ article.key.status-disabled { border-left-color: var(--disabled); }
 .level-full .fill { background: var(--exhausted); }
 .level-full .limit-numbers { color: var(--exhausted); font-weight: 600; }
 dl.health { margin-top: .55rem; font-size: .85rem; }
+.overview { display: grid; grid-template-columns: repeat(auto-fill, minmax(270px, 1fr)); gap: .75rem; margin-bottom: 1rem; }
+section.provider-card { background: var(--card); border: 1px solid var(--line); border-radius: 10px; padding: .6rem .8rem;
+  min-width: 0; }
+.card-head { display: flex; align-items: baseline; justify-content: space-between; gap: .5rem; }
+.card-head h2 { margin: 0; font-size: 1.05rem; overflow-wrap: anywhere; }
+.card-line { display: flex; flex-wrap: wrap; justify-content: space-between; gap: 0 .6rem; font-size: .85rem; }
+.card-line .bad { color: var(--exhausted); font-weight: 600; }
+svg.history { display: block; width: 100%; height: 64px; margin: .35rem 0 .1rem; background: var(--track);
+  border-radius: 6px; }
+svg.history .served { stroke: var(--cooling); stroke-opacity: .45; }
+svg.history .percent { stroke: var(--text); fill: none; stroke-width: 1.5; }
+.chart-axis { display: flex; justify-content: flex-end; gap: .3rem; font-size: .72rem; color: var(--muted); }
+.chips { display: flex; flex-wrap: wrap; gap: .25rem; margin-top: .35rem; }
+.chip { display: inline-flex; gap: .3rem; max-width: 100%; font-size: .75rem; padding: .05rem .45rem; border-radius: 999px;
+  border: 1px solid var(--line); border-left: 4px solid var(--ok); }
+.chip .chip-label { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; max-width: 12em; }
+.chip.status-warning { border-left-color: var(--warning); }
+.chip.status-critical { border-left-color: var(--critical); }
+.chip.status-exhausted { border-left-color: var(--exhausted); }
+.chip.status-cooling_down { border-left-color: var(--cooling); }
+.chip.status-disabled { border-left-color: var(--disabled); }
+.activity { display: grid; grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); gap: .75rem; margin-bottom: 1rem; }
+.activity > section { background: var(--card); border: 1px solid var(--line); border-radius: 10px; padding: .6rem .8rem;
+  min-width: 0; }
+#event-list { list-style: none; margin: 0; padding: 0; max-height: 16rem; overflow-y: auto; font-size: .82rem; }
+#event-list li { display: grid; grid-template-columns: auto auto minmax(0, 1fr); gap: .5rem; padding: .15rem 0;
+  border-bottom: 1px solid var(--line); }
+#event-list .event-kind { font-weight: 600; }
+#event-list li[data-kind="key_exhausted"] .event-kind, #event-list li[data-kind="provider_exhausted"] .event-kind,
+#event-list li[data-kind="all_exhausted"] .event-kind { color: var(--exhausted); }
+#event-list li[data-kind="failover"] .event-kind, #event-list li[data-kind="retry"] .event-kind { color: var(--cooling); }
+#event-list .event-text { overflow-wrap: anywhere; color: var(--muted); }
+.answers-scroll { overflow-x: auto; }
+table.answers { border-collapse: collapse; font-size: .78rem; margin-top: .4rem; width: 100%; }
+table.answers th, table.answers td { text-align: right; padding: .1rem .3rem; border-bottom: 1px solid var(--line); }
+table.answers td.bad { color: var(--exhausted); }
+table.answers th:first-child, table.answers td:first-child { text-align: left; }
+.note { font-size: .85rem; color: var(--muted); }
+h2.details { margin: 1.2rem 0 .6rem; }
 [hidden] { display: none !important; }
+@media (max-width: 900px) { .activity { grid-template-columns: 1fr; } }
 @media (max-width: 560px) {
   header.top, main { padding-left: .7rem; padding-right: .7rem; }
   .keys { grid-template-columns: 1fr; }
@@ -125,7 +180,8 @@ dl.health { margin-top: .55rem; font-size: .85rem; }
   <h1>keypool quota</h1>
   <span id="connection" data-state="connecting" role="status" aria-live="polite">connecting…</span>
   <span class="muted">snapshot <time id="snapshot-at" class="num">—</time></span>
-  <span class="muted">updated <span id="updated" class="num">never</span></span>
+  <span class="muted">updated <time id="updated" class="num">never</time></span>
+  <span class="muted">times in UTC</span>
 </header>
 <main>
   <div id="error" role="alert" hidden></div>
@@ -134,8 +190,24 @@ dl.health { margin-top: .55rem; font-size: .85rem; }
     <h2 id="pool-title">Pool</h2>
     <dl class="figures" id="pool-figures"></dl>
   </section>
+  <div id="overview" class="overview" aria-label="Providers"></div>
+  <div class="activity">
+    <section id="events" aria-labelledby="events-title">
+      <h2 id="events-title">Recent events</h2>
+      <p id="events-note" class="note">Loading…</p>
+      <ol id="event-list"></ol>
+    </section>
+    <section id="gateway-stats" aria-labelledby="stats-title">
+      <h2 id="stats-title">Gateway</h2>
+      <p id="stats-note" class="note">Loading…</p>
+      <dl class="figures" id="stats-figures"></dl>
+      <div class="answers-scroll"><table class="answers" id="answers" hidden><thead><tr id="answers-head"></tr></thead><tbody id="answers-body"></tbody></table></div>
+    </section>
+  </div>
+  <h2 class="details">Keys</h2>
   <div id="providers"></div>
 </main>
+<template id="chart-template"><svg class="history" viewBox="0 0 300 60" preserveAspectRatio="none" role="img"><path class="served" data-series="served" d=""></path><path class="percent" data-series="percent" vector-effect="non-scaling-stroke" d=""></path></svg></template>
 <script>
 (() => {
   'use strict';
@@ -151,6 +223,9 @@ dl.health { margin-top: .55rem; font-size: .85rem; }
   const warningLevel = setting('warning', 80, 0, 100);
   const criticalLevel = setting('critical', 90, 0, 100);
   const source = new URL('quota-status', location.href);
+  const historySource = new URL('quota-status/history', location.href);
+  const eventsSource = new URL('events/recent', location.href);
+  const statsSource = new URL('stats', location.href);
 
   // --- Small DOM helpers: text and attributes only, never HTML ----------------------------------
   const byId = (id) => document.getElementById(id);
@@ -198,6 +273,25 @@ dl.health { margin-top: .55rem; font-size: .85rem; }
     if (hours > 0) return hours + 'h ' + two(minutes) + 'm ' + two(s) + 's';
     if (minutes > 0) return minutes + 'm ' + two(s) + 's';
     return s + 's';
+  }
+  // One time format everywhere: UTC RFC 3339 in whole seconds ("2026-11-24T10:42:07Z").
+  const utcText = (ms) => new Date(ms).toISOString().slice(0, 19) + 'Z';
+  function stampText(value) {
+    const match = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d+)?Z$/.exec(String(value));
+    return match ? match[1] + 'Z' : String(value);
+  }
+  function setTime(node, text) {
+    setText(node, text);
+    setAttr(node, 'datetime', text);
+  }
+  // 21600 -> "6h", 5400 -> "1h 30m", 90 -> "1m 30s".
+  function spanText(seconds) {
+    const s = Math.round(seconds);
+    const parts = [];
+    if (s >= 3600) parts.push(Math.floor(s / 3600) + 'h');
+    if (s % 3600 >= 60) parts.push(Math.floor((s % 3600) / 60) + 'm');
+    if (s % 60 !== 0 || s === 0) parts.push(s % 60 + 's');
+    return parts.join(' ');
   }
   const statusNames = { available: 'ok', warning: 'warning', critical: 'critical', exhausted: 'exhausted',
                         cooling_down: 'cooling down', disabled: 'disabled' };
@@ -477,7 +571,7 @@ dl.health { margin-top: .55rem; font-size: .85rem; }
     setHidden(node.health.last_error.parentNode, !error);
     if (error) {
       setText(node.health.last_error, String(error.kind) + (error.status != null ? ' (HTTP ' + error.status + ')' : '') +
-                                      ' at ' + String(error.at));
+                                      ' at ' + stampText(error.at));
     }
     const limits = Array.isArray(key.limits) ? key.limits : [];
     reconcile(node.limits, limits.map((limit, index) => ({ limit, index })), (item) => item.index, createLimit,
@@ -512,6 +606,279 @@ dl.health { margin-top: .55rem; font-size: .85rem; }
     reconcile(node.keys, keys, (key) => key.id, createKey, (child, key) => updateKey(child, key, fetchedAt));
   }
 
+  // --- The overview: one compact card per provider ------------------------------------------------
+  // The chart's skeleton is the <template> below the page (parsed as inline SVG by the browser).
+  const chartTemplate = byId('chart-template').content.firstElementChild;
+  // The fullest calendar limit of a key, in tenths of a percent (per-request caps are no quota).
+  function keyTenths(key) {
+    let best = null;
+    for (const limit of Array.isArray(key.limits) ? key.limits : []) {
+      if (limit.window === 'request') continue;
+      const tenths = permille(limit.used, limit.limit);
+      if (best === null || tenths > best) best = tenths;
+    }
+    return best;
+  }
+  function createChip() {
+    const node = make('span', 'chip');
+    node.labelNode = make('span', 'chip-label');
+    node.percent = make('span', 'num');
+    node.append(node.labelNode, node.percent);
+    return node;
+  }
+  function updateChip(node, key) {
+    const label = String(key.label);
+    setClass(node, 'chip status-' + statusClass(key.status));
+    setAttr(node, 'data-chip-key', label);
+    setAttr(node, 'data-status', String(key.status));
+    setAttr(node, 'title', label + ': ' + (Object.hasOwn(statusNames, key.status) ? statusNames[key.status] : String(key.status)));
+    setText(node.labelNode, label);
+    const tenths = keyTenths(key);
+    setText(node.percent, tenths === null ? '—' : percentText(tenths));
+  }
+  function createCard() {
+    const node = make('section', 'provider-card');
+    const head = make('div', 'card-head');
+    node.nameNode = make('h2', '', { 'data-overview': 'name' });
+    node.tier = make('span', 'muted', { 'data-overview': 'tier' });
+    head.append(node.nameNode, node.tier);
+    const line = make('div', 'card-line');
+    node.serving = make('span', 'num', { 'data-overview': 'serving' });
+    node.today = make('span', 'num', { 'data-overview': 'today' });
+    line.append(node.serving, node.today);
+    node.bar = make('div', 'bar', { role: 'progressbar', 'aria-valuemin': '0', 'aria-valuemax': '100' });
+    node.fill = make('div', 'fill');
+    node.bar.append(node.fill);
+    node.chart = chartTemplate.cloneNode(true);
+    node.served = node.chart.querySelector('[data-series="served"]');
+    node.line = node.chart.querySelector('[data-series="percent"]');
+    const axis = make('div', 'chart-axis');
+    node.chartNote = make('span', '', { 'data-overview': 'chart-note' });
+    node.to = make('time', 'num');
+    axis.append(node.chartNote, node.to);
+    node.chips = make('div', 'chips');
+    node.append(head, line, node.bar, node.chart, axis, node.chips);
+    return node;
+  }
+  // The chart: the daily percent (the fullest daily metric) as a line over the history's span,
+  // the requests served in each sample as bars scaled to the busiest sample.
+  function updateChart(node, name) {
+    const doc = historyDoc;
+    const series = doc && Array.isArray(doc.providers) ? doc.providers.find((p) => String(p.name) === name) : null;
+    const at = series && Array.isArray(series.at) ? series.at : [];
+    const now = doc ? Date.parse(doc.now) : NaN;
+    const span = doc ? Number(doc.span_s) * 1000 : NaN;
+    if (!series || at.length === 0 || !Number.isFinite(now) || !(span > 0)) {
+      setAttr(node.chart, 'data-samples', 0);
+      setAttr(node.served, 'd', '');
+      setAttr(node.line, 'd', '');
+      setText(node.chartNote, historyNote);
+      setHidden(node.to, true);
+      return;
+    }
+    const start = now - span;
+    const xOf = (text) => {
+      const t = Date.parse(text);
+      return Number.isFinite(t) ? Math.min(300, Math.max(0, ((t - start) / span) * 300)) : 0;
+    };
+    const served = Array.isArray(series.served) ? series.served : [];
+    const percent = Array.isArray(series.percent) ? series.percent : [];
+    const busiest = served.reduce((most, value) => (isCount(value) && value > most ? value : most), 0);
+    let bars = '', barCount = 0, servedTotal = 0, line = '', points = 0, pen = false, last = null;
+    for (let i = 0; i < at.length; ++i) {
+      const x = xOf(at[i]).toFixed(2);
+      if (isCount(served[i]) && served[i] > 0) {
+        bars += 'M' + x + ' 60V' + (60 - (served[i] / busiest) * 56).toFixed(2);
+        ++barCount;
+        servedTotal += served[i];
+      }
+      const p = percent[i];
+      if (typeof p !== 'number' || !Number.isFinite(p)) {
+        pen = false;
+        continue;
+      }
+      line += (pen ? 'L' : 'M') + x + ' ' + (59 - (Math.min(Math.max(p, 0), 100) / 100) * 57).toFixed(2);
+      pen = true;
+      ++points;
+      last = p;
+    }
+    setAttr(node.served, 'd', bars);
+    setAttr(node.served, 'stroke-width', Math.max(0.8, 300 / Math.max(1, Number(doc.capacity) || 1)).toFixed(2));
+    setAttr(node.line, 'd', line);
+    setAttr(node.chart, 'data-samples', at.length);
+    setAttr(node.chart, 'data-points', points);
+    setAttr(node.chart, 'data-bars', barCount);
+    setAttr(node.chart, 'data-served-total', servedTotal);
+    setAttr(node.chart, 'data-last-tenths', last === null ? '' : Math.round(last * 10));
+    const from = utcText(start), to = utcText(now);
+    setAttr(node.chart, 'aria-label', name + ': daily usage (line) and requests served (bars) from ' + from + ' to ' + to);
+    setHidden(node.to, false);
+    setTime(node.to, to);
+    setText(node.chartNote, 'last ' + spanText(span / 1000) + ', until');
+  }
+  function updateCard(node, provider, keys) {
+    const name = String(provider.name);
+    const totals = provider.totals || {};
+    setAttr(node, 'data-provider', name);
+    setAttr(node, 'data-provider-id', provider.id);
+    setAttr(node, 'aria-label', name);
+    setText(node.nameNode, name);
+    setText(node.tier, 'tier ' + grouped(provider.tier));
+    setAttr(node.serving, 'data-available', totals.available);
+    setAttr(node.serving, 'data-keys', totals.keys);
+    setText(node.serving, grouped(totals.available) + ' of ' + grouped(totals.keys) + ' keys serving');
+    setClass(node.serving, 'num' + (totals.keys > 0 && totals.available === 0 ? ' bad' : ''));
+    const capacity = totals.daily_capacity || {};
+    const used = totals.daily_used || {};
+    let tenths = null, metric = null;
+    for (const name of metricNames) {
+      if (!isCount(capacity[name]) || capacity[name] === 0) continue;
+      const value = permille(used[name], capacity[name]);
+      if (tenths === null || value > tenths) {
+        tenths = value;
+        metric = name;
+      }
+    }
+    setAttr(node.today, 'data-tenths', tenths === null ? '' : tenths);
+    setText(node.today, tenths === null ? 'no daily limit' : percentText(tenths) + ' of today\'s ' + metric);
+    setHidden(node.bar, tenths === null);
+    const level = tenths === null ? 'ok' : tenths >= 1000 ? 'full' : tenths / 10 >= criticalLevel ? 'critical'
+                : tenths / 10 >= warningLevel ? 'warning' : 'ok';
+    setClass(node.bar, 'bar level-' + level);
+    setAttr(node.bar, 'aria-label', name + ': today\'s ' + (metric || 'usage'));
+    setAttr(node.bar, 'aria-valuenow', tenths === null ? 0 : Math.min(tenths, 1000) / 10);
+    const width = (tenths === null ? 0 : Math.min(tenths, 1000) / 10) + '%';
+    if (node.fill.style.width !== width) node.fill.style.width = width;
+    updateChart(node, name);
+    reconcile(node.chips, keys, (key) => key.id, createChip, updateChip);
+  }
+
+  // --- Recent events (newest first) and the gateway's counters ---------------------------------------
+  let historyDoc = null;
+  let historyNote = 'loading history…';
+  let historyDue = 0;
+  function applyHistory(result) {
+    if (result.status === 'rejected') {
+      historyNote = 'history unavailable (' + (result.reason && result.reason.message ? result.reason.message : String(result.reason)) + ')';
+      historyDoc = null;
+      return;
+    }
+    const doc = result.value;
+    if (!doc || typeof doc !== 'object' || !Array.isArray(doc.providers)) {
+      historyNote = 'history unavailable (not a history document)';
+      historyDoc = null;
+      return;
+    }
+    historyDoc = doc;
+    historyNote = 'no sample yet';
+    historyDue = Date.now() + Math.max(refreshSeconds, Number(doc.every_s) || 0) * 1000;
+  }
+  function createEvent() {
+    const node = make('li');
+    node.at = make('time', 'num event-at');
+    node.kind = make('span', 'event-kind');
+    const body = make('span');
+    node.who = make('span', 'event-who');
+    node.textNode = make('span', 'event-text');
+    body.append(node.who, ' ', node.textNode);
+    node.append(node.at, node.kind, body);
+    return node;
+  }
+  function updateEvent(node, event) {
+    setAttr(node, 'data-seq', event.seq);
+    setAttr(node, 'data-kind', String(event.kind));
+    setTime(node.at, stampText(event.at));
+    setText(node.kind, String(event.kind));
+    const who = [event.provider, event.key].filter((part) => part).map(String).join(' / ');
+    setText(node.who, who + (event.to_provider ? ' → ' + String(event.to_provider) : ''));
+    setText(node.textNode, event.text == null ? '' : String(event.text));
+  }
+  function applyEvents(result) {
+    const note = byId('events-note');
+    const doc = result.status === 'fulfilled' ? result.value : null;
+    if (!doc || !Array.isArray(doc.events)) {
+      const why = result.status === 'rejected' && result.reason && result.reason.message ? result.reason.message
+                                                                                          : 'not an event list';
+      setText(note, 'Recent events unavailable (' + why + ').');
+      setHidden(note, false);
+      return;
+    }
+    reconcile(byId('event-list'), doc.events, (event) => event.seq, createEvent, updateEvent);
+    setText(note, doc.events.length === 0 ? 'No event since the gateway started.' : '');
+    setHidden(note, doc.events.length !== 0);
+  }
+  const statFigures = new Map();
+  // A <dt>title</dt><dd data-stat=name> pair (or <dd><time data-stat=name></dd> for a time).
+  function statFigure(list, name, title, isTime) {
+    if (!statFigures.has(name)) {
+      const wrapper = make('div');
+      const term = make('dt');
+      term.textContent = title;
+      wrapper.append(term);
+      const value = isTime ? make('time', 'num', { 'data-stat': name }) : make('dd', 'num', { 'data-stat': name });
+      if (isTime) {
+        const holder = make('dd');
+        holder.append(value);
+        wrapper.append(holder);
+      } else {
+        wrapper.append(value);
+      }
+      list.append(wrapper);
+      statFigures.set(name, value);
+    }
+    return statFigures.get(name);
+  }
+  function applyStats(result) {
+    const note = byId('stats-note');
+    const doc = result.status === 'fulfilled' ? result.value : null;
+    if (!doc || typeof doc !== 'object' || !doc.requests || typeof doc.requests !== 'object') {
+      const why = result.status === 'rejected' && result.reason && result.reason.message ? result.reason.message
+                                                                                          : 'not a counters document';
+      setText(note, 'Gateway counters unavailable (' + why + ').');
+      setHidden(note, false);
+      return;
+    }
+    setHidden(note, true);
+    const list = byId('stats-figures');
+    setTime(statFigure(list, 'started_at', 'started', true), stampText(doc.started_at));
+    setText(statFigure(list, 'uptime', 'up'), duration(Number(doc.uptime_s)));
+    for (const [name, value] of Object.entries(doc.requests)) {
+      const node = statFigure(list, name, name === 'total' ? 'requests' : String(name).replace(/_/g, ' '));
+      setText(node, grouped(value));
+      if (name !== 'total' && name !== 'ok') setClass(node, 'num' + (value > 0 ? ' bad' : ''));
+    }
+    // The providers' answers: a row per outcome, a column per provider (a few providers fit the
+    // narrow column; outcomes are many).
+    const providers = Array.isArray(doc.upstream_answers) ? doc.upstream_answers : [];
+    const names = providers.map((p) => String(p.provider));
+    const kinds = providers.length > 0 ? Object.keys(providers[0]).filter((k) => k !== 'provider') : [];
+    const head = byId('answers-head');
+    if (head.dataset.providers !== JSON.stringify(names)) {
+      head.dataset.providers = JSON.stringify(names);
+      head.replaceChildren();
+      const first = make('th');
+      first.textContent = 'answers';
+      head.append(first);
+      for (const name of names) {
+        const cell = make('th');
+        cell.textContent = name;
+        head.append(cell);
+      }
+      byId('answers-body').replaceChildren();
+    }
+    reconcile(byId('answers-body'), kinds, (kind) => kind, () => make('tr'), (row, kind) => {
+      setAttr(row, 'data-outcome', kind);
+      while (row.children.length < names.length + 1) row.append(make('td', 'num'));
+      setText(row.children[0], kind.replace(/_/g, ' '));
+      providers.forEach((p, i) => {
+        setAttr(row.children[i + 1], 'data-answers-provider', names[i]);
+        setText(row.children[i + 1], grouped(p[kind]));
+        setClass(row.children[i + 1], 'num' + (kind !== 'success' && kind !== 'total' && p[kind] > 0 ? ' bad' : ''));
+      });
+    });
+    setHidden(byId('answers'), providers.length === 0);
+  }
+
   // --- Fetching -------------------------------------------------------------------------------------
   let lastSuccess = null;
   function render(data, fetchedAt) {
@@ -525,11 +892,12 @@ dl.health { margin-top: .55rem; font-size: .85rem; }
       if (!keysByProvider.has(name)) keysByProvider.set(name, []);
       keysByProvider.get(name).push(key);
     }
+    reconcile(byId('overview'), data.providers, (provider) => provider.id, createCard,
+              (node, provider) => updateCard(node, provider, keysByProvider.get(String(provider.name)) || []));
     reconcile(byId('providers'), data.providers, (provider) => provider.id, createProvider,
               (node, provider) => updateProvider(node, provider, keysByProvider.get(String(provider.name)) || [],
                                                  fetchedAt));
-    setText(byId('snapshot-at'), String(data.at));
-    setAttr(byId('snapshot-at'), 'datetime', String(data.at));
+    setTime(byId('snapshot-at'), stampText(data.at));
     setHidden(byId('loading'), true);
   }
   function showError(error) {
@@ -539,7 +907,7 @@ dl.health { margin-top: .55rem; font-size: .85rem; }
     setText(connection, 'offline');
     let message = 'Cannot load the quota status from ' + source.pathname + ': ' +
                   (error && error.message ? error.message : String(error)) + '. The gateway may be down.';
-    message += lastSuccess ? ' Showing the last data, received at ' + lastSuccess.toLocaleTimeString() + '.'
+    message += lastSuccess ? ' Showing the last data, received at ' + utcText(lastSuccess.getTime()) + '.'
                            : ' No data received yet.';
     message += ' Retrying every ' + refreshSeconds + ' s.';
     setText(banner, message);
@@ -553,23 +921,40 @@ dl.health { margin-top: .55rem; font-size: .85rem; }
     setAttr(byId('connection'), 'data-state', 'live');
     setText(byId('connection'), 'live');
   }
-  async function refresh() {
+  // One JSON document; rejects with a readable Error (HTTP status, timeout, bad JSON).
+  async function getJson(url, timeoutMs) {
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), Math.min(30000, Math.max(2000, refreshSeconds * 1000)));
+    const timer = setTimeout(() => controller.abort(), timeoutMs);
     try {
-      const response = await fetch(source, { cache: 'no-store', signal: controller.signal,
-                                             headers: { Accept: 'application/json' } });
+      const response = await fetch(url, { cache: 'no-store', signal: controller.signal,
+                                          headers: { Accept: 'application/json' } });
       if (!response.ok) throw new Error('HTTP ' + response.status + (response.statusText ? ' ' + response.statusText : ''));
-      const data = await response.json();
-      const fetchedAt = Date.now();
-      render(data, fetchedAt);
-      lastSuccess = new Date(fetchedAt);
-      setText(byId('updated'), lastSuccess.toLocaleTimeString());
-      clearError();
+      return await response.json();
     } catch (error) {
-      showError(error && error.name === 'AbortError' ? new Error('no answer within the timeout') : error);
+      throw error && error.name === 'AbortError' ? new Error('no answer within the timeout') : error;
     } finally {
       clearTimeout(timer);
+    }
+  }
+  async function refresh() {
+    const timeout = Math.min(30000, Math.max(2000, refreshSeconds * 1000));
+    const wantHistory = Date.now() >= historyDue;
+    const [status, history, events, stats] = await Promise.allSettled([
+      getJson(source, timeout), wantHistory ? getJson(historySource, timeout) : Promise.resolve(null),
+      getJson(eventsSource, timeout), getJson(statsSource, timeout)]);
+    try {
+      if (wantHistory) applyHistory(history);
+      applyEvents(events);
+      applyStats(stats);
+      if (status.status === 'rejected') throw status.reason;
+      const fetchedAt = Date.now();
+      render(status.value, fetchedAt);
+      lastSuccess = new Date(fetchedAt);
+      setTime(byId('updated'), utcText(fetchedAt));
+      clearError();
+    } catch (error) {
+      showError(error);
+    } finally {
       setTimeout(refresh, refreshSeconds * 1000);
     }
   }

@@ -36,6 +36,7 @@
 #include "config.hpp"
 #include "constant_time.hpp"
 #include "dashboard.hpp"
+#include "history.hpp"
 #include "openai_api.hpp"
 #include "streaming.hpp"
 #include "request_checks.hpp"
@@ -122,8 +123,13 @@ class BasicGateway final : public Server {
   /// `config_file` names the file in errors. Throws ConfigError (environment problems are
   /// reported at the line of the provider concerned).
   BasicGateway(Config config, std::string config_file, Log& log, Store store = Store{})
-      : config_(std::move(config)), config_file_(config_file), log_(log), webhook_(make_webhook(config_file)),
-        pool_(make_pool(std::move(store))), models_(config_) {
+      : config_(std::move(config)),
+        config_file_(config_file),
+        log_(log),
+        webhook_(make_webhook(config_file)),
+        recent_events_(config_.recent_events),
+        pool_(make_pool(std::move(store))),
+        models_(config_) {
     std::size_t providers_with_keys = 0;
     for (std::size_t p = 0; p < config_.providers.size(); ++p) {
       const ProviderConfig& provider = config_.providers[p];
@@ -181,6 +187,11 @@ class BasicGateway final : public Server {
           .hash_seed = (std::uint64_t{random()} << 32) | random()});
     }
     monitor_ = std::make_unique<kp::Monitor<Pool>>(pool_, std::chrono::seconds{1});
+    dashboard_started_ = pool_.clock().now();
+    if (config_.history_every > std::chrono::nanoseconds::zero()) {
+      history_ = std::make_unique<History>(HistoryOptions{.every = config_.history_every, .span = config_.history_span});
+      sampler_ = std::make_unique<Ticker>(config_.history_every, [this] { history_->sample(pool_.snapshot()); });
+    }
     routes();
   }
 
@@ -263,6 +274,7 @@ class BasicGateway final : public Server {
     return Pool{kp::Capacity{.keys = std::max<std::size_t>(keys, 1), .meters = std::max<std::size_t>(meters, 256)}, std::move(store),
                 // On the queue's drainer thread: a slow webhook never stalls a request.
                 kp::alert::Queued<kp::alert::Callback>{kp::alert::Callback{[this](const kp::Event& event) {
+                  recent_events_.push(event);
                   log_.line("event: " + kp::format_event(event));
                   if (!webhook_) return;
                   try {
@@ -372,11 +384,13 @@ class BasicGateway final : public Server {
     });
     post_bounded("/quota-status/disable",
                  [this](const httplib::Request& req, httplib::Response& res) { admin_disable(req, res); });
+    dashboard_routes();
     openai::install_error_handler(server_, {{"/v1/chat/completions", "POST"}, {"/v1/completions", "POST"},
                                             {"/v1/embeddings", "POST"}, {"/v1/models", "GET"}, {"/v1/models/", "GET"},
                                             {"/quota-status", "GET"}, {"/quota-status/reset", "POST"},
                                             {"/quota-status/enable", "POST"}, {"/quota-status/disable", "POST"}, {"/metrics", "GET"}, {"/health", "GET"},
-                                            {"/dashboard", "GET"}});
+                                            {"/dashboard", "GET"}, {"/quota-status/history", "GET"}, {"/events/recent", "GET"},
+                                            {"/stats", "GET"}});
     server_.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
       log_.line(access_line(finish_access(), req, res));
     });
@@ -545,6 +559,7 @@ class BasicGateway final : public Server {
         last_failure = provider.name + "/" + std::string{lease.label()} + ": " + no_answer;
         last_status = 0;
         log_.line("attempt " + std::to_string(attempt) + ": " + last_failure);
+        note_retry(attempt, provider.name, lease.label(), last_failure);
         sleep_backoff(backoff, attempt);
         continue;
       }
@@ -570,6 +585,7 @@ class BasicGateway final : public Server {
       last_failure = provider.name + "/" + std::string{lease.label()} + " answered " + std::to_string(answer->status) +
                      " (" + std::string{kp::to_string(outcome.kind())} + ")";
       log_.line("attempt " + std::to_string(attempt) + ": " + last_failure + "; trying another key");
+      note_retry(attempt, provider.name, lease.label(), last_failure);
       if (outcome.kind() == kp::Outcome::Kind::transient) sleep_backoff(backoff, attempt);
     }
     // Every key was refused and is now disabled: the 503 of a pool with no usable key (as when
@@ -835,6 +851,65 @@ class BasicGateway final : public Server {
   }
 
   // ---------------------------------------------------------------------------------------------
+  // What the dashboard reads beside /quota-status (history.hpp): GET /quota-status/history,
+  // GET /events/recent[?limit=N], GET /stats.
+
+  void dashboard_routes() {
+    server_.Get("/quota-status/history", [this](const httplib::Request&, httplib::Response& res) {
+      if (!history_) {
+        json_error(res, 404, "history_disabled",
+                   "the usage history is off ('history off' in the configuration); see docs/gateway.md",
+                   {{"param", nullptr}, {"code", "history_disabled"}});
+        return;
+      }
+      res.set_header("Cache-Control", "no-store");
+      res.set_content(history_->to_json(pool_.clock().now()), "application/json");
+    });
+    server_.Get("/events/recent", [this](const httplib::Request& req, httplib::Response& res) {
+      std::size_t limit = recent_events_.capacity();
+      if (req.has_param("limit")) {
+        const std::string text = req.get_param_value("limit");
+        const auto value = config_detail::parse_uint(text);
+        if (!value || *value == 0 || *value > 100'000) {
+          json_error(res, 400, "invalid_request_error",
+                     "'limit' must be a whole number from 1 to 100000 (the events kept: " +
+                         std::to_string(recent_events_.capacity()) + ")",
+                     {{"param", "limit"}, {"code", "invalid_limit"}});
+          return;
+        }
+        limit = static_cast<std::size_t>(*value);
+      }
+      res.set_header("Cache-Control", "no-store");
+      res.set_content(recent_events_.to_json(limit), "application/json");
+    });
+    server_.Get("/stats", [this](const httplib::Request&, httplib::Response& res) {
+      Counters counters;
+      counters.started = dashboard_started_;
+      counters.now = pool_.clock().now();
+      for (std::size_t r = 0; r < result_names.size(); ++r)
+        counters.results.emplace_back(std::string{result_names[r]}, results_[r].load(std::memory_order_relaxed));
+      for (std::size_t p = 0; p < config_.providers.size(); ++p) {
+        Counters::Provider provider{config_.providers[p].name, {}};
+        for (std::size_t k = 0; k < answer_kinds; ++k) {
+          const std::string_view kind =
+              k < 6 ? kp::to_string(static_cast<kp::Outcome::Kind>(k)) : std::string_view{"no_answer"};
+          provider.answers.emplace_back(std::string{kind},
+                                        answers_[p * answer_kinds + k].load(std::memory_order_relaxed));
+        }
+        counters.providers.push_back(std::move(provider));
+      }
+      res.set_header("Cache-Control", "no-store");
+      res.set_content(counters_json(counters), "application/json");
+    });
+  }
+
+  // A failed attempt that moves the request to another key, for GET /events/recent.
+  void note_retry(unsigned attempt, const std::string& provider, std::string_view label, const std::string& failure) {
+    recent_events_.push(pool_.clock().now(), "retry", provider, std::string{label},
+                        "attempt " + std::to_string(attempt) + ": " + failure);
+  }
+
+  // ---------------------------------------------------------------------------------------------
   // GET /metrics
 
   std::string metrics() const {
@@ -865,6 +940,7 @@ class BasicGateway final : public Server {
   std::vector<std::string> bounded_paths_;  // POST routes whose bodies read_bounded reads
   Log& log_;
   std::unique_ptr<Webhook> webhook_;  // null: no webhook configured
+  RecentEvents recent_events_;        // before pool_: the pool's alert thread writes to it
   Pool pool_;
   std::vector<kp::ProviderId> providers_;
   std::vector<std::pair<std::string, kp::KeyId>> key_labels_;
@@ -876,6 +952,9 @@ class BasicGateway final : public Server {
   openai::Models models_;  // which providers serve which model; /v1/models
   std::int64_t started_ = std::chrono::duration_cast<std::chrono::seconds>(
                               std::chrono::system_clock::now().time_since_epoch()).count();  // "created" of /v1/models
+  kp::TimePoint dashboard_started_{};  // GET /stats' started_at
+  std::unique_ptr<History> history_;   // null: history off
+  std::unique_ptr<Ticker> sampler_;    // after pool_ and history_: stopped before them
   httplib::Server server_;
 };
 

@@ -13,7 +13,7 @@ add_dependencies(gateway_e2e ${example} fake_provider)
 
 foreach(scenario IN ITEMS success failover bad_key openai_quota exhausted upstream_failure admin client_limit metrics
                           bad_config shutdown hostile_input slow_clients port_taken access_log state_file redis_fleet
-                          admin_keys ops_config)
+                          admin_keys ops_config dashboard_data)
   add_test(NAME examples.gateway.e2e.${scenario}
            COMMAND gateway_e2e ${scenario} --gateway $<TARGET_FILE:${example}> --fake $<TARGET_FILE:fake_provider>
                    --work "${CMAKE_CURRENT_BINARY_DIR}/gateway_e2e.work/${scenario}")

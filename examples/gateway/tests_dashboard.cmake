@@ -8,7 +8,8 @@
 # naming the package, unless KEYPOOL_SKIP_BROWSER=1 (then ctest reports it skipped).
 add_executable(gateway_dashboard_test "${example_dir}/dashboard_test/main.cpp")
 target_include_directories(gateway_dashboard_test PRIVATE "${example_dir}")
-target_link_libraries(gateway_dashboard_test PRIVATE keypool::keypool ${keypool_example_link_httplib})
+target_link_libraries(gateway_dashboard_test PRIVATE keypool::keypool ${keypool_example_link_httplib}
+                                                     ${keypool_example_link_nlohmann_json})
 keypool_own_target(gateway_dashboard_test)
 add_test(NAME examples.gateway.dashboard
          COMMAND gateway_dashboard_test "${CMAKE_CURRENT_BINARY_DIR}")

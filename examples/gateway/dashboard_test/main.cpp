@@ -5,7 +5,12 @@
 // and compares, number by number, with the pool's own snapshot. Then: a gateway that stops
 // answering (the page keeps the last data and says so), one that never answered, labels that hold
 // HTML (shown as text, never run), and two screenshots (desktop and phone width) written to the
-// folder given as the first argument (default: the current folder).
+// folder given as the first argument (default: the current folder). The same server serves the
+// usage history (gateway::History sampled from the pool as its clock moves), recent events
+// (gateway::RecentEvents, with HTML and script in a label and a text) and the gateway's counters
+// (gateway::counters_json); the test checks the overview cards, charts, event list and counters
+// against them, that every time shown is UTC RFC 3339 in whole seconds, and, in a 1280×900 frame,
+// that every provider's card is inside the viewport.
 //
 // Exit code: 0 when every check passes, 1 otherwise, 77 (ctest's SKIP_RETURN_CODE) when no
 // Chromium is found and KEYPOOL_SKIP_BROWSER=1.
@@ -23,13 +28,18 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <optional>
+#include <regex>
 #include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "dashboard.hpp"
 #include "dashboard_test/support.hpp"
+#include "history.hpp"
 
 namespace kp = keypool;
 using namespace std::chrono;
@@ -284,9 +294,10 @@ void check_page(Checks& checks, const Document& dom, const kp::Snapshot& snapsho
   const Element* loading = page.with("id", "loading");
   checks.that(loading && loading->hidden(), "the loading note is gone");
   const Element* at = page.with("id", "snapshot-at");
-  std::string at_text;
-  kp::detail::text::append_rfc3339(at_text, snapshot.at);
-  checks.that(at && at->text_content() == at_text, "snapshot time " + at_text);
+  // One time format: UTC RFC 3339 in whole seconds, even when the snapshot's stamp has
+  // nanoseconds (the test's clock stands at a fraction of a second).
+  const std::string at_text = gateway::utc_seconds(snapshot.at);
+  checks.that(at && at->text_content() == at_text && at->attr("datetime") == at_text, "snapshot time " + at_text);
 
   const Element* pool = page.with("id", "pool");
   if (checks.that(pool != nullptr && !pool->hidden(), "pool summary shown")) {
@@ -336,6 +347,199 @@ void check_png(Checks& checks, const std::filesystem::path& path, std::uint32_t 
   checks.equal(be32(16), width, path.filename().string() + ": width");
   checks.equal(be32(20), height, path.filename().string() + ": height");
 }
+
+// --- The overview, the history charts, the events and the counters --------------------------------
+
+/// The fullest daily metric of `totals` in tenths of a percent, and its name (nothing when no
+/// daily limit).
+std::optional<std::pair<std::uint64_t, std::string>> fullest_daily(const kp::Totals& totals) {
+  std::optional<std::pair<std::uint64_t, std::string>> best;
+  for (std::size_t m = 0; m < kp::metric_count; ++m) {
+    if (totals.daily_capacity[m] == 0) continue;
+    const std::uint64_t tenths = permille(totals.daily_used[m], totals.daily_capacity[m]);
+    if (!best || tenths > best->first) best = {{tenths, std::string{kp::to_string(static_cast<kp::Metric>(m))}}};
+  }
+  return best;
+}
+
+/// One overview card per provider, in order: keys serving, today's fullest limit, a chip per key
+/// and a chart that draws exactly the samples of `history` (GET /quota-status/history).
+void check_overview(Checks& checks, const Element& page, const kp::Snapshot& snapshot, const nlohmann::json& history) {
+  const auto cards = page.find_all([](const Element& e) { return e.tag == "section" && e.has_class("provider-card"); });
+  checks.equal(cards.size(), snapshot.providers.size(), "overview: one card per provider");
+  for (std::size_t i = 0; i < snapshot.providers.size() && i < cards.size(); ++i) {
+    const kp::ProviderSnapshot& provider = snapshot.providers[i];
+    const Element& card = *cards[i];
+    const std::string what = "overview card " + provider.name;
+    checks.equal(card.attr("data-provider"), provider.name, what + ": in order");
+    const Element* serving = card.with("data-overview", "serving");
+    checks.that(serving && serving->text_content() == grouped(provider.totals.available) + " of " +
+                                                          grouped(provider.totals.keys) + " keys serving",
+                what + ": keys serving ('" + (serving ? serving->text_content() : "") + "')");
+    const auto fullest = fullest_daily(provider.totals);
+    const Element* today = card.with("data-overview", "today");
+    const std::string today_text =
+        fullest ? percent_number(fullest->first) + "% of today's " + fullest->second : std::string{"no daily limit"};
+    checks.that(today && today->text_content() == today_text,
+                what + ": today '" + (today ? today->text_content() : "") + "', expected '" + today_text + "'");
+
+    // A chip per key of the provider, in the snapshot's order, its label as text.
+    std::vector<const kp::KeySnapshot*> keys;
+    for (const kp::KeySnapshot& key : snapshot.keys)
+      if (key.provider_name == provider.name) keys.push_back(&key);
+    const auto chips = card.find_all([](const Element& e) { return e.has_class("chip"); });
+    checks.equal(chips.size(), keys.size(), what + ": a chip per key");
+    for (std::size_t k = 0; k < keys.size() && k < chips.size(); ++k) {
+      checks.equal(chips[k]->attr("data-chip-key"), keys[k]->label, what + ": chips in order");
+      checks.equal(chips[k]->attr("data-status"), std::string{kp::to_string(keys[k]->status)}, what + ": chip status");
+      const Element* label = chips[k]->find([](const Element& e) { return e.has_class("chip-label"); });
+      checks.that(label && label->text_content() == keys[k]->label && label->children.size() == 1 &&
+                      label->children[0]->tag == "#text",
+                  what + ": chip label '" + keys[k]->label + "' as text");
+    }
+
+    // The chart draws the provider's samples.
+    const nlohmann::json* series = nullptr;
+    for (const nlohmann::json& entry : history["providers"])
+      if (entry["name"] == provider.name) series = &entry;
+    const Element* chart = card.find([](const Element& e) { return e.tag == "svg"; });
+    if (!checks.that(series != nullptr && chart != nullptr, what + ": a history and a chart")) continue;
+    const std::size_t samples = (*series)["at"].size();
+    std::uint64_t served_total = 0, bars = 0, points = 0;
+    std::optional<double> last;
+    for (std::size_t j = 0; j < samples; ++j) {
+      const std::uint64_t served = (*series)["served"][j].get<std::uint64_t>();
+      served_total += served;
+      bars += served > 0 ? 1 : 0;
+      if (!(*series)["percent"][j].is_null()) {
+        ++points;
+        last = (*series)["percent"][j].get<double>();
+      }
+    }
+    checks.equal(chart->attr("data-samples"), std::to_string(samples), what + ": chart samples");
+    checks.equal(chart->attr("data-bars"), std::to_string(bars), what + ": chart bars");
+    checks.equal(chart->attr("data-points"), std::to_string(points), what + ": chart line points");
+    checks.equal(chart->attr("data-served-total"), std::to_string(served_total), what + ": chart requests served");
+    // The history began before the first request and ended at the snapshot: the bars add up to
+    // the provider's successes, and the line ends at today's figure.
+    checks.equal(served_total, provider.totals.successes, what + ": the history's served requests are the successes");
+    checks.equal(chart->attr("data-last-tenths"),
+                 last ? std::to_string(static_cast<std::uint64_t>(std::llround(*last * 10))) : std::string{},
+                 what + ": chart ends at the last sample");
+    checks.equal(chart->attr("data-last-tenths"), fullest ? std::to_string(fullest->first) : std::string{},
+                 what + ": chart ends at today's figure");
+    const Element* line = chart->find([](const Element& e) { return e.attr("data-series") == "percent"; });
+    const std::string d = line ? line->attr("d") : "";
+    checks.equal(static_cast<std::uint64_t>(std::count(d.begin(), d.end(), 'M') + std::count(d.begin(), d.end(), 'L')),
+                 points, what + ": the line has a vertex per sample with a daily figure");
+  }
+}
+
+/// The event list: newest first, each field as text (HTML in a label or a text is never markup).
+void check_events(Checks& checks, const Element& page, const nlohmann::json& recent) {
+  const Element* list = page.with("id", "event-list");
+  if (!checks.that(list != nullptr, "events: the list is present")) return;
+  const auto items = list->find_all([](const Element& e) { return e.tag == "li"; });
+  checks.equal(items.size(), recent["events"].size(), "events: one item per recent event");
+  for (std::size_t i = 0; i < items.size() && i < recent["events"].size(); ++i) {
+    const nlohmann::json& event = recent["events"][i];
+    const Element& item = *items[i];
+    const std::string what = "event " + std::to_string(i);
+    checks.equal(item.attr("data-seq"), std::to_string(event["seq"].get<std::uint64_t>()), what + ": newest first");
+    checks.equal(item.attr("data-kind"), event["kind"].get<std::string>(), what + ": kind");
+    const Element* at = item.find([](const Element& e) { return e.tag == "time"; });
+    checks.that(at && at->text_content() == event["at"].get<std::string>(), what + ": time " + event["at"].get<std::string>());
+    std::string who = event["provider"].get<std::string>();
+    if (!event["key"].get<std::string>().empty()) who += " / " + event["key"].get<std::string>();
+    if (event.contains("to_provider")) who += " → " + event["to_provider"].get<std::string>();
+    const Element* who_node = item.find([](const Element& e) { return e.has_class("event-who"); });
+    checks.that(who_node && who_node->text_content() == who,
+                what + ": who '" + (who_node ? who_node->text_content() : "") + "', expected '" + who + "'");
+    const Element* text = item.find([](const Element& e) { return e.has_class("event-text"); });
+    checks.that(text && text->text_content() == event["text"].get<std::string>() &&
+                    std::all_of(text->children.begin(), text->children.end(),
+                                [](const Element* child) { return child->tag == "#text"; }),
+                what + ": text as text ('" + (text ? text->text_content() : "") + "')");
+  }
+  checks.that(list->find([](const Element& e) { return e.tag != "li" && e.tag != "time" && e.tag != "span"; }) == nullptr,
+              "events: no element but the list's own (no <script>, <img>, <b> from an event)");
+}
+
+/// The gateway's counters: each figure of GET /stats, and the answers table.
+void check_stats(Checks& checks, const Element& page, const nlohmann::json& stats) {
+  const Element* section = page.with("id", "gateway-stats");
+  if (!checks.that(section != nullptr, "stats: the section is present")) return;
+  for (const auto& [name, value] : stats["requests"].items()) {
+    const Element* node = section->with("data-stat", name);
+    checks.that(node && node->text_content() == grouped(value.get<std::uint64_t>()),
+                "stats: " + name + " " + grouped(value.get<std::uint64_t>()));
+  }
+  const Element* started = section->with("data-stat", "started_at");
+  checks.that(started && started->tag == "time" && started->text_content() == stats["started_at"].get<std::string>(),
+              "stats: started at " + stats["started_at"].get<std::string>());
+  const Element* uptime = section->with("data-stat", "uptime");
+  checks.that(uptime && uptime->text_content() == countdown_text(stats["uptime_s"].get<double>()), "stats: uptime");
+  // The answers table: a row per outcome (and the total), a column per provider.
+  for (const nlohmann::json& provider : stats["upstream_answers"]) {
+    const std::string name = provider["provider"].get<std::string>();
+    for (const auto& [kind, value] : provider.items()) {
+      if (kind == "provider") continue;
+      const Element* row = section->with("data-outcome", kind);
+      const Element* cell = row ? row->with("data-answers-provider", name) : nullptr;
+      checks.that(cell && cell->text_content() == grouped(value.get<std::uint64_t>()),
+                  "stats: " + name + " " + kind + " " + grouped(value.get<std::uint64_t>()));
+    }
+  }
+}
+
+/// One time format: every <time> holds UTC RFC 3339 in whole seconds (its datetime too), and no
+/// clock time in the page's text lacks the 'Z' (no local time, no fraction of a second).
+void check_times(Checks& checks, const Element& page, std::size_t at_least) {
+  const std::regex rfc3339{R"(^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$)"};
+  const auto times = page.find_all([](const Element& e) { return e.tag == "time" && !e.hidden_in_tree(); });
+  checks.that(times.size() >= at_least,
+              "times: at least " + std::to_string(at_least) + " shown (" + std::to_string(times.size()) + ")");
+  for (const Element* time : times) {
+    const std::string text = time->text_content();
+    checks.that(std::regex_match(text, rfc3339) && time->attr("datetime") == text,
+                "times: '" + text + "' is UTC RFC 3339 in whole seconds, and its datetime");
+  }
+  const Element* body = page.find([](const Element& e) { return e.tag == "body"; });
+  const std::string text = body ? body->text_content() : "";
+  std::smatch bad;
+  const bool other_format = std::regex_search(text, bad, std::regex{R"(\d\d:\d\d:\d\d(?!Z))"});
+  checks.that(!other_format, "times: no other time format in the page ('" + (other_format ? bad.str() : std::string{}) + "')");
+}
+
+/// The page the layout check loads: the dashboard in a 1280×900 frame; once every card has its
+/// chart (or after 4 s) it writes each card's box, in the frame's viewport, as JSON into #layout.
+constexpr std::string_view layout_harness = R"(<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>layout</title></head>
+<body style="margin:0">
+<iframe id="frame" src="/dashboard?refresh=1" style="width:1280px;height:900px;border:0;display:block"></iframe>
+<pre id="layout"></pre>
+<script>
+const started = Date.now();
+function measure() {
+  const frame = document.getElementById('frame');
+  const doc = frame.contentDocument;
+  const cards = doc ? Array.from(doc.querySelectorAll('section.provider-card')) : [];
+  const charted = cards.length > 0 && cards.every((card) => {
+    const chart = card.querySelector('svg.history');
+    return chart && Number(chart.getAttribute('data-samples')) > 0;
+  });
+  if (!charted && Date.now() - started < 4000) { setTimeout(measure, 100); return; }
+  document.getElementById('layout').textContent = JSON.stringify({
+    width: doc ? doc.documentElement.clientWidth : 0, height: doc ? doc.documentElement.clientHeight : 0,
+    cards: cards.map((card) => {
+      const box = card.getBoundingClientRect();
+      return { provider: card.dataset.provider, top: box.top, left: box.left, bottom: box.bottom, right: box.right };
+    })});
+}
+window.addEventListener('load', () => setTimeout(measure, 100));
+</script>
+</body></html>
+)";
 
 }  // namespace
 
@@ -387,6 +591,20 @@ int main(int argc, char** argv) {
                {.label = "groq-models",
                 .models = {{"llama-3.1-8b-instant", {kp::Limit::requests(14'400).per_day(), kp::Limit::tokens(6'000).per_minute()}},
                            {"llama-3.3-70b-versatile", {kp::Limit::tokens(12'000).per_minute()}}}});
+  // A fourth provider of three keys: the overview must still fit one screen.
+  const auto openrouter = pool.add_provider("openrouter", 3);
+  for (int i = 1; i <= 3; ++i)
+    pool.add_key(openrouter, kp::Secret{"sk-or-dashboard-test-key-" + std::to_string(i)},
+                 {kp::Limit::requests(200).per_day()}, {.label = "openrouter-" + std::to_string(i)});
+
+  // The usage history, sampled before any request, as the clock moves (by 30.123 s: the page
+  // must show whole seconds), and at the snapshot's time.
+  gateway::History history{{.every = 30s, .span = 10min}};
+  history.sample(pool.snapshot());
+  const auto step = [&] {
+    clock.advance(30s + 123ms);
+    history.sample(pool.snapshot());
+  };
 
   const auto spend = [&](std::uint64_t key, kp::Request request, int times) {
     request.affinity = key;
@@ -401,9 +619,12 @@ int main(int argc, char** argv) {
     kp::Lease lease = pool.acquire({.affinity = 0});
     lease.fail(kp::Outcome::transient().with_status(503));  // a failure in its health counters
   }
+  step();
   spend(1, {.tokens = 14'400}, 1);   // groq-2: the day's tokens, exhausted
+  step();
   spend(2, {.tokens = 1'000}, 1);    // the HTML label: 6.9%
   spend(3, {.tokens = 20'000}, 1'400);  // gemini-1: 1,400 of 1,500 requests: 93.3%, critical
+  step();  // the last move of the clock: gemini-2's 20 s rest below must still show
   spend(4, {}, 10);                  // gemini-2: rolling
   {
     kp::Lease lease = pool.acquire({.affinity = 4});
@@ -413,6 +634,9 @@ int main(int argc, char** argv) {
   pool.disable(mistral_1);
   spend(6, {.spend = 1'234'567}, 1);  // mistral-2: $1.23 of $5 a day: 24.6%
   spend(7, {.tokens = 5'000, .model = pool.model("llama-3.1-8b-instant")}, 1);  // groq-models: the 8b model's minute at 83.3%
+  spend(8, {}, 50);  // openrouter-1: 25%
+  spend(9, {}, 20);  // openrouter-2: 10%
+  history.sample(pool.snapshot());
 
   const kp::Snapshot snapshot = pool.snapshot();
   checks.that(snapshot.events_dropped > 0, "test setup: the tiny ring dropped events");
@@ -421,6 +645,35 @@ int main(int argc, char** argv) {
                   snapshot.keys[4].status == kp::KeyStatus::cooling_down &&
                   snapshot.keys[5].status == kp::KeyStatus::disabled,
               "test setup: the keys have the statuses the test means to show");
+  checks.that(snapshot.at.time_since_epoch() % 1s != 0ns, "test setup: the snapshot's time has a fraction of a second");
+
+  // The recent events: a threshold on the key whose label holds HTML, a failover, and a retry
+  // of the gateway whose text holds HTML and a script.
+  gateway::RecentEvents recent{50};
+  recent.push(kp::Event{.kind = kp::EventKind::threshold_crossed, .at = snapshot.at - 95s, .provider_name = "groq",
+                        .key_label = html_label, .metric = kp::Metric::tokens, .window = "day", .level = 0.8,
+                        .used = 11'520, .limit = 14'400, .resets_at = snapshot.at + 13h});
+  recent.push(kp::Event{.kind = kp::EventKind::failover, .at = snapshot.at - 60s, .provider_name = "groq",
+                        .to_provider_name = "gemini"});
+  const std::string hostile_text = "attempt 1: groq/groq-2 answered 429 </li><script>document.title='pwned'</script> & <b>x</b>";
+  recent.push(snapshot.at - 2s, "retry", "groq", "groq-2", hostile_text);
+
+  // The gateway's counters, as GET /stats writes them.
+  gateway::Counters counters;
+  counters.started = snapshot.at - 3h - 25min - 9s;
+  counters.now = snapshot.at;
+  counters.results = {{"ok", 1'427}, {"provider_error", 2}, {"client_limited", 3}, {"keys_exhausted", 41},
+                      {"upstream_failed", 0}, {"invalid_request", 5}};
+  counters.providers = {{"groq", {{"success", 15}, {"rate_limited", 1}, {"transient", 1}, {"no_answer", 0}}},
+                        {"gemini", {{"success", 1'410}, {"rate_limited", 1}, {"transient", 0}, {"no_answer", 2}}}};
+  const nlohmann::json history_doc = nlohmann::json::parse(history.to_json(clock.now()));
+  const nlohmann::json recent_doc = nlohmann::json::parse(recent.to_json(50));
+  const nlohmann::json stats_doc = nlohmann::json::parse(gateway::counters_json(counters));
+  checks.equal(recent_doc["events"].size(), std::size_t{3}, "test setup: three recent events");
+  checks.equal(recent_doc["events"][2]["text"].get<std::string>(),
+               "metric=tokens window=day level=80% used=11520 limit=14400 resets_at=" +
+                   gateway::utc_seconds(snapshot.at + 13h),
+               "an event's text: its fields but the provider and key, times in whole seconds");
 
   // --- The gateway's two endpoints ------------------------------------------------------------------
   enum class Mode { serve, fail_after_first, always_fail };
@@ -442,6 +695,18 @@ int main(int argc, char** argv) {
     res.set_header("Cache-Control", "no-store");
     res.set_content(kp::to_json(pool.snapshot()), "application/json");
   });
+  server.server().Get("/quota-status/history", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_content(history.to_json(clock.now()), "application/json");
+  });
+  server.server().Get("/events/recent", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_content(recent.to_json(50), "application/json");
+  });
+  server.server().Get("/stats", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_content(gateway::counters_json(counters), "application/json");
+  });
+  server.server().Get("/layout", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(std::string{layout_harness}, "text/html; charset=utf-8");
+  });
   server.start();
 
   {  // The page itself, as a client gets it.
@@ -453,16 +718,20 @@ int main(int argc, char** argv) {
                     gateway::dashboard_html.find("https://") == std::string_view::npos &&
                     gateway::dashboard_html.find("innerHTML") == std::string_view::npos,
                 "the page loads nothing from elsewhere and never writes HTML from strings");
+    checks.that(gateway::dashboard_html.find("toLocale") == std::string_view::npos &&
+                    gateway::dashboard_html.find("<img") == std::string_view::npos &&
+                    gateway::dashboard_html.find("<svg") != std::string_view::npos,
+                "the page writes no local time, and draws its charts as inline SVG");
   }
 
   const gateway_test::TempDir scratch{"keypool-dashboard-test-"};
   const std::filesystem::path browser_log = out_dir / "dashboard-chromium.log";
   std::filesystem::remove(browser_log);
-  const auto browse = [&](std::string_view query, std::vector<std::string> extra) {
+  const auto browse = [&](std::string_view query, std::vector<std::string> extra, std::string_view path = "/dashboard") {
     const gateway_test::TempDir profile{"keypool-chromium-profile-"};
     std::vector<std::string> command = gateway_test::chromium_command(*chromium, profile.path());
     for (std::string& arg : extra) command.push_back(std::move(arg));
-    command.push_back(server.url("/dashboard") + std::string{query});
+    command.push_back(server.url(path) + std::string{query});
     const auto started = steady_clock::now();
     gateway_test::RunResult result = gateway_test::run(command, 60s, browser_log);
     std::cout << "chromium " << command[command.size() - 2] << " " << command.back() << ": exit " << result.exit_code
@@ -489,6 +758,16 @@ int main(int argc, char** argv) {
                     heading->children[0]->tag == "#text",
                 "a label holding HTML is shown as text");
   }
+  check_overview(checks, dom.root(), snapshot, history_doc);
+  check_events(checks, dom.root(), recent_doc);
+  check_stats(checks, dom.root(), stats_doc);
+  {
+    const Element* list = dom.root().with("id", "event-list");
+    checks.that(list != nullptr && list->text_content().find(hostile_text) != std::string::npos,
+                "an event text holding HTML and a script is shown as text");
+  }
+  // Times: the header's two, each event's, each chart's end, the gateway's start.
+  check_times(checks, dom.root(), 2 + recent_doc["events"].size() + snapshot.providers.size() + 1);
 
   // 2. The gateway stops answering: the page keeps the last data and says so.
   mode = Mode::fail_after_first;
@@ -523,6 +802,8 @@ int main(int argc, char** argv) {
     const Element* pool_section = page.with("id", "pool");
     checks.that(pool_section && pool_section->hidden(), "never answered: no pool summary");
     checks.that(page.find([](const Element& e) { return e.tag == "article"; }) == nullptr, "never answered: no key card");
+    checks.that(page.find([](const Element& e) { return e.has_class("provider-card"); }) == nullptr,
+                "never answered: no provider card");
   }
 
   // 4. Screenshots, for people: desktop and phone width.
@@ -536,6 +817,31 @@ int main(int argc, char** argv) {
   browse("", {"--virtual-time-budget=3000", "--window-size=390,844", "--screenshot=" + phone.string()});
   check_png(checks, phone, 390, 844, 10'000);
   std::cout << "screenshots: " << desktop.string() << ", " << phone.string() << "\n";
+
+  // 5. The layout: in a 1280×900 frame, every provider's card (four providers of two to four
+  // keys each) is inside the viewport, without scrolling.
+  {
+    const Document harness{browse("", {"--virtual-time-budget=8000", "--window-size=1400,1100", "--dump-dom"}, "/layout").out};
+    const Element* out = harness.root().with("id", "layout");
+    const auto layout = nlohmann::json::parse(out ? out->text_content() : std::string{}, nullptr, false);
+    if (checks.that(layout.is_object() && layout["cards"].is_array(),
+                    "layout: the frame reported its cards ('" + (out ? out->text_content() : "") + "')")) {
+      const double width = layout["width"].get<double>(), height = layout["height"].get<double>();
+      checks.that(width >= 1260 && width <= 1280 && height >= 880 && height <= 900,
+                  "layout: the frame's viewport is 1280x900 (" + layout["width"].dump() + "x" + layout["height"].dump() + ")");
+      checks.equal(layout["cards"].size(), snapshot.providers.size(), "layout: a card per provider");
+      for (const kp::ProviderSnapshot& provider : snapshot.providers) {
+        const nlohmann::json* box = nullptr;
+        for (const nlohmann::json& card : layout["cards"])
+          if (card["provider"] == provider.name) box = &card;
+        if (!checks.that(box != nullptr, "layout: " + provider.name + " has a card")) continue;
+        const double top = (*box)["top"].get<double>(), left = (*box)["left"].get<double>();
+        const double bottom = (*box)["bottom"].get<double>(), right = (*box)["right"].get<double>();
+        checks.that(top >= 0 && left >= 0 && bottom <= height && right <= width && bottom - top > 100 && right - left > 200,
+                    "layout: " + provider.name + "'s card is inside the 1280x900 viewport (" + box->dump() + ")");
+      }
+    }
+  }
 
   checks.that(events_seen == 0, "the queued sink was never drained (its ring only counted drops)");
   return checks.summary("gateway_dashboard_test");

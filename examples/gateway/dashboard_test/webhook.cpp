@@ -59,9 +59,10 @@ class Receiver {
   }
 
  private:
-  gateway_test::LocalServer server_;
   mutable std::mutex mutex_;
   std::vector<Post> posts_;
+  // Last: destroyed first, so its threads stop before the posts they write to are freed.
+  gateway_test::LocalServer server_;
 };
 
 using Queued = kp::alert::Queued<Webhook>;

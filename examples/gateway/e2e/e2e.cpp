@@ -5,7 +5,8 @@
 //
 // Scenarios: success, failover, bad_key, openai_quota, exhausted, upstream_failure, admin,
 // client_limit, metrics, bad_config, shutdown, streaming, openai_surface, retry_bound,
-// model_routing, sdk (the official OpenAI Node SDK: --node PATH --sdk DIR --sdk-script FILE).
+// model_routing, sdk (the official OpenAI Node SDK: --node PATH --sdk DIR --sdk-script FILE),
+// dashboard_data (and the operations scenarios of ops_scenarios.hpp).
 // Each prints what it checked and exits 0, or prints what went wrong (with the children's logs)
 // and exits 1. Children get only the environment the scenario gives them (never the developer's
 // real keys) and are stopped on every path; if this driver is killed, the kernel kills them
@@ -791,6 +792,157 @@ void shutdown() {
   }
 }
 
+// What the dashboard reads beside /quota-status: the usage history, the recent events (pool
+// events and the gateway's retries) and the gateway's counters, from a real gateway; bad query
+// values get a 400 in OpenAI's error shape; `history off` answers 404 with a JSON error; bad
+// history directives are refused at their line.
+void dashboard_data() {
+  Rig rig{{"groq:gsk_test_alpha_1111:rpm=1", "groq:gsk_test_bravo_2222:rpm=1", "gemini:AIza_test_charlie_3333"},
+          globals + "history 200ms 1m\nrecent_events 4\n" + groq_block + gemini_block,
+          {{"GROQ_API_KEYS", "gsk_test_alpha_1111,gsk_test_bravo_2222"}, {"GEMINI_API_KEY", "AIza_test_charlie_3333"}}};
+  const std::regex rfc3339{R"(^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$)"};
+  const auto get_json = [&](const std::string& path, int status) {
+    const auto answer = rig.gw->Get(path);
+    E2E_CHECK(answer && answer->status == status, "GET " << path << ": " << (answer ? std::to_string(answer->status) + " " + answer->body : "no answer") << "\n" << rig.logs());
+    E2E_CHECK(answer->get_header_value("Content-Type") == "application/json", path << ": " << answer->get_header_value("Content-Type"));
+    return json::parse(answer->body);
+  };
+  // Two requests on groq, then one that meets both groq keys' 429 and moves to gemini.
+  for (int i = 1; i <= 3; ++i) {
+    const auto answer = rig.chat("hello " + std::to_string(i));
+    E2E_CHECK(answer->status == 200, answer->status << " " << answer->body << "\n" << rig.logs());
+  }
+
+  // The history: sampled every 200 ms since the start, so before the first request; its served
+  // requests add up to each provider's successes.
+  const json status = rig.quota_status();
+  json history;
+  E2E_CHECK(eventually([&] {
+              history = get_json("/quota-status/history", 200);
+              std::uint64_t served = 0;
+              for (const json& provider : history["providers"])
+                for (const json& n : provider["served"]) served += n.get<std::uint64_t>();
+              return served == 3 && history["providers"][0]["at"].size() >= 3;
+            }),
+            "the history does not count the three requests: " << history.dump() << "\n" << rig.logs());
+  E2E_CHECK(history["every_s"] == 0.2 && history["span_s"] == 60 && history["capacity"] == 300, history.dump());
+  E2E_CHECK(std::regex_match(history["now"].get<std::string>(), rfc3339), history.dump());
+  E2E_CHECK(history["providers"].size() == 2 && history["providers"][0]["name"] == "groq" &&
+                history["providers"][1]["name"] == "gemini", history.dump());
+  for (const json& provider : history["providers"]) {
+    const std::size_t samples = provider["at"].size();
+    for (const char* column : {"percent", "metric", "served", "failed", "available", "keys"})
+      E2E_CHECK(provider[column].size() == samples, column << " has another length: " << provider.dump());
+    for (const json& at : provider["at"]) E2E_CHECK(std::regex_match(at.get<std::string>(), rfc3339), at.dump());
+    std::uint64_t served = 0;
+    for (const json& n : provider["served"]) served += n.get<std::uint64_t>();
+    json totals;
+    for (const json& p : status["providers"])
+      if (p["name"] == provider["name"]) totals = p["totals"];
+    E2E_CHECK(served == totals["successes"].get<std::uint64_t>(), provider.dump() << " vs " << totals.dump());
+    E2E_CHECK(provider["served"][0] == 0 && provider["keys"].back() == totals["keys"], provider.dump());
+    // requests 1000 per day on every key: the percent is that of the day's requests.
+    E2E_CHECK(provider["metric"].back() == "requests", provider.dump());
+  }
+  note("GET /quota-status/history: samples every 200 ms from the start; served requests add up to each provider's successes");
+
+  // The recent events: at most 4 kept, newest first, the failover and the gateway's retries.
+  json events;
+  E2E_CHECK(eventually([&] {
+              events = get_json("/events/recent", 200);
+              bool failover = false;
+              for (const json& event : events["events"])
+                failover = failover || (event["kind"] == "failover" && event["provider"] == "groq" && event["to_provider"] == "gemini");
+              return failover;
+            }),
+            "no failover among the recent events: " << events.dump() << "\n" << rig.logs());
+  E2E_CHECK(events["capacity"] == 4 && events["events"].size() == 4 && events["total"].get<std::uint64_t>() > 4,
+            "the ring keeps the last 4 of more events: " << events.dump());
+  bool retry = false;
+  for (std::size_t i = 0; i < events["events"].size(); ++i) {
+    const json& event = events["events"][i];
+    E2E_CHECK(std::regex_match(event["at"].get<std::string>(), rfc3339), event.dump());
+    if (i > 0) E2E_CHECK(event["seq"].get<std::uint64_t>() < events["events"][i - 1]["seq"].get<std::uint64_t>(), events.dump());
+    if (event["kind"] == "retry") {
+      retry = true;
+      E2E_CHECK(event["provider"] == "groq" && event["text"].get<std::string>().find("answered 429") != std::string::npos,
+                event.dump());
+    }
+  }
+  E2E_CHECK(retry, "the gateway's retry after a 429 is among the recent events: " << events.dump());
+  const json newest = get_json("/events/recent?limit=1", 200);
+  E2E_CHECK(newest["events"].size() == 1 && newest["events"][0]["seq"] == events["events"][0]["seq"], newest.dump());
+  for (const std::string bad : {"0", "abc", "-1", "99999999999999999999", "", "1%0a2"}) {
+    const json error = get_json("/events/recent?limit=" + bad, 400);
+    E2E_CHECK(error["error"]["type"] == "invalid_request_error" && error["error"]["param"] == "limit" &&
+                  error["error"]["code"] == "invalid_limit" && error["error"]["message"].is_string(),
+              "limit=" << bad << ": " << error.dump());
+  }
+  note("GET /events/recent: the last 4 events, newest first (the failover, the retries after 429); ?limit=1 the newest; a bad limit is a 400 in OpenAI's shape");
+
+  // The counters: what /metrics exports, by name.
+  const json stats = get_json("/stats", 200);
+  E2E_CHECK(std::regex_match(stats["started_at"].get<std::string>(), rfc3339) &&
+                std::regex_match(stats["now"].get<std::string>(), rfc3339), stats.dump());
+  E2E_CHECK(stats["requests"]["ok"] == 3 && stats["requests"]["total"] == 3, stats.dump());
+  const auto metrics = rig.gw->Get("/metrics");
+  E2E_CHECK(metrics && metrics->status == 200, "GET /metrics");
+  const auto metric = [&](const std::string& series) -> std::uint64_t {
+    const std::size_t at = metrics->body.find("\n" + series + " ");
+    E2E_CHECK(at != std::string::npos, series << " not in /metrics:\n" << metrics->body);
+    return std::stoull(metrics->body.substr(at + series.size() + 2));
+  };
+  for (const auto& [result, value] : stats["requests"].items())
+    if (result != "total")
+      E2E_CHECK(value.get<std::uint64_t>() == metric("keypool_gateway_requests_total{result=\"" + result + "\"}"),
+                result << ": " << stats.dump());
+  for (const json& provider : stats["upstream_answers"])
+    for (const auto& [kind, value] : provider.items())
+      if (kind != "provider" && kind != "total")
+        E2E_CHECK(value.get<std::uint64_t>() ==
+                      metric("keypool_gateway_upstream_answers_total{provider=\"" + provider["provider"].get<std::string>() +
+                             "\",outcome=\"" + kind + "\"}"),
+                  provider["provider"] << " " << kind << ": " << stats.dump());
+  E2E_CHECK(stats["upstream_answers"][0]["provider"] == "groq" && stats["upstream_answers"][0]["success"] == 2 &&
+                stats["upstream_answers"][0]["rate_limited"] == 2 && stats["upstream_answers"][1]["success"] == 1,
+            stats.dump());
+  note("GET /stats: the requests and upstream answers /metrics counts (3 ok; groq 2 successes and 2 429s, gemini 1)");
+  for (const std::string path : {"/stats", "/events/recent", "/quota-status/history"}) {
+    const auto wrong = rig.gw->Post(path, "{}", "application/json");
+    E2E_CHECK(wrong && wrong->status == 405 && wrong->get_header_value("Allow") == "GET" &&
+                  json::parse(wrong->body)["error"]["code"] == "method_not_allowed",
+              "POST " << path << ": " << (wrong ? std::to_string(wrong->status) + " " + wrong->body : "no answer"));
+  }
+  note("POST to the three endpoints: 405 with Allow: GET, in OpenAI's error shape");
+
+  // `history off`: the endpoint says so in a JSON error.
+  Rig off{{"groq:gsk_test_alpha_1111"}, globals + "history off\n" + groq_block, {{"GROQ_API_KEY", "gsk_test_alpha_1111"}}, "-off"};
+  const auto answer = off.gw->Get("/quota-status/history");
+  E2E_CHECK(answer && answer->status == 404 && json::parse(answer->body)["error"]["code"] == "history_disabled",
+            (answer ? answer->body : "no answer"));
+  note("history off: GET /quota-status/history is a 404 with a JSON error");
+
+  // Bad directives are refused at their line.
+  const std::string provider = "provider groq\n  base_url http://127.0.0.1:9/v1\n";
+  const std::vector<std::pair<std::string, std::string>> cases{
+      {"history 50ms 1m\n", "sample at most every 100ms"},
+      {"history 30s 30s\n", "at least two samples"},
+      {"history 100ms 24h\n", "more than 100000 samples"},
+      {"history 30s\n", "'history' expects"},
+      {"recent_events lots\n", "'lots' is not a whole number"},
+      {"recent_events 100001\n", "out of range (0 to 100000)"}};
+  for (const auto& [directive, says] : cases) {
+    const fs::path conf = paths.work / "bad.conf";
+    write_file(conf, directive + provider);
+    Child child{"gateway-check", {paths.gateway, "--config", conf.string(), "--check"}, {{"GROQ_API_KEY", "gsk_test_config_1616"}}};
+    const auto exit = child.wait_exit(10s);
+    E2E_CHECK(exit && WIFEXITED(*exit) && WEXITSTATUS(*exit) == 2 &&
+                  child.err().find(conf.string() + ":1: ") != std::string::npos && child.err().find(says) != std::string::npos,
+              directive << "-> " << child.err());
+  }
+  note("bad history and recent_events directives are refused at their line");
+}
+
 // ---- The OpenAI surface: streaming, models, embeddings, completions, errors, retry bound, routing -----
 
 /// The `data:` payloads of an event stream, in order.
@@ -1247,7 +1399,7 @@ const std::map<std::string, std::function<void()>> scenarios{
     {"access_log", access_log}, {"state_file", state_file}, {"redis_fleet", redis_fleet},
     {"admin_keys", admin_keys}, {"ops_config", ops_config},
     {"streaming", streaming}, {"openai_surface", openai_surface}, {"retry_bound", retry_bound},
-    {"model_routing", model_routing}, {"sdk", sdk}};
+    {"model_routing", model_routing}, {"sdk", sdk}, {"dashboard_data", dashboard_data}};
 
 }  // namespace
 
