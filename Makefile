@@ -4,7 +4,7 @@
 #   make deps        check (and, as root, install) the Debian packages the build needs
 #   make test        build tests, examples and benchmarks (build/), run every ctest test
 #   make test-tsan   the tests under ThreadSanitizer (build-tsan/)
-#   make test-asan   the tests under AddressSanitizer + UBSan (build-asan/)
+#   make test-asan   the tests and examples (the gateway suite) under AddressSanitizer + UBSan (build-asan/)
 #   make fuzz        build the libFuzzer targets of fuzz/ with clang + ASan + UBSan (build-fuzz/) and
 #                    fuzz each for FUZZ_SECONDS (default 20) from its corpus (docs/fuzzing.md)
 #   make demo        build and run an example: DEMO=spike_day (default), DEMO=quickstart, …
