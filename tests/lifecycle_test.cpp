@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <keypool/keypool.hpp>
@@ -47,6 +48,15 @@ std::size_t drain(P& pool, kp::TimePoint now, const kp::Request& request = {}) {
     ++granted;
   }
   return granted;
+}
+
+/// Options of a store::Redis on the test's server, under pool name `pool`.
+kp::store::Redis::Options redis_options(const RedisServer& server, std::string pool) {
+  kp::store::Redis::Options options;
+  options.port = server.port();
+  options.pool = std::move(pool);
+  options.timeout = 500ms;
+  return options;
 }
 
 /// A storage policy that keeps its room: it has no grow(capacity).
@@ -404,10 +414,7 @@ TEST_CASE("a key removed in one process stops another process's grants on the sh
 TEST_CASE("a key removed on one instance is disabled across the Redis fleet", "[lifecycle][remove][redis]") {
   RedisServer server;
   kp::clock::Manual clock{nine_am};
-  kp::store::Redis::Options options;
-  options.port = server.port();
-  options.pool = "lifecycle";
-  options.timeout = 500ms;
+  kp::store::Redis::Options options = redis_options(server, "lifecycle");
   options.control_interval = 100ms;
   using RedisPool = kp::KeyPool<kp::store::Redis, kp::clock::Manual>;
   RedisPool one{kp::store::Redis{options}, clock};
@@ -522,10 +529,7 @@ TEST_CASE("a state file's key takes new amounts in place; a new layout is refuse
 TEST_CASE("store::Redis takes new amounts on the fleet's counts; a new layout is refused with what to do", "[lifecycle][limits][redis]") {
   RedisServer server;
   kp::clock::Manual clock{nine_am};
-  kp::store::Redis::Options options;
-  options.port = server.port();
-  options.pool = "limits";
-  options.timeout = 500ms;
+  kp::store::Redis::Options options = redis_options(server, "limits");
   options.min_lease = 1;
   options.max_lease = 2;
   using RedisPool = kp::KeyPool<kp::store::Redis, kp::clock::Manual>;
