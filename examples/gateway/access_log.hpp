@@ -34,6 +34,8 @@ struct AccessRecord {
   std::string reason;    // the pool's reason for a refusal (exhausted, rate_limited, cooling_down, ...)
   unsigned attempts = 0;
   std::optional<std::uint64_t> tokens;  // committed
+  std::string stream;  // a streamed answer's end: "complete", "broke_off" or "client_gone"
+  std::string usage;   // where `tokens` came from: "reported" (by the provider) or "estimated"
 };
 
 /// The record of the request this thread serves.
@@ -113,6 +115,8 @@ inline const std::string& begin_access() {
   if (!record.reason.empty()) line["reason"] = record.reason;
   if (record.attempts != 0) line["attempts"] = record.attempts;
   if (record.tokens) line["tokens"] = *record.tokens;
+  if (!record.stream.empty()) line["stream"] = record.stream;
+  if (!record.usage.empty()) line["usage"] = record.usage;
   if (begun)
     line["latency_ms"] = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - record.started).count();
   // Integral milliseconds with one decimal are plenty; keep the line short.

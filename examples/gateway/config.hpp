@@ -3,6 +3,7 @@
 // docs/gateway.md lists every directive.
 #pragma once
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cstdint>
@@ -48,6 +49,8 @@ struct ProviderConfig {
   std::string path_prefix;          // the path of base_url, without a trailing '/'
   std::string keys_env;             // kp::env::keys(keys_env); defaults to NAME_API_KEY
   std::size_t keys_env_line = 0;    // 0 when defaulted
+  std::string keys_file;            // `keys_file PATH`: the keys are read from it (at start and each reload)
+  std::size_t keys_file_line = 0;
   std::string model;                // replaces the request's "model" when not empty
   std::vector<std::string> models;  // `models NAME...`: the models it serves (empty: every model)
   AuthStyle auth = AuthStyle::bearer;
@@ -207,7 +210,7 @@ inline void split_url(std::string_view url, std::string& origin, std::string& pa
                                                            "backoff", "upstream_timeout", "default_max_tokens",
                                                            "threads", "webhook", "connections", "client_timeout",
                                                            "state_file", "redis", "max_retry_after", "history", "recent_events"};
-  static constexpr std::string_view provider_directives[] = {"tier", "base_url", "keys_env", "model", "models", "auth", "limit"};
+  static constexpr std::string_view provider_directives[] = {"tier", "base_url", "keys_env", "model", "models", "auth", "limit", "keys_file"};
   const auto is_one_of = [](std::string_view word, const auto& list) {
     for (const std::string_view entry : list)
       if (entry == word) return true;
@@ -381,6 +384,10 @@ inline void split_url(std::string_view url, std::string& origin, std::string& pa
         arity(words, 2, "keys_env VARIABLE, e.g. keys_env GROQ_API_KEY (reads VARIABLE, VARIABLE_1.., VARIABLES)");
         current->keys_env = std::string{words[1]};
         current->keys_env_line = line_no;
+      } else if (directive == "keys_file") {
+        arity(words, 2, "keys_file PATH (one key per line, '#' comments; mode 600: readable by the gateway's user only)");
+        current->keys_file = std::string{words[1]};
+        current->keys_file_line = line_no;
       } else if (directive == "model") {
         arity(words, 2, "model NAME (sent instead of the client's model)");
         current->model = std::string{words[1]};
@@ -440,13 +447,17 @@ inline void split_url(std::string_view url, std::string& origin, std::string& pa
     fail("unknown directive '" + std::string{directive} +
          "' (global: listen, admin_token_env, client_limit, max_attempts, backoff, upstream_timeout, "
          "default_max_tokens, threads, webhook, connections, client_timeout, state_file, redis, max_retry_after, history, "
-         "recent_events; per provider: provider, tier, base_url, keys_env, model, models, auth, limit)");
+         "recent_events; per provider: provider, tier, base_url, keys_env, keys_file, model, models, auth, limit)");
   }
 
   if (config.providers.empty()) {
     line_no = line_no == 0 ? 1 : line_no;
     fail("no provider defined; add a block such as 'provider groq' with a base_url");
   }
+  for (const ProviderConfig& provider : config.providers)
+    if (provider.keys_env_line != 0 && provider.keys_file_line != 0)
+      throw ConfigError(file, std::max(provider.keys_env_line, provider.keys_file_line),
+                        "provider '" + provider.name + "': 'keys_env' and 'keys_file' exclude each other; keep one");
   for (const ProviderConfig& provider : config.providers)
     if (provider.base_url.empty())
       throw ConfigError(file, provider.line,

@@ -38,6 +38,7 @@
 #include "dashboard.hpp"
 #include "history.hpp"
 #include "openai_api.hpp"
+#include "reload.hpp"
 #include "streaming.hpp"
 #include "request_checks.hpp"
 #include "webhook.hpp"
@@ -97,8 +98,9 @@ class Server {
   /// Stops serving (requests in progress finish). Thread-safe; harmless before run.
   virtual void stop() = 0;
   [[nodiscard]] virtual const std::string& listen_host() const noexcept = 0;
-  /// SIGHUP: re-reads the configuration file and reports what it can apply (nothing yet: keys and
-  /// limits are read at start). Never throws; logs the outcome.
+  /// SIGHUP: re-reads the configuration file and the keys files and applies what changed to the
+  /// running pool (keys added, removed or rotated, limits, new providers), or nothing when the
+  /// change cannot be applied. Never throws; logs the outcome. reload.hpp; docs/gateway.md, "Reload".
   virtual void reload() = 0;
 };
 
@@ -129,46 +131,46 @@ class BasicGateway final : public Server {
         webhook_(make_webhook(config_file)),
         recent_events_(config_.recent_events),
         pool_(make_pool(std::move(store))),
-        models_(config_) {
+        models_(std::make_shared<const openai::Models>(config_)) {
+    // Providers a reload adds are appended without moving the others (request threads read them).
+    config_.providers.reserve(Pool::max_providers);
     std::size_t providers_with_keys = 0;
     for (std::size_t p = 0; p < config_.providers.size(); ++p) {
       const ProviderConfig& provider = config_.providers[p];
-      const std::size_t line = provider.keys_env_line != 0 ? provider.keys_env_line : provider.line;
-      std::vector<kp::Secret> keys;
-      try {
-        keys = kp::env::keys(provider.keys_env);
-      } catch (const kp::Error& e) {
-        throw ConfigError(config_file, line, std::string{"provider '"} + provider.name + "': " + e.what());
-      }
+      const std::size_t line = provider.keys_file_line != 0 ? provider.keys_file_line
+                               : provider.keys_env_line != 0 ? provider.keys_env_line : provider.line;
+      std::vector<WantedKey> keys = wanted_keys(provider, config_file);
       const kp::ProviderId id = pool_.add_provider(provider.name, provider.tier);
       providers_.push_back(id);
+      next_key_number_.push_back(keys.size() + 1);
       if (keys.empty()) {
-        log_.line("warning: provider '" + provider.name + "' has no key: set " + provider.keys_env + ", " +
-                  provider.keys_env + "_1.. or " + provider.keys_env + "S");
+        log_.line("warning: provider '" + provider.name + "' has no key: " +
+                  (provider.keys_file.empty() ? "set " + provider.keys_env + ", " + provider.keys_env + "_1.. or " +
+                                                    provider.keys_env + "S"
+                                              : "its keys_file " + log_escape(provider.keys_file) + " holds none"));
         continue;
       }
       ++providers_with_keys;
       for (std::size_t k = 0; k < keys.size(); ++k) {
-        const std::string label = provider.name + "-" + std::to_string(k + 1);
+        // A named key is labelled by its name; the others by their position, as they always were.
+        std::string label = keys[k].name.empty() ? provider.name + "-" + std::to_string(k + 1) : keys[k].name;
         try {
-          std::vector<kp::ModelLimits> served;  // `models`: the key serves only these
-          for (const std::string& model : provider.models) served.push_back({.model = model});
-          const kp::KeyId key = pool_.add_key(id, std::move(keys[k]), provider.limits, {.label = label, .models = served});
-          key_labels_.emplace_back(label, key);
+          add_one_key(p, std::move(label), keys[k].name, std::move(keys[k].secret));
         } catch (const kp::Error& e) {
           throw ConfigError(config_file, line, std::string{"provider '"} + provider.name + "': " + e.what());
         }
       }
       log_.line("provider " + provider.name + " (tier " + std::to_string(provider.tier) + "): " +
-                std::to_string(keys.size()) + " key(s) from " + provider.keys_env);
+                std::to_string(keys.size()) + " key(s) from " +
+                (provider.keys_file.empty() ? provider.keys_env : "keys_file " + log_escape(provider.keys_file)));
     }
+    provider_count_.store(config_.providers.size(), std::memory_order_release);
     if (providers_with_keys == 0)
       throw ConfigError(config_file, config_.providers.front().line,
                         "no provider has a key in the environment (for provider '" + config_.providers.front().name +
                             "' set " + config_.providers.front().keys_env + ")");
-    answers_ = std::make_unique<std::atomic<std::uint64_t>[]>(config_.providers.size() * answer_kinds);
-    for (const ProviderConfig& provider : config_.providers)
-      for (const std::string& model : provider.models) models_.set_id(model, pool_.model(model));
+    answers_ = std::make_unique<std::atomic<std::uint64_t>[]>(Pool::max_providers * answer_kinds);
+    models_ = make_models(config_);
 
     if (const char* token = std::getenv(config_.admin_token_env.c_str()); token != nullptr && *token != '\0') {
       admin_token_ = kp::Secret{token};
@@ -225,13 +227,39 @@ class BasicGateway final : public Server {
 
   void reload() override {
     log_.line("reload requested");
+    (void)apply_reload();
+  }
+
+  /// What a reload answers: 200 with the changes, or the status and error of a refused one.
+  struct ReloadOutcome {
+    int status = 200;
+    nlohmann::json body;
+  };
+
+  /// Re-reads the configuration and the keys files and applies the difference to the running
+  /// pool: keys added, removed or given a new secret, limits changed (each key keeps its
+  /// counts), providers added. A change it cannot make (a mistake in a file, a tier or base_url
+  /// changed, a provider removed, limits the store refuses) changes nothing. Logs the outcome.
+  /// Never throws. Thread-safe (reloads run one at a time; requests go on meanwhile).
+  ReloadOutcome apply_reload() {
+    std::lock_guard lock{keys_mutex_};
     try {
-      const Config fresh = load_config(config_file_);
-      log_.line("reload: " + log_escape(config_file_) + " read (" + std::to_string(fresh.providers.size()) +
-                " provider(s)); applying keys and limits without a restart is not available yet: "
-                "restart the gateway to apply changes (with state_file or redis the day's counts survive it)");
-    } catch (const std::exception& e) {
+      nlohmann::json changes = reload_locked();
+      std::string summary;
+      for (const auto& change : changes["changes"]) summary += " " + change["change"].get<std::string>() + ":" + change["label"].get<std::string>();
+      log_.line("reload: applied" + (summary.empty() ? std::string{" (nothing changed)"} : summary) +
+                (changes["restart_needed"].empty() ? "" : "; needing a restart, not applied: " + changes["restart_needed"].dump()));
+      return {200, std::move(changes)};
+    } catch (const ConfigError& e) {
       log_.line(std::string{"reload: the configuration has a mistake, nothing changed: "} + log_escape(e.what()));
+      return {422, openai::error_body("invalid_configuration", std::string{e.what()} + "; nothing changed", "invalid_configuration")};
+    } catch (const ReloadRefused& e) {
+      log_.line(std::string{"reload: refused, nothing changed: "} + log_escape(e.what()));
+      return {e.status, openai::error_body("reload_refused", std::string{e.what()} + "; nothing changed", e.code)};
+    } catch (const std::exception& e) {
+      log_.line(std::string{"reload: failed: "} + log_escape(e.what()));
+      return {500, openai::error_body("server_error", "the reload failed part way (see the gateway's log, request " +
+                                                          current_access().id + ")", "reload_failed")};
     }
   }
 
@@ -258,6 +286,197 @@ class BasicGateway final : public Server {
     } catch (const kp::Error& e) {
       throw ConfigError(config_file, config_.webhook_line, std::string{"'webhook': "} + e.what());
     }
+  }
+
+  // Adds a key of provider `p` to the pool and to the gateway's tables. Throws kp::Error.
+  // Under keys_mutex_ (or in the constructor).
+  void add_one_key(std::size_t p, std::string label, std::string name, kp::Secret secret) {
+    const ProviderConfig& provider = config_.providers[p];
+    std::vector<kp::ModelLimits> served;  // `models`: the key serves only these
+    for (const std::string& model : provider.models) served.push_back({.model = model});
+    const kp::KeyId key = pool_.add_key(providers_[p], secret, provider.limits, {.label = label, .models = served});
+    key_labels_.emplace_back(label, key);
+    keys_.push_back({p, std::move(label), std::move(name), std::move(secret), key});
+  }
+
+  // The model routing of `config`, with the pool's ids of the listed models.
+  std::shared_ptr<const openai::Models> make_models(const Config& config) {
+    auto models = std::make_shared<openai::Models>(config);
+    for (const ProviderConfig& provider : config.providers)
+      for (const std::string& model : provider.models) models->set_id(model, pool_.model(model));
+    return models;
+  }
+
+  // The reload itself, under keys_mutex_: checks everything first (throws ConfigError or
+  // ReloadRefused, nothing changed), then applies. Returns {"reloaded", "changes", "restart_needed"}.
+  nlohmann::json reload_locked() {
+    Config fresh = load_config(config_file_);
+    const std::size_t running_count = config_.providers.size();
+    // Every running provider must still be there, changed only in what a reload can change.
+    std::vector<std::size_t> fresh_of(running_count);
+    for (std::size_t p = 0; p < running_count; ++p) {
+      const auto it = std::find_if(fresh.providers.begin(), fresh.providers.end(),
+                                   [&](const ProviderConfig& f) { return f.name == config_.providers[p].name; });
+      if (it == fresh.providers.end())
+        throw ReloadRefused(409, "provider_removed",
+                            "provider '" + config_.providers[p].name +
+                                "' is no longer in the configuration: a running gateway cannot remove a provider; give "
+                                "it an empty keys_file to retire its keys, or restart the gateway");
+      if (const auto why = unreloadable_change(config_.providers[p], *it)) throw ReloadRefused(409, "restart_needed", *why);
+      fresh_of[p] = static_cast<std::size_t>(it - fresh.providers.begin());
+    }
+    std::vector<std::size_t> added_providers;  // indices in fresh.providers
+    for (std::size_t f = 0; f < fresh.providers.size(); ++f)
+      if (std::find(fresh_of.begin(), fresh_of.end(), f) == fresh_of.end()) added_providers.push_back(f);
+    if (running_count + added_providers.size() > Pool::max_providers)
+      throw ReloadRefused(409, "too_many_providers", "a pool holds at most " + std::to_string(Pool::max_providers) + " providers");
+
+    // The keys each provider should have (a keys file's mistake is a ConfigError).
+    std::vector<std::vector<WantedKey>> wanted(fresh.providers.size());
+    for (std::size_t f = 0; f < fresh.providers.size(); ++f) wanted[f] = wanted_keys(fresh.providers[f], config_file_);
+
+    // The plan. A named key is the same key while its name stays (a new secret rotates it); an
+    // unnamed key is the same key while its secret stays.
+    struct Add {
+      std::size_t provider;  // index in the running config once added providers are appended
+      std::string label, name;
+      kp::Secret secret;
+    };
+    struct Rotate {
+      std::size_t entry;
+      kp::Secret secret;
+    };
+    std::vector<Add> adds;
+    std::vector<Rotate> rotations;
+    std::vector<bool> kept(keys_.size(), false);
+    std::vector<std::size_t> next_number = next_key_number_;
+    for (std::size_t f = 0; f < fresh.providers.size(); ++f) {
+      const auto running = std::find(fresh_of.begin(), fresh_of.end(), f);
+      const std::size_t p = running != fresh_of.end() ? static_cast<std::size_t>(running - fresh_of.begin())
+                                                      : running_count + static_cast<std::size_t>(
+                                                            std::find(added_providers.begin(), added_providers.end(), f) -
+                                                            added_providers.begin());
+      if (p >= next_number.size()) next_number.resize(p + 1, 1);
+      for (WantedKey& key : wanted[f]) {
+        std::optional<std::size_t> match;
+        for (std::size_t e = 0; e < keys_.size() && !match; ++e) {
+          if (kept[e] || keys_[e].provider != p) continue;
+          if (key.name.empty() ? keys_[e].name.empty() && keys_[e].secret.reveal() == key.secret.reveal()
+                               : keys_[e].name == key.name)
+            match = e;
+        }
+        if (match) {
+          kept[*match] = true;
+          if (keys_[*match].secret.reveal() != key.secret.reveal()) rotations.push_back({*match, std::move(key.secret)});
+          continue;
+        }
+        std::string label = key.name.empty() ? fresh.providers[f].name + "-" + std::to_string(next_number[p]++) : key.name;
+        // The pool gives a label added again the slot it had, and the removed key's record then
+        // passes the slot's gate too (with its old secret): a removed name stays out until a restart.
+        if (std::find(removed_labels_.begin(), removed_labels_.end(), label) != removed_labels_.end())
+          throw ReloadRefused(409, "name_removed_earlier",
+                              "the key named '" + label + "' was removed by an earlier reload; a running gateway cannot take a "
+                              "removed name back: give the key another name, or restart the gateway");
+        adds.push_back({p, std::move(label), std::move(key.name), std::move(key.secret)});
+      }
+    }
+    // Labels and secrets must stay unique in the pool once the plan is applied.
+    {
+      std::vector<std::string_view> labels, secrets;
+      for (std::size_t e = 0; e < keys_.size(); ++e) {
+        if (!kept[e]) continue;
+        labels.push_back(keys_[e].label);
+        bool rotated = false;
+        for (const Rotate& r : rotations)
+          if (r.entry == e) rotated = true;
+        if (!rotated) secrets.push_back(keys_[e].secret.reveal());
+      }
+      for (const Rotate& r : rotations) secrets.push_back(r.secret.reveal());
+      for (const Add& a : adds) {
+        if (std::find(labels.begin(), labels.end(), a.label) != labels.end())
+          throw ReloadRefused(409, "duplicate_label", "the key label '" + a.label + "' would be given to two keys; rename one in its keys file");
+        labels.push_back(a.label);
+        secrets.push_back(a.secret.reveal());
+      }
+      std::vector<std::string_view> sorted = secrets;
+      std::sort(sorted.begin(), sorted.end());
+      if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end())
+        throw ReloadRefused(409, "duplicate_secret", "one secret is given to two keys (in two keys files, or under two names); keep one");
+    }
+
+    // Apply. Limits first: the store may refuse them (undone then, nothing else is touched yet).
+    nlohmann::json changes = nlohmann::json::array();
+    std::vector<std::pair<std::size_t, std::vector<kp::Limit>>> limits_changed;  // provider, old limits
+    for (std::size_t p = 0; p < running_count; ++p) {
+      const ProviderConfig& now = fresh.providers[fresh_of[p]];
+      if (now.limits == config_.providers[p].limits) continue;
+      std::vector<kp::KeyId> done;
+      try {
+        for (std::size_t e = 0; e < keys_.size(); ++e) {
+          if (keys_[e].provider != p || !kept[e]) continue;
+          pool_.set_limits(keys_[e].id, now.limits);
+          done.push_back(keys_[e].id);
+        }
+      } catch (const kp::Error& e) {
+        // Undone: back to the limits they had (an amounts-only change is undone exactly).
+        try {
+          for (const kp::KeyId id : done) pool_.set_limits(id, config_.providers[p].limits);
+          for (auto it = limits_changed.rbegin(); it != limits_changed.rend(); ++it) {
+            for (std::size_t k = 0; k < keys_.size(); ++k)
+              if (keys_[k].provider == it->first && kept[k]) pool_.set_limits(keys_[k].id, it->second);
+            config_.providers[it->first].limits = it->second;
+          }
+        } catch (const kp::Error& undo) {
+          log_.line(std::string{"reload: undoing a limits change failed: "} + log_escape(undo.what()));
+        }
+        throw ReloadRefused(409, "limits_refused", "provider '" + config_.providers[p].name +
+                                                       "': the new limits cannot be applied while the gateway runs (" +
+                                                       e.what() + ")");
+      }
+      limits_changed.emplace_back(p, config_.providers[p].limits);
+      config_.providers[p].limits = now.limits;  // read by add_one_key only, under keys_mutex_
+      changes.push_back({{"change", "limits_changed"}, {"label", config_.providers[p].name}, {"keys", done.size()}});
+    }
+    for (std::size_t p = 0; p < running_count; ++p) {
+      config_.providers[p].keys_file = fresh.providers[fresh_of[p]].keys_file;
+      config_.providers[p].keys_file_line = fresh.providers[fresh_of[p]].keys_file_line;
+      config_.providers[p].keys_env = fresh.providers[fresh_of[p]].keys_env;
+    }
+    // New providers: appended (the vector was reserved: request threads never see it move).
+    for (const std::size_t f : added_providers) {
+      config_.providers.push_back(fresh.providers[f]);
+      const kp::ProviderId id = pool_.add_provider(fresh.providers[f].name, fresh.providers[f].tier);
+      providers_.push_back(id);
+      changes.push_back({{"change", "provider_added"}, {"label", fresh.providers[f].name}});
+    }
+    if (next_number.size() < config_.providers.size()) next_number.resize(config_.providers.size(), 1);
+    next_key_number_ = next_number;
+    provider_count_.store(config_.providers.size(), std::memory_order_release);
+    if (!added_providers.empty()) models_.store(make_models(config_), std::memory_order_release);
+    // Keys: removed first (their secrets and labels are then free), rotated, added.
+    std::vector<KeyEntry> remaining;
+    for (std::size_t e = 0; e < keys_.size(); ++e) {
+      if (kept[e]) continue;
+      pool_.remove_key(keys_[e].id);
+      removed_labels_.push_back(keys_[e].label);
+      changes.push_back({{"change", "key_removed"}, {"label", keys_[e].label}, {"provider", config_.providers[keys_[e].provider].name}});
+    }
+    for (Rotate& r : rotations) {
+      pool_.rotate_secret(keys_[r.entry].id, r.secret);
+      keys_[r.entry].secret = std::move(r.secret);
+      changes.push_back({{"change", "key_rotated"}, {"label", keys_[r.entry].label}, {"provider", config_.providers[keys_[r.entry].provider].name}});
+    }
+    for (std::size_t e = 0; e < keys_.size(); ++e)
+      if (kept[e]) remaining.push_back(std::move(keys_[e]));
+    keys_ = std::move(remaining);
+    key_labels_.clear();
+    for (const KeyEntry& entry : keys_) key_labels_.emplace_back(entry.label, entry.id);
+    for (Add& a : adds) {
+      const std::string label = a.label;
+      add_one_key(a.provider, std::move(a.label), std::move(a.name), std::move(a.secret));
+      changes.push_back({{"change", "key_added"}, {"label", label}, {"provider", config_.providers[a.provider].name}});
+    }
+    return {{"reloaded", true}, {"changes", std::move(changes)}, {"restart_needed", restart_only_changes(config_, fresh)}};
   }
 
   Pool make_pool(Store store) {
@@ -354,10 +573,10 @@ class BasicGateway final : public Server {
       chat(req, res, openai::Endpoint::embeddings);
     });
     server_.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
-      res.set_content(models_.list(started_).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");
+      res.set_content(models()->list(started_).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");
     });
     server_.Get("/v1/models/(.+)", [this](const httplib::Request& req, httplib::Response& res) {
-      const nlohmann::json model = models_.find(req.matches[1].str(), started_);
+      const nlohmann::json model = models()->find(req.matches[1].str(), started_);
       if (model.is_null()) {
         json_error(res, 404, "invalid_request_error",
                    "The model '" + openai::Models::shorten(req.matches[1].str()) + "' does not exist or is not served by this gateway",
@@ -385,10 +604,17 @@ class BasicGateway final : public Server {
     post_bounded("/quota-status/disable",
                  [this](const httplib::Request& req, httplib::Response& res) { admin_disable(req, res); });
     dashboard_routes();
+    post_bounded("/admin/reload", [this](const httplib::Request& req, httplib::Response& res) {
+      if (!authorized(req, res)) return;
+      log_.line("reload requested by " + req.remote_addr);
+      ReloadOutcome outcome = apply_reload();
+      res.status = outcome.status;
+      res.set_content(outcome.body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");
+    });
     openai::install_error_handler(server_, {{"/v1/chat/completions", "POST"}, {"/v1/completions", "POST"},
                                             {"/v1/embeddings", "POST"}, {"/v1/models", "GET"}, {"/v1/models/", "GET"},
                                             {"/quota-status", "GET"}, {"/quota-status/reset", "POST"},
-                                            {"/quota-status/enable", "POST"}, {"/quota-status/disable", "POST"}, {"/metrics", "GET"}, {"/health", "GET"},
+                                            {"/quota-status/enable", "POST"}, {"/quota-status/disable", "POST"}, {"/admin/reload", "POST"}, {"/metrics", "GET"}, {"/health", "GET"},
                                             {"/dashboard", "GET"}, {"/quota-status/history", "GET"}, {"/events/recent", "GET"},
                                             {"/stats", "GET"}});
     server_.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
@@ -478,7 +704,7 @@ class BasicGateway final : public Server {
         request.tokens = openai::estimate(endpoint, body, config_.default_max_tokens);
       }
       request.priority = priority_of(req.get_header_value("X-Request-Priority"));
-      request.model = models_.route(body);
+      request.model = models()->route(body);
     } catch (const openai::RequestError& e) {
       json_error(res, e.status, "invalid_request_error", e.what(), {{"code", e.code}, {"param", e.param}});
       count(Result::invalid_request);
@@ -539,7 +765,7 @@ class BasicGateway final : public Server {
             UpstreamStream::Target{provider.origin, path, headers, body.dump(), config_.upstream_timeout});
         const auto start = upstream->wait_start();
         if (start == UpstreamStream::Start::streaming) {
-          stream_answer(req, res, std::move(lease), std::move(upstream), client_wants_usage,
+          stream_answer(res, std::move(lease), std::move(upstream), client_wants_usage,
                         endpoint == openai::Endpoint::chat ? openai::tokens_of_characters(openai::message_characters(body))
                                                            : openai::input_tokens(body, "prompt"),
                         attempt);
@@ -622,7 +848,7 @@ class BasicGateway final : public Server {
   // Answers with the stream `upstream` has started on `lease`'s key; the lease is settled when
   // the stream ends: with the usage the provider reported, else `prompt_tokens` plus the content
   // streamed (about 4 characters a token), also when the client went away mid-stream.
-  void stream_answer(const httplib::Request& req, httplib::Response& res, kp::Lease lease,
+  void stream_answer(httplib::Response& res, kp::Lease lease,
                      std::shared_ptr<UpstreamStream> upstream, bool client_wants_usage, std::uint64_t prompt_tokens,
                      unsigned attempt) {
     const std::size_t p = lease.provider().value;
@@ -630,23 +856,24 @@ class BasicGateway final : public Server {
     const kp::Outcome observed = kp::classify(upstream->status(), upstream->headers(), "", pool_.clock().now());
     answers_[p * answer_kinds + static_cast<std::size_t>(observed.kind())].fetch_add(1, std::memory_order_relaxed);
     const httplib::Headers head = upstream->headers();
-    for (const char* name : {"x-request-id"})
-      if (const auto it = head.find(name); it != head.end()) res.set_header(name, it->second);
+    // x-request-id is the gateway's own (set in guard()); the provider's goes under another name.
+    if (const auto it = head.find("x-request-id"); it != head.end()) res.set_header("X-Provider-Request-Id", it->second);
     res.set_header("X-Gateway-Provider", provider);
     res.set_header("X-Gateway-Key", std::string{lease.label()});
     res.set_header("X-Gateway-Attempts", std::to_string(attempt));
     auto held = std::make_shared<kp::Lease>(std::move(lease));
     relay_stream(res, std::move(upstream), client_wants_usage,
-                 [this, held, observed, prompt_tokens, attempt, provider, client = req.remote_addr](const StreamEnd& end) {
+                 [this, held, observed, prompt_tokens](const StreamEnd& end) {
                    const std::uint64_t tokens =
-                       end.usage.value_or(prompt_tokens + openai::tokens_of_characters(end.content_characters));
+                       end.usage.value_or(bounded_sum(prompt_tokens, openai::tokens_of_characters(end.content_characters)));
                    if (end.usage) held->commit({.tokens = tokens}, observed);
                    else held->commit({.tokens = tokens});
                    count(end.complete || end.client_gone ? Result::ok : Result::upstream_failed);
-                   log_.line("chat " + client + " -> " + provider + "/" + std::string{held->label()} + " 200 stream " +
-                             (end.client_gone ? "client went away" : end.complete ? "complete" : "broke off") +
-                             " tokens=" + std::to_string(tokens) + (end.usage ? " (reported)" : " (estimated)") +
-                             " attempts=" + std::to_string(attempt));
+                   // On the server's thread, before its logger: the request's access line says it.
+                   AccessRecord& access = current_access();
+                   access.tokens = tokens;
+                   access.stream = end.client_gone ? "client_gone" : end.complete ? "complete" : "broke_off";
+                   access.usage = end.usage ? "reported" : "estimated";
                  });
   }
 
@@ -765,6 +992,7 @@ class BasicGateway final : public Server {
   }
   // The key labelled `label`, if any.
   std::optional<kp::KeyId> key_labelled(std::string_view label) const {
+    std::lock_guard lock{keys_mutex_};
     for (const auto& [name, id] : key_labels_)
       if (name == label) return id;
     return std::nullopt;
@@ -829,8 +1057,8 @@ class BasicGateway final : public Server {
     }
     if (req.has_param("key")) {
       const std::string label = req.get_param_value("key");
-      for (const auto& [name, id] : key_labels_) {
-        if (name != label) continue;
+      if (const auto found = key_labelled(label)) {
+        const kp::KeyId id = *found;
         if (window) {
           pool_.reset(id, *window);
           res.set_content(nlohmann::json{{"reset", label}, {"window", kp::to_string(*window)}}.dump(), "application/json");
@@ -846,7 +1074,12 @@ class BasicGateway final : public Server {
       return;
     }
     pool_.reset_all();
-    res.set_content(nlohmann::json{{"reset", "all"}, {"keys", key_labels_.size()}}.dump(), "application/json");
+    std::size_t keys = 0;
+    {
+      std::lock_guard lock{keys_mutex_};
+      keys = key_labels_.size();
+    }
+    res.set_content(nlohmann::json{{"reset", "all"}, {"keys", keys}}.dump(), "application/json");
     log_.line("admin reset of all keys by " + req.remote_addr);
   }
 
@@ -888,7 +1121,7 @@ class BasicGateway final : public Server {
       counters.now = pool_.clock().now();
       for (std::size_t r = 0; r < result_names.size(); ++r)
         counters.results.emplace_back(std::string{result_names[r]}, results_[r].load(std::memory_order_relaxed));
-      for (std::size_t p = 0; p < config_.providers.size(); ++p) {
+      for (std::size_t p = 0; p < provider_count_.load(std::memory_order_acquire); ++p) {
         Counters::Provider provider{config_.providers[p].name, {}};
         for (std::size_t k = 0; k < answer_kinds; ++k) {
           const std::string_view kind =
@@ -924,7 +1157,7 @@ class BasicGateway final : public Server {
     out += "# HELP keypool_gateway_upstream_answers_total Answers from providers, by provider and meaning "
            "(no_answer: the connection failed).\n"
            "# TYPE keypool_gateway_upstream_answers_total counter\n";
-    for (std::size_t p = 0; p < config_.providers.size(); ++p) {
+    for (std::size_t p = 0; p < provider_count_.load(std::memory_order_acquire); ++p) {
       for (std::size_t k = 0; k < answer_kinds; ++k) {
         const std::string_view kind =
             k < 6 ? kp::to_string(static_cast<kp::Outcome::Kind>(k)) : std::string_view{"no_answer"};
@@ -949,7 +1182,23 @@ class BasicGateway final : public Server {
   std::array<std::atomic<std::uint64_t>, result_names.size()> results_{};
   std::unique_ptr<std::atomic<std::uint64_t>[]> answers_;
   std::unique_ptr<kp::Monitor<Pool>> monitor_;
-  openai::Models models_;  // which providers serve which model; /v1/models
+  // Which providers serve which model; /v1/models. Replaced whole by a reload that adds providers.
+  std::atomic<std::shared_ptr<const openai::Models>> models_;
+  [[nodiscard]] std::shared_ptr<const openai::Models> models() const { return models_.load(std::memory_order_acquire); }
+  // For reloads (reload.hpp). Guards keys_, next_key_number_ and key_labels_ (admin endpoints read
+  // the labels under it), and serializes reloads.
+  mutable std::mutex keys_mutex_;
+  struct KeyEntry {
+    std::size_t provider;  // index in config_.providers (= its ProviderId)
+    std::string label;
+    std::string name;      // from the keys file; "" when the key is known by its secret
+    kp::Secret secret;
+    kp::KeyId id;
+  };
+  std::vector<KeyEntry> keys_;                 // the keys in the pool, removed ones left out
+  std::vector<std::size_t> next_key_number_;   // per provider: N of the next unnamed key's label "NAME-N"
+  std::vector<std::string> removed_labels_;    // never added again in this process (see reload_locked)
+  std::atomic<std::size_t> provider_count_{0};  // config_.providers.size(), read by /metrics
   std::int64_t started_ = std::chrono::duration_cast<std::chrono::seconds>(
                               std::chrono::system_clock::now().time_since_epoch()).count();  // "created" of /v1/models
   kp::TimePoint dashboard_started_{};  // GET /stats' started_at

@@ -21,6 +21,7 @@
 #include <keypool/request.hpp>
 
 #include "config.hpp"
+#include "request_checks.hpp"
 
 namespace gateway::openai {
 
@@ -103,12 +104,12 @@ struct RequestError : std::runtime_error {
   if (!input.is_array() || input.empty()) throw bad(input.is_array() ? "is empty" : "has the wrong type");
   std::uint64_t tokens = 0;
   for (const auto& item : input) {
-    if (item.is_string()) tokens += tokens_of_characters(item.get_ref<const std::string&>().size());
-    else if (item.is_number_unsigned()) tokens += 1;
+    if (item.is_string()) tokens = bounded_sum(tokens, tokens_of_characters(item.get_ref<const std::string&>().size()));
+    else if (item.is_number_unsigned()) tokens = bounded_sum(tokens, 1);
     else if (item.is_array()) {
       for (const auto& token : item)
         if (!token.is_number_unsigned()) throw bad("holds something that is not a token id");
-      tokens += item.size();
+      tokens = bounded_sum(tokens, item.size());
     } else {
       throw bad("holds an item of the wrong type");
     }
@@ -130,10 +131,11 @@ struct RequestError : std::runtime_error {
 }
 
 /// What a text completion or embeddings request may cost (chat keeps the gateway's own
-/// estimate): its input, plus for completions the completion it allows.
+/// estimate): its input, plus for completions the completion it allows; at most
+/// max_estimate_tokens (bounded_sum: no size can wrap it).
 [[nodiscard]] inline std::uint64_t estimate(Endpoint endpoint, const nlohmann::json& body, std::uint64_t default_max_tokens) {
   if (endpoint == Endpoint::embeddings) return input_tokens(body, "input");
-  return input_tokens(body, "prompt") + completion_allowance(body, default_max_tokens);
+  return bounded_sum(input_tokens(body, "prompt"), completion_allowance(body, default_max_tokens));
 }
 
 /// `"stream"`: absent, null or a boolean (anything else is a 400).

@@ -26,7 +26,8 @@ include("${example_dir}/tests_dashboard.cmake" OPTIONAL)
 
 # The OpenAI surface: streaming, /v1/models, embeddings and completions, error shapes, the retry
 # bound, routing by model.
-foreach(scenario IN ITEMS streaming openai_surface retry_bound model_routing)
+foreach(scenario IN ITEMS streaming openai_surface retry_bound model_routing reload_keys reload_limits reload_refused
+                          stream_log bounded_estimate)
   add_test(NAME examples.gateway.e2e.${scenario}
            COMMAND gateway_e2e ${scenario} --gateway $<TARGET_FILE:${example}> --fake $<TARGET_FILE:fake_provider>
                    --work "${CMAKE_CURRENT_BINARY_DIR}/gateway_e2e.work/${scenario}")

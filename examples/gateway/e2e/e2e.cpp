@@ -6,7 +6,8 @@
 // Scenarios: success, failover, bad_key, openai_quota, exhausted, upstream_failure, admin,
 // client_limit, metrics, bad_config, shutdown, streaming, openai_surface, retry_bound,
 // model_routing, sdk (the official OpenAI Node SDK: --node PATH --sdk DIR --sdk-script FILE),
-// dashboard_data (and the operations scenarios of ops_scenarios.hpp).
+// dashboard_data (and the operations scenarios of ops_scenarios.hpp),
+// reload_keys, reload_limits, reload_refused, stream_log, bounded_estimate (reload_scenarios.hpp).
 // Each prints what it checked and exits 0, or prints what went wrong (with the children's logs)
 // and exits 1. Children get only the environment the scenario gives them (never the developer's
 // real keys) and are stopped on every path; if this driver is killed, the kernel kills them
@@ -1091,12 +1092,18 @@ void streaming() {
     close(fd);
     E2E_CHECK(got.find("token01") != std::string::npos, "the first content chunk arrives: " << got);
   }
-  E2E_CHECK(eventually([&] { return rig.gateway->err().find("client went away") != std::string::npos; }),
-            "the gateway notices the client left\n" << rig.logs());
+  // The request's access line (a JSON line of the log) says how its stream ended.
+  const auto client_gone_line = [&]() -> std::optional<json> {
+    std::istringstream in{rig.gateway->err()};
+    for (std::string line; std::getline(in, line);)
+      if (line.starts_with("{") && line.find("\"client_gone\"") != std::string::npos) return json::parse(line);
+    return std::nullopt;
+  };
+  E2E_CHECK(eventually([&] { return client_gone_line().has_value(); }), "the gateway notices the client left\n" << rig.logs());
   const std::uint64_t spent = tokens_used("groq-1") - start;
-  E2E_CHECK(spent >= 10 + 2 && spent < 10 + 12 * 2 &&
-                rig.gateway->err().find("stream client went away tokens=" + std::to_string(spent) + " (estimated)") !=
-                    std::string::npos,
+  const json gone = *client_gone_line();
+  E2E_CHECK(spent >= 10 + 2 && spent < 10 + 12 * 2 && gone["stream"] == "client_gone" && gone["tokens"] == spent &&
+                gone["usage"] == "estimated",
             "the lease commits the estimate of the prompt and what was streamed before the client left (not the whole "
             "answer): " << spent << "\n" << rig.logs());
   note("a client that leaves mid-stream: the gateway stops reading, and commits what was streamed (" +
@@ -1386,6 +1393,7 @@ provider gemini
 }  // namespace
 
 #include "ops_scenarios.hpp"
+#include "reload_scenarios.hpp"
 
 namespace {
 
@@ -1399,7 +1407,9 @@ const std::map<std::string, std::function<void()>> scenarios{
     {"access_log", access_log}, {"state_file", state_file}, {"redis_fleet", redis_fleet},
     {"admin_keys", admin_keys}, {"ops_config", ops_config},
     {"streaming", streaming}, {"openai_surface", openai_surface}, {"retry_bound", retry_bound},
-    {"model_routing", model_routing}, {"sdk", sdk}, {"dashboard_data", dashboard_data}};
+    {"model_routing", model_routing}, {"sdk", sdk}, {"dashboard_data", dashboard_data},
+    {"reload_keys", reload_keys}, {"reload_limits", reload_limits}, {"reload_refused", reload_refused},
+    {"stream_log", stream_log}, {"bounded_estimate", bounded_estimate}};
 
 }  // namespace
 
