@@ -224,6 +224,8 @@ void reload_refused() {
        "cannot remove a provider"},
       {"a base_url change", globals + "provider groq\n  base_url FAKE/other/v1\n  keys_file " + keys.string() + "\n",
        "gsk_test_refused_a\n", 409, "'base_url' changed"},
+      {"keys_env and keys_file together", globals + groq + "  keys_env GROQ_API_KEY\n", "gsk_test_refused_a\ngsk_test_refused_b\n",
+       422, "'keys_env' and 'keys_file' exclude each other"},
       {"a bad keys file line", good, "gsk_test_refused_a\na b c\n", 422, ":2: expected SECRET or NAME SECRET"},
       {"a secret twice", good, "gsk_test_refused_a\nother gsk_test_refused_a\n", 422, "this secret is given twice (first at line 1)"},
   };
@@ -252,7 +254,8 @@ void reload_refused() {
     E2E_CHECK(rig.chat("still serving")->status == 200, c.what << "\n" << rig.logs());
     ++used;
   }
-  note("a syntax error, a tier change, a provider removed, a base_url change, a bad keys file line and a secret given twice: "
+  note("a syntax error, a tier change, a provider removed, a base_url change, keys_env with keys_file, a bad keys file line "
+       "and a secret given twice: "
        "each reload (endpoint and SIGHUP) changes nothing, says why (422/409 in OpenAI's shape, and a log line), and the "
        "gateway keeps serving");
 
