@@ -167,8 +167,11 @@ class BasicGateway final : public Server {
     provider_count_.store(config_.providers.size(), std::memory_order_release);
     if (providers_with_keys == 0)
       throw ConfigError(config_file, config_.providers.front().line,
-                        "no provider has a key in the environment (for provider '" + config_.providers.front().name +
-                            "' set " + config_.providers.front().keys_env + ")");
+                        config_.providers.front().keys_file.empty()
+                            ? "no provider has a key in the environment (for provider '" + config_.providers.front().name +
+                                  "' set " + config_.providers.front().keys_env + ")"
+                            : "no provider has a key (provider '" + config_.providers.front().name + "': its keys_file " +
+                                  config_.providers.front().keys_file + " holds none)");
     answers_ = std::make_unique<std::atomic<std::uint64_t>[]>(Pool::max_providers * answer_kinds);
     models_ = make_models(config_);
 
