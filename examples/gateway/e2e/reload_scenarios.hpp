@@ -173,7 +173,8 @@ void reload_limits() {
   hangup(rig);
   json status = rig.quota_status();
   E2E_CHECK(used_of(status, "groq-1", "requests", "day") == 3, "the day's usage carries over: " << status.dump() << "\n" << rig.logs());
-  for (const json& limit : key_of(status, "groq-1")["limits"])
+  const json limited_key = key_of(status, "groq-1");
+  for (const json& limit : limited_key["limits"])
     if (limit["metric"] == "requests" && limit["window"] == "day") E2E_CHECK(limit["limit"] == 5, limit.dump());
   E2E_CHECK(rig.chat("x")->status == 200 && rig.chat("x")->status == 200, rig.logs());
   const auto spent = rig.chat("x");
