@@ -374,12 +374,6 @@ class BasicGateway final : public Server {
           continue;
         }
         std::string label = key.name.empty() ? fresh.providers[f].name + "-" + std::to_string(next_number[p]++) : key.name;
-        // The pool gives a label added again the slot it had, and the removed key's record then
-        // passes the slot's gate too (with its old secret): a removed name stays out until a restart.
-        if (std::find(removed_labels_.begin(), removed_labels_.end(), label) != removed_labels_.end())
-          throw ReloadRefused(409, "name_removed_earlier",
-                              "the key named '" + label + "' was removed by an earlier reload; a running gateway cannot take a "
-                              "removed name back: give the key another name, or restart the gateway");
         adds.push_back({p, std::move(label), std::move(key.name), std::move(key.secret)});
       }
     }
@@ -461,7 +455,6 @@ class BasicGateway final : public Server {
     for (std::size_t e = 0; e < keys_.size(); ++e) {
       if (kept[e]) continue;
       pool_.remove_key(keys_[e].id);
-      removed_labels_.push_back(keys_[e].label);
       changes.push_back({{"change", "key_removed"}, {"label", keys_[e].label}, {"provider", config_.providers[keys_[e].provider].name}});
     }
     for (Rotate& r : rotations) {
@@ -1200,7 +1193,6 @@ class BasicGateway final : public Server {
   };
   std::vector<KeyEntry> keys_;                 // the keys in the pool, removed ones left out
   std::vector<std::size_t> next_key_number_;   // per provider: N of the next unnamed key's label "NAME-N"
-  std::vector<std::string> removed_labels_;    // never added again in this process (see reload_locked)
   std::atomic<std::size_t> provider_count_{0};  // config_.providers.size(), read by /metrics
   std::int64_t started_ = std::chrono::duration_cast<std::chrono::seconds>(
                               std::chrono::system_clock::now().time_since_epoch()).count();  // "created" of /v1/models
