@@ -56,16 +56,8 @@ template <class Store>
 using PoolOn = kp::KeyPool<kp::select::Priority<kp::select::RoundRobin>, kp::alert::Queued<kp::alert::Callback>, Store>;
 using Pool = PoolOn<kp::store::Memory>;
 
-/// "2026-11-24T00:00:00Z" (whole seconds, rounded down).
-[[nodiscard]] inline std::string format_time(kp::TimePoint t) {
-  const std::time_t seconds = std::chrono::system_clock::to_time_t(
-      std::chrono::time_point_cast<std::chrono::system_clock::duration>(std::chrono::floor<std::chrono::seconds>(t)));
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char text[32];
-  const std::size_t size = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
-  return std::string{text, size};
-}
+/// "2026-11-24T00:00:00Z" (whole seconds, rounded down): the gateway's one time format.
+[[nodiscard]] inline std::string format_time(kp::TimePoint t) { return utc_seconds(t); }
 
 /// Whole seconds to wait, rounded up, at least 1 (a Retry-After of 0 invites a busy loop).
 [[nodiscard]] inline std::int64_t retry_after_seconds(kp::Duration wait) {
@@ -916,18 +908,7 @@ class BasicGateway final : public Server {
   // What the request may cost: its text at about 4 characters a token, plus the completion it
   // allows. Only an estimate: the real usage is committed from the answer.
   std::uint64_t estimate_tokens(const nlohmann::json& body) const {
-    std::uint64_t characters = 0;
-    for (const auto& message : body["messages"]) {
-      if (!message.is_object() || !message.contains("content")) continue;
-      const auto& content = message["content"];
-      if (content.is_string()) {
-        characters += content.get_ref<const std::string&>().size();
-      } else if (content.is_array()) {
-        for (const auto& part : content)
-          if (part.is_object() && part.contains("text") && part["text"].is_string())
-            characters += part["text"].get_ref<const std::string&>().size();
-      }
-    }
+    const std::uint64_t characters = openai::message_characters(body);
     Problem ignored;  // chat() refused a bad max_tokens before
     const std::uint64_t completion =
         completion_tokens(body, config_.default_max_tokens, ignored).value_or(config_.default_max_tokens);
@@ -997,22 +978,18 @@ class BasicGateway final : public Server {
   // POST /quota-status/enable?key=LABEL: lets a disabled key (refused credential, spent credit)
   // serve again once the operator has fixed it.
   void admin_enable(const httplib::Request& req, httplib::Response& res) {
-    if (!authorized(req, res)) return;
-    const std::string label = req.get_param_value("key");
-    const auto id = key_labelled(label);
-    if (!id) {
-      json_error(res, 404, "unknown_key", "no key is labelled '" + label + "' (see /quota-status); give ?key=LABEL",
-                 {{"param", "key"}});
-      return;
-    }
-    pool_.enable(*id);
-    res.set_content(nlohmann::json{{"enabled", label}}.dump(), "application/json");
-    log_.line("admin enabled key " + label + " (" + req.remote_addr + ")");
+    admin_key_action(req, res, "enabled", [this](kp::KeyId id) { pool_.enable(id); });
   }
 
   // POST /quota-status/disable?key=LABEL: stops granting the key until enable (a leaked or
   // misbehaving key); probes never re-enable it.
   void admin_disable(const httplib::Request& req, httplib::Response& res) {
+    admin_key_action(req, res, "disabled", [this](kp::KeyId id) { pool_.disable(id); });
+  }
+
+  // An admin action on the key ?key=LABEL names: 404 for an unknown label; 200 {"<done>": label}.
+  template <class Action>
+  void admin_key_action(const httplib::Request& req, httplib::Response& res, const std::string& done, Action&& action) {
     if (!authorized(req, res)) return;
     const std::string label = req.get_param_value("key");
     const auto id = key_labelled(label);
@@ -1021,9 +998,9 @@ class BasicGateway final : public Server {
                  {{"param", "key"}});
       return;
     }
-    pool_.disable(*id);
-    res.set_content(nlohmann::json{{"disabled", label}}.dump(), "application/json");
-    log_.line("admin disabled key " + label + " (" + req.remote_addr + ")");
+    action(*id);
+    res.set_content(nlohmann::json{{done, label}}.dump(), "application/json");
+    log_.line("admin " + done + " key " + label + " (" + req.remote_addr + ")");
   }
 
   // ?window=second|minute|hour|day|month, or nothing.
