@@ -211,21 +211,15 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
     table_.rotate_secret(record, std::move(secret));
     key_changed(EventKind::key_rotated, record, now);
   }
-  /// Gives `key` new limits (at most 8), keeping its label, secret, models, group, health and
-  /// the usage of its current windows: a limit that counts like one it had (same metric and
-  /// window; for a rolling limit, the same metric) starts from that one's usage; a new one from
-  /// zero. When only amounts or headroom change (the same kinds, metrics, windows, zones and
-  /// rolling rates, in the same order) the key keeps counting on the same counters: exact, with
-  /// any store, and seen at once by every process sharing a state file (each process counts
-  /// against the amounts it was given). Otherwise the key counts on fresh counters that start
-  /// from the usage carried over; a lease granted before the change settles on the old counters
-  /// (its estimate is carried, its correction at commit is not). A store that keeps a label's
-  /// counters across runs (store::MappedFile) refuses such a change (remove the key and add it
-  /// under a new label). With store::Redis only amounts may change: the key then leases from the
-  /// same fleet counters against its new amounts, on fresh local slots (the units this instance
-  /// held for the old ones stay unspent until their window ends; other instances keep their own
-  /// amounts until they change too). Raises key_limits_changed. Throws keypool::Error on an unknown or removed key, bad
-  /// limits, or a refused change (nothing changed then). Thread-safe; lock-free for acquires.
+
+  /// Gives `key` new limits (at most 8), keeping its KeyId, label, secret, models, group, health
+  /// and the usage of its current windows. Only amounts or headroom changed: the same counters,
+  /// exact, with any store. Otherwise fresh counters start from the usage carried over (a lease in
+  /// flight settles on the old ones); store::MappedFile and store::Redis refuse that. With
+  /// store::Redis new amounts lease from the fleet's same counts. docs/concepts.md, "Keys at run
+  /// time", has the details. Raises key_limits_changed. Throws keypool::Error on an unknown or
+  /// removed key, bad limits, or a refused change (nothing changed then). Thread-safe; lock-free
+  /// for acquires.
   void set_limits(KeyId key, std::vector<Limit> limits) { set_limits(key, std::move(limits), clock_.now()); }
   void set_limits(KeyId key, std::vector<Limit> limits, TimePoint now) {
     const detail::KeyRecord& record = table_.checked(key, "set_limits");
@@ -236,7 +230,7 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
     const detail::KeyRecord& successor = table_.set_limits(
         record, std::move(limits), how, [this](const KeyBinding& binding) { return bind_slot(binding); },
         [&](const detail::KeyRecord& from, const detail::KeyRecord& to) {
-          if constexpr (local) carry_usage(from, to, instant);
+          if constexpr (local) Metering::carry(from, to, instant);
         });
     // Leased: the closed record's slot asks the backend for nothing more (its units in hand stay
     // unspent until the window ends; debts of its leases in flight are still settled).
@@ -738,44 +732,11 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
       for (std::size_t r = 0; r < count; ++r) {
         const detail::KeyRecord& key = table_[r];
         if (!key.adopt_reported || key.is_removed()) continue;
-        std::vector<Limit> limits;
-        bool differs = false;
         try {
-          for (std::size_t i = 0; i < key.limit_count; ++i) {
-            const Limit& limit = key.limits->source[i];
-            const std::uint64_t reported = key.reported_limit[i].load(std::memory_order_relaxed);
-            const bool adopt = reported != 0 && reported != limit.amount() && limit.kind() == Limit::Kind::window;
-            limits.push_back(adopt ? limit.with_amount(reported) : limit);
-            differs = differs || adopt;
-          }
-          if (differs) set_limits(key.id, std::move(limits), now);
+          if (std::vector<Limit> limits = detail::reported_limits(key); !limits.empty()) set_limits(key.id, std::move(limits), now);
         } catch (const Error&) {
           // Left as configured: the mismatch event told the operator.
         }
-      }
-    }
-  }
-
-  /// Carries the usage of `from`'s limits to `to`'s fresh counters (set_limits): each limit of
-  /// `to` starts from the usage of the first limit of `from` that counts the same metric in the
-  /// same window (calendar), or the same metric (rolling). Local accounting only.
-  static void carry_usage(const detail::KeyRecord& from, const detail::KeyRecord& to, const accounting::Instant& now) noexcept {
-    for (std::size_t j = 0; j < to.limit_count; ++j) {
-      const detail::LimitPlan& plan = to.plans[j];
-      for (std::size_t i = 0; i < from.limit_count; ++i) {
-        const detail::LimitPlan& old = from.plans[i];
-        if (old.kind != plan.kind || old.metric != plan.metric) continue;
-        if (plan.kind == Limit::Kind::window && old.limit.unit() != plan.limit.unit()) continue;
-        if (plan.kind == Limit::Kind::window) {
-          const std::uint64_t used = Accounting::Window::used_now(old, from.slot->counters[i], now.sec);
-          if (used != 0) (void)Accounting::Window::raise_to(plan, to.slot->counters[j], used, now.sec);
-        } else if (plan.kind == Limit::Kind::rolling) {
-          const std::uint64_t used = Accounting::Rolling::usage(old, from.slot->counters[i], now.ns).used;
-          if (used != 0) Accounting::Rolling::charge(plan, to.slot->counters[j], used, now.ns);
-        } else {
-          continue;
-        }
-        break;
       }
     }
   }

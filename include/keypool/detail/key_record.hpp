@@ -136,6 +136,23 @@ struct MarkedUsage {
   static void forget(const KeyRecord& record, std::size_t i) noexcept { record.marked[i].store(0, std::memory_order_relaxed); }
 };
 
+/// The record's limits with each calendar limit's amount replaced by the one its provider last
+/// reported for it, when that differs (KeyOptions::adopt_reported_limits); empty when none
+/// differs. Throws keypool::Error for a reported amount the limit cannot take. Cold path (poll).
+[[nodiscard]] inline std::vector<Limit> reported_limits(const KeyRecord& record) {
+  std::vector<Limit> limits;
+  bool differs = false;
+  for (std::size_t i = 0; i < record.limit_count; ++i) {
+    const Limit& limit = record.limits->source[i];
+    const std::uint64_t reported = record.reported_limit[i].load(std::memory_order_relaxed);
+    const bool adopt = reported != 0 && reported != limit.amount() && limit.kind() == Limit::Kind::window;
+    limits.push_back(adopt ? limit.with_amount(reported) : limit);
+    differs = differs || adopt;
+  }
+  if (!differs) limits.clear();
+  return limits;
+}
+
 /// A provider's reports about windows a record does not count, kept as observed (up to 4, one per
 /// metric and window, the latest of each): per entry, (1 << 63 | metric << 56 | window << 48 |
 /// limit), remaining, resets_at (ns). Cold path only; each word is read atomically, not an entry

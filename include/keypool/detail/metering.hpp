@@ -226,6 +226,31 @@ struct Metering {
       epochs += meter.limit_count;
     }
   }
+
+  /// Carries the usage of `from`'s limits to `to`'s fresh counters (set_limits): each limit of
+  /// `to` starts from the usage of the first limit of `from` that counts the same metric in the
+  /// same window (calendar), or the same metric (rolling). Local accounting only.
+  static void carry(const KeyRecord& from, const KeyRecord& to, const accounting::Instant& now) noexcept {
+    for (std::size_t j = 0; j < to.limit_count; ++j) {
+      const LimitPlan& plan = to.plans[j];
+      for (std::size_t i = 0; i < from.limit_count; ++i) {
+        const LimitPlan& old = from.plans[i];
+        if (old.kind != plan.kind || old.metric != plan.metric) continue;
+        if (plan.kind == Limit::Kind::window && old.limit.unit() != plan.limit.unit()) continue;
+        if (plan.kind == Limit::Kind::window) {
+          const std::uint64_t used = Accounting::Window::used_now(old, from.slot->counters[i], now.sec);
+          if (used != 0) (void)Accounting::Window::raise_to(plan, to.slot->counters[j], used, now.sec);
+        } else if (plan.kind == Limit::Kind::rolling) {
+          const std::uint64_t used = Accounting::Rolling::usage(old, from.slot->counters[i], now.ns).used;
+          if (used != 0) Accounting::Rolling::charge(plan, to.slot->counters[j], used, now.ns);
+        } else {
+          continue;
+        }
+        break;
+      }
+    }
+  }
+
 };
 
 /// The records a provider's answer on a lease may be about, most specific first: the key's model
