@@ -13,7 +13,8 @@ add_dependencies(gateway_e2e ${example} fake_provider)
 
 foreach(scenario IN ITEMS success failover bad_key openai_quota exhausted upstream_failure admin client_limit metrics
                           bad_config shutdown hostile_input slow_clients port_taken access_log state_file redis_fleet
-                          admin_keys ops_config dashboard_data)
+                          admin_keys ops_config dashboard_data streaming openai_surface retry_bound model_routing
+                          reload_keys reload_limits reload_refused stream_log bounded_estimate)
   add_test(NAME examples.gateway.e2e.${scenario}
            COMMAND gateway_e2e ${scenario} --gateway $<TARGET_FILE:${example}> --fake $<TARGET_FILE:fake_provider>
                    --work "${CMAKE_CURRENT_BINARY_DIR}/gateway_e2e.work/${scenario}")
@@ -23,17 +24,6 @@ endforeach()
 
 # The dashboard's own tests, when its files are in the tree.
 include("${example_dir}/tests_dashboard.cmake" OPTIONAL)
-
-# The OpenAI surface: streaming, /v1/models, embeddings and completions, error shapes, the retry
-# bound, routing by model.
-foreach(scenario IN ITEMS streaming openai_surface retry_bound model_routing reload_keys reload_limits reload_refused
-                          stream_log bounded_estimate)
-  add_test(NAME examples.gateway.e2e.${scenario}
-           COMMAND gateway_e2e ${scenario} --gateway $<TARGET_FILE:${example}> --fake $<TARGET_FILE:fake_provider>
-                   --work "${CMAKE_CURRENT_BINARY_DIR}/gateway_e2e.work/${scenario}")
-  set_tests_properties(examples.gateway.e2e.${scenario} PROPERTIES LABELS examples TIMEOUT 120
-                       FAIL_REGULAR_EXPRESSION "FAILED")
-endforeach()
 
 # The official OpenAI Node SDK against the gateway: the setup installs the openai npm package
 # (major version 6: version 7 needs Node.js 22, Debian 12 has 18) into the build directory; the
