@@ -50,15 +50,6 @@ std::size_t drain(P& pool, kp::TimePoint now, const kp::Request& request = {}) {
   return granted;
 }
 
-/// Options of a store::Redis on the test's server, under pool name `pool`.
-kp::store::Redis::Options redis_options(const RedisServer& server, std::string pool) {
-  kp::store::Redis::Options options;
-  options.port = server.port();
-  options.pool = std::move(pool);
-  options.timeout = 500ms;
-  return options;
-}
-
 /// A storage policy that keeps its room: it has no grow(capacity).
 struct FixedStore {
   std::unique_ptr<kp::KeySlot[]> slots;

@@ -38,13 +38,6 @@ using Steady = std::chrono::steady_clock;
 
 const kp::TimePoint day_start{std::chrono::sys_days{std::chrono::year{2026} / 11 / 30}};
 
-kp::store::Redis::Options options_for(const RedisServer& server, std::string pool) {
-  kp::store::Redis::Options o;
-  o.port = server.port();
-  o.pool = std::move(pool);
-  o.timeout = 500ms;
-  return o;
-}
 
 std::string day_counter(const std::string& pool, const std::string& label, std::size_t limit, kp::TimePoint at) {
   const auto day = std::chrono::floor<std::chrono::days>(at).time_since_epoch().count();
@@ -126,7 +119,7 @@ TEST_CASE("Redis operator: a refusal with nothing in hand claims the window's en
   kp::clock::Manual clock{day_start + 9h};  // the day's window ends 15 h later
   SECTION("the fleet's count is spent: the window's end, exactly") {
     RedisServer server;
-    Pool pool{kp::store::Redis{options_for(server, "spent")}, clock};
+    Pool pool{kp::store::Redis{redis_options(server, "spent")}, clock};
     pool.add_key(pool.add_provider("groq"), kp::Secret{"gsk_1"}, {kp::Limit::requests(50).per_day()}, {.label = "k"});
     REQUIRE(spend_until_refused(pool, {}, clock.now()) == 50);
     const kp::Lease refused = pool.acquire({}, clock.now());
@@ -156,7 +149,7 @@ TEST_CASE("Redis operator: an instance that joins the fleet learns of a reset ma
           "[redis][redisreset]") {
   RedisServer server;
   kp::clock::Manual clock{day_start + 9h};
-  auto options = options_for(server, "join");
+  auto options = redis_options(server, "join");
   options.control_interval = 300ms;
   options.min_lease = 10;
   options.max_lease = 10;
@@ -201,7 +194,7 @@ TEST_CASE("Redis operator: a reset racing with lease round trips: no over-admiss
   constexpr int rounds = 12;
   constexpr int instances = 2;
   constexpr int threads_per_instance = 2;
-  auto options = options_for(server, "race");
+  auto options = redis_options(server, "race");
   options.control_interval = 20ms;
   options.dry_recheck = 2ms;  // refused acquires keep round trips in flight while the fleet is spent
   std::vector<std::unique_ptr<Pool>> pools;
@@ -317,7 +310,7 @@ struct Fleet {
 
   Fleet(const RedisServer& server, const std::string& name, kp::clock::Manual& c, const std::vector<kp::Limit>& limits,
         bool grouped)
-      : options(options_for(server, name)), clock(c) {
+      : options(redis_options(server, name)), clock(c) {
     options.control_interval = 100ms;
     for (int i = 0; i < size; ++i) {
       pools.push_back(std::make_unique<Pool>(kp::store::Redis{options}, clock));

@@ -17,7 +17,10 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
+
+#include <keypool/store/redis.hpp>
 
 class RedisServer {
  public:
@@ -150,3 +153,12 @@ struct SilentServer {
   SilentServer(const SilentServer&) = delete;
   SilentServer& operator=(const SilentServer&) = delete;
 };
+
+/// store::Redis options for a pool named `pool` on `server`, with a 500 ms timeout (tests).
+inline keypool::store::Redis::Options redis_options(const RedisServer& server, std::string pool) {
+  keypool::store::Redis::Options options;
+  options.port = server.port();
+  options.pool = std::move(pool);
+  options.timeout = std::chrono::milliseconds{500};
+  return options;
+}
