@@ -67,7 +67,7 @@ namespace {
 void BM_AcquireCommit_RoundRobinRun8(benchmark::State& state) {
   using Pool = kp::KeyPool<kp::select::RoundRobin>;
   static const std::unique_ptr<Pool> pool = [] {  // built once, before any thread uses it
-    auto built = std::make_unique<Pool>(kp::Capacity{10}, kp::select::RoundRobin{{.run = 8}});
+    auto built = std::make_unique<Pool>(kp::Capacity{10}, kp::select::RoundRobin{{.run = 8, .adaptive = false}});
     const auto provider = built->add_provider("bench");
     for (int i = 0; i < 10; ++i)
       built->add_key(provider, kp::Secret{"secret-for-run8-bench-" + std::to_string(i)}, keypool_bench::roomy_limits(),

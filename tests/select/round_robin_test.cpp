@@ -7,6 +7,8 @@
 #include <vector>
 #include <string>
 #include <thread>
+#include <mutex>
+#include <cstdint>
 
 #include <keypool/keypool.hpp>
 
@@ -59,27 +61,97 @@ TEST_CASE("round robin refuses only when every key refuses", "[select][round_rob
   CHECK_FALSE(pool.acquire());
 }
 
-TEST_CASE("concurrent threads each spread evenly over the keys", "[select][round_robin]") {
-  kp::clock::Manual clock;
+namespace {
+
+/// Checks one thread's grants (key indices in order) against RoundRobin's rule: it visits the
+/// keys in turn, each visit a run of 1 or `run` grants, and every visit of a round (n visits from
+/// the thread's first key) has the same length. Returns the number of rounds taken in runs.
+int check_rounds(const std::vector<std::uint32_t>& grants, std::size_t n, std::uint32_t run) {
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> visits;  // key, grants in a row
+  for (const std::uint32_t key : grants) {
+    if (visits.empty() || visits.back().first != key || visits.back().second == run) visits.emplace_back(key, 0);
+    ++visits.back().second;
+  }
+  int run_rounds = 0;
+  for (std::size_t v = 0; v < visits.size(); ++v) {
+    if (v > 0) CHECK(visits[v].first == (visits[v - 1].first + 1) % n);  // the next key in turn
+    const bool last = v + 1 == visits.size();
+    const std::uint32_t length = visits[v].second;
+    if (!last) CHECK((length == 1 || length == run));
+    const std::size_t round_first = v - v % n;
+    if (!last) CHECK(length == visits[round_first].second);  // the same length for the whole round
+    if (v % n == 0 && visits[v].second == run && run > 1) ++run_rounds;
+  }
+  return run_rounds;
+}
+
+}  // namespace
+
+TEST_CASE("concurrent threads each spread evenly over the keys, round by round", "[select][round_robin]") {
+  kp::clock::Manual clock;  // never moves: every round is fast, so once threads share the policy they take runs
   kp::KeyPool<kp::clock::Manual> pool{kp::Capacity{8}, clock};
+  CHECK(pool.selection().run() == 8);
+  CHECK(pool.selection().adaptive());
   const auto p = pool.add_provider("groq");
   for (int i = 0; i < 8; ++i)
     pool.add_key(p, kp::Secret{"gsk_rr_mt_" + std::to_string(i)}, {kp::Limit::requests(1'000'000).per_minute()});
-  constexpr int per_thread = 800;
-  std::vector<std::vector<int>> counts(4, std::vector<int>(8, 0));
+  constexpr int per_thread = 4'000;
+  std::vector<std::vector<std::uint32_t>> grants(4);
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t)
     threads.emplace_back([&, t] {
-      for (int i = 0; i < per_thread; ++i) ++counts[t][pool.acquire().key().value];
+      for (int i = 0; i < per_thread; ++i) grants[t].push_back(pool.acquire().key().value);
     });
   for (auto& thread : threads) thread.join();
-  for (const auto& per_key : counts)
-    for (const int c : per_key) CHECK(c == per_thread / 8);
+  int run_rounds = 0;
+  for (const auto& mine : grants) {
+    REQUIRE(mine.size() == per_thread);
+    run_rounds += check_rounds(mine, 8, 8);
+    // Even per round: no key is more than one run ahead of another at any point.
+    std::vector<int> counts(8, 0);
+    for (const std::uint32_t key : mine) {
+      ++counts[key];
+      const auto [low, high] = std::minmax_element(counts.begin(), counts.end());
+      REQUIRE(*high - *low <= 8);
+    }
+  }
+  // The thread that started last found the policy shared: its rounds after the first are runs.
+  CHECK(run_rounds > 0);
+}
+
+TEST_CASE("round robin rotates on every grant for one thread, and for threads at a provider's pace", "[select][round_robin]") {
+  kp::clock::Manual clock;
+  kp::KeyPool<kp::clock::Manual> pool{kp::Capacity{4}, clock};
+  const auto p = pool.add_provider("groq");
+  for (int i = 0; i < 4; ++i)
+    pool.add_key(p, kp::Secret{"gsk_rr_pace_" + std::to_string(i)}, {kp::Limit::requests(1'000'000).per_minute()});
+  // One thread, however fast: never a run.
+  std::vector<std::uint32_t> alone;
+  for (int i = 0; i < 400; ++i) alone.push_back(pool.acquire().key().value);
+  CHECK(check_rounds(alone, 4, 8) == 0);
+  // Two threads, each round of 4 grants taking 4 ms (1 ms per request): rotation on every grant.
+  std::vector<std::vector<std::uint32_t>> grants(2);
+  std::mutex step;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 200; ++i) {
+        std::lock_guard lock{step};  // the clock moves 1 ms before each request
+        clock.advance(1ms);
+        grants[t].push_back(pool.acquire().key().value);
+      }
+    });
+  for (auto& thread : threads) thread.join();
+  for (const auto& mine : grants) {
+    REQUIRE(mine.size() == 200);
+    CHECK(check_rounds(mine, 4, 8) == 0);
+    for (std::size_t i = 1; i < mine.size(); ++i) CHECK(mine[i] != mine[i - 1]);
+  }
 }
 
 TEST_CASE("round robin with a run takes that many grants from a key in a row, and stays exactly even", "[select][round_robin]") {
   kp::clock::Manual clock;
-  kp::KeyPool<kp::clock::Manual> pool{kp::Capacity{5}, clock, kp::select::RoundRobin{{.run = 8}}};
+  kp::KeyPool<kp::clock::Manual> pool{kp::Capacity{5}, clock, kp::select::RoundRobin{{.run = 8, .adaptive = false}}};
   CHECK(pool.selection().run() == 8);
   const auto p = pool.add_provider("groq");
   for (int i = 0; i < 5; ++i)
@@ -97,7 +169,7 @@ TEST_CASE("round robin with a run takes that many grants from a key in a row, an
 
 TEST_CASE("round robin with a run moves on when its key refuses mid-run", "[select][round_robin]") {
   kp::clock::Manual clock;
-  kp::KeyPool<kp::clock::Manual> pool{kp::Capacity{3}, clock, kp::select::RoundRobin{{.run = 4}}};
+  kp::KeyPool<kp::clock::Manual> pool{kp::Capacity{3}, clock, kp::select::RoundRobin{{.run = 4, .adaptive = false}}};
   const auto p = pool.add_provider("groq");
   pool.add_key(p, kp::Secret{"gsk_rr_runcut_0"}, {kp::Limit::requests(2).per_minute()}, {.label = "small"});
   pool.add_key(p, kp::Secret{"gsk_rr_runcut_1"}, {kp::Limit::requests(100).per_minute()}, {.label = "big"});

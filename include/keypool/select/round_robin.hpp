@@ -2,12 +2,14 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 
 #include <keypool/detail/thread_ordinal.hpp>
 #include <keypool/error.hpp>
+#include <keypool/time.hpp>
 
 namespace keypool::select {
 
@@ -15,6 +17,13 @@ namespace keypool::select {
 /// walk goes on from the key after the one granted. The n-th thread to use the policy starts at
 /// the bit-reversed fraction n of the ring (0, ½, ¼, ¾, …), so concurrent threads mostly touch
 /// different keys, and each thread's traffic is exactly even over the keys it can use.
+///
+/// Runs under load: when more than one thread uses the policy and a thread went round all the
+/// keys in less than a millisecond (hundreds of thousands of requests a second and more), it
+/// takes `Options::run` grants in a row from each key in its next round, so a key's counter line
+/// moves between cores once per run instead of on every grant. Every key still gets the same
+/// number of the thread's grants in every round (1 each, or `run` each). A single thread, or any
+/// thread at the rates real providers allow, rotates on every grant.
 ///
 /// The cursors live in the policy (64 slots padded to 128 bytes, one per thread ordinal modulo 64),
 /// so pools never disturb each other's rotation. Past 64 threads, two threads may share a slot:
@@ -24,49 +33,54 @@ namespace keypool::select {
 class RoundRobin {
  public:
   static constexpr std::size_t cursor_slots = 64;
+  /// A round of a thread's grants over every key faster than this is "under load" (see above).
+  static constexpr Duration busy_round = std::chrono::milliseconds{1};
 
   struct Options {
-    /// Consecutive grants a thread takes from one key before it moves to the next (at least 1).
-    /// 1 (the default) rotates on every grant. With several threads on few keys, a run of 8
-    /// lets a key's counter line move between cores once per 8 grants instead of on every grant:
-    /// on two cores it about doubles throughput (see docs/performance.md). Traffic stays exactly
-    /// even over every n × run grants of a thread.
-    std::uint32_t run = 1;
+    /// Consecutive grants a thread takes from one key under load (at least 1; 1: never a run).
+    /// On two cores, runs of 8 take two threads on 10 keys from about 1.1× to 1.7× the
+    /// throughput of one (see docs/performance.md).
+    std::uint32_t run = 8;
+    /// true (the default): runs only under load, as described above. false: runs always, from
+    /// the first grant, also for a single thread (traffic stays exactly even over every
+    /// n × run grants of a thread).
+    bool adaptive = true;
   };
 
   RoundRobin() : RoundRobin(Options{}) {}
   /// Throws keypool::Error when `options.run` is 0.
-  explicit RoundRobin(Options options) : cursors_(std::make_unique<Cursor[]>(cursor_slots)), run_(options.run) {
+  explicit RoundRobin(Options options)
+      : state_(std::make_unique<State>()), run_(options.run), adaptive_(options.adaptive) {
     if (run_ == 0) throw Error("RoundRobin: Options::run must be at least 1");
   }
 
   [[nodiscard]] std::uint32_t run() const noexcept { return run_; }
+  [[nodiscard]] bool adaptive() const noexcept { return adaptive_; }
 
   template <class Context>
   bool select(Context& ctx) noexcept {
     const std::size_t n = ctx.size();
     if (n == 0) return false;
     const std::uint32_t ordinal = detail::thread_ordinal();
-    std::atomic<std::size_t>& cursor = cursors_[ordinal % cursor_slots].next;
-    std::size_t i = cursor.load(std::memory_order_relaxed);
-    if (i >= n) [[unlikely]] i = i == unset ? start_for(ordinal, n) : i % n;
+    Cursor& cursor = state_->cursors[ordinal % cursor_slots];
+    std::size_t i = cursor.next.load(std::memory_order_relaxed);
+    if (i >= n) [[unlikely]] i = i == unset ? first_use(cursor, ordinal, n, ctx.now()) : i % n;
     const std::size_t start = i;
     for (std::size_t tried = 0; tried < n; ++tried) {
       if (ctx.try_key(i)) {
-        if (run_ == 1) {
-          cursor.store(i + 1 == n ? 0 : i + 1, std::memory_order_relaxed);
+        // Grants taken in a row from this key (a run restarts on the key after a refusal).
+        const std::uint32_t taken = tried == 0 ? cursor.streak.load(std::memory_order_relaxed) + 1 : 1;
+        if (taken < cursor.round_run.load(std::memory_order_relaxed)) {
+          cursor.streak.store(taken, std::memory_order_relaxed);
+          if (tried != 0) cursor.next.store(i, std::memory_order_relaxed);
         } else {
-          std::atomic<std::uint32_t>& streak = cursors_[ordinal % cursor_slots].streak;
-          const std::uint32_t taken = tried == 0 ? streak.load(std::memory_order_relaxed) + 1 : 1;
-          const bool move_on = taken >= run_;
-          streak.store(move_on ? 0 : taken, std::memory_order_relaxed);
-          cursor.store(move_on ? (i + 1 == n ? 0 : i + 1) : i, std::memory_order_relaxed);
+          move_on(cursor, i + 1 == n ? 0 : i + 1, n, ctx.now());
         }
         return true;
       }
       if (++i == n) i = 0;
     }
-    cursor.store(start + 1 == n ? 0 : start + 1, std::memory_order_relaxed);
+    move_on(cursor, start + 1 == n ? 0 : start + 1, n, ctx.now());
     return false;
   }
 
@@ -75,8 +89,38 @@ class RoundRobin {
 
   struct alignas(128) Cursor {  // 128: CPUs that prefetch lines in pairs would otherwise couple two threads
     std::atomic<std::size_t> next{unset};
-    std::atomic<std::uint32_t> streak{0};  // grants taken in a row from `next` (run > 1 only)
+    std::atomic<std::uint32_t> streak{0};     // grants taken in a row from `next`
+    std::atomic<std::uint32_t> round_run{1};  // the run of this round: 1, or run_ under load
+    std::atomic<std::size_t> moves{0};        // keys moved past in this round
+    std::atomic<std::int64_t> round_start{0};  // when this round began (ns since the epoch)
   };
+
+  // To the key `next`; a round ends after n moves, and the next one takes runs if this one was fast.
+  void move_on(Cursor& cursor, std::size_t next, std::size_t n, TimePoint now) noexcept {
+    cursor.next.store(next, std::memory_order_relaxed);
+    cursor.streak.store(0, std::memory_order_relaxed);
+    if (run_ == 1) return;
+    const std::size_t moves = cursor.moves.load(std::memory_order_relaxed) + 1;
+    if (moves < n) {
+      cursor.moves.store(moves, std::memory_order_relaxed);
+      return;
+    }
+    const std::int64_t at = now.time_since_epoch().count();
+    const bool busy = !adaptive_ || (state_->shared.load(std::memory_order_relaxed) &&
+                                     at - cursor.round_start.load(std::memory_order_relaxed) < busy_round.count());
+    cursor.round_run.store(busy ? run_ : 1, std::memory_order_relaxed);
+    cursor.round_start.store(at, std::memory_order_relaxed);
+    cursor.moves.store(0, std::memory_order_relaxed);
+  }
+
+  // A thread's first acquire through this slot: where it starts, and whether the policy is now
+  // used by more than one thread (written once per thread, never on the hot path).
+  std::size_t first_use(Cursor& cursor, std::uint32_t ordinal, std::size_t n, TimePoint now) noexcept {
+    if (state_->users.fetch_add(1, std::memory_order_relaxed) > 0) state_->shared.store(true, std::memory_order_relaxed);
+    cursor.round_start.store(now.time_since_epoch().count(), std::memory_order_relaxed);
+    if (!adaptive_) cursor.round_run.store(run_, std::memory_order_relaxed);
+    return start_for(ordinal, n);
+  }
 
   // Where the thread with this ordinal starts: the bit reversal of the ordinal as a fraction of
   // the ring, so any number of threads stays spread out.
@@ -89,8 +133,15 @@ class RoundRobin {
     return static_cast<std::size_t>((static_cast<std::uint64_t>(reversed) * n) >> 32);
   }
 
-  std::unique_ptr<Cursor[]> cursors_;
-  std::uint32_t run_ = 1;
+  struct State {
+    Cursor cursors[cursor_slots];
+    alignas(128) std::atomic<std::uint32_t> users{0};  // cursor slots ever used (threads, up to 64 apart)
+    std::atomic<bool> shared{false};                    // more than one of them
+  };
+
+  std::unique_ptr<State> state_;
+  std::uint32_t run_ = 8;
+  bool adaptive_ = true;
 };
 
 }  // namespace keypool::select
