@@ -26,6 +26,7 @@ using keypool_bench::secret_for;
 
 using DefaultPool = kp::KeyPool<>;                    // RoundRobin, Memory, Null alerts, Coarse clock
 using ManualPool = kp::KeyPool<kp::clock::Manual>;    // the same with a clock that never moves
+using TickerPool = kp::KeyPool<kp::clock::Ticker>;    // the same with a clock sampled by a thread
 
 template <class Pool, class... PolicyArgs>
 std::unique_ptr<Pool> build_pool(std::size_t keys, const std::vector<kp::Limit>& limits, PolicyArgs&&... policies) {
@@ -76,6 +77,17 @@ static void BM_AcquireCommit_ManualClock(benchmark::State& state) {
 }
 BENCHMARK(BM_AcquireCommit_ManualClock)->ArgName("keys")->Arg(10);
 BENCHMARK(BM_AcquireCommit_ManualClock)->ArgName("keys")->Arg(10)->Threads(2)->UseRealTime();
+
+// The same with clock::Ticker (a thread samples the wall clock every millisecond into one word):
+// the hot path with a clock read that costs one load, the cheapest a real clock can be.
+static void BM_AcquireCommit_TickerClock(benchmark::State& state) {
+  TickerPool& pool = shared_pool<TickerPool>("ticker", static_cast<std::size_t>(state.range(0)), [](std::size_t n) {
+    return build_pool<TickerPool>(n, roomy_limits());
+  });
+  run_acquire_commit(state, pool);
+}
+BENCHMARK(BM_AcquireCommit_TickerClock)->ArgName("keys")->Arg(10);
+BENCHMARK(BM_AcquireCommit_TickerClock)->ArgName("keys")->Arg(10)->Threads(2)->UseRealTime();
 
 // One limit per key (tokens per minute) instead of three: one CAS per request. The difference to
 // BM_AcquireCommit is the cost of the two extra limits.

@@ -558,8 +558,9 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   }
 
   /// Why a key cannot serve `request` at `now`, and for how long (loads only).
-  accounting::Verdict verdict(const detail::KeyRecord& key, const Request& request, const accounting::Instant& now) const noexcept {
-    return Metering::key_verdict(key, request, now);
+  accounting::Verdict verdict(const detail::KeyRecord& key, const Request& request, const accounting::Instant& now,
+                              const accounting::Verdict* rival = nullptr) const noexcept {
+    return Metering::key_verdict(key, request, now, rival);
   }
   double headroom(const detail::KeyRecord& key, const Request& request, const accounting::Instant& now) const noexcept {
     return Metering::key_headroom(key, request, now);

@@ -12,6 +12,7 @@
 #include <keypool/clock/coarse.hpp>
 #include <keypool/clock/manual.hpp>
 #include <keypool/clock/system.hpp>
+#include <keypool/clock/ticker.hpp>
 #include <keypool/concepts.hpp>
 #include <keypool/dialect.hpp>
 #include <keypool/env.hpp>

@@ -64,8 +64,8 @@ TEST_CASE("round robin refuses only when every key refuses", "[select][round_rob
 namespace {
 
 /// Checks one thread's grants (key indices in order) against RoundRobin's rule: it visits the
-/// keys in turn, each visit a run of 1 or `run` grants, and every visit of a round (n visits from
-/// the thread's first key) has the same length. Returns the number of rounds taken in runs.
+/// keys in turn, each visit a run of 1 or `run` grants, and every visit of a round (key 0 to the
+/// last key) has the same length. Returns the number of rounds taken in runs.
 int check_rounds(const std::vector<std::uint32_t>& grants, std::size_t n, std::uint32_t run) {
   std::vector<std::pair<std::uint32_t, std::uint32_t>> visits;  // key, grants in a row
   for (const std::uint32_t key : grants) {
@@ -73,14 +73,18 @@ int check_rounds(const std::vector<std::uint32_t>& grants, std::size_t n, std::u
     ++visits.back().second;
   }
   int run_rounds = 0;
+  std::uint32_t round_length = 0;  // the length of this round's visits (0: not known yet)
   for (std::size_t v = 0; v < visits.size(); ++v) {
     if (v > 0) CHECK(visits[v].first == (visits[v - 1].first + 1) % n);  // the next key in turn
-    const bool last = v + 1 == visits.size();
+    if (visits[v].first == 0) round_length = 0;                           // a new round
+    if (v + 1 == visits.size()) break;                                     // the last visit may be cut short
     const std::uint32_t length = visits[v].second;
-    if (!last) CHECK((length == 1 || length == run));
-    const std::size_t round_first = v - v % n;
-    if (!last) CHECK(length == visits[round_first].second);  // the same length for the whole round
-    if (v % n == 0 && visits[v].second == run && run > 1) ++run_rounds;
+    CHECK((length == 1 || length == run));
+    if (round_length == 0) {
+      round_length = length;
+      if (length == run && run > 1) ++run_rounds;
+    }
+    CHECK(length == round_length);  // the same length for the whole round
   }
   return run_rounds;
 }

@@ -49,6 +49,13 @@ struct BasicCalendarWindow {
     return now_sec < end && end - now_sec <= longest_window_seconds ? end : -1;
   }
 
+  /// True when the cache shows the stored window ended by `now_sec`: the current window is a later,
+  /// fresh one. (A damaged cache that claims so of the current window is rewritten by the first
+  /// reserve that finds the window full: see `reserve`.)
+  [[nodiscard]] static constexpr bool ended(std::uint64_t cached, std::uint64_t stored, std::int64_t now_sec) noexcept {
+    return detail::WindowEnd::matches(cached, stored) && now_sec >= detail::WindowEnd::end_seconds(cached);
+  }
+
   /// How far ahead of now a stored window may end and still be one a clock stood in before it
   /// stepped back (NTP steps are seconds; a clock set back by hand, days).
   static constexpr std::int64_t farthest_ahead_seconds = 400 * 86'400;
@@ -84,12 +91,27 @@ struct BasicCalendarWindow {
     return false;
   }
 
+  /// True (and `out` set) when the stored window is current by its cache and has no room for
+  /// `amount`: the usual state of a key that is out for its window, answered with two loads.
+  [[nodiscard, gnu::always_inline]] static inline bool full_current(const detail::LimitPlan& plan, KeySlot::Counter& counter,
+                                                                   std::uint64_t amount, std::uint64_t cap, std::int64_t now_sec,
+                                                                   Reserved& out) noexcept {
+    const std::uint64_t seen = detail::word(counter.state).load(std::memory_order_relaxed);
+    const std::uint64_t cached = detail::word(counter.window_end).load(std::memory_order_relaxed);
+    const std::uint64_t used = plan.packing.used(seen);
+    if (amount > cap || used + amount <= cap || cached_end(cached, plan.packing.epoch(seen), now_sec) < 0) return false;
+    out.epoch = plan.packing.epoch(seen);
+    out.before = used;
+    return true;
+  }
+
   /// Reserves `amount` under `cap` in the window of `now_sec`: a new window, a full one, a lost
   /// race. A clock that stepped back keeps counting in the stored (later) window, so usage is never
   /// reset early. Refuses without a write. O(1); calendar math once per window boundary.
   [[gnu::noinline]] static Admission reserve(const detail::LimitPlan& plan, KeySlot::Counter& counter, std::uint64_t amount,
                                              std::uint64_t cap, std::int64_t now_sec, Reserved& out) noexcept {
     if (amount > cap) return Admission::too_large;
+    if (full_current(plan, counter, amount, cap, now_sec, out)) return Admission::over_cap;  // the usual refusal, first
     auto state = detail::word(counter.state);
     std::uint64_t seen = state.load(std::memory_order_relaxed);
     for (;;) {
@@ -115,6 +137,9 @@ struct BasicCalendarWindow {
         }
       }
       if (used + amount > cap) {
+        // The window's end, published even without a write: `wait` and `used_now` trust the cache.
+        if (new_end >= 0 && epoch == stored_epoch)
+          detail::word(counter.window_end).store(detail::WindowEnd::pack(epoch, new_end), std::memory_order_relaxed);
         out.epoch = epoch;
         out.before = used;
         return Admission::over_cap;
@@ -218,6 +243,7 @@ struct BasicCalendarWindow {
     const std::uint64_t cached = detail::word(counter.window_end).load(std::memory_order_relaxed);
     const std::uint64_t stored = plan.packing.epoch(seen);
     const std::uint64_t used = plan.packing.used(seen);
+    if (!leased && ended(cached, stored, now.sec)) return {};  // a fresh window has room: no calendar math
     std::int64_t end;
     if (const std::int64_t cached_until = cached_end(cached, stored, now.sec); cached_until >= 0) {
       // The stored window is current and its end is cached (as on the hot path): no calendar math.
@@ -246,6 +272,7 @@ struct BasicCalendarWindow {
     const std::uint64_t cached = detail::word(counter.window_end).load(std::memory_order_relaxed);
     const std::uint64_t stored = plan.packing.epoch(seen);
     if (cached_end(cached, stored, now_sec) >= 0) return plan.packing.used(seen);
+    if (ended(cached, stored, now_sec)) return 0;
     const WindowNow current = current_window_of(plan.limit, now_sec);
     if (impossible(plan.limit, stored, current, now_sec)) return plan.amount;
     return stored >= current.epoch ? plan.packing.used(seen) : 0;

@@ -89,4 +89,11 @@ inline void consider(Verdict& verdict, Reason reason, Duration wait) noexcept {
   if (wait > verdict.wait || (wait == verdict.wait && wait == Duration::max())) verdict = {reason, wait};
 }
 
+/// Whether a key whose verdict so far is `partial` could still be a better refusal than `rival`
+/// (a shorter wait; at an equal wait, only over "too large"). Waits only grow as limits are
+/// considered, so once it cannot, the rest of its verdict does not matter.
+[[nodiscard]] inline bool can_beat(const Verdict& partial, const Verdict& rival) noexcept {
+  return partial.wait < rival.wait || (partial.wait == rival.wait && rival.reason == Reason::too_large);
+}
+
 }  // namespace keypool::accounting

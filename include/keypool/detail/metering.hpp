@@ -74,25 +74,28 @@ struct Metering {
 
   /// Folds into `result` why `record` cannot serve `request` now and for how long: its limits,
   /// then (for a meter) its cooldown. Loads only.
-  static void verdict(const KeyRecord& record, const Request& request, const accounting::Instant& now,
-                      accounting::Verdict& result) noexcept {
+  /// With `rival`, stops as soon as `result` can no longer beat it (returns false then).
+  static bool verdict(const KeyRecord& record, const Request& request, const accounting::Instant& now,
+                      accounting::Verdict& result, const accounting::Verdict* rival = nullptr) noexcept {
     const std::size_t level = static_cast<std::size_t>(request.priority);
     for (std::size_t i = 0; i < record.limit_count; ++i) {
       const LimitPlan& plan = record.plans[i];
       const accounting::Verdict limit = Accounting::wait(plan, record.slot->counters[i], amount_of(plan.metric, request), level, now);
       accounting::consider(result, limit.reason, limit.wait);
+      if (rival != nullptr && !accounting::can_beat(result, *rival)) return false;
     }
+    return true;
   }
 
-  /// Why a key cannot serve `request` at `now`, and for how long: its limits and those of the
-  /// meters the request's model routes it through, then the key's health and the meters'
-  /// cooldowns; no_keys when the key does not serve the model. Loads only.
-  static accounting::Verdict key_verdict(const KeyRecord& key, const Request& request, const accounting::Instant& now) noexcept {
+  /// With `rival` (the best refusal of this acquire so far), the verdict may stop early once it
+  /// cannot beat it: its wait is then a lower bound, and its reason that of its longest limit so far.
+  static accounting::Verdict key_verdict(const KeyRecord& key, const Request& request, const accounting::Instant& now,
+                                         const accounting::Verdict* rival = nullptr) noexcept {
     const KeyMeters* meters = key.routes();
     const MeterRoute* route = meters != nullptr ? &meters->route(request.model) : nullptr;
     if (route != nullptr && !route->serves) return {Reason::no_keys, Duration::max()};
     accounting::Verdict result;
-    verdict(key, request, now, result);
+    if (!verdict(key, request, now, result, rival)) return result;
     if (route != nullptr)
       for (std::size_t k = 0; k < route->count; ++k) verdict(*route->records[k], request, now, result);
     // Too large beats everything: a health gate does not make a request smaller.

@@ -91,10 +91,11 @@ class SelectionContext {
       return true;
     }
     if (key.is_removed()) [[unlikely]] return false;  // not in the pool: no verdict (all removed: no_keys)
-    const accounting::Verdict verdict = pool_.verdict(key, request_, now_);
-    // The shortest wait wins; among keys that can never serve, "too_large" only when all are.
-    if (!any_verdict_ || verdict.wait < best_.wait || (verdict.wait == best_.wait && best_.reason == Reason::too_large))
-      best_ = verdict;
+    // Computed only as far as it could still beat the best refusal so far (a full pool: mostly
+    // one limit per key). The shortest wait wins; among keys that can never serve, "too_large"
+    // only when all are.
+    const accounting::Verdict verdict = pool_.verdict(key, request_, now_, any_verdict_ ? &best_ : nullptr);
+    if (!any_verdict_ || accounting::can_beat(verdict, best_)) best_ = verdict;
     any_verdict_ = true;
     pool_.refused(key, request_, verdict, now_.at);
     return false;

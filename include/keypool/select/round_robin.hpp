@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 
 #include <keypool/detail/thread_ordinal.hpp>
@@ -21,8 +22,9 @@ namespace keypool::select {
 /// Runs under load: when more than one thread uses the policy and a thread went round all the
 /// keys in less than a millisecond (hundreds of thousands of requests a second and more), it
 /// takes `Options::run` grants in a row from each key in its next round, so a key's counter line
-/// moves between cores once per run instead of on every grant. Every key still gets the same
-/// number of the thread's grants in every round (1 each, or `run` each). A single thread, or any
+/// moves between cores once per run instead of on every grant. A round runs from key 0 to the
+/// last key; every key gets the same number of the thread's grants in every round (1 each, or
+/// `run` each). A single thread, or any
 /// thread at the rates real providers allow, rotates on every grant.
 ///
 /// The cursors live in the policy (64 slots padded to 128 bytes, one per thread ordinal modulo 64),
@@ -33,7 +35,7 @@ namespace keypool::select {
 class RoundRobin {
  public:
   static constexpr std::size_t cursor_slots = 64;
-  /// A round of a thread's grants over every key faster than this is "under load" (see above).
+  /// A thread's round over the keys (key 0 to the last) faster than this is "under load" (see above).
   static constexpr Duration busy_round = std::chrono::milliseconds{1};
 
   struct Options {
@@ -64,61 +66,64 @@ class RoundRobin {
     const std::uint32_t ordinal = detail::thread_ordinal();
     Cursor& cursor = state_->cursors[ordinal % cursor_slots];
     std::size_t i = cursor.next.load(std::memory_order_relaxed);
-    if (i >= n) [[unlikely]] i = i == unset ? first_use(cursor, ordinal, n, ctx.now()) : i % n;
+    if (i >= n) [[unlikely]] {  // the thread's first acquire, or a cursor left by a larger view (a tier)
+      i = i == unset ? first_use(cursor, ordinal, n) : i % n;
+      cursor.next.store(i, std::memory_order_relaxed);
+    }
     const std::size_t start = i;
     for (std::size_t tried = 0; tried < n; ++tried) {
       if (ctx.try_key(i)) {
-        // Grants taken in a row from this key (a run restarts on the key after a refusal).
-        const std::uint32_t taken = tried == 0 ? cursor.streak.load(std::memory_order_relaxed) + 1 : 1;
-        if (taken < cursor.round_run.load(std::memory_order_relaxed)) {
-          cursor.streak.store(taken, std::memory_order_relaxed);
+        // This round's run (high half) and the grants taken in a row from this key (low half; a
+        // run restarts on the key after a refusal).
+        const std::uint64_t runs = cursor.runs.load(std::memory_order_relaxed);
+        const std::uint32_t taken = (tried == 0 ? static_cast<std::uint32_t>(runs) : 0u) + 1u;
+        if (taken < static_cast<std::uint32_t>(runs >> 32)) {
+          cursor.runs.store((runs & round_bits) | taken, std::memory_order_relaxed);
           if (tried != 0) cursor.next.store(i, std::memory_order_relaxed);
         } else {
-          move_on(cursor, i + 1 == n ? 0 : i + 1, n, ctx.now());
+          move_on(cursor, runs, i + 1 == n ? 0 : i + 1, ctx.now());
         }
         return true;
       }
       if (++i == n) i = 0;
     }
-    move_on(cursor, start + 1 == n ? 0 : start + 1, n, ctx.now());
+    move_on(cursor, cursor.runs.load(std::memory_order_relaxed), start + 1 == n ? 0 : start + 1, ctx.now());
     return false;
   }
 
  private:
   static constexpr std::size_t unset = ~std::size_t{0};
+  static constexpr std::uint64_t round_bits = ~std::uint64_t{0} << 32;
+  static constexpr std::int64_t first_round = std::numeric_limits<std::int64_t>::min();  // round_start before the first wrap
 
   struct alignas(128) Cursor {  // 128: CPUs that prefetch lines in pairs would otherwise couple two threads
     std::atomic<std::size_t> next{unset};
-    std::atomic<std::uint32_t> streak{0};     // grants taken in a row from `next`
-    std::atomic<std::uint32_t> round_run{1};  // the run of this round: 1, or run_ under load
-    std::atomic<std::size_t> moves{0};        // keys moved past in this round
-    std::atomic<std::int64_t> round_start{0};  // when this round began (ns since the epoch)
+    std::atomic<std::uint64_t> runs{std::uint64_t{1} << 32};  // this round's run << 32 | grants in a row from `next`
+    std::atomic<std::int64_t> round_start{first_round};        // when this round began (ns since the epoch)
   };
 
-  // To the key `next`; a round ends after n moves, and the next one takes runs if this one was fast.
-  void move_on(Cursor& cursor, std::size_t next, std::size_t n, TimePoint now) noexcept {
+  // To key `next`. A round ends where the ring wraps (key 0): the next round takes runs if this
+  // one was fast (see the class comment).
+  void move_on(Cursor& cursor, std::uint64_t runs, std::size_t next, TimePoint now) noexcept {
     cursor.next.store(next, std::memory_order_relaxed);
-    cursor.streak.store(0, std::memory_order_relaxed);
-    if (run_ == 1) return;
-    const std::size_t moves = cursor.moves.load(std::memory_order_relaxed) + 1;
-    if (moves < n) {
-      cursor.moves.store(moves, std::memory_order_relaxed);
-      return;
+    if (next == 0 && run_ > 1) [[unlikely]] {
+      const std::int64_t at = now.time_since_epoch().count();
+      // The thread's first round (from wherever it started) is partial: it says nothing of the pace.
+      const std::int64_t began = cursor.round_start.load(std::memory_order_relaxed);
+      const bool busy = !adaptive_ || (state_->shared.load(std::memory_order_relaxed) && began != first_round &&
+                                       at - began < busy_round.count());
+      cursor.runs.store(std::uint64_t{busy ? run_ : 1u} << 32, std::memory_order_relaxed);
+      cursor.round_start.store(at, std::memory_order_relaxed);
+    } else if (static_cast<std::uint32_t>(runs) != 0) {
+      cursor.runs.store(runs & round_bits, std::memory_order_relaxed);
     }
-    const std::int64_t at = now.time_since_epoch().count();
-    const bool busy = !adaptive_ || (state_->shared.load(std::memory_order_relaxed) &&
-                                     at - cursor.round_start.load(std::memory_order_relaxed) < busy_round.count());
-    cursor.round_run.store(busy ? run_ : 1, std::memory_order_relaxed);
-    cursor.round_start.store(at, std::memory_order_relaxed);
-    cursor.moves.store(0, std::memory_order_relaxed);
   }
 
   // A thread's first acquire through this slot: where it starts, and whether the policy is now
   // used by more than one thread (written once per thread, never on the hot path).
-  std::size_t first_use(Cursor& cursor, std::uint32_t ordinal, std::size_t n, TimePoint now) noexcept {
+  std::size_t first_use(Cursor& cursor, std::uint32_t ordinal, std::size_t n) noexcept {
     if (state_->users.fetch_add(1, std::memory_order_relaxed) > 0) state_->shared.store(true, std::memory_order_relaxed);
-    cursor.round_start.store(now.time_since_epoch().count(), std::memory_order_relaxed);
-    if (!adaptive_) cursor.round_run.store(run_, std::memory_order_relaxed);
+    if (!adaptive_) cursor.runs.store(std::uint64_t{run_} << 32, std::memory_order_relaxed);
     return start_for(ordinal, n);
   }
 
