@@ -20,12 +20,14 @@ namespace keypool::detail {
 /// written, so a guide built from any prefix stays true for it.
 ///
 /// The guide (Chen and Asau's method for inverse-CDF lookup) cuts the weight axis into buckets of
-/// 2^shift units; entry b is the first record whose cumulative weight exceeds b·2^shift. A point
-/// p lies in bucket p >> shift, so its key lies between that bucket's entry and the next one's,
-/// found by a binary search over that range. With weights of like size a bucket spans one or two
-/// keys; with a few keys far heavier than the rest, the light keys crowd into few buckets and the
-/// search is O(log keys), as without a guide. Buckets are kept at most 2·records + 64, so the
-/// guide costs at most 8 bytes a record plus 256. Appending a key only appends buckets (earlier
+/// 2^shift units; entry b is the first record whose cumulative weight exceeds b·2^shift, marked
+/// `whole` when the bucket lies within that record. A point p lies in bucket p >> shift: in a
+/// whole bucket its key is the entry, one load in all; otherwise it lies between that bucket's
+/// entry and the next one's, found by a binary search over that range of the sums. With weights
+/// of like size most buckets are whole (with weights up to 4 all are) and the others span two or
+/// three keys; with a few keys far heavier than the rest, the light keys crowd into few buckets and
+/// the search is O(log keys), as without a guide. Buckets are kept at most 4·records + 64, so the
+/// guide costs at most 16 bytes a record plus 256. Appending a key only appends buckets (earlier
 /// ones never change); when the average weight grows so that the buckets would pass that bound,
 /// the guide is rebuilt with a wider bucket (at least twice as wide: 64 rebuilds at most, ever).
 /// Old guides stay alive until the index dies, so a reader holding one is never left dangling.
@@ -47,14 +49,14 @@ class WeightIndex {
     ++count_;
     Guide* guide = guides_.back().get();
     if (buckets_for(total_, guide->shift) > bucket_bound(count_)) {
-      guide = rebuild();
+      rebuild();
     } else {
       const std::size_t from = guide->buckets.load(std::memory_order_relaxed);
       const std::size_t to = buckets_for(total_, guide->shift);
       guide->first.grow_to(to);
-      // Every bucket new to this total starts within the new record: the ones before it end
-      // below the previous total.
-      for (std::size_t b = from; b < to; ++b) guide->first[b] = static_cast<std::uint32_t>(index);
+      // Every bucket new to this total starts within the new record (the ones before it start
+      // below the previous total); whole when it also ends within it.
+      for (std::size_t b = from; b < to; ++b) guide->first[b] = entry(index, b, guide->shift);
       guide->buckets.store(to, std::memory_order_release);  // pairs with the acquire load in key_at
     }
   }
@@ -76,10 +78,12 @@ class WeightIndex {
     const std::size_t b = static_cast<std::size_t>(point >> guide->shift);
     std::size_t low = 0, high = n - 1;
     if (b < buckets) {
-      low = guide->first[b];
-      if (b + 1 < buckets) high = std::min<std::size_t>(high, guide->first[b + 1]);
+      const std::uint32_t first = guide->first[b];
+      if (first & whole) return first & ~whole;
+      low = first;
+      if (b + 1 < buckets) high = std::min<std::size_t>(high, guide->first[b + 1] & ~whole);
     } else if (buckets > 0) {
-      low = guide->first[buckets - 1];  // an older guide: the point is past what it covers
+      low = guide->first[buckets - 1] & ~whole;  // an older guide: the point is past what it covers
     }
     while (low < high) {
       const std::size_t mid = low + (high - low) / 2;
@@ -97,8 +101,18 @@ class WeightIndex {
     std::atomic<std::size_t> buckets{0};  // entries readable
   };
 
-  // At most two buckets per record, and 64 more so small pools never rebuild for a few heavy keys.
-  static std::size_t bucket_bound(std::size_t records) noexcept { return 2 * records + 64; }
+  // An entry's mark: the bucket lies within its record (record indices stay below 2^26).
+  static constexpr std::uint32_t whole = std::uint32_t{1} << 31;
+
+  // At most four buckets per record (weights up to 4 keep buckets of one unit, every one whole),
+  // and 64 more so small pools never rebuild for a few heavy keys.
+  static std::size_t bucket_bound(std::size_t records) noexcept { return 4 * records + 64; }
+
+  // Bucket b's entry when `record` is the first whose sum exceeds its start.
+  std::uint32_t entry(std::size_t record, std::size_t b, unsigned shift) const noexcept {
+    const std::uint64_t end = (static_cast<std::uint64_t>(b) + 1) << shift;
+    return static_cast<std::uint32_t>(record) | (sums_[record] >= end ? whole : 0);
+  }
 
   // The buckets that start below `total`: ceil(total / 2^shift).
   static std::size_t buckets_for(std::uint64_t total, unsigned shift) noexcept {
@@ -112,7 +126,7 @@ class WeightIndex {
   }
 
   // A guide with the narrowest bucket that keeps the bound, filled for every record so far.
-  Guide* rebuild() {
+  void rebuild() {
     unsigned shift = guides_.back()->shift;
     while (buckets_for(total_, shift) > bucket_bound(count_)) ++shift;
     const std::size_t to = buckets_for(total_, shift);
@@ -122,12 +136,10 @@ class WeightIndex {
     for (std::size_t b = 0; b < to; ++b) {
       const std::uint64_t start = static_cast<std::uint64_t>(b) << shift;
       while (sums_[record] <= start) ++record;
-      guide->first[b] = static_cast<std::uint32_t>(record);
+      guide->first[b] = entry(record, b, shift);
     }
     guide->buckets.store(to, std::memory_order_relaxed);
-    Guide* installed = guides_.emplace_back(std::move(guide)).get();
-    guide_.store(installed, std::memory_order_release);  // publishes the filled guide
-    return installed;
+    guide_.store(guides_.emplace_back(std::move(guide)).get(), std::memory_order_release);  // publishes the filled guide
   }
 
   SegmentedArray<std::uint64_t> sums_;
