@@ -23,9 +23,9 @@ namespace keypool::select {
 ///
 /// The point of the sequence is mapped to its key exactly (the first key whose cumulative weight
 /// exceeds it) by the context's key_at_weight: on a pool, a guide table over a compact array of
-/// cumulative weights (detail::WeightIndex), so a grant reads one guide entry and one or two
-/// cache lines of that array before the chosen key's own record and counters, whatever the pool
-/// size. Within a tier (Priority<Weighted>) the view sums its keys' weights: O(keys of the tier).
+/// cumulative weights (detail::WeightIndex), so a grant reads one guide entry (and, when its
+/// bucket straddles two keys, a line or two of that array) before the chosen key's own record and
+/// counters, whatever the pool size. Within a tier (Priority<Weighted>) the view sums its keys' weights: O(keys of the tier).
 /// Thread-safe, lock-free. O(1) expected per grant on a pool's context (O(log keys) at worst, when
 /// a few keys are far heavier than many others).
 class Weighted {
