@@ -29,8 +29,9 @@ namespace keypool::detail {
 /// the search is O(log keys), as without a guide. Buckets are kept at most 4·records + 64, so the
 /// guide costs at most 16 bytes a record plus 256. Appending a key only appends buckets (earlier
 /// ones never change); when the average weight grows so that the buckets would pass that bound,
-/// the guide is rebuilt with a wider bucket (at least twice as wide: 64 rebuilds at most, ever).
-/// Old guides stay alive until the index dies, so a reader holding one is never left dangling.
+/// the guide is rebuilt with a wider bucket (at least twice as wide: 64 rebuilds at most, ever;
+/// keys of like weight never cause one). Old guides stay allocated until the index dies, so a
+/// reader holding one is never left dangling: each costs what it held when it was replaced.
 class WeightIndex {
  public:
   /// Room for `base` records before the first growth (the pool's Capacity).
@@ -130,7 +131,9 @@ class WeightIndex {
     unsigned shift = guides_.back()->shift;
     while (buckets_for(total_, shift) > bucket_bound(count_)) ++shift;
     const std::size_t to = buckets_for(total_, shift);
-    auto guide = std::make_unique<Guide>(shift, std::max(to, bucket_bound(sums_.room())));
+    // Sized to the buckets of now (later ones go to its doubling blocks): a guide left behind by
+    // the next rebuild holds no room it never used.
+    auto guide = std::make_unique<Guide>(shift, to);
     guide->first.grow_to(to);
     std::size_t record = 0;
     for (std::size_t b = 0; b < to; ++b) {
