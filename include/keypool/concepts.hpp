@@ -36,6 +36,11 @@ struct SelectionContextArchetype {
   [[nodiscard]] std::uint64_t key_hash(std::size_t index) const noexcept;
   /// Sum of the weights of keys 0 … index, inclusive.
   [[nodiscard]] std::uint64_t cumulative_weight(std::size_t index) const noexcept;
+  /// Sum of every key's weight (cumulative_weight(size() - 1); 0 with no keys).
+  [[nodiscard]] std::uint64_t total_weight() const noexcept;
+  /// The first key whose cumulative weight exceeds `point`, for a point below total_weight():
+  /// where a point of the weight axis falls (O(1) expected on a pool's context).
+  [[nodiscard]] std::size_t key_at_weight(std::uint64_t point) const noexcept;
   /// Consecutive transient failures of key `index`.
   [[nodiscard]] std::uint64_t failures(std::size_t index) const noexcept;
   /// Fraction left of key `index`'s tightest limit for this request's priority (0 when blocked).

@@ -503,6 +503,7 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   /// Key records to iterate (successors of keys whose limits changed included; closed ones refuse).
   [[nodiscard]] std::size_t record_count() const noexcept { return table_.record_count(); }
   [[nodiscard]] const detail::TierIndex& tiers() const noexcept { return table_.tiers(); }
+  [[nodiscard]] const detail::WeightIndex& weights() const noexcept { return table_.weights(); }
 
   /// The health gate, then a reservation on every limit of the key (and of the meters of its
   /// group and model, `route`), rolled back on the first refusal. A limit the reservation brings

@@ -79,7 +79,6 @@ struct KeyRecord {
   bool adopt_reported = false;          // KeyOptions::adopt_reported_limits: poll() adopts reported limits
   KeyId id{};
   std::uint64_t hash = 0;               // of the label: stable across processes and runs
-  std::uint64_t cumulative_weight = 0;  // weights of keys 0 … id, inclusive
   ProviderRecord* provider_record = nullptr;
   std::uint32_t slot_index = 0;         // the slot's number in the store (KeyBinding::index)
   /// Per limit: what a provider's answer added to the usage in one window (not requests counted

@@ -22,6 +22,7 @@
 #include <keypool/detail/segmented.hpp>
 #include <keypool/detail/thread_ordinal.hpp>
 #include <keypool/detail/tier_index.hpp>
+#include <keypool/detail/weight_index.hpp>
 #include <keypool/error.hpp>
 #include <keypool/key_slot.hpp>
 #include <keypool/limit.hpp>
@@ -76,7 +77,7 @@ class KeyTable {
 
   KeyTable(Capacity capacity, Thresholds thresholds)
       : capacity_(checked_capacity(capacity)), meter_capacity_(capacity.meters), thresholds_(std::move(thresholds)),
-        records_(capacity_), meters_(meter_capacity_), by_slot_(capacity_ + meter_capacity_), capacity_room_(capacity_) {
+        records_(capacity_), weights_(capacity_), meters_(meter_capacity_), by_slot_(capacity_ + meter_capacity_), capacity_room_(capacity_) {
     providers_ = std::make_unique<ProviderRecord[]>(max_providers);
     model_names_ = std::make_unique<std::string[]>(max_models + 1);
     groups_ = std::make_unique<GroupRecord[]>(max_groups);
@@ -211,7 +212,6 @@ class KeyTable {
     record.adopt_reported = options.adopt_reported_limits;
     record.id = KeyId{static_cast<std::uint32_t>(id)};
     record.hash = hash_label(label.data(), label.size());
-    record.cumulative_weight = (count == 0 ? 0 : records_[count - 1].cumulative_weight) + options.weight;
     record.provider_record = &providers_[provider.value];
     record.opened = route_meters(plans, models, group);
     record.meters.store(record.opened, std::memory_order_relaxed);
@@ -222,6 +222,7 @@ class KeyTable {
     slots_published_.store(slot_count_, std::memory_order_release);
     if (reuse) revive(record);
     providers_[provider.value].key_count.fetch_add(1, std::memory_order_relaxed);
+    weights_.append(record.weight);
     tiers_.append(record.tier, static_cast<std::uint32_t>(count));
     ids_.grow_to(id + 1);
     ids_[id].store(&record, std::memory_order_release);
@@ -294,7 +295,6 @@ class KeyTable {
     record.adopt_reported = old.adopt_reported;
     record.id = old.id;
     record.hash = old.hash;
-    record.cumulative_weight = records_[count - 1].cumulative_weight + old.weight;
     record.provider_record = old.provider_record;
     record.meters.store(meters, std::memory_order_relaxed);
     record.opened = old.opened;
@@ -324,6 +324,7 @@ class KeyTable {
     }
     by_slot_[slot_index].store(&record, std::memory_order_release);
     slots_published_.store(std::max(slots_published_.load(std::memory_order_relaxed), slot_count_), std::memory_order_release);
+    weights_.append(record.weight);
     tiers_.append(record.tier, static_cast<std::uint32_t>(count));
     ids_[old.id.value].store(&record, std::memory_order_release);
     record_count_.store(count + 1, std::memory_order_release);
@@ -398,6 +399,9 @@ class KeyTable {
   [[nodiscard]] ProviderRecord& provider(std::size_t p) const noexcept { return providers_[p]; }
   [[nodiscard]] const ProviderRecord* providers() const noexcept { return providers_.get(); }
   [[nodiscard]] const TierIndex& tiers() const noexcept { return tiers_; }
+  /// The records' cumulative weights, compact (for select::Weighted): entry i is readable for
+  /// i below record_count().
+  [[nodiscard]] const WeightIndex& weights() const noexcept { return weights_; }
 
   /// Key `key`'s record; throws keypool::Error naming `what` for an unknown or removed id.
   [[nodiscard]] const KeyRecord& checked(KeyId key, const char* what) const {
@@ -587,6 +591,7 @@ class KeyTable {
   std::size_t meter_capacity_;
   Thresholds thresholds_;
   SegmentedArray<KeyRecord> records_;
+  WeightIndex weights_;  // beside records_, one entry per record, published by record_count_
   SegmentedArray<KeyRecord> meters_;
   SegmentedArray<std::atomic<const KeyRecord*>> by_slot_;  // store slot → key or meter
   std::atomic<std::size_t> slots_published_{0};            // by_slot_ entries readable

@@ -21,7 +21,7 @@ template <class Parent>
 class SubsetContext;
 
 /// One acquire's view of a pool. `Pool` offers (to this class, a friend): record(i), key_count(),
-/// tiers(), try_reserve(key, route, amounts, priority, now, reservation), verdict(key, request, now),
+/// tiers(), weights(), try_reserve(key, route, amounts, priority, now, reservation), verdict(key, request, now),
 /// headroom(key, request, now), refused(key, request, verdict, now), failover(from, to, now).
 template <class Pool>
 class SelectionContext {
@@ -39,8 +39,13 @@ class SelectionContext {
   [[nodiscard]] std::string_view label(std::size_t i) const noexcept { return pool_.record(i).label; }
   /// A hash of key i's label: the same in every process and run (for rendezvous hashing).
   [[nodiscard]] std::uint64_t key_hash(std::size_t i) const noexcept { return pool_.record(i).hash; }
-  /// The sum of the weights of keys 0 … i (inclusive); increasing in i.
-  [[nodiscard]] std::uint64_t cumulative_weight(std::size_t i) const noexcept { return pool_.record(i).cumulative_weight; }
+  /// The sum of the weights of keys 0 … i (inclusive); increasing in i. One load of a compact array.
+  [[nodiscard]] std::uint64_t cumulative_weight(std::size_t i) const noexcept { return pool_.weights().cumulative(i); }
+  /// The sum of every key's weight: cumulative_weight(size() - 1) (0 with no keys).
+  [[nodiscard]] std::uint64_t total_weight() const noexcept { return size_ == 0 ? 0 : pool_.weights().cumulative(size_ - 1); }
+  /// The first key whose cumulative weight exceeds `point` (point < total_weight()): the key a
+  /// point of the weight axis falls on. O(1) expected (a guide table over the compact array).
+  [[nodiscard]] std::size_t key_at_weight(std::uint64_t point) const noexcept { return pool_.weights().key_at(point, size_); }
   /// Key i's consecutive transient failures (0 for a healthy key).
   [[nodiscard]] std::uint64_t failures(std::size_t i) const noexcept {
     return word(pool_.record(i).slot->health).load(std::memory_order_relaxed);
@@ -138,6 +143,17 @@ class SubsetContext {
     std::uint64_t sum = 0;
     for (std::size_t k = 0; k <= j; ++k) sum += parent_.weight(members_[k]);
     return sum;
+  }
+  /// O(size()).
+  [[nodiscard]] std::uint64_t total_weight() const noexcept { return count_ == 0 ? 0 : cumulative_weight(count_ - 1); }
+  /// The first of this subset's keys whose cumulative weight exceeds `point`. O(j): one pass.
+  [[nodiscard]] std::size_t key_at_weight(std::uint64_t point) const noexcept {
+    std::uint64_t sum = 0;
+    for (std::size_t j = 0; j + 1 < count_; ++j) {
+      sum += parent_.weight(members_[j]);
+      if (sum > point) return j;
+    }
+    return count_ == 0 ? 0 : count_ - 1;
   }
   [[nodiscard]] std::uint64_t failures(std::size_t j) const noexcept { return parent_.failures(members_[j]); }
   [[nodiscard]] double headroom(std::size_t j) const noexcept { return parent_.headroom(members_[j]); }
