@@ -38,6 +38,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -173,9 +174,8 @@ func run(variant string, threads int, duration time.Duration) (requests int64, w
 	reserve := variant == "reserve"
 	var (
 		wg      sync.WaitGroup
-		mu      sync.Mutex
-		total   int64
-		refused bool
+		total   atomic.Int64
+		refused atomic.Bool
 		begin   = make(chan struct{})
 	)
 	for g := 0; g < threads; g++ {
@@ -196,19 +196,14 @@ func run(variant string, threads int, duration time.Duration) (requests int64, w
 						index = p.acquireAllow(&cursor, time.Now())
 					}
 					if index < 0 {
-						stop = true
-						mu.Lock()
-						refused = true
-						mu.Unlock()
+						refused.Store(true)
 						break
 					}
 					made++
 				}
-				stop = stop || !time.Now().Before(deadline)
+				stop = refused.Load() || !time.Now().Before(deadline)
 			}
-			mu.Lock()
-			total += made
-			mu.Unlock()
+			total.Add(made)
 		}(g % keyCount)
 	}
 	var before, after runtime.MemStats
@@ -221,10 +216,11 @@ func run(variant string, threads int, duration time.Duration) (requests int64, w
 	wall = time.Since(start)
 	cpu = processCPU() - cpuStart
 	runtime.ReadMemStats(&after)
-	if refused {
+	if refused.Load() {
 		return 0, 0, 0, 0, errors.New("a request was refused: the limits must admit every request of the run")
 	}
-	return total, wall, cpu, float64(after.Mallocs-before.Mallocs) / float64(total), nil
+	requests = total.Load()
+	return requests, wall, cpu, float64(after.Mallocs-before.Mallocs) / float64(requests), nil
 }
 
 func main() {

@@ -75,28 +75,16 @@ public final class PeerGuava {
     }
   }
 
-  /** A thread's round-robin cursor; padded so two threads' cursors never share a cache line. */
-  private static final class Cursor {
-    @SuppressWarnings("unused")
-    long p0, p1, p2, p3, p4, p5, p6, p7;
-    int next;
-    @SuppressWarnings("unused")
-    long q0, q1, q2, q3, q4, q5, q6, q7;
-
-    Cursor(int first) {
-      next = first;
-    }
-  }
-
   /**
-   * Admits a request on the next key in turn whose three limiters all admit it; returns the key's
-   * index, or -1 when every key refused. Thread-safe: each RateLimiter locks itself.
+   * Admits a request on the first key, from {@code first} on in turn, whose three limiters all
+   * admit it; returns the key's index (the caller's cursor moves past it), or -1 when every key
+   * refused. Thread-safe: each RateLimiter locks itself.
    */
-  private static int acquire(Pool pool, Cursor cursor) {
+  private static int acquire(Pool pool, int first) {
+    int index = first;
     for (int tried = 0; tried < pool.keys.length; ++tried) {
-      final int index = cursor.next;
-      cursor.next = index + 1 == pool.keys.length ? 0 : index + 1;
       if (pool.keys[index].tryAcquire()) return index;
+      index = index + 1 == pool.keys.length ? 0 : index + 1;
     }
     return -1;
   }
@@ -120,7 +108,7 @@ public final class PeerGuava {
     final CountDownLatch begin = new CountDownLatch(1);
     final List<Thread> workers = new ArrayList<>();
     for (int t = 0; t < threads; ++t) {
-      final Cursor cursor = new Cursor(t % KEY_COUNT);
+      final int start = t % KEY_COUNT;
       final Thread worker = new Thread(() -> {
         try {
           begin.await();
@@ -128,16 +116,19 @@ public final class PeerGuava {
           Thread.currentThread().interrupt();
           return;
         }
+        int cursor = start;  // the thread's own round-robin cursor, a local: no sharing
         long made = 0;
         final long deadline = System.nanoTime() + durationNanos;
         boolean stop = false;
         while (!stop) {
           for (int i = 0; i < BATCH; ++i) {
-            if (acquire(pool, cursor) < 0) {
+            final int index = acquire(pool, cursor);
+            if (index < 0) {
               refused.set(true);
               stop = true;
               break;
             }
+            cursor = index + 1 == KEY_COUNT ? 0 : index + 1;
             ++made;
           }
           stop = stop || refused.get() || System.nanoTime() - deadline >= 0;
