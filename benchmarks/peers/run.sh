@@ -101,7 +101,7 @@ summary="$(awk -F '\t' '
         if (!(peer in lowest_cpu) || cpu_ratio < lowest_cpu[peer]) lowest_cpu[peer] = cpu_ratio
       }
     }
-    printf "\nkeypool against each peer, at the thread count where the peer fares best:\n"
+    printf "\nkeypool against each peer (the smaller ratio of its 1- and 2-thread runs):\n"
     for (peer in lowest_wall)
       printf "  %-36s %5.1fx faster in wall time, %5.1fx in CPU time%s\n", peer, lowest_wall[peer], lowest_cpu[peer],
              (lowest_wall[peer] >= 10 && lowest_cpu[peer] >= 10 ? "" : "  (below the 10x goal in this run)")
