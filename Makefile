@@ -14,7 +14,8 @@
 #   make docs        the API reference from the headers' comments (Doxygen, docs/Doxyfile) in build/docs/html/
 #   make clean       remove every build directory
 #
-# Variables: DEMO, DEMO_ARGS, BENCH_ARGS, PEERS_MIN_TIME (seconds per benchmark of bench-peers), CTEST_ARGS (e.g. CTEST_ARGS='-L unit' or '-R consumer'),
+# Variables: DEMO, DEMO_ARGS, BENCH_ARGS, PEERS_MIN_TIME (the seconds each benchmark of bench-peers
+# measures, default 1), CTEST_ARGS (e.g. CTEST_ARGS='-L unit' or '-R consumer'),
 # FUZZ_SECONDS (per fuzz target; e.g. make fuzz FUZZ_SECONDS=600 CTEST_ARGS='-R state_file -j1').
 # Every preset builds with KEYPOOL_WARNINGS_AS_ERRORS=ON: a warning fails the build here and in CI.
 #
