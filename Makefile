@@ -9,16 +9,20 @@
 #                    fuzz each for FUZZ_SECONDS (default 20) from its corpus (docs/fuzzing.md)
 #   make demo        build and run an example: DEMO=spike_day (default), DEMO=quickstart, …
 #   make bench       build and run the benchmarks (build-bench/), extra flags in BENCH_ARGS
+#   make bench-peers keypool's hot path against Go's x/time/rate and Guava's RateLimiter doing the
+#                    same work, in one run: ns/request and ratios (benchmarks/peers/README.md)
 #   make docs        the API reference from the headers' comments (Doxygen, docs/Doxyfile) in build/docs/html/
 #   make clean       remove every build directory
 #
-# Variables: DEMO, DEMO_ARGS, BENCH_ARGS, CTEST_ARGS (e.g. CTEST_ARGS='-L unit' or '-R consumer'),
+# Variables: DEMO, DEMO_ARGS, BENCH_ARGS, PEERS_MIN_TIME (the seconds each benchmark of bench-peers
+# measures, default 1), CTEST_ARGS (e.g. CTEST_ARGS='-L unit' or '-R consumer'),
 # FUZZ_SECONDS (per fuzz target; e.g. make fuzz FUZZ_SECONDS=600 CTEST_ARGS='-R state_file -j1').
 # Every preset builds with KEYPOOL_WARNINGS_AS_ERRORS=ON: a warning fails the build here and in CI.
 #
 # ctest labels of `make test`: unit, stress, examples, consumer, compile_fail, docs, and bench-smoke:
 # one test per benchmark family (bench-smoke.<family>) that runs it for about a millisecond and
-# fails on a crash or a benchmark error (state.SkipWithError); it measures nothing.
+# fails on a crash or a benchmark error (state.SkipWithError); it measures nothing. The two peer
+# programs of bench-peers are built and run the same way: bench-smoke.peer_go, bench-smoke.peer_guava.
 # CTEST_ARGS='-L bench-smoke' runs only those, CTEST_ARGS='-LE bench-smoke' all but those.
 
 # Keep the output of the makes that CMake runs free of "Entering directory" noise.
@@ -29,16 +33,19 @@ DEMO_ARGS  ?=
 BENCH_ARGS ?=
 CTEST_ARGS ?=
 FUZZ_SECONDS ?= 20
+PEERS_MIN_TIME ?= 1
 
 # Debian 12 packages: toolchain, Catch2 (tests), Google Benchmark, hiredis + redis-server
 # (store::Redis and its tests), cpp-httplib (examples) and nlohmann-json (examples, and the tests that
 # parse to_json's output back), Chromium (the headless test of the gateway's dashboard page), clang
 # and its sanitizer and libFuzzer runtimes (make fuzz), Node.js and npm (the gateway's test with the
-# official OpenAI Node SDK, which npm installs into the build directory).
+# official OpenAI Node SDK, which npm installs into the build directory), and the peer benchmarks
+# of bench-peers (benchmarks/peers/): Go with golang.org/x/time/rate, a JDK with Guava.
 PACKAGES := cmake g++ make pkg-config catch2 libbenchmark-dev libhiredis-dev redis-server \
-            libcpp-httplib-dev nlohmann-json3-dev chromium clang libclang-rt-14-dev nodejs npm
+            libcpp-httplib-dev nlohmann-json3-dev chromium clang libclang-rt-14-dev nodejs npm \
+            golang-go golang-golang-x-time-dev default-jdk-headless libguava-java
 
-.PHONY: all deps test test-tsan test-asan fuzz demo bench docs clean
+.PHONY: all deps test test-tsan test-asan fuzz demo bench bench-peers docs clean
 
 all: test
 
@@ -102,6 +109,13 @@ bench: deps
 	cmake --preset bench
 	cmake --build --preset bench
 	./build-bench/benchmarks/keypool_bench --benchmark_min_time=0.2 $(BENCH_ARGS)
+
+# keypool's BM_AcquireCommit/keys:10 and the peers of benchmarks/peers/ (built into
+# build-bench/benchmarks/peers/), one after the other; fails when a program fails.
+bench-peers: deps
+	cmake --preset bench
+	cmake --build --preset bench --target keypool_bench
+	PEERS_MIN_TIME=$(PEERS_MIN_TIME) benchmarks/peers/run.sh build-bench
 
 # --- API reference: Doxygen over include/keypool/ (docs/Doxyfile) --------------------------------
 # Installs doxygen when missing and run as root (as deps does), otherwise says what to run. Lists the
