@@ -20,7 +20,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -178,7 +177,7 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
                                  }));
     // A running pool (polled at least once) reports the key; keys added while it is configured
     // before that say nothing (a restart must not page anyone once per key).
-    if (polled_.load(std::memory_order_relaxed)) key_changed(EventKind::key_added, table_.checked(id, "add_key"), clock_.now());
+    if (polled_.load(std::memory_order_relaxed)) events_.key_changed(EventKind::key_added, table_.checked(id, "add_key"), clock_.now());
     return id;
   }
 
@@ -195,7 +194,7 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
     detail::health::disable(*record.slot);  // first: no acquire passes its gate from here on
     record.answer_disabled.store(false, std::memory_order_relaxed);
     Accounting::share_disabled(store_, record.slot_index, true);
-    if (table_.remove_key(record)) key_changed(EventKind::key_removed, record, now);
+    if (table_.remove_key(record)) events_.key_changed(EventKind::key_removed, record, now);
   }
 
   /// Replaces `key`'s secret, keeping its label, limits, counts and health: leases granted from
@@ -209,7 +208,7 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   void rotate_secret(KeyId key, Secret secret, TimePoint now) {
     const detail::KeyRecord& record = table_.checked(key, "rotate_secret");
     table_.rotate_secret(record, std::move(secret));
-    key_changed(EventKind::key_rotated, record, now);
+    events_.key_changed(EventKind::key_rotated, record, now);
   }
 
   /// Gives `key` new limits (at most 8), keeping its KeyId, label, secret, models, group, health
@@ -235,9 +234,8 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
     // Leased: the closed record's slot asks the backend for nothing more (its units in hand stay
     // unspent until the window ends; debts of its leases in flight are still settled).
     if constexpr (!local) detail::health::disable(*record.slot);
-    key_changed(EventKind::key_limits_changed, successor, now);
+    events_.key_changed(EventKind::key_limits_changed, successor, now);
   }
-
 
   /// Adds a group of keys of `provider` that share limits (the keys of one organization or
   /// project): `limits`, shared by all its keys and models, and per model `models` (Groq counts
@@ -335,33 +333,8 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   /// does not queue). Thread-safe; blocks the calling thread. Throws only what the clock's sleep or
   /// the line's mutex throws (std::system_error), or std::bad_alloc.
   [[nodiscard]] Lease acquire_for(const Request& request, Duration timeout) {
-    using Steady = std::chrono::steady_clock;
-    const Steady::time_point start = Steady::now();
-    const auto deadline = timeout <= Duration::zero() ? start
-                          : timeout >= Steady::time_point::max() - start ? Steady::time_point::max()
-                                                                         : start + std::chrono::duration_cast<Steady::duration>(timeout);
-    if (waiters_.waiting() == 0) {  // nobody in line: one try at once
-      Lease lease = acquire(request);
-      if (lease || lease.refusal().permanent() || Steady::now() >= deadline) return lease;
-    }
-    detail::WaitQueue::Place place{waiters_, (std::uint64_t{request.model.value} << 8) | static_cast<std::uint8_t>(request.priority)};
-    if (!place.wait_turn(deadline)) return acquire(request);  // timed out behind earlier waiters
-    for (;;) {
-      const TimePoint now = clock_.now();
-      Lease lease = acquire(request, now);
-      if (lease || lease.refusal().permanent()) return lease;
-      if (std::chrono::steady_clock::now() >= deadline) return lease;
-      const Duration wait = lease.refusal().retry_after;
-      if (wait <= Duration::zero()) {
-        std::this_thread::yield();  // refused by a race that is already over: try again at once
-      } else if constexpr (requires(const Clock& c) { c.sleep_until(now, deadline); }) {
-        clock_.sleep_until(detail::saturating_add(now, wait), deadline);
-      } else {
-        const auto left = deadline - std::chrono::steady_clock::now();
-        std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
-            std::chrono::duration_cast<std::chrono::steady_clock::duration>(wait), left));
-      }
-    }
+    const std::uint64_t klass = (std::uint64_t{request.model.value} << 8) | static_cast<std::uint8_t>(request.priority);
+    return detail::acquire_waiting(waiters_, klass, clock_, timeout, [&](TimePoint now) { return acquire(request, now); });
   }
   template <class Rep, class Period>
   [[nodiscard]] Lease acquire_for(const Request& request, std::chrono::duration<Rep, Period> timeout) {
@@ -396,12 +369,12 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   /// counts (their health outcome still applies).
   void reset(KeyId key) {
     const detail::KeyRecord& record = table_.checked(key, "reset");
-    each_own(record, [&](const detail::KeyRecord& r) { reset_meter(r, ~std::uint32_t{0}, true); });
+    detail::each_own(record, [&](const detail::KeyRecord& r) { reset_meter(r, ~std::uint32_t{0}, true); });
   }
   /// Forgets the usage of `key`'s limits (and its models' limits) that count `metric`.
   void reset(KeyId key, Metric metric) {
     const detail::KeyRecord& record = table_.checked(key, "reset");
-    each_own(record, [&](const detail::KeyRecord& r) { reset_meter(r, limits_of(r, metric), false); });
+    detail::each_own(record, [&](const detail::KeyRecord& r) { reset_meter(r, Metering::limits_of(r, metric), false); });
   }
   /// Forgets the usage of `key`'s calendar limits (and its models') of one window, say the
   /// minute's or the day's, whatever they count; with `metric`, only those counting it. Throws
@@ -584,41 +557,7 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
 
   void settle(detail::Reservation& reservation, detail::Settlement how, const Cost* actual, const Outcome* outcome,
               const TimePoint* now) noexcept override {
-    const detail::KeyRecord& key = *reservation.key;
-    const TimePoint at = now != nullptr ? *now : clock_.now();
-    const std::uint64_t now_ns = detail::to_ns(at);
-    const TimePoint at_ns{Duration{static_cast<std::int64_t>(now_ns)}};
-    const detail::AnswerScope scope{key, reservation.route};
-    if (how == detail::Settlement::fail && outcome->kind() == Outcome::Kind::success) {
-      // fail(success), e.g. fail(classify(200, …)): a commit at the estimate with the reports.
-      how = detail::Settlement::commit;
-      actual = nullptr;
-    }
-    Metering::settle(reservation, how, actual, now_ns,
-                     [&](const detail::KeyRecord& record, std::size_t i, const accounting::Change& change) {
-                       if constexpr (counter_events) {
-                         if (change.changed && change.after >= record.plans[i].threshold_at[0])
-                           events_.crossings(record, i, record.plans[i], change.epoch, 0, change.after, at);
-                       }
-                     },
-                     [&](Metric metric, std::uint64_t real, const detail::KeyRecord& record, std::size_t i) {
-                       events_.cost_rejected(record, record.plans[i], metric, real, at);
-                     });
-    if constexpr (counter_events) {
-      // The levels the reservation reached, judged on the usage that stands (claimed once each).
-      if (reservation.reached != 0) [[unlikely]]
-        Metering::reached(reservation, how, [&](const detail::KeyRecord& record, std::size_t i, std::uint64_t epoch, std::uint64_t used) {
-          events_.crossings(record, i, record.plans[i], epoch, 0, used, at);
-        });
-    }
-    switch (how) {
-      case detail::Settlement::commit:
-        detail::health::record_success(*key.slot);
-        if (outcome != nullptr && !outcome->remaining().empty()) answers().reports(scope, *outcome, at_ns);
-        return;
-      case detail::Settlement::cancel: return;
-      case detail::Settlement::fail: answers().outcome(scope, *outcome, at_ns); return;
-    }
+    answers().settle(reservation, how, actual, outcome, now != nullptr ? *now : clock_.now());
   }
 
   /// Forgets the usage of `limits` of a key or meter, here and on every instance sharing it; with
@@ -628,31 +567,13 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
     Accounting::share_reset(store_, record.slot_index, limits);
     if (cooldown) detail::health::clear_cooldown(*record.slot);
   }
-  /// Calls `visit` for the key and each of its own model meters.
-  template <class Visit>
-  static void each_own(const detail::KeyRecord& key, Visit&& visit) {
-    visit(key);
-    if (const detail::KeyMeters* meters = key.routes())
-      for (const detail::KeyRecord* meter : meters->own_models) visit(*meter);
-  }
   void reset_window(KeyId key, Window window, std::optional<Metric> metric) {
     const detail::KeyRecord& record = table_.checked(key, "reset");
     const std::optional<detail::WindowUnit> unit = detail::unit_of(window);
     if (!unit) throw Error("reset: name a calendar window (second, minute, hour, day, month), not Window::unknown");
-    each_own(record, [&](const detail::KeyRecord& r) {
-      std::uint32_t limits = 0;
-      for (std::size_t i = 0; i < r.limit_count; ++i)
-        if (r.plans[i].kind == Limit::Kind::window && r.plans[i].limit.unit() == *unit && (!metric || r.plans[i].metric == *metric))
-          limits |= 1u << i;
-      if (limits != 0) reset_meter(r, limits, false);
+    detail::each_own(record, [&](const detail::KeyRecord& r) {
+      if (const std::uint32_t limits = Metering::limits_of(r, metric, unit); limits != 0) reset_meter(r, limits, false);
     });
-  }
-
-  static std::uint32_t limits_of(const detail::KeyRecord& record, Metric metric) noexcept {
-    std::uint32_t limits = 0;
-    for (std::size_t i = 0; i < record.limit_count; ++i)
-      if (record.plans[i].metric == metric) limits |= 1u << i;
-    return limits;
   }
 
   /// Forgets the usage of the limits whose bit is set in `limits` and the levels they reported;
@@ -725,32 +646,17 @@ class BasicKeyPool final : private detail::LeaseOwner, private accounting::Lease
   }
 
   /// KeyOptions::adopt_reported_limits: each such key whose provider reported a limit other than
-  /// the configured one gets it as the new amount (set_limits: the same counters, usage kept).
-  /// A reported figure a limit cannot take (it overflows the window's counter) is left alone:
-  /// limit_mismatch has said so. Local accounting only (poll).
+  /// the configured one gets it as the new amount (set_limits: the same counters, usage kept). A
+  /// figure a limit cannot take was already reported by limit_mismatch. Local accounting only.
   void adopt_reported_limits(TimePoint now) {
     if constexpr (std::is_same_v<Accounting, accounting::Local>) {
-      const std::size_t count = record_count();
-      for (std::size_t r = 0; r < count; ++r) {
+      for (std::size_t r = 0, count = record_count(); r < count; ++r) {
         const detail::KeyRecord& key = table_[r];
         if (!key.adopt_reported || key.is_removed()) continue;
         try {
           if (std::vector<Limit> limits = detail::reported_limits(key); !limits.empty()) set_limits(key.id, std::move(limits), now);
-        } catch (const Error&) {
-          // Left as configured: the mismatch event told the operator.
-        }
+        } catch (const Error&) {}  // left as configured: the mismatch event told the operator
       }
-    }
-  }
-
-  /// key_added, key_removed, key_rotated or key_limits_changed for `key` (`count`: its provider's
-  /// keys now; for key_limits_changed, its limits).
-  void key_changed(EventKind kind, const detail::KeyRecord& key, TimePoint now) noexcept {
-    if constexpr (events_enabled) {
-      Event event = Events::key_event(kind, key, now, now);
-      event.resets_at = TimePoint{};
-      event.count = kind == EventKind::key_limits_changed ? key.limit_count : key.provider_record->key_count.load(std::memory_order_relaxed);
-      events_.deliver(event);
     }
   }
 

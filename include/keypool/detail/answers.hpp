@@ -28,6 +28,45 @@ class Answers {
  public:
   Answers(Store& store, Events& events, const HealthOptions& health) noexcept : store_(store), events_(events), health_(health) {}
 
+  /// A lease settled at `at` (Lease → pool): its counts reconciled (the levels it reached judged
+  /// on the usage that stands), then the provider's answer applied.
+  void settle(Reservation& reservation, Settlement how, const Cost* actual, const Outcome* outcome, TimePoint at) noexcept {
+    using Metering = detail::Metering<Accounting>;
+    const KeyRecord& key = *reservation.key;
+    const std::uint64_t now_ns = to_ns(at);
+    const TimePoint at_ns{Duration{static_cast<std::int64_t>(now_ns)}};
+    const AnswerScope scope{key, reservation.route};
+    if (how == Settlement::fail && outcome->kind() == Outcome::Kind::success) {
+      // fail(success), e.g. fail(classify(200, …)): a commit at the estimate with the reports.
+      how = Settlement::commit;
+      actual = nullptr;
+    }
+    Metering::settle(reservation, how, actual, now_ns,
+                     [&](const KeyRecord& record, std::size_t i, const accounting::Change& change) {
+                       if constexpr (counter_events) {
+                         if (change.changed && change.after >= record.plans[i].threshold_at[0])
+                           events_.crossings(record, i, record.plans[i], change.epoch, 0, change.after, at);
+                       }
+                     },
+                     [&](Metric metric, std::uint64_t real, const KeyRecord& record, std::size_t i) {
+                       events_.cost_rejected(record, record.plans[i], metric, real, at);
+                     });
+    if constexpr (counter_events) {
+      if (reservation.reached != 0) [[unlikely]]
+        Metering::reached(reservation, how, [&](const KeyRecord& record, std::size_t i, std::uint64_t epoch, std::uint64_t used) {
+          events_.crossings(record, i, record.plans[i], epoch, 0, used, at);
+        });
+    }
+    switch (how) {
+      case Settlement::commit:
+        health::record_success(*key.slot);
+        if (outcome != nullptr && !outcome->remaining().empty()) reports(scope, *outcome, at_ns);
+        return;
+      case Settlement::cancel: return;
+      case Settlement::fail: this->outcome(scope, *outcome, at_ns); return;
+    }
+  }
+
   /// Tightens calendar counts to what the provider reported left: a limit's usage is raised
   /// (never lowered) so that at most the reported remainder is left. Which limit a report is
   /// about: report_target, on the records of the answer's scope, most specific first (the

@@ -44,6 +44,17 @@ class EventReporter {
     }
   }
 
+  /// key_added, key_removed, key_rotated or key_limits_changed for `key` (`count`: its provider's
+  /// keys now; for key_limits_changed, its limits).
+  void key_changed(EventKind kind, const KeyRecord& key, TimePoint now) noexcept {
+    if constexpr (enabled) {
+      Event event = key_event(kind, key, now, now);
+      event.resets_at = TimePoint{};
+      event.count = kind == EventKind::key_limits_changed ? key.limit_count : key.provider_record->key_count.load(std::memory_order_relaxed);
+      deliver(event);
+    }
+  }
+
   [[nodiscard]] static Event key_event(EventKind kind, const KeyRecord& key, TimePoint now, TimePoint resets_at) noexcept {
     Event event;
     event.kind = kind;

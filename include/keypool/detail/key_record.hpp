@@ -221,4 +221,12 @@ struct KeyMeters {
   }
 };
 
+/// Calls `visit` for the key and each of its own model meters (what reset(KeyId) forgets).
+template <class Visit>
+void each_own(const KeyRecord& key, Visit&& visit) {
+  visit(key);
+  if (const KeyMeters* meters = key.routes())
+    for (const KeyRecord* meter : meters->own_models) visit(*meter);
+}
+
 }  // namespace keypool::detail

@@ -10,6 +10,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 
 #include <keypool/accounting/counter.hpp>
 #include <keypool/detail/health.hpp>
@@ -61,6 +62,20 @@ struct Metering {
       }
     }
     return true;
+  }
+
+  /// The limits of `record` (a bit each) that count `metric` (any, without one) and, with `unit`,
+  /// are calendar windows of that unit.
+  [[nodiscard]] static std::uint32_t limits_of(const KeyRecord& record, std::optional<Metric> metric,
+                                               std::optional<WindowUnit> unit = std::nullopt) noexcept {
+    std::uint32_t limits = 0;
+    for (std::size_t i = 0; i < record.limit_count; ++i) {
+      const LimitPlan& plan = record.plans[i];
+      if (metric && plan.metric != *metric) continue;
+      if (unit && (plan.kind != Limit::Kind::window || plan.limit.unit() != *unit)) continue;
+      limits |= 1u << i;
+    }
+    return limits;
   }
 
   /// Gives back `amounts` on the first `count` limits of `record` (all of them by default).

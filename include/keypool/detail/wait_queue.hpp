@@ -4,6 +4,7 @@
 // of `waiting()` when nobody waits.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -11,6 +12,9 @@
 #include <cstdint>
 #include <list>
 #include <mutex>
+#include <thread>
+
+#include <keypool/time.hpp>
 
 namespace keypool::detail {
 
@@ -61,5 +65,38 @@ class WaitQueue {
   std::list<std::uint64_t> line_;  // each waiter's class, in arrival order
   std::atomic<std::size_t> waiting_{0};
 };
+
+/// acquire_for's loop: one try at once when nobody waits; otherwise a place in `queue` (class
+/// `klass`), then tries at the clock's time, sleeping exactly until each refusal's retry time
+/// (through the clock's own sleep_until when it has one: clock::Manual), until a grant, a
+/// permanent refusal or `timeout`. `acquire_at(now)` is the pool's acquire.
+template <class Clock, class AcquireAt>
+[[nodiscard]] auto acquire_waiting(WaitQueue& queue, std::uint64_t klass, const Clock& clock, Duration timeout, AcquireAt&& acquire_at) {
+  using Steady = std::chrono::steady_clock;
+  const Steady::time_point start = Steady::now();
+  const auto deadline = timeout <= Duration::zero() ? start
+                        : timeout >= Steady::time_point::max() - start ? Steady::time_point::max()
+                                                                       : start + std::chrono::duration_cast<Steady::duration>(timeout);
+  if (queue.waiting() == 0) {  // nobody in line: one try at once
+    auto lease = acquire_at(clock.now());
+    if (lease || lease.refusal().permanent() || Steady::now() >= deadline) return lease;
+  }
+  WaitQueue::Place place{queue, klass};
+  if (!place.wait_turn(deadline)) return acquire_at(clock.now());  // timed out behind earlier waiters
+  for (;;) {
+    const TimePoint now = clock.now();
+    auto lease = acquire_at(now);
+    if (lease || lease.refusal().permanent()) return lease;
+    if (Steady::now() >= deadline) return lease;
+    const Duration wait = lease.refusal().retry_after;
+    if (wait <= Duration::zero()) {
+      std::this_thread::yield();  // refused by a race that is already over: try again at once
+    } else if constexpr (requires(const Clock& c) { c.sleep_until(now, deadline); }) {
+      clock.sleep_until(saturating_add(now, wait), deadline);
+    } else {
+      std::this_thread::sleep_for(std::min<Steady::duration>(std::chrono::duration_cast<Steady::duration>(wait), deadline - Steady::now()));
+    }
+  }
+}
 
 }  // namespace keypool::detail
