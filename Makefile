@@ -9,6 +9,8 @@
 #                    fuzz each for FUZZ_SECONDS (default 20) from its corpus (docs/fuzzing.md)
 #   make demo        build and run an example: DEMO=spike_day (default), DEMO=quickstart, …
 #   make bench       build and run the benchmarks (build-bench/), extra flags in BENCH_ARGS
+#   make bench-plot  run the selection-policy sweep (BM_Select, 10 to 100,000 keys) and draw it in
+#                    docs/img/policies.svg (benchmarks/plot/plot_policies.js); takes ~20 min
 #   make docs        the API reference from the headers' comments (Doxygen, docs/Doxyfile) in build/docs/html/
 #   make clean       remove every build directory
 #
@@ -38,7 +40,7 @@ FUZZ_SECONDS ?= 20
 PACKAGES := cmake g++ make pkg-config catch2 libbenchmark-dev libhiredis-dev redis-server \
             libcpp-httplib-dev nlohmann-json3-dev chromium clang libclang-rt-14-dev nodejs npm
 
-.PHONY: all deps test test-tsan test-asan fuzz demo bench docs clean
+.PHONY: all deps test test-tsan test-asan fuzz demo bench bench-plot docs clean
 
 all: test
 
@@ -102,6 +104,16 @@ bench: deps
 	cmake --preset bench
 	cmake --build --preset bench
 	./build-bench/benchmarks/keypool_bench --benchmark_min_time=0.2 $(BENCH_ARGS)
+
+# The sweep with its 100,000-key pools (KEYPOOL_BENCH_LARGE_POOLS: add_key is O(keys), so each
+# takes minutes to build), then the plot, titled with the commit and the date (UTC).
+bench-plot: deps
+	cmake --preset bench
+	cmake --build --preset bench
+	KEYPOOL_BENCH_LARGE_POOLS=1 ./build-bench/benchmarks/keypool_bench --benchmark_filter='^BM_Select<' \
+	  --benchmark_min_time=0.2 --benchmark_out=build-bench/policies.json --benchmark_out_format=json $(BENCH_ARGS)
+	node benchmarks/plot/plot_policies.js build-bench/policies.json docs/img/policies.svg \
+	  --commit "$$(git describe --always --dirty)" --date "$$(date -u +%Y-%m-%d)"
 
 # --- API reference: Doxygen over include/keypool/ (docs/Doxyfile) --------------------------------
 # Installs doxygen when missing and run as root (as deps does), otherwise says what to run. Lists the
