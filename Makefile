@@ -10,7 +10,7 @@
 #   make demo        build and run an example: DEMO=spike_day (default), DEMO=quickstart, …
 #   make bench       build and run the benchmarks (build-bench/), extra flags in BENCH_ARGS
 #   make bench-plot  run the selection-policy sweep (BM_Select, 10 to 100,000 keys) and draw it in
-#                    docs/img/policies.svg (benchmarks/plot/plot_policies.js); takes ~20 min
+#                    docs/img/policies.svg (benchmarks/plot/plot_policies.js); takes ~30 min
 #   make docs        the API reference from the headers' comments (Doxygen, docs/Doxyfile) in build/docs/html/
 #   make clean       remove every build directory
 #

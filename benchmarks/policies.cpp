@@ -40,8 +40,9 @@ constexpr std::array<std::int64_t, 5> swept_keys{10, 100, 1'000, 10'000, 100'000
 
 /// Pools above 10,000 keys join the sweep only when KEYPOOL_BENCH_LARGE_POOLS is set (to anything
 /// but "" or "0"; `make bench-plot` sets it). add_key compares a new key with every key already
-/// in the pool (O(keys)), so a 100,000-key pool takes minutes to build, about 2.5 min of CPU
-/// each, seven of them: far too long for `make bench` and the bench-smoke tests.
+/// in the pool (O(keys)), so one 100,000-key pool takes about 2.5 min of CPU to build, and the
+/// seven of them most of the 35 min `make bench-plot` took on a loaded 2-vCPU machine: far too
+/// long for `make bench` and the bench-smoke tests.
 bool large_pools_wanted() {
   const char* wanted = std::getenv("KEYPOOL_BENCH_LARGE_POOLS");
   return wanted != nullptr && *wanted != '\0' && std::string_view{wanted} != "0";
