@@ -11,6 +11,8 @@
 #   make bench       build and run the benchmarks (build-bench/), extra flags in BENCH_ARGS
 #   make bench-peers keypool's hot path against Go's x/time/rate and Guava's RateLimiter doing the
 #                    same work, in one run: ns/request and ratios (benchmarks/peers/README.md)
+#   make bench-plot  run the selection-policy sweep (BM_Select, 10 to 100,000 keys) and draw it in
+#                    docs/img/policies.svg (benchmarks/plot/plot_policies.js)
 #   make docs        the API reference from the headers' comments (Doxygen, docs/Doxyfile) in build/docs/html/
 #   make clean       remove every build directory
 #
@@ -45,7 +47,7 @@ PACKAGES := cmake g++ make pkg-config catch2 libbenchmark-dev libhiredis-dev red
             libcpp-httplib-dev nlohmann-json3-dev chromium clang libclang-rt-14-dev nodejs npm \
             golang-go golang-golang-x-time-dev default-jdk-headless libguava-java
 
-.PHONY: all deps test test-tsan test-asan fuzz demo bench bench-peers docs clean
+.PHONY: all deps test test-tsan test-asan fuzz demo bench bench-peers bench-plot docs clean
 
 all: test
 
@@ -116,6 +118,16 @@ bench-peers: deps
 	cmake --preset bench
 	cmake --build --preset bench --target keypool_bench
 	PEERS_MIN_TIME=$(PEERS_MIN_TIME) benchmarks/peers/run.sh build-bench
+
+# The sweep with its 100,000-key pools (KEYPOOL_BENCH_LARGE_POOLS: add_key is O(keys), so each
+# takes minutes to build), then the plot, titled with the commit and the date (UTC).
+bench-plot: deps
+	cmake --preset bench
+	cmake --build --preset bench
+	KEYPOOL_BENCH_LARGE_POOLS=1 ./build-bench/benchmarks/keypool_bench --benchmark_filter='^BM_Select<' \
+	  --benchmark_min_time=0.2 --benchmark_out=build-bench/policies.json --benchmark_out_format=json $(BENCH_ARGS)
+	node benchmarks/plot/plot_policies.js build-bench/policies.json docs/img/policies.svg \
+	  --commit "$$(git describe --always --dirty)" --date "$$(date -u +%Y-%m-%d)"
 
 # --- API reference: Doxygen over include/keypool/ (docs/Doxyfile) --------------------------------
 # Installs doxygen when missing and run as root (as deps does), otherwise says what to run. Lists the

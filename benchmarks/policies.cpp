@@ -1,10 +1,16 @@
 // Each selection policy on the hot path: acquire + commit of one request of 100 tokens, keys × 3
-// roomy limits, on 10 and 10,000 keys, one thread (and two for the O(1) policies). Compare with
-// BM_AcquireCommit (RoundRobin) of the same run.
+// roomy limits, one thread, on 10, 100, 1,000 and 10,000 keys, and 100,000 with
+// KEYPOOL_BENCH_LARGE_POOLS=1: how a policy's cost grows with the pool
+// (benchmarks/plot/plot_policies.js draws it: `make bench-plot`). Compare with BM_AcquireCommit
+// (RoundRobin) of the same run.
+#include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <benchmark/benchmark.h>
@@ -29,11 +35,45 @@ std::unique_ptr<kp::KeyPool<Select>> make_policy_pool(std::size_t keys) {
   return pool;
 }
 
+/// The pool sizes of the sweep: decades, so the plot's log axis spaces them evenly.
+constexpr std::array<std::int64_t, 5> swept_keys{10, 100, 1'000, 10'000, 100'000};
+
+/// Pools above 10,000 keys join the sweep only when KEYPOOL_BENCH_LARGE_POOLS is set (to anything
+/// but "" or "0"; `make bench-plot` sets it). add_key compares a new key with every key already
+/// in the pool (O(keys)), so one 100,000-key pool takes about 2.5 min of CPU to build, and the
+/// seven of them most of the 35 min `make bench-plot` took on a loaded 2-vCPU machine: far too
+/// long for `make bench` and the bench-smoke tests.
+bool large_pools_wanted() {
+  const char* wanted = std::getenv("KEYPOOL_BENCH_LARGE_POOLS");
+  return wanted != nullptr && *wanted != '\0' && std::string_view{wanted} != "0";
+}
+
+void sweep_keys(benchmark::internal::Benchmark* bench) {
+  bench->ArgName("keys");
+  for (const std::int64_t keys : swept_keys)
+    if (keys <= 10'000 || large_pools_wanted()) bench->Arg(keys);
+}
+
+/// The sweep's position of a pool size, or swept_keys.size() for a size it does not have.
+constexpr std::size_t sweep_index(std::int64_t keys) {
+  return static_cast<std::size_t>(std::find(swept_keys.begin(), swept_keys.end(), keys) - swept_keys.begin());
+}
+
+// One pool per policy and size, built by the first run of that size and kept for the runs that
+// follow (Google Benchmark calls the function again for each iteration count it tries, and for
+// each repetition): 100,000 keys take a while to add. Each run starts from empty windows.
+// A policy that scans every key costs O(keys) per request; Google Benchmark runs it for fewer
+// iterations rather than for longer, so the sweep stays affordable (the limits admit every run).
 template <class Select>
 void BM_Select(benchmark::State& state) {
-  static std::unique_ptr<kp::KeyPool<Select>> pools[2];
+  static std::array<std::unique_ptr<kp::KeyPool<Select>>, swept_keys.size()> pools;
+  const std::size_t at = sweep_index(state.range(0));
+  if (at == swept_keys.size()) {
+    state.SkipWithError("keys must be one of swept_keys: one pool is kept per size");
+    return;
+  }
   const std::size_t keys = static_cast<std::size_t>(state.range(0));
-  auto& pool = pools[keys == 10 ? 0 : 1];
+  auto& pool = pools[at];
   if (state.thread_index() == 0) {
     if (!pool) pool = make_policy_pool<Select>(keys);
     pool->reset_all();
@@ -52,13 +92,13 @@ void BM_Select(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK_TEMPLATE(BM_Select, kp::select::RoundRobin)->ArgName("keys")->Arg(10)->Arg(10000);
-BENCHMARK_TEMPLATE(BM_Select, kp::select::Priority<>)->ArgName("keys")->Arg(10)->Arg(10000);
-BENCHMARK_TEMPLATE(BM_Select, kp::select::Weighted)->ArgName("keys")->Arg(10)->Arg(10000);
-BENCHMARK_TEMPLATE(BM_Select, kp::select::TwoChoices)->ArgName("keys")->Arg(10)->Arg(10000);
-BENCHMARK_TEMPLATE(BM_Select, kp::select::Sticky<>)->ArgName("keys")->Arg(10)->Arg(10000);
-BENCHMARK_TEMPLATE(BM_Select, kp::select::Score)->ArgName("keys")->Arg(10)->Arg(10000);
-BENCHMARK_TEMPLATE(BM_Select, kp::select::ShortestWait)->ArgName("keys")->Arg(10)->Arg(10000);
+BENCHMARK_TEMPLATE(BM_Select, kp::select::RoundRobin)->Apply(sweep_keys);
+BENCHMARK_TEMPLATE(BM_Select, kp::select::Priority<>)->Apply(sweep_keys);
+BENCHMARK_TEMPLATE(BM_Select, kp::select::Weighted)->Apply(sweep_keys);
+BENCHMARK_TEMPLATE(BM_Select, kp::select::TwoChoices)->Apply(sweep_keys);
+BENCHMARK_TEMPLATE(BM_Select, kp::select::Sticky<>)->Apply(sweep_keys);
+BENCHMARK_TEMPLATE(BM_Select, kp::select::Score)->Apply(sweep_keys);
+BENCHMARK_TEMPLATE(BM_Select, kp::select::ShortestWait)->Apply(sweep_keys);
 
 namespace {
 
