@@ -13,6 +13,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 #include <vector>
@@ -159,18 +160,19 @@ class KeyTable {
     const std::size_t count = record_count_.load(std::memory_order_relaxed);
     const std::size_t id = id_count_.load(std::memory_order_relaxed);
     std::string label = options.label.empty() ? default_label(secret, count) : std::move(options.label);
-    const KeyRecord* former = nullptr;  // a removed key of this label: its slot is the label's counts
-    for (std::size_t i = 0; i < count; ++i) {
-      if (records_[i].label == label) {
-        if (records_[i].is_removed()) {
-          former = &records_[i];
-          continue;
-        }
+    const KeyRecord* former = nullptr;  // the last removed key of this label: its slot is the label's counts
+    std::size_t former_index = 0;
+    for (const std::size_t i : candidates(by_label_, label_hash(label), count)) {
+      if (records_[i].label != label) continue;
+      if (!records_[i].is_removed())
         throw Error("add_key: label '" + label + "' is already used by another key; labels must be unique (KeyOptions::label)");
+      if (former == nullptr || i > former_index) {
+        former = &records_[i];
+        former_index = i;
       }
-      if (!records_[i].is_removed() && records_[i].secret() == secret)
-        throw Error("add_key: this secret is already in the pool as key '" + records_[i].label + "'; each key once");
     }
+    if (const KeyRecord* holder = holder_of(secret, count))
+      throw Error("add_key: this secret is already in the pool as key '" + holder->label + "'; each key once");
     if (former == nullptr && store_labels_.contains(label))
       throw Error("add_key: label '" + label + "' is already the name of a meter (a key's model or a group); choose another");
     if (id == max_keys || count == 2 * max_keys) throw Error("add_key: the pool holds 16,777,216 keys, the most one pool may hold");
@@ -216,6 +218,7 @@ class KeyTable {
     record.opened = route_meters(plans, models, group);
     record.meters.store(record.opened, std::memory_order_relaxed);
     store_labels_.insert(label);
+    index(count, label, secret);
     record.label = std::move(label);
     record.secret_ptr.store(&secrets_.emplace_back(std::move(secret)), std::memory_order_relaxed);
     by_slot_[key_slot_index].store(&record, std::memory_order_release);
@@ -300,6 +303,7 @@ class KeyTable {
     record.opened = old.opened;
     record.label = old.label;
     record.secret_ptr.store(old.secret_ptr.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    index(count, old.label, old.secret());
     record.answer_disabled.store(old.answer_disabled.load(std::memory_order_relaxed), std::memory_order_relaxed);
     if (same_counting) {
       for (std::size_t i = 0; i < max_limits_per_key; ++i) {
@@ -366,10 +370,11 @@ class KeyTable {
     std::lock_guard lock{admin_};
     if (secret.empty()) throw Error("rotate_secret: the new secret of key '" + key.label + "' is empty");
     const std::size_t count = record_count_.load(std::memory_order_relaxed);
-    for (std::size_t i = 0; i < count; ++i)
-      if (!records_[i].is_removed() && records_[i].secret() == secret)
-        throw Error(&records_[i] == &key ? "rotate_secret: key '" + key.label + "' already has this secret"
-                                         : "rotate_secret: this secret is already in the pool as key '" + records_[i].label + "'");
+    if (const KeyRecord* holder = holder_of(secret, count))
+      throw Error(holder == &key ? "rotate_secret: key '" + key.label + "' already has this secret"
+                                 : "rotate_secret: this secret is already in the pool as key '" + holder->label + "'");
+    for (const std::size_t i : candidates(by_label_, label_hash(key.label), count))
+      if (&records_[i] == &key) by_secret_.emplace(secret_hash(secret), i);
     const_cast<KeyRecord&>(key).secret_ptr.store(&secrets_.emplace_back(std::move(secret)), std::memory_order_release);
   }
 
@@ -603,6 +608,32 @@ class KeyTable {
   std::deque<LimitSet> limit_sets_;  // stable addresses; grows under admin_ only
   std::deque<KeyMeters> key_meters_;  // stable addresses; grows under admin_ only
   std::unordered_set<std::string> store_labels_;  // every key's and meter's store label; under admin_
+  // The duplicate checks' index, so adding n keys costs O(n), not O(n²): record indices by a hash
+  // of their label and of every secret they held. Append-only and a superset (a stale or unpublished
+  // entry is harmless): the checks still compare labels and secrets in full. Under admin_.
+  std::unordered_multimap<std::uint64_t, std::size_t> by_label_;
+  std::unordered_multimap<std::uint64_t, std::size_t> by_secret_;
+
+  static std::uint64_t label_hash(std::string_view label) noexcept { return hash_label(label.data(), label.size()); }
+  static std::uint64_t secret_hash(const Secret& secret) noexcept { return label_hash(secret.reveal()); }
+  void index(std::size_t i, std::string_view label, const Secret& secret) {
+    by_label_.emplace(label_hash(label), i);
+    by_secret_.emplace(secret_hash(secret), i);
+  }
+  /// The published record indices under `hash` in `map`.
+  static std::vector<std::size_t> candidates(const std::unordered_multimap<std::uint64_t, std::size_t>& map, std::uint64_t hash,
+                                             std::size_t count) {
+    std::vector<std::size_t> found;
+    for (auto [it, end] = map.equal_range(hash); it != end; ++it)
+      if (it->second < count) found.push_back(it->second);
+    return found;
+  }
+  /// The key in the pool (not removed) that holds `secret` now, if any.
+  const KeyRecord* holder_of(const Secret& secret, std::size_t count) const {
+    for (const std::size_t i : candidates(by_secret_, secret_hash(secret), count))
+      if (!records_[i].is_removed() && records_[i].secret() == secret) return &records_[i];
+    return nullptr;
+  }
   std::size_t slot_count_ = 0;                    // store slots bound; under admin_
   TierIndex tiers_{max_providers};
   alignas(64) std::atomic<std::size_t> record_count_{0};
