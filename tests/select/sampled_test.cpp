@@ -190,7 +190,6 @@ TEMPLATE_TEST_CASE("on a large pool, grants go on until every key is full: the s
 // Sticky: the index
 
 TEST_CASE("sticky's indexed lookup gives exactly the scan's mapping, while keys are added one by one", "[sampled][sticky]") {
-  static_assert(kp::select::Sticky<>::indexed_from == 16);
   kp::select::Sticky<> sticky;
   FakeContext ctx{0};
   int checked = 0;

@@ -39,7 +39,13 @@ class Score {
     const std::size_t start = detail::bounded(detail::thread_random(), n);
     Choice choice;
     if (n > exact_up_to) {
-      for (const std::size_t i : detail::random_keys<samples>(n)) choice.offer(score_of(ctx, i), i);
+      // The failure counts first: each loads a sampled key's record and counter line, so the
+      // twelve cache misses overlap instead of waiting one by one behind each headroom.
+      const auto sampled = detail::random_keys<samples>(n);
+      std::uint64_t failures[samples];
+      for (std::size_t k = 0; k < samples; ++k) failures[k] = ctx.failures(sampled[k]);
+      for (std::size_t k = 0; k < samples; ++k)
+        choice.offer(ctx.headroom(sampled[k]) / (1.0 + static_cast<double>(failures[k])), sampled[k]);
       if (choice.score <= 0.0) choice = best_of_all(ctx, start);
     } else {
       choice = best_of_all(ctx, start);

@@ -32,23 +32,22 @@ namespace keypool::select {
 /// kept: the next request tries its own key again first). A removed key keeps its affinities,
 /// which then go to `Inner`; after `set_limits`, the key's new record (same label) takes them.
 ///
-/// Cost: up to `indexed_from` keys, probes × keys subtractions (no memory of its own). Beyond, a
-/// sorted index of the key points with a bucket table over the ring: O(probes) expected per sticky
-/// request, whatever the pool size. The index is built by the first sticky acquire that finds the
-/// pool larger than the index (a merge, O(keys), with allocation; a failed allocation leaves the
-/// scan of the keys the index lacks, so the answer never changes). Meanwhile keys beyond the index
-/// are scanned, so the answer is always exactly the full mapping. Superseded indexes are freed
-/// once no reader can hold them (each reader announces itself in its own thread's slot: no word
-/// is written by every acquire). One instance serves one context lineage: inside Priority, tiers
-/// sharing an instance (beyond Priority's slots) use the index of the first one and scan otherwise.
+/// Cost: an index of the key points, sorted, with a table of where each slice of the ring starts:
+/// O(probes) expected per sticky request, whatever the pool size. The index is built by the first
+/// sticky acquire that finds the pool larger than the index (a merge, O(keys), with allocation; a
+/// failed allocation leaves the scan of the keys the index lacks, so the answer never changes).
+/// Meanwhile keys beyond the index are compared one by one, so the answer is always exactly the
+/// full mapping (home_of). Superseded indexes are freed once no reader can hold them (each reader
+/// announces itself in its own thread's slot: no word is written by every acquire). One instance
+/// serves one context lineage: inside Priority, tiers sharing an instance (beyond Priority's
+/// slots) use the index of the first one to build it, the other compares its keys one by one.
+/// The index is the one allocation `select` may make, and only after the pool grew.
 /// Thread-safe and lock-free if Inner is. Movable; copyable if Inner is (a copy starts unindexed).
 template <class Inner = RoundRobin>
 class Sticky {
  public:
   /// Probes per affinity (21: the multi-probe paper's choice for a peak-to-mean near 1.05).
   static constexpr std::size_t probes = 21;
-  /// Pools above this many keys are looked up through the index; smaller ones are scanned.
-  static constexpr std::size_t indexed_from = 16;
 
   Sticky() : index_(std::make_unique<IndexState>()) {}
   explicit Sticky(Inner inner) : inner_(std::move(inner)), index_(std::make_unique<IndexState>()) {}
@@ -73,7 +72,7 @@ class Sticky {
     const std::size_t n = ctx.size();
     const std::uint64_t affinity = ctx.request().affinity;
     if (affinity != 0 && n != 0) {
-      const std::size_t home = n <= indexed_from || !index_ ? home_of(ctx, affinity) : indexed_home(ctx, affinity);
+      const std::size_t home = n == 1 ? 0 : index_ ? indexed_home(ctx, affinity) : home_of(ctx, affinity);
       if (ctx.try_key(home)) return true;
     }
     return inner_.select(ctx);
@@ -181,10 +180,18 @@ class Sticky {
     Probes probe{affinity};
     Best best;
     if (covered != 0) {
+      // Equal distances from two probes mean one point: the nearest position alone decides.
+      std::uint64_t nearest = ~std::uint64_t{0};
+      std::size_t at = 0;
       for (std::size_t j = 0; j < probes; ++j) {
         const std::size_t pos = index->successor(probe.at[j]);
-        best.offer(index->hash[pos] - probe.at[j], index->key[pos]);
+        const std::uint64_t distance = index->hash[pos] - probe.at[j];
+        if (distance < nearest) {
+          nearest = distance;
+          at = pos;
+        }
       }
+      best.offer(nearest, index->key[at]);
     }
     readers.fetch_sub(1, std::memory_order_release);
     scan(ctx, probe, covered, n, best);  // keys the index lacks: the answer is the full mapping's
@@ -224,7 +231,7 @@ class Sticky {
     const std::size_t had = old == nullptr ? 0 : old->size;
     std::unique_ptr<Index> index{new (std::nothrow) Index};
     if (!index) return nullptr;
-    unsigned bits = 1;  // n > indexed_from: at least two slices
+    unsigned bits = 1;  // n ≥ 2: at least two slices
     while (bits < 32 && (std::size_t{1} << bits) < n) ++bits;
     index->hash.reset(new (std::nothrow) std::uint64_t[n]);
     index->key.reset(new (std::nothrow) std::uint32_t[n]);
