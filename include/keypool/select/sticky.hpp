@@ -139,7 +139,7 @@ class Sticky {
     // The first point at or after `at`, round the ring.
     [[nodiscard]] std::size_t successor(std::uint64_t at) const noexcept {
       std::size_t pos = slice[at >> shift];
-      while (pos < size && hash[pos] < at) ++pos;
+      while (hash[pos] < at) ++pos;  // hash[size] is the largest value: a sentinel
       return pos == size ? 0 : pos;
     }
   };
@@ -232,8 +232,8 @@ class Sticky {
     std::unique_ptr<Index> index{new (std::nothrow) Index};
     if (!index) return nullptr;
     unsigned bits = 1;  // n ≥ 2: at least two slices
-    while (bits < 32 && (std::size_t{1} << bits) < n) ++bits;
-    index->hash.reset(new (std::nothrow) std::uint64_t[n]);
+    while (bits < 32 && (std::size_t{1} << bits) < 2 * n) ++bits;  // about half a point a slice
+    index->hash.reset(new (std::nothrow) std::uint64_t[n + 1]);
     index->key.reset(new (std::nothrow) std::uint32_t[n]);
     index->slice.reset(new (std::nothrow) std::uint32_t[(std::size_t{1} << bits) + 1]);
     std::unique_ptr<std::uint32_t[]> added{new (std::nothrow) std::uint32_t[n - had]};
@@ -252,6 +252,7 @@ class Sticky {
       index->hash[out] = ctx.key_hash(key);
       index->key[out++] = key;
     }
+    index->hash[n] = ~std::uint64_t{0};
     index->size = n;
     index->first_hash = ctx.key_hash(0);
     index->shift = 64 - bits;
