@@ -95,7 +95,7 @@ struct Pool {
 
 TEMPLATE_TEST_CASE("above exact_up_to keys, the key tried first is among the best fraction q at least 1 - (1 - q)^samples of the time",
                    "[sampled]", kp::select::Score, kp::select::ShortestWait) {
-  static_assert(TestType::exact_up_to == 32 && TestType::samples == 12);
+  static_assert(TestType::exact_up_to == 32 && TestType::samples >= 10);
   TestType policy;
   for (const std::size_t n : {std::size_t{200}, std::size_t{10'000}}) {
     FakeContext ctx{n};
@@ -103,14 +103,14 @@ TEMPLATE_TEST_CASE("above exact_up_to keys, the key tried first is among the bes
     for (std::size_t i = 0; i < n; ++i) ctx.headrooms[i] = 1.0 - static_cast<double>(i) / static_cast<double>(n);
     const int rounds = 40'000;
     for (const double q : {0.2, 0.1}) {
-      const double bound = std::pow(1.0 - q, static_cast<double>(TestType::samples));  // 6.9%, 28.2%
+      const double bound = std::pow(1.0 - q, static_cast<double>(TestType::samples));  // 10 samples: 10.7%, 34.9%
       const double missed = missed_best(policy, ctx, static_cast<std::size_t>(q * static_cast<double>(n)), rounds);
       INFO("n = " << n << ", q = " << q << ": missed " << missed << ", bound " << bound);
       // The bound holds with equality for independent draws; 0.012 is over 5 standard deviations.
       CHECK(missed <= bound + 0.012);
     }
     // A uniform choice would miss the best fifth 80% of the time: the sample is what helps.
-    CHECK(missed_best(policy, ctx, n / 2, rounds) <= std::pow(0.5, 12.0) + 0.002);
+    CHECK(missed_best(policy, ctx, n / 2, rounds) <= std::pow(0.5, static_cast<double>(TestType::samples)) + 0.002);
   }
 }
 

@@ -15,7 +15,7 @@ namespace keypool::select {
 /// Up to `exact_up_to` keys every key is scored: the best one is tried. Beyond, `samples` keys
 /// are drawn at random (independently, from the thread's own stream) and the best of them is
 /// tried: with probability at least 1 - (1 - q)^samples it is among the best fraction q of the
-/// keys (q = 20%: at least 93%; q = 10%: at least 72%), whatever the pool size (tested). When no
+/// keys (q = 20%: at least 89%; q = 10%: at least 65%), whatever the pool size (tested). When no
 /// sampled key can serve (score 0), every key is scored as on a small pool, so a nearly spent pool
 /// still finds its last keys with headroom.
 ///
@@ -30,7 +30,7 @@ class Score {
   /// Pools of up to this many keys are scored in full.
   static constexpr std::size_t exact_up_to = 32;
   /// Keys scored per acquire on larger pools.
-  static constexpr std::size_t samples = 12;
+  static constexpr std::size_t samples = 10;
 
   template <class Context>
   bool select(Context& ctx) noexcept {
@@ -40,7 +40,7 @@ class Score {
     Choice choice;
     if (n > exact_up_to) {
       // The failure counts first: each loads a sampled key's record and counter line, so the
-      // twelve cache misses overlap instead of waiting one by one behind each headroom.
+      // cache misses overlap instead of waiting one by one behind each headroom.
       const auto sampled = detail::random_keys<samples>(n);
       std::uint64_t failures[samples];
       for (std::size_t k = 0; k < samples; ++k) failures[k] = ctx.failures(sampled[k]);
