@@ -3,6 +3,7 @@
 // the try-every-key fallback.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -46,6 +47,21 @@ namespace keypool::detail {
 /// the bias is below n / 2^32, under 0.4% for the largest pool keypool allows).
 [[nodiscard]] constexpr std::size_t bounded(std::uint64_t random, std::size_t n) noexcept {
   return static_cast<std::size_t>(((random >> 32) * static_cast<std::uint64_t>(n)) >> 32);
+}
+
+/// `Count` indices drawn uniformly and independently from [0, n) (repeats possible) from this
+/// thread's random stream, two per random number: the sample of the sampling policies (Score,
+/// ShortestWait), whose bound (1 - q)^Count on missing the best fraction q of the keys holds
+/// exactly for independent draws.
+template <std::size_t Count>
+[[nodiscard]] std::array<std::size_t, Count> random_keys(std::size_t n) noexcept {
+  std::array<std::size_t, Count> keys{};
+  for (std::size_t k = 0; k < Count; k += 2) {
+    const std::uint64_t random = thread_random();
+    keys[k] = bounded(random, n);
+    if (k + 1 < Count) keys[k + 1] = bounded(random << 32, n);
+  }
+  return keys;
 }
 
 /// FNV-1a of a string: a key's stable identity for hashing (same label, same hash, in every
