@@ -32,7 +32,7 @@ struct SelectionContextArchetype {
   [[nodiscard]] std::string_view label(std::size_t index) const noexcept;
   [[nodiscard]] const Request& request() const noexcept;
   [[nodiscard]] TimePoint now() const noexcept;
-  /// A hash of key `index`'s label, the same in every process and run (rendezvous hashing).
+  /// A hash of key `index`'s label, the same in every process and run (consistent hashing: select::Sticky).
   [[nodiscard]] std::uint64_t key_hash(std::size_t index) const noexcept;
   /// Sum of the weights of keys 0 … index, inclusive.
   [[nodiscard]] std::uint64_t cumulative_weight(std::size_t index) const noexcept;

@@ -37,7 +37,7 @@ class SelectionContext {
   [[nodiscard]] std::uint32_t tier(std::size_t i) const noexcept { return pool_.record(i).tier; }
   [[nodiscard]] std::uint32_t weight(std::size_t i) const noexcept { return pool_.record(i).weight; }
   [[nodiscard]] std::string_view label(std::size_t i) const noexcept { return pool_.record(i).label; }
-  /// A hash of key i's label: the same in every process and run (for rendezvous hashing).
+  /// A hash of key i's label: the same in every process and run (for consistent hashing: select::Sticky).
   [[nodiscard]] std::uint64_t key_hash(std::size_t i) const noexcept { return pool_.record(i).hash; }
   /// The sum of the weights of keys 0 … i (inclusive); increasing in i. One load of a compact array.
   [[nodiscard]] std::uint64_t cumulative_weight(std::size_t i) const noexcept { return pool_.weights().cumulative(i); }
