@@ -1,16 +1,14 @@
 // Each selection policy on the hot path: acquire + commit of one request of 100 tokens, keys × 3
-// roomy limits, one thread, on 10, 100, 1,000 and 10,000 keys, and 100,000 with
-// KEYPOOL_BENCH_LARGE_POOLS=1: how a policy's cost grows with the pool
+// roomy limits, one thread, on 10, 100, 1,000, 10,000 and 100,000 keys: how a policy's cost grows
+// with the pool
 // (benchmarks/plot/plot_policies.js draws it: `make bench-plot`). Compare with BM_AcquireCommit
 // (RoundRobin) of the same run.
 #include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <memory>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include <benchmark/benchmark.h>
@@ -38,20 +36,9 @@ std::unique_ptr<kp::KeyPool<Select>> make_policy_pool(std::size_t keys) {
 /// The pool sizes of the sweep: decades, so the plot's log axis spaces them evenly.
 constexpr std::array<std::int64_t, 5> swept_keys{10, 100, 1'000, 10'000, 100'000};
 
-/// Pools above 10,000 keys join the sweep only when KEYPOOL_BENCH_LARGE_POOLS is set (to anything
-/// but "" or "0"; `make bench-plot` sets it). add_key compares a new key with every key already
-/// in the pool (O(keys)), so one 100,000-key pool takes about 2.5 min of CPU to build, and the
-/// seven of them most of the 35 min `make bench-plot` took on a loaded 2-vCPU machine: far too
-/// long for `make bench` and the bench-smoke tests.
-bool large_pools_wanted() {
-  const char* wanted = std::getenv("KEYPOOL_BENCH_LARGE_POOLS");
-  return wanted != nullptr && *wanted != '\0' && std::string_view{wanted} != "0";
-}
-
 void sweep_keys(benchmark::internal::Benchmark* bench) {
   bench->ArgName("keys");
-  for (const std::int64_t keys : swept_keys)
-    if (keys <= 10'000 || large_pools_wanted()) bench->Arg(keys);
+  for (const std::int64_t keys : swept_keys) bench->Arg(keys);
 }
 
 /// The sweep's position of a pool size, or swept_keys.size() for a size it does not have.

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 
 #include <benchmark/benchmark.h>
 
@@ -82,3 +83,61 @@ static void BM_Reference_ClockCoarse(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_Reference_ClockCoarse);
+
+namespace {
+
+// The smallest pool that does keypool's work: 10 keys, each with three calendar-window words
+// (epoch in the high bits, usage in the low ones) and the cached end of each word's window; one
+// clock::Coarse read per request, round robin over the keys, every limit checked and reserved with
+// a CAS (rolled back when a later one refuses), a commit at the estimate that writes nothing. No
+// lease object, no policies, no priorities, health gate, models, events or refusal answer. The
+// distance from BM_Reference_Floor_Clock3CAS to this is the floor's bookkeeping; from this to
+// BM_AcquireCommit/keys:10 is what keypool's generality costs (docs/performance.md).
+struct alignas(128) MinimalKey {
+  std::atomic<std::uint64_t> word[3]{};
+  std::int64_t window_end[3]{};  // seconds; written before the run, read-only in it
+};
+constexpr unsigned minimal_shift = 36;  // usage bits, as a minute window's
+constexpr std::uint64_t minimal_cap[3] = {std::uint64_t{1} << 34, std::uint64_t{1} << 34, std::uint64_t{1} << 34};
+
+bool minimal_reserve(MinimalKey& key, const std::uint64_t (&amounts)[3], std::int64_t now_sec) noexcept {
+  for (int i = 0; i < 3; ++i) {
+    std::uint64_t seen = key.word[i].load(std::memory_order_relaxed);
+    const std::uint64_t used = seen & ((std::uint64_t{1} << minimal_shift) - 1);
+    if (now_sec >= key.window_end[i] || used + amounts[i] > minimal_cap[i] ||
+        !key.word[i].compare_exchange_strong(seen, seen + amounts[i], std::memory_order_relaxed)) {
+      for (int j = 0; j < i; ++j) key.word[j].fetch_sub(amounts[j], std::memory_order_relaxed);
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+static void BM_Reference_MinimalPool(benchmark::State& state) {
+  static MinimalKey keys[10];
+  if (state.thread_index() == 0)
+    for (MinimalKey& key : keys)
+      for (int i = 0; i < 3; ++i) {
+        key.word[i].store(0, std::memory_order_relaxed);
+        key.window_end[i] = std::numeric_limits<std::int64_t>::max();
+      }
+  const keypool::clock::Coarse clock;
+  const std::uint64_t amounts[3] = {1, 1, 100};
+  std::size_t next = static_cast<std::size_t>(state.thread_index()) * 5 % 10;
+  for (auto _ : state) {
+    const std::int64_t now_sec = clock.now().time_since_epoch().count() / 1'000'000'000;
+    bool granted = false;
+    for (std::size_t tried = 0; tried < 10 && !granted; ++tried) {
+      granted = minimal_reserve(keys[next], amounts, now_sec);
+      next = next + 1 == 10 ? 0 : next + 1;
+    }
+    if (!granted) {
+      state.SkipWithError("a request was refused: the limits must admit every request of the run");
+      break;
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Reference_MinimalPool);

@@ -51,6 +51,7 @@ struct FakeContext {
   }
   [[nodiscard]] std::size_t size() const noexcept { return hashes.size(); }
   [[nodiscard]] const kp::Request& request() const noexcept { return req; }
+  [[nodiscard]] kp::TimePoint now() const noexcept { return kp::TimePoint{}; }  // as the archetype: what Inner policies may read
   [[nodiscard]] std::uint64_t key_hash(std::size_t i) const noexcept { return hashes[i]; }
   [[nodiscard]] double headroom(std::size_t i) const noexcept { return headrooms[i]; }
   [[nodiscard]] std::uint64_t failures(std::size_t) const noexcept { return 0; }
