@@ -1,6 +1,6 @@
 // keypool::clock::Ticker: the wall clock read from one word that a background thread rewrites
-// every tick. The cheapest `now()` there is (one relaxed load), for pools that serve millions of
-// requests a second; the price is a thread and a resolution of one tick.
+// every tick. The cheapest `now()` there is (one relaxed load); the price is a thread and a
+// resolution of one tick. Where the vDSO clock is fast it saves little (docs/performance.md).
 #pragma once
 
 #include <atomic>

@@ -24,8 +24,8 @@ namespace keypool::select {
 /// takes `Options::run` grants in a row from each key in its next round, so a key's counter line
 /// moves between cores once per run instead of on every grant. A round runs from key 0 to the
 /// last key; every key gets the same number of the thread's grants in every round (1 each, or
-/// `run` each). A single thread, or any
-/// thread at the rates real providers allow, rotates on every grant.
+/// `run` each). A single thread, or any thread at the rates real providers allow, rotates on
+/// every grant.
 ///
 /// The cursors live in the policy (64 slots padded to 128 bytes, one per thread ordinal modulo 64),
 /// so pools never disturb each other's rotation. Past 64 threads, two threads may share a slot:
