@@ -202,6 +202,38 @@ TEST_CASE("weighted gives a removed key's share to the key after it", "[compact]
   CHECK(std::abs(again.at("k2") - 5'000) <= 20);
 }
 
+TEST_CASE("weighted keeps a key's share where it was when set_limits replaces its record", "[compact][weighted]") {
+  // Before: the replaced record kept its place on the weight axis and refused, so the key after it
+  // served that share on top of its own while the successor, appended at the end, got its own too
+  // (with 3 keys of weight 1, 10,000 grants went 2,500 / 5,000 / 2,500).
+  Pool<kp::select::Weighted> p{4};
+  std::vector<kp::KeyId> ids;
+  for (std::size_t i = 0; i < 3; ++i) ids.push_back(p.key(i, static_cast<std::uint32_t>(i + 1)));
+  p.pool.set_limits(ids[0], {kp::Limit::requests(2'000'000'000).per_day()});  // the same counting: amounts only
+  p.pool.set_limits(ids[1], {kp::Limit::requests(1'000'000'000).per_day(), kp::Limit::tokens(1'000'000).per_minute()});  // another layout
+  p.pool.set_limits(ids[1], {kp::Limit::requests(1'000'000'000).per_day()});  // and back: a chain of two successors
+  const auto served = p.serve(12'000);
+  CHECK(std::abs(served.at("k0") - 2'000) <= 20);
+  CHECK(std::abs(served.at("k1") - 4'000) <= 20);
+  CHECK(std::abs(served.at("k2") - 6'000) <= 20);
+}
+
+TEST_CASE("weighted within a tier keeps a replaced key's share too", "[compact][weighted]") {
+  kp::clock::Manual clock{monday_8am};
+  kp::KeyPool<kp::select::Priority<kp::select::Weighted>, kp::clock::Manual> pool{kp::Capacity{4}, clock};
+  const auto groq = pool.add_provider("groq", 0);
+  const auto gemini = pool.add_provider("gemini", 1);
+  const auto q0 = pool.add_key(groq, kp::Secret{"secret-rq0"}, roomy(), {.label = "q0", .weight = 1});
+  pool.add_key(gemini, kp::Secret{"secret-rg0"}, roomy(), {.label = "g0", .weight = 5});
+  pool.add_key(groq, kp::Secret{"secret-rq1"}, roomy(), {.label = "q1", .weight = 3});
+  pool.set_limits(q0, {kp::Limit::requests(2'000'000'000).per_day()});
+  std::map<std::string, int> served;
+  for (int i = 0; i < 8'000; ++i) ++served[std::string{pool.acquire().label()}];
+  CHECK(served.count("g0") == 0);
+  CHECK(std::abs(served["q0"] - 2'000) <= 20);
+  CHECK(std::abs(served["q1"] - 6'000) <= 20);
+}
+
 TEST_CASE("weighted within a tier keeps the tier's proportions", "[compact][weighted]") {
   kp::clock::Manual clock{monday_8am};
   kp::KeyPool<kp::select::Priority<kp::select::Weighted>, kp::clock::Manual> pool{kp::Capacity{4}, clock};

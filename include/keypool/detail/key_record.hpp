@@ -101,6 +101,9 @@ struct KeyRecord {
   /// Removed by remove_key: never granted again, not listed, its label and secret free for another
   /// key. Its slot stays bound (leases in flight settle there) until the pool ends.
   mutable std::atomic<bool> removed{false};
+  /// set_limits: 1 + the index of the record that took this one's place (0: none). Weighted
+  /// selection lands on this record's share of the weight axis and follows it to the successor.
+  mutable std::atomic<std::uint32_t> successor{0};
   /// Disabled by a provider's answer (a refused credential, a billing stop), not by an operator:
   /// a probe may enable it (detail::Prober). Cleared by disable(k) and enable(k).
   mutable std::atomic<bool> answer_disabled{false};

@@ -328,10 +328,11 @@ class KeyTable {
     }
     by_slot_[slot_index].store(&record, std::memory_order_release);
     slots_published_.store(std::max(slots_published_.load(std::memory_order_relaxed), slot_count_), std::memory_order_release);
-    weights_.append(record.weight);
+    weights_.append(0);  // the key's share stays where it was: old's place on the weight axis leads here
     tiers_.append(record.tier, static_cast<std::uint32_t>(count));
     ids_[old.id.value].store(&record, std::memory_order_release);
     record_count_.store(count + 1, std::memory_order_release);
+    old.successor.store(static_cast<std::uint32_t>(count + 1), std::memory_order_release);
     if (same_counting) close_old();
     return record;
   }

@@ -10,6 +10,7 @@
 #include <keypool/accounting/counter.hpp>
 #include <keypool/detail/key_record.hpp>
 #include <keypool/detail/tier_index.hpp>
+#include <keypool/detail/weight_index.hpp>
 #include <keypool/lease.hpp>
 #include <keypool/options.hpp>
 #include <keypool/request.hpp>
@@ -35,7 +36,20 @@ class SelectionContext {
   [[nodiscard]] TimePoint now() const noexcept { return now_.at; }
   [[nodiscard]] ProviderId provider(std::size_t i) const noexcept { return pool_.record(i).provider; }
   [[nodiscard]] std::uint32_t tier(std::size_t i) const noexcept { return pool_.record(i).tier; }
-  [[nodiscard]] std::uint32_t weight(std::size_t i) const noexcept { return pool_.record(i).weight; }
+  /// Key i's share of the weight axis: its KeyOptions::weight, or 0 for a record that took another
+  /// record's place (set_limits), whose share stays at the place it took (see standing_for).
+  [[nodiscard]] std::uint32_t weight(std::size_t i) const noexcept {
+    const WeightIndex& weights = pool_.weights();
+    return static_cast<std::uint32_t>(weights.cumulative(i) - (i == 0 ? 0 : weights.cumulative(i - 1)));
+  }
+  /// The record that stands for record i now: i, or the successor set_limits gave it (and that
+  /// one's, in turn), when this acquire can see it.
+  [[nodiscard]] std::size_t standing_for(std::size_t i) const noexcept {
+    for (std::uint32_t next = pool_.record(i).successor.load(std::memory_order_acquire); next != 0 && next - 1 < size_;
+         next = pool_.record(i).successor.load(std::memory_order_acquire))
+      i = next - 1;
+    return i;
+  }
   [[nodiscard]] std::string_view label(std::size_t i) const noexcept { return pool_.record(i).label; }
   /// A hash of key i's label: the same in every process and run (for consistent hashing: select::Sticky).
   [[nodiscard]] std::uint64_t key_hash(std::size_t i) const noexcept { return pool_.record(i).hash; }
@@ -45,7 +59,9 @@ class SelectionContext {
   [[nodiscard]] std::uint64_t total_weight() const noexcept { return size_ == 0 ? 0 : pool_.weights().cumulative(size_ - 1); }
   /// The first key whose cumulative weight exceeds `point` (point < total_weight()): the key a
   /// point of the weight axis falls on. O(1) expected (a guide table over the compact array).
-  [[nodiscard]] std::size_t key_at_weight(std::uint64_t point) const noexcept { return pool_.weights().key_at(point, size_); }
+  [[nodiscard]] std::size_t key_at_weight(std::uint64_t point) const noexcept {
+    return standing_for(pool_.weights().key_at(point, size_));
+  }
   /// Key i's consecutive transient failures (0 for a healthy key).
   [[nodiscard]] std::uint64_t failures(std::size_t i) const noexcept {
     return word(pool_.record(i).slot->health).load(std::memory_order_relaxed);
@@ -149,11 +165,19 @@ class SubsetContext {
   /// The first of this subset's keys whose cumulative weight exceeds `point`. O(j): one pass.
   [[nodiscard]] std::size_t key_at_weight(std::uint64_t point) const noexcept {
     std::uint64_t sum = 0;
+    std::size_t found = count_ == 0 ? 0 : count_ - 1;
     for (std::size_t j = 0; j + 1 < count_; ++j) {
       sum += parent_.weight(members_[j]);
-      if (sum > point) return j;
+      if (sum > point) {
+        found = j;
+        break;
+      }
     }
-    return count_ == 0 ? 0 : count_ - 1;
+    // A record set_limits replaced leads to its successor, a member of the same tier.
+    if (const std::size_t now = count_ == 0 ? 0 : parent_.standing_for(members_[found]); count_ != 0 && now != members_[found])
+      for (std::size_t j = 0; j < count_; ++j)
+        if (members_[j] == now) return j;
+    return found;
   }
   [[nodiscard]] std::uint64_t failures(std::size_t j) const noexcept { return parent_.failures(members_[j]); }
   [[nodiscard]] double headroom(std::size_t j) const noexcept { return parent_.headroom(members_[j]); }
