@@ -79,15 +79,21 @@ template <std::size_t Count>
 
 namespace keypool::detail {
 
+/// Calls visit(i) for the n indices of a ring from `start` (start, start + 1, …, n − 1, 0, …),
+/// until one returns true; true when one did. The walk every selection policy's scan takes.
+template <class Visit>
+bool any_from(std::size_t n, std::size_t start, Visit&& visit) noexcept {
+  for (std::size_t k = 0, i = start; k < n; ++k, i = i + 1 == n ? 0 : i + 1)
+    if (visit(i)) return true;
+  return false;
+}
+
 /// Tries every key of `ctx` once, from `start` round the ring, except `skip` (a key already
 /// tried; pass ctx.size() to skip none): the fallback that keeps a selection policy's promise
 /// to refuse only when no key can serve.
 template <class Context>
 [[nodiscard]] bool try_each_from(Context& ctx, std::size_t start, std::size_t skip) noexcept {
-  const std::size_t n = ctx.size();
-  for (std::size_t k = 0, i = start; k < n; ++k, i = i + 1 == n ? 0 : i + 1)
-    if (i != skip && ctx.try_key(i)) return true;
-  return false;
+  return any_from(ctx.size(), start, [&](std::size_t i) { return i != skip && ctx.try_key(i); });
 }
 
 }  // namespace keypool::detail

@@ -110,7 +110,7 @@ class RoundRobin {
       const std::int64_t at = now.time_since_epoch().count();
       // The thread's first round (from wherever it started) is partial: it says nothing of the pace.
       const std::int64_t began = cursor.round_start.load(std::memory_order_relaxed);
-      const bool busy = !adaptive_ || (state_->shared.load(std::memory_order_relaxed) && began != first_round &&
+      const bool busy = !adaptive_ || (state_->users.load(std::memory_order_relaxed) > 1 && began != first_round &&
                                        at - began < busy_round.count());
       cursor.runs.store(std::uint64_t{busy ? run_ : 1u} << 32, std::memory_order_relaxed);
       cursor.round_start.store(at, std::memory_order_relaxed);
@@ -119,10 +119,10 @@ class RoundRobin {
     }
   }
 
-  // A thread's first acquire through this slot: where it starts, and whether the policy is now
-  // used by more than one thread (written once per thread, never on the hot path).
+  // A thread's first acquire through this slot: where it starts; and one more user of the policy
+  // (written once per thread, never on the hot path).
   std::size_t first_use(Cursor& cursor, std::uint32_t ordinal, std::size_t n) noexcept {
-    if (state_->users.fetch_add(1, std::memory_order_relaxed) > 0) state_->shared.store(true, std::memory_order_relaxed);
+    state_->users.fetch_add(1, std::memory_order_relaxed);
     if (!adaptive_) cursor.runs.store(std::uint64_t{run_} << 32, std::memory_order_relaxed);
     return start_for(ordinal, n);
   }
@@ -140,8 +140,7 @@ class RoundRobin {
 
   struct State {
     Cursor cursors[cursor_slots];
-    alignas(128) std::atomic<std::uint32_t> users{0};  // cursor slots ever used (threads, up to 64 apart)
-    std::atomic<bool> shared{false};                    // more than one of them
+    alignas(128) std::atomic<std::uint32_t> users{0};  // cursor slots ever used (threads, up to 64 apart): shared when > 1
   };
 
   std::unique_ptr<State> state_;

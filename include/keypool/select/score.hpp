@@ -76,7 +76,10 @@ class Score {
   static Choice best_of_all(const Context& ctx, std::size_t start) noexcept {
     const std::size_t n = ctx.size();
     Choice choice;
-    for (std::size_t k = 0, i = start; k < n; ++k, i = i + 1 == n ? 0 : i + 1) choice.offer(score_of(ctx, i), i);
+    detail::any_from(n, start, [&](std::size_t i) {
+      choice.offer(score_of(ctx, i), i);
+      return false;
+    });
     return choice;
   }
 };

@@ -28,9 +28,7 @@ class TwoChoices {
       if (b >= a) ++b;  // distinct from a, uniform over the others
       if (better(ctx, b, a)) std::swap(a, b);
       if (ctx.try_key(a) || ctx.try_key(b)) return true;
-      for (std::size_t k = 0, i = a; k < n; ++k, i = i + 1 == n ? 0 : i + 1)
-        if (i != a && i != b && ctx.try_key(i)) return true;
-      return false;
+      return detail::any_from(n, a, [&](std::size_t i) { return i != a && i != b && ctx.try_key(i); });
     }
     return ctx.try_key(a);
   }

@@ -46,9 +46,7 @@ class Weighted {
     const std::uint64_t point = static_cast<std::uint64_t>(
         (static_cast<double>(position >> 11) * 0x1.0p-53) * static_cast<double>(total));
     const std::size_t first = key_at(ctx, n, point < total ? point : total - 1);
-    for (std::size_t k = 0, i = first; k < n; ++k, i = i + 1 == n ? 0 : i + 1)
-      if (ctx.try_key(i)) return true;
-    return false;
+    return detail::try_each_from(ctx, first, n);
   }
 
  private:
